@@ -1,0 +1,2 @@
+//! The `dialtone` command line.
+fn main() {}

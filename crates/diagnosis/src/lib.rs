@@ -1,0 +1,1 @@
+//! diagnosis (placeholder; being written).

@@ -1,0 +1,1 @@
+//! runbook (placeholder; being written).

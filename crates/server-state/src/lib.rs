@@ -1,0 +1,1 @@
+//! server-state (placeholder; being written).

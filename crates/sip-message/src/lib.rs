@@ -1,0 +1,1 @@
+//! sip-message (placeholder; being written).

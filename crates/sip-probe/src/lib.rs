@@ -1,0 +1,1 @@
+//! sip-probe (placeholder; being written).

@@ -1,0 +1,1 @@
+//! testlab (placeholder; being written).
