@@ -1,0 +1,6 @@
+//! The runbook crate's integration tests: loading and validation, walking every branch, Mermaid.
+
+mod invalid;
+mod mermaid;
+mod paths;
+mod valid;
