@@ -1,1 +1,41 @@
-//! incidents (placeholder; being written).
+//! The incident store: incidents worked through runbooks, their answered steps, escalations,
+//! attachments and append-only audit log, plus the web app's users, sessions and API tokens;
+//! on an embedded SQLite file or a PostgreSQL database, with the same behaviour.
+//!
+//! This crate knows nothing of SIP, HTTP or runbook semantics: steps, outcomes and runbooks
+//! are opaque ids here. Changes use optimistic concurrency: every mutation names the
+//! `version` it read, and a stale version gets [`Error::Conflict`] with nothing written.
+//!
+//! ```no_run
+//! # async fn demo() -> incidents::Result<()> {
+//! use incidents::{NewIncident, Store};
+//! let store = Store::connect("sqlite:///var/lib/dialtone/dialtone.sqlite").await?;
+//! let incident = store
+//!     .open_incident(
+//!         NewIncident {
+//!             account: "alice@example.org".into(),
+//!             reporter: "alice".into(),
+//!             description: "calls fail".into(),
+//!             runbook: "user-cant-call".into(),
+//!             level: "L1".into(),
+//!             current_step: Some("gate.account_exists".into()),
+//!         },
+//!         "agent-bob",
+//!     )
+//!     .await?;
+//! store.close(incident.id, incident.version, "not_an_issue", None, "agent-bob").await?;
+//! # Ok(()) }
+//! ```
+
+mod error;
+mod migrate;
+mod model;
+mod rows;
+mod store;
+
+pub use error::{Error, Result, redact_url};
+pub use model::{
+    ApiToken, Attachment, AuditEntry, Escalation, Incident, LEVELS, ListFilter, NewEscalation,
+    NewIncident, NewStepRecord, ROLES, SOURCES, Session, Status, StepRecord, User, normalize_level,
+};
+pub use store::{CONNECT_TIMEOUT, DATA_FILE, Store};

@@ -1,0 +1,156 @@
+//! The one error type of the incident store, with messages safe to show to a user.
+
+/// Everything the store can refuse or fail with.
+///
+/// Messages never carry secrets: database URLs are shown with their password removed, and
+/// password or token hashes never appear.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The incident, user, attachment... does not exist.
+    #[error("{what} {id} not found")]
+    NotFound {
+        /// What was looked for: "incident", "user", "attachment".
+        what: &'static str,
+        /// Its id as given.
+        id: String,
+    },
+    /// Optimistic concurrency: somebody changed the incident since the caller read it.
+    /// Nothing was written; re-read the incident and try again.
+    #[error(
+        "incident {id} was changed by someone else (now at version {current_version}); reload it and try again"
+    )]
+    Conflict {
+        /// The incident.
+        id: i64,
+        /// The version it has now.
+        current_version: i64,
+    },
+    /// The incident is closed and takes no further steps, escalations or closing.
+    #[error("incident {id} is closed")]
+    Closed {
+        /// The incident.
+        id: i64,
+    },
+    /// Something with that key exists already (a username, an API token).
+    #[error("{what} {id} already exists")]
+    AlreadyExists {
+        /// What: "user", "api token", "session".
+        what: &'static str,
+        /// Its key as given (never a token hash).
+        id: String,
+    },
+    /// The caller's input is not acceptable; the message says why.
+    #[error("invalid input: {0}")]
+    Invalid(String),
+    /// The database cannot be reached or opened (down, wrong URL, not a database file).
+    #[error("cannot open database {target}: {reason}")]
+    Connect {
+        /// The URL or path, password removed.
+        target: String,
+        /// Why, in words.
+        reason: String,
+    },
+    /// A query failed.
+    #[error("database error: {0}")]
+    Database(String),
+    /// The schema could not be brought up to date.
+    #[error("database migration failed: {0}")]
+    Migration(String),
+}
+
+/// `Result` with this crate's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl From<sqlx::Error> for Error {
+    fn from(err: sqlx::Error) -> Self {
+        Error::Database(describe(&err))
+    }
+}
+
+/// Words for a sqlx error, with URLs in it stripped of passwords.
+pub(crate) fn describe(err: &sqlx::Error) -> String {
+    let text = match err {
+        sqlx::Error::Database(db) => {
+            // SQLite's primary codes: 5 busy, 11 corrupt, 26 not a database.
+            match db.code().as_deref() {
+                Some("26") => {
+                    "the file is not a SQLite database (corrupt or another kind of file)".to_owned()
+                }
+                Some("11") => "the SQLite database file is corrupt".to_owned(),
+                Some("5") => "the database stayed locked by another writer too long".to_owned(),
+                _ => db.message().to_owned(),
+            }
+        }
+        sqlx::Error::PoolTimedOut => "timed out waiting for a database connection".to_owned(),
+        sqlx::Error::PoolClosed => "the store was closed".to_owned(),
+        other => other.to_string(),
+    };
+    redact_urls(&text)
+}
+
+/// Removes the password from a database URL, `postgres://user:secret@host/db` ->
+/// `postgres://user:***@host/db`, so that it can be shown in errors and logs.
+pub fn redact_url(url: &str) -> String {
+    let Some(scheme_end) = url.find("://") else {
+        return url.to_owned();
+    };
+    let rest = &url[scheme_end + 3..];
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let authority = &rest[..authority_end];
+    // The last '@' ends the userinfo (RFC 3986 §3.2.1); a password may itself contain '@'
+    // only percent-encoded, but be lenient anyway.
+    let Some(at) = authority.rfind('@') else {
+        return url.to_owned();
+    };
+    let userinfo = &authority[..at];
+    let Some(colon) = userinfo.find(':') else {
+        return url.to_owned();
+    };
+    format!(
+        "{}{}:***{}",
+        &url[..scheme_end + 3],
+        &userinfo[..colon],
+        &rest[at..]
+    )
+}
+
+/// Redacts every `scheme://user:pass@` found inside a longer text.
+fn redact_urls(text: &str) -> String {
+    if !text.contains("://") {
+        return text.to_owned();
+    }
+    text.split(' ')
+        .map(|word| {
+            if word.contains("://") {
+                redact_url(word)
+            } else {
+                word.to_owned()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact_url;
+
+    #[test]
+    fn passwords_are_removed_from_urls() {
+        let table = [
+            (
+                "postgres://bob:s3cret@db:5432/x",
+                "postgres://bob:***@db:5432/x",
+            ),
+            ("postgres://bob@db/x", "postgres://bob@db/x"),
+            ("postgres://db/x?user=a", "postgres://db/x?user=a"),
+            ("sqlite:///var/lib/d.sqlite", "sqlite:///var/lib/d.sqlite"),
+            ("postgres://u:p@ss@h/db", "postgres://u:***@h/db"),
+            ("not a url", "not a url"),
+        ];
+        for (input, expected) in table {
+            assert_eq!(redact_url(input), expected, "{input}");
+        }
+    }
+}

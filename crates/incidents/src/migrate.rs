@@ -1,0 +1,86 @@
+//! The schema migrations of both backends, embedded in the binary and applied in order.
+//!
+//! Each backend has its own directory (`migrations/sqlite`, `migrations/postgres`) because DDL
+//! differs (identity columns, BYTEA, triggers); the tables and columns are the same. Applied
+//! versions are tracked in `schema_version`.
+
+/// One migration: its version, a name for humans, and the SQL script.
+pub(crate) struct Migration {
+    pub(crate) version: i64,
+    pub(crate) name: &'static str,
+    pub(crate) sql: &'static str,
+}
+
+pub(crate) const SQLITE: &[Migration] = &[Migration {
+    version: 1,
+    name: "init",
+    sql: include_str!("../migrations/sqlite/0001_init.sql"),
+}];
+
+pub(crate) const POSTGRES: &[Migration] = &[Migration {
+    version: 1,
+    name: "init",
+    sql: include_str!("../migrations/postgres/0001_init.sql"),
+}];
+
+/// Key of the PostgreSQL advisory lock that serializes concurrent migrations.
+pub(crate) const PG_LOCK_KEY: i64 = 0x6469_616c_746f_6e65; // "dialtone"
+
+/// Newest schema this build knows.
+pub(crate) fn latest(migrations: &[Migration]) -> i64 {
+    migrations.iter().map(|m| m.version).max().unwrap_or(0)
+}
+
+/// Applies the pending `$migrations` inside the open transaction `$tx`, mapping sqlx errors
+/// with `$err`. A database newer than this build is refused rather than touched.
+macro_rules! apply {
+    ($tx:ident, $migrations:expr, $err:expr) => {{
+        sqlx::raw_sql(
+            "CREATE TABLE IF NOT EXISTS schema_version (\
+             version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)",
+        )
+        .execute(&mut *$tx)
+        .await
+        .map_err($err)?;
+        let applied: Option<i64> = sqlx::query_scalar("SELECT MAX(version) FROM schema_version")
+            .fetch_one(&mut *$tx)
+            .await
+            .map_err($err)?;
+        let applied = applied.unwrap_or(0);
+        let latest = $crate::migrate::latest($migrations);
+        if applied > latest {
+            return Err($crate::Error::Migration(format!(
+                "the database has schema version {applied}, newer than this program knows \
+                 ({latest}); upgrade dialtone"
+            )));
+        }
+        for migration in $migrations.iter().filter(|m| m.version > applied) {
+            sqlx::raw_sql(migration.sql)
+                .execute(&mut *$tx)
+                .await
+                .map_err(|err| {
+                    $crate::Error::Migration(format!(
+                        "{:04}_{}: {}",
+                        migration.version,
+                        migration.name,
+                        $crate::error::describe(&err)
+                    ))
+                })?;
+            sqlx::query(
+                "INSERT INTO schema_version (version, name, applied_at) VALUES ($1, $2, $3)",
+            )
+            .bind(migration.version)
+            .bind(migration.name)
+            .bind(chrono::Utc::now().timestamp_millis())
+            .execute(&mut *$tx)
+            .await
+            .map_err($err)?;
+            tracing::info!(
+                version = migration.version,
+                name = migration.name,
+                "schema migrated"
+            );
+        }
+    }};
+}
+pub(crate) use apply;

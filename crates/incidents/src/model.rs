@@ -1,0 +1,342 @@
+//! The records the store keeps: incidents, their steps, escalations, audit entries,
+//! attachments, and the people and sessions of the web app.
+
+use std::fmt;
+use std::str::FromStr;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::{Error, Result};
+
+/// Where an incident stands in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    /// Being worked.
+    Open,
+    /// The agent waits for the user (a test call, a screenshot...).
+    WaitingUser,
+    /// Handed to a higher support level.
+    Escalated,
+    /// Finished with an outcome; takes no further steps.
+    Closed,
+}
+
+impl Status {
+    /// Every status, in life order.
+    pub const ALL: [Status; 4] = [
+        Status::Open,
+        Status::WaitingUser,
+        Status::Escalated,
+        Status::Closed,
+    ];
+
+    /// The stored and serialized name: "open", "waiting_user", "escalated", "closed".
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Open => "open",
+            Status::WaitingUser => "waiting_user",
+            Status::Escalated => "escalated",
+            Status::Closed => "closed",
+        }
+    }
+}
+
+impl fmt::Display for Status {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Status {
+    type Err = Error;
+
+    /// Accepts the stored names, case-insensitively, and "waiting-user".
+    fn from_str(s: &str) -> Result<Self> {
+        let wanted = s.trim().to_ascii_lowercase().replace('-', "_");
+        Status::ALL
+            .into_iter()
+            .find(|status| status.as_str() == wanted)
+            .ok_or_else(|| {
+                Error::Invalid(format!(
+                    "unknown status {s:?} (expected open, waiting_user, escalated or closed)"
+                ))
+            })
+    }
+}
+
+/// Support levels an incident can be at, lowest first.
+pub const LEVELS: [&str; 3] = ["L1", "L2", "L3"];
+
+/// Checks and normalizes a support level: "l2" -> "L2".
+pub fn normalize_level(level: &str) -> Result<String> {
+    let wanted = level.trim().to_ascii_uppercase();
+    if LEVELS.contains(&wanted.as_str()) {
+        Ok(wanted)
+    } else {
+        Err(Error::Invalid(format!(
+            "unknown level {level:?} (expected L1, L2 or L3)"
+        )))
+    }
+}
+
+/// Who may set a step record's source: the runbook engine's `Source` names.
+pub const SOURCES: [&str; 3] = ["agent", "automated", "assumed"];
+
+/// Roles of web users.
+pub const ROLES: [&str; 3] = ["l1", "l2", "admin"];
+
+/// A support case: one user's "can't call" problem, worked through a runbook.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Incident {
+    /// Store-assigned id.
+    pub id: i64,
+    /// The customer's account (SIP user or number) the problem concerns.
+    pub account: String,
+    /// Who reported it (the user, a colleague, a monitor).
+    pub reporter: String,
+    /// The problem in the reporter's words.
+    pub description: String,
+    /// Support level now working it: "L1", "L2" or "L3".
+    pub level: String,
+    /// Where it stands.
+    pub status: Status,
+    /// The runbook being followed, e.g. "user-cant-call".
+    pub runbook: String,
+    /// The next step to ask, if known.
+    pub current_step: Option<String>,
+    /// The outcome id once closed.
+    pub outcome: Option<String>,
+    /// Kind of the last escalation, e.g. "user_configuration_check".
+    pub escalation_kind: Option<String>,
+    /// The agent who has it.
+    pub assignee: Option<String>,
+    /// Bumped by every change; mutations must name the version they read.
+    pub version: i64,
+    /// When it was opened.
+    pub created_at: DateTime<Utc>,
+    /// When it last changed.
+    pub updated_at: DateTime<Utc>,
+}
+
+/// What `open_incident` needs.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct NewIncident {
+    /// The customer's account; must not be empty.
+    pub account: String,
+    /// Who reported it; must not be empty.
+    pub reporter: String,
+    /// The problem in the reporter's words (may be empty).
+    pub description: String,
+    /// The runbook to follow; must not be empty.
+    pub runbook: String,
+    /// "L1", "L2" or "L3" (case-insensitive).
+    pub level: String,
+    /// The first step, usually the runbook's start.
+    pub current_step: Option<String>,
+}
+
+/// One answered runbook step.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StepRecord {
+    /// Store-assigned id; records of one incident are in answer order by id.
+    pub id: i64,
+    /// The incident.
+    pub incident_id: i64,
+    /// The runbook the step belongs to.
+    pub runbook: String,
+    /// The step id, e.g. "l1.echo_call".
+    pub step: String,
+    /// The answer value, e.g. "yes".
+    pub answer: String,
+    /// "agent", "automated" or "assumed".
+    pub source: String,
+    /// What supports the answer (a check's findings, a pasted log line...).
+    pub evidence: serde_json::Value,
+    /// The agent's note.
+    pub note: Option<String>,
+    /// Who recorded it.
+    pub actor: String,
+    /// When.
+    pub at: DateTime<Utc>,
+}
+
+/// What `record_step` needs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NewStepRecord {
+    /// The runbook the step belongs to.
+    pub runbook: String,
+    /// The step id.
+    pub step: String,
+    /// The answer value.
+    pub answer: String,
+    /// "agent", "automated" or "assumed".
+    pub source: String,
+    /// Supporting evidence; `Value::Null` when there is none.
+    pub evidence: serde_json::Value,
+    /// The agent's note.
+    pub note: Option<String>,
+}
+
+/// A hand-over to a higher support level.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Escalation {
+    /// Store-assigned id.
+    pub id: i64,
+    /// The incident.
+    pub incident_id: i64,
+    /// Level before.
+    pub from_level: String,
+    /// Level after.
+    pub to_level: String,
+    /// The runbook's escalation kind, e.g. "user_configuration_check".
+    pub kind: Option<String>,
+    /// Why, in the agent's words.
+    pub reason: String,
+    /// Who escalated.
+    pub actor: String,
+    /// When.
+    pub at: DateTime<Utc>,
+}
+
+/// What `escalate` needs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NewEscalation {
+    /// "L2" or "L3"; must be above the incident's level.
+    pub to_level: String,
+    /// The runbook's escalation kind.
+    pub kind: Option<String>,
+    /// Why; must not be empty.
+    pub reason: String,
+}
+
+/// One line of the append-only audit log.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AuditEntry {
+    /// Store-assigned id; gives the order of changes.
+    pub id: i64,
+    /// The incident changed, or `None` for changes to users.
+    pub incident_id: Option<i64>,
+    /// Who made the change.
+    pub actor: String,
+    /// When.
+    pub at: DateTime<Utc>,
+    /// What: "open", "step", "escalate", "close", "assign", "status", "attachment",
+    /// "user.create", "user.disable", "user.enable", "user.password".
+    pub action: String,
+    /// The change's details (never secrets).
+    pub detail: serde_json::Value,
+}
+
+/// A file attached to an incident (a client log, a capture, a screenshot).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Attachment {
+    /// Store-assigned id.
+    pub id: i64,
+    /// The incident.
+    pub incident_id: i64,
+    /// File name as uploaded.
+    pub name: String,
+    /// MIME type as given.
+    pub content_type: String,
+    /// Size in bytes.
+    pub size: i64,
+    /// Who attached it.
+    pub actor: String,
+    /// When.
+    pub created_at: DateTime<Utc>,
+}
+
+/// Filter for `list`; every field left `None` matches everything.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ListFilter {
+    /// Only this level ("L1"...; case-insensitive).
+    pub level: Option<String>,
+    /// Only this status.
+    pub status: Option<Status>,
+    /// Only incidents assigned to this agent.
+    pub assignee: Option<String>,
+    /// Only accounts containing this text (case-insensitive).
+    pub account_contains: Option<String>,
+    /// At most this many, newest first.
+    pub limit: Option<i64>,
+}
+
+/// A person who logs into the web app.
+#[derive(Clone, PartialEq, Serialize)]
+pub struct User {
+    /// Unique login name.
+    pub username: String,
+    /// PHC string (argon2); never serialized or printed.
+    #[serde(skip_serializing)]
+    pub password_hash: String,
+    /// "l1", "l2" or "admin".
+    pub role: String,
+    /// A disabled user cannot log in.
+    pub disabled: bool,
+    /// When created.
+    pub created_at: DateTime<Utc>,
+}
+
+impl fmt::Debug for User {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("User")
+            .field("username", &self.username)
+            .field("password_hash", &"<redacted>")
+            .field("role", &self.role)
+            .field("disabled", &self.disabled)
+            .field("created_at", &self.created_at)
+            .finish()
+    }
+}
+
+/// A web login session, keyed by the hash of its cookie.
+#[derive(Clone, PartialEq, Serialize)]
+pub struct Session {
+    /// Hash of the session token; never serialized or printed.
+    #[serde(skip_serializing)]
+    pub token_hash: String,
+    /// Whose session.
+    pub username: String,
+    /// When it stops being valid.
+    pub expires_at: DateTime<Utc>,
+    /// When created.
+    pub created_at: DateTime<Utc>,
+}
+
+impl fmt::Debug for Session {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Session")
+            .field("token_hash", &"<redacted>")
+            .field("username", &self.username)
+            .field("expires_at", &self.expires_at)
+            .field("created_at", &self.created_at)
+            .finish()
+    }
+}
+
+/// A token for scripts calling the HTTP API, keyed by its hash.
+#[derive(Clone, PartialEq, Serialize)]
+pub struct ApiToken {
+    /// Hash of the token; never serialized or printed.
+    #[serde(skip_serializing)]
+    pub token_hash: String,
+    /// Whose token.
+    pub username: String,
+    /// What it is for, e.g. "monitoring".
+    pub label: String,
+    /// When created.
+    pub created_at: DateTime<Utc>,
+}
+
+impl fmt::Debug for ApiToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ApiToken")
+            .field("token_hash", &"<redacted>")
+            .field("username", &self.username)
+            .field("label", &self.label)
+            .field("created_at", &self.created_at)
+            .finish()
+    }
+}

@@ -1,0 +1,1244 @@
+//! `Store`: the incident store's API over an SQLite file or a PostgreSQL database.
+//!
+//! Both backends run the same SQL text (SQLite accepts PostgreSQL's `$n` parameters), and a
+//! macro expands each method body once per pool type, so the two cannot drift apart.
+//!
+//! Every mutation is one transaction that re-reads the incident, checks the caller's
+//! `expected_version`, writes `version = version + 1 ... WHERE version = expected`, and adds
+//! its step/escalation row and its audit line; any failure rolls all of it back.
+
+use std::fmt;
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde_json::json;
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+
+use crate::error::{describe, redact_url};
+use crate::model::{
+    ApiToken, Attachment, AuditEntry, Escalation, Incident, LEVELS, ListFilter, NewEscalation,
+    NewIncident, NewStepRecord, ROLES, SOURCES, Session, Status, StepRecord, User, normalize_level,
+};
+use crate::rows::{self, incident_cols};
+use crate::{Error, Result, migrate};
+
+/// How long opening a database may take before we give up; also the pool's acquire timeout.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// How long an SQLite writer waits for another writer before failing with "locked".
+const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Name of the SQLite file `open_data_dir` uses.
+pub const DATA_FILE: &str = "dialtone.sqlite";
+
+#[derive(Clone)]
+pub(crate) enum Pool {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+/// Runs a read-only body once per backend, with `$pool` bound to the concrete pool.
+macro_rules! with_pool {
+    ($store:expr, |$pool:ident| $body:expr) => {
+        match &$store.pool {
+            Pool::Sqlite($pool) => $body,
+            Pool::Postgres($pool) => $body,
+        }
+    };
+}
+
+/// Runs `$body` inside a write transaction `$tx` and commits it when the body yields a value;
+/// an early `return`/`?` drops the transaction, which rolls it back.
+///
+/// SQLite opens it with `BEGIN IMMEDIATE` so that the write lock is taken up front: a deferred
+/// transaction that reads first and writes later fails with `SQLITE_BUSY_SNAPSHOT` instead of
+/// waiting when another writer got in between.
+macro_rules! in_write_tx {
+    ($store:expr, |$tx:ident| $body:block) => {
+        match &$store.pool {
+            Pool::Sqlite(pool) => {
+                let mut $tx = pool.begin_with("BEGIN IMMEDIATE").await?;
+                let out = $body;
+                $tx.commit().await?;
+                out
+            }
+            Pool::Postgres(pool) => {
+                let mut $tx = pool.begin().await?;
+                let out = $body;
+                $tx.commit().await?;
+                out
+            }
+        }
+    };
+}
+
+/// Appends one audit line inside the transaction `$tx`.
+macro_rules! audit {
+    ($tx:ident, $incident:expr, $actor:expr, $now:expr, $action:expr, $detail:expr) => {
+        sqlx::query(
+            "INSERT INTO audit_log (incident_id, actor, at, action, detail) \
+             VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind($incident)
+        .bind($actor)
+        .bind($now)
+        .bind($action)
+        .bind(($detail).to_string())
+        .execute(&mut *$tx)
+        .await?
+    };
+}
+
+const SELECT_INCIDENT: &str = concat!("SELECT ", incident_cols!(), " FROM incidents WHERE id = $1");
+
+/// The incident store. Cheap to clone (the pool is shared).
+#[derive(Clone)]
+pub struct Store {
+    pub(crate) pool: Pool,
+    /// Where it points, password removed, for messages.
+    target: String,
+}
+
+impl fmt::Debug for Store {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Store")
+            .field("backend", &self.backend())
+            .field("target", &self.target)
+            .finish()
+    }
+}
+
+/// A change to one incident, computed from its current state by a mutation.
+struct Change {
+    /// The incident as it must be afterwards (only the mutable fields are written).
+    next: Incident,
+    side: Side,
+    action: &'static str,
+    detail: serde_json::Value,
+}
+
+/// The row a change adds beside the incident update.
+enum Side {
+    Nothing,
+    Step(NewStepRecord),
+    Escalation {
+        from_level: String,
+        escalation: NewEscalation,
+    },
+}
+
+impl Store {
+    /// Opens (and migrates) the store at `url`: `sqlite:///path/file.sqlite` (the file and its
+    /// directory are created), `sqlite::memory:`, or `postgres://user@host:port/db`.
+    /// Gives up after [`CONNECT_TIMEOUT`].
+    pub async fn connect(url: &str) -> Result<Store> {
+        let target = redact_url(url.trim());
+        let url = url.trim();
+        if url.starts_with("sqlite:") {
+            let options = SqliteConnectOptions::from_str(url).map_err(|err| Error::Connect {
+                target: target.clone(),
+                reason: describe(&err),
+            })?;
+            let in_memory = url.contains(":memory:") || url.contains("mode=memory");
+            Self::open_sqlite(options, in_memory, target).await
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            let options = PgConnectOptions::from_str(url).map_err(|err| Error::Connect {
+                target: target.clone(),
+                reason: describe(&err),
+            })?;
+            Self::open_postgres(options, target).await
+        } else {
+            Err(Error::Invalid(format!(
+                "unsupported database URL {target:?}: expected sqlite:///path/file.sqlite, \
+                 sqlite::memory: or postgres://user@host/db"
+            )))
+        }
+    }
+
+    /// Opens (and migrates) `dir/dialtone.sqlite`, creating the directory and the file.
+    pub async fn open_data_dir(dir: &Path) -> Result<Store> {
+        let path = dir.join(DATA_FILE);
+        let options = SqliteConnectOptions::new().filename(&path);
+        Self::open_sqlite(options, false, path.display().to_string()).await
+    }
+
+    /// "sqlite" or "postgres".
+    pub fn backend(&self) -> &'static str {
+        match self.pool {
+            Pool::Sqlite(_) => "sqlite",
+            Pool::Postgres(_) => "postgres",
+        }
+    }
+
+    /// Where the store points, with any password removed.
+    pub fn target(&self) -> &str {
+        &self.target
+    }
+
+    /// Closes every connection; later calls fail with a database error.
+    pub async fn shutdown(&self) {
+        with_pool!(self, |pool| pool.close().await)
+    }
+
+    async fn open_sqlite(
+        options: SqliteConnectOptions,
+        in_memory: bool,
+        target: String,
+    ) -> Result<Store> {
+        let connect_error = |reason: String| Error::Connect {
+            target: target.clone(),
+            reason,
+        };
+        if !in_memory
+            && let Some(parent) = options.get_filename().parent()
+            && !parent.as_os_str().is_empty()
+        {
+            std::fs::create_dir_all(parent).map_err(|err| {
+                connect_error(format!(
+                    "cannot create directory {}: {err}",
+                    parent.display()
+                ))
+            })?;
+        }
+        let options = options
+            .create_if_missing(true)
+            .foreign_keys(true)
+            .busy_timeout(SQLITE_BUSY_TIMEOUT);
+        let options = if in_memory {
+            options
+        } else {
+            // WAL lets readers work while one agent writes; NORMAL sync is durable in WAL
+            // mode except for the last transactions on power loss, which is fine for a
+            // support tool and makes commits several times cheaper.
+            options
+                .journal_mode(SqliteJournalMode::Wal)
+                .synchronous(SqliteSynchronous::Normal)
+        };
+        // An in-memory database lives as long as its connection: keep exactly one, forever.
+        let pool_options = if in_memory {
+            SqlitePoolOptions::new()
+                .max_connections(1)
+                .min_connections(1)
+                .idle_timeout(None)
+                .max_lifetime(None)
+        } else {
+            SqlitePoolOptions::new().max_connections(8)
+        };
+        let pool = tokio::time::timeout(
+            CONNECT_TIMEOUT + Duration::from_secs(1),
+            pool_options
+                .acquire_timeout(CONNECT_TIMEOUT)
+                .connect_with(options),
+        )
+        .await
+        .map_err(|_| connect_error(format!("no answer within {CONNECT_TIMEOUT:?}")))?
+        .map_err(|err| connect_error(describe(&err)))?;
+        let store = Store {
+            pool: Pool::Sqlite(pool),
+            target,
+        };
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    async fn open_postgres(options: PgConnectOptions, target: String) -> Result<Store> {
+        let connect_error = |reason: String| Error::Connect {
+            target: target.clone(),
+            reason,
+        };
+        // sqlx bounds each connection attempt by the acquire timeout; the outer timeout is a
+        // second guard in case DNS or the startup exchange hangs outside it.
+        let pool = tokio::time::timeout(
+            CONNECT_TIMEOUT + Duration::from_secs(1),
+            PgPoolOptions::new()
+                .max_connections(10)
+                .acquire_timeout(CONNECT_TIMEOUT)
+                .connect_with(options),
+        )
+        .await
+        .map_err(|_| connect_error(format!("no answer within {CONNECT_TIMEOUT:?}")))?
+        .map_err(|err| connect_error(describe(&err)))?;
+        let store = Store {
+            pool: Pool::Postgres(pool),
+            target,
+        };
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    /// Brings the schema up to date, in one transaction.
+    async fn migrate(&self) -> Result<()> {
+        let migration_error = |err: sqlx::Error| Error::Migration(describe(&err));
+        match &self.pool {
+            Pool::Sqlite(pool) => {
+                let mut tx =
+                    pool.begin_with("BEGIN IMMEDIATE")
+                        .await
+                        .map_err(|err| Error::Connect {
+                            target: self.target.clone(),
+                            reason: describe(&err),
+                        })?;
+                migrate::apply!(tx, migrate::SQLITE, migration_error);
+                tx.commit().await.map_err(migration_error)?;
+            }
+            Pool::Postgres(pool) => {
+                let mut tx = pool.begin().await.map_err(migration_error)?;
+                // Two processes starting at once must not both create the tables.
+                sqlx::query("SELECT pg_advisory_xact_lock($1)")
+                    .bind(migrate::PG_LOCK_KEY)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(migration_error)?;
+                migrate::apply!(tx, migrate::POSTGRES, migration_error);
+                tx.commit().await.map_err(migration_error)?;
+            }
+        }
+        Ok(())
+    }
+
+    // ----- incidents -------------------------------------------------------------------
+
+    /// Opens an incident at `new.level` with status open, and logs it.
+    pub async fn open_incident(&self, new: NewIncident, actor: &str) -> Result<Incident> {
+        check_actor(actor)?;
+        let account = required("account", &new.account)?;
+        let reporter = required("reporter", &new.reporter)?;
+        let runbook = required("runbook", &new.runbook)?;
+        let level = normalize_level(&new.level)?;
+        let current_step = optional("current step", new.current_step.as_deref())?;
+        let now = now_ms();
+        let detail = json!({
+            "account": account, "reporter": reporter, "runbook": runbook,
+            "level": level, "current_step": current_step,
+        });
+        let incident = in_write_tx!(self, |tx| {
+            let row = sqlx::query(concat!(
+                "INSERT INTO incidents (account, reporter, description, level, status, runbook, \
+                 current_step, version, created_at, updated_at) \
+                 VALUES ($1, $2, $3, $4, 'open', $5, $6, 1, $7, $7) RETURNING ",
+                incident_cols!()
+            ))
+            .bind(&account)
+            .bind(&reporter)
+            .bind(&new.description)
+            .bind(&level)
+            .bind(&runbook)
+            .bind(&current_step)
+            .bind(now)
+            .fetch_one(&mut *tx)
+            .await?;
+            let incident = rows::incident(&row)?;
+            audit!(tx, incident.id, actor, now, "open", detail);
+            incident
+        });
+        tracing::info!(incident = incident.id, actor, "incident opened");
+        Ok(incident)
+    }
+
+    /// The incident `id`, or `Error::NotFound`.
+    pub async fn get(&self, id: i64) -> Result<Incident> {
+        let row = with_pool!(self, |pool| {
+            sqlx::query(SELECT_INCIDENT)
+                .bind(id)
+                .fetch_optional(pool)
+                .await?
+                .map(|row| rows::incident(&row))
+        });
+        row.transpose()?.ok_or_else(|| not_found_incident(id))
+    }
+
+    /// Incidents matching `filter`, newest first.
+    pub async fn list(&self, filter: &ListFilter) -> Result<Vec<Incident>> {
+        let level = filter.level.as_deref().map(normalize_level).transpose()?;
+        let status = filter.status.map(Status::as_str);
+        let assignee = filter.assignee.as_deref();
+        let pattern = filter
+            .account_contains
+            .as_deref()
+            .map(|needle| format!("%{}%", escape_like(&needle.to_ascii_lowercase())));
+        let limit = match filter.limit {
+            Some(limit) if limit < 0 => {
+                return Err(Error::Invalid(format!(
+                    "limit must not be negative (got {limit})"
+                )));
+            }
+            Some(limit) => limit,
+            None => i64::MAX,
+        };
+        const SQL: &str = concat!(
+            "SELECT ",
+            incident_cols!(),
+            " FROM incidents \
+             WHERE ($1 IS NULL OR level = $1) AND ($2 IS NULL OR status = $2) \
+             AND ($3 IS NULL OR assignee = $3) \
+             AND ($4 IS NULL OR LOWER(account) LIKE $4 ESCAPE '\\') \
+             ORDER BY id DESC LIMIT $5"
+        );
+        with_pool!(self, |pool| {
+            sqlx::query(SQL)
+                .bind(&level)
+                .bind(status)
+                .bind(assignee)
+                .bind(&pattern)
+                .bind(limit)
+                .fetch_all(pool)
+                .await?
+                .iter()
+                .map(rows::incident)
+                .collect()
+        })
+    }
+
+    /// The answered steps of incident `id`, in answer order.
+    pub async fn steps(&self, id: i64) -> Result<Vec<StepRecord>> {
+        self.get(id).await?;
+        with_pool!(self, |pool| {
+            sqlx::query(
+                "SELECT id, incident_id, runbook, step, answer, source, evidence, note, actor, at \
+                 FROM step_records WHERE incident_id = $1 ORDER BY id",
+            )
+            .bind(id)
+            .fetch_all(pool)
+            .await?
+            .iter()
+            .map(rows::step_record)
+            .collect()
+        })
+    }
+
+    /// The escalations of incident `id`, oldest first.
+    pub async fn escalations(&self, id: i64) -> Result<Vec<Escalation>> {
+        self.get(id).await?;
+        with_pool!(self, |pool| {
+            sqlx::query(
+                "SELECT id, incident_id, from_level, to_level, kind, reason, actor, at \
+                 FROM escalations WHERE incident_id = $1 ORDER BY id",
+            )
+            .bind(id)
+            .fetch_all(pool)
+            .await?
+            .iter()
+            .map(rows::escalation)
+            .collect()
+        })
+    }
+
+    /// The audit log of incident `id`, oldest first.
+    pub async fn audit(&self, id: i64) -> Result<Vec<AuditEntry>> {
+        self.get(id).await?;
+        with_pool!(self, |pool| {
+            sqlx::query(
+                "SELECT id, incident_id, actor, at, action, detail \
+                 FROM audit_log WHERE incident_id = $1 ORDER BY id",
+            )
+            .bind(id)
+            .fetch_all(pool)
+            .await?
+            .iter()
+            .map(rows::audit_entry)
+            .collect()
+        })
+    }
+
+    /// The audit lines that concern no incident (user administration), oldest first.
+    pub async fn audit_users(&self) -> Result<Vec<AuditEntry>> {
+        with_pool!(self, |pool| {
+            sqlx::query(
+                "SELECT id, incident_id, actor, at, action, detail \
+                 FROM audit_log WHERE incident_id IS NULL ORDER BY id",
+            )
+            .fetch_all(pool)
+            .await?
+            .iter()
+            .map(rows::audit_entry)
+            .collect()
+        })
+    }
+
+    /// Records the answer to one step and moves the incident to `next_step`.
+    pub async fn record_step(
+        &self,
+        id: i64,
+        expected_version: i64,
+        step: NewStepRecord,
+        next_step: Option<String>,
+        actor: &str,
+    ) -> Result<Incident> {
+        let step = NewStepRecord {
+            runbook: required("runbook", &step.runbook)?,
+            step: required("step", &step.step)?,
+            answer: required("answer", &step.answer)?,
+            source: check_source(&step.source)?,
+            evidence: step.evidence,
+            note: step.note,
+        };
+        let next_step = optional("next step", next_step.as_deref())?;
+        self.mutate(id, expected_version, actor, move |current| {
+            refuse_closed(&current)?;
+            let detail = json!({
+                "runbook": step.runbook, "step": step.step, "answer": step.answer,
+                "source": step.source, "note": step.note,
+                "from_step": current.current_step, "next_step": next_step,
+            });
+            Ok(Change {
+                next: Incident {
+                    current_step: next_step,
+                    ..current
+                },
+                side: Side::Step(step),
+                action: "step",
+                detail,
+            })
+        })
+        .await
+    }
+
+    /// Hands the incident to a higher level (`to_level` must be above the current one); its
+    /// status becomes escalated and its current step `next_step`.
+    pub async fn escalate(
+        &self,
+        id: i64,
+        expected_version: i64,
+        escalation: NewEscalation,
+        next_step: Option<String>,
+        actor: &str,
+    ) -> Result<Incident> {
+        let to_level = normalize_level(&escalation.to_level)?;
+        let reason = required("reason", &escalation.reason)?;
+        let kind = optional("kind", escalation.kind.as_deref())?;
+        let next_step = optional("next step", next_step.as_deref())?;
+        self.mutate(id, expected_version, actor, move |current| {
+            refuse_closed(&current)?;
+            if level_rank(&to_level) <= level_rank(&current.level) {
+                return Err(Error::Invalid(format!(
+                    "incident {} is already at {}; an escalation must go to a higher level, not {to_level}",
+                    current.id, current.level
+                )));
+            }
+            let detail = json!({
+                "from_level": current.level, "to_level": to_level, "kind": kind,
+                "reason": reason, "next_step": next_step,
+            });
+            let from_level = current.level.clone();
+            Ok(Change {
+                next: Incident {
+                    level: to_level.clone(),
+                    status: Status::Escalated,
+                    escalation_kind: kind.clone(),
+                    current_step: next_step,
+                    ..current
+                },
+                side: Side::Escalation {
+                    from_level,
+                    escalation: NewEscalation {
+                        to_level,
+                        kind,
+                        reason,
+                    },
+                },
+                action: "escalate",
+                detail,
+            })
+        })
+        .await
+    }
+
+    /// Closes the incident with an outcome id; it then refuses steps and escalations.
+    pub async fn close(
+        &self,
+        id: i64,
+        expected_version: i64,
+        outcome: &str,
+        note: Option<String>,
+        actor: &str,
+    ) -> Result<Incident> {
+        let outcome = required("outcome", outcome)?;
+        self.mutate(id, expected_version, actor, move |current| {
+            refuse_closed(&current)?;
+            let detail = json!({
+                "outcome": outcome, "note": note, "from_status": current.status,
+                "at_step": current.current_step,
+            });
+            Ok(Change {
+                next: Incident {
+                    status: Status::Closed,
+                    outcome: Some(outcome),
+                    current_step: None,
+                    ..current
+                },
+                side: Side::Nothing,
+                action: "close",
+                detail,
+            })
+        })
+        .await
+    }
+
+    /// Gives the incident to an agent (`None` unassigns). Allowed on closed incidents too.
+    pub async fn assign(
+        &self,
+        id: i64,
+        expected_version: i64,
+        assignee: Option<String>,
+        actor: &str,
+    ) -> Result<Incident> {
+        let assignee = optional("assignee", assignee.as_deref())?;
+        self.mutate(id, expected_version, actor, move |current| {
+            let detail = json!({ "from": current.assignee, "to": assignee });
+            Ok(Change {
+                next: Incident {
+                    assignee,
+                    ..current
+                },
+                side: Side::Nothing,
+                action: "assign",
+                detail,
+            })
+        })
+        .await
+    }
+
+    /// Sets the status to open, waiting_user or escalated. Closing needs an outcome, so
+    /// `Status::Closed` is refused here (use [`Store::close`]); setting a closed incident back
+    /// to open reopens it and clears its outcome.
+    pub async fn set_status(
+        &self,
+        id: i64,
+        expected_version: i64,
+        status: Status,
+        actor: &str,
+    ) -> Result<Incident> {
+        if status == Status::Closed {
+            return Err(Error::Invalid(
+                "an incident is closed with an outcome (close), not by setting its status".into(),
+            ));
+        }
+        self.mutate(id, expected_version, actor, move |current| {
+            let reopen = current.status == Status::Closed;
+            let detail = json!({
+                "from": current.status, "to": status,
+                "reopened_from_outcome": if reopen { current.outcome.clone() } else { None },
+            });
+            let outcome = if reopen {
+                None
+            } else {
+                current.outcome.clone()
+            };
+            Ok(Change {
+                next: Incident {
+                    status,
+                    outcome,
+                    ..current
+                },
+                side: Side::Nothing,
+                action: "status",
+                detail,
+            })
+        })
+        .await
+    }
+
+    /// The one write path for incident changes: see the module comment.
+    async fn mutate(
+        &self,
+        id: i64,
+        expected_version: i64,
+        actor: &str,
+        plan: impl FnOnce(Incident) -> Result<Change>,
+    ) -> Result<Incident> {
+        check_actor(actor)?;
+        let now = now_ms();
+        let incident = in_write_tx!(self, |tx| {
+            let current = sqlx::query(SELECT_INCIDENT)
+                .bind(id)
+                .fetch_optional(&mut *tx)
+                .await?
+                .map(|row| rows::incident(&row))
+                .transpose()?
+                .ok_or_else(|| not_found_incident(id))?;
+            if current.version != expected_version {
+                return Err(Error::Conflict {
+                    id,
+                    current_version: current.version,
+                });
+            }
+            let Change {
+                next,
+                side,
+                action,
+                mut detail,
+            } = plan(current)?;
+            let updated = sqlx::query(concat!(
+                "UPDATE incidents SET level = $3, status = $4, current_step = $5, outcome = $6, \
+                 escalation_kind = $7, assignee = $8, version = version + 1, updated_at = $9 \
+                 WHERE id = $1 AND version = $2 RETURNING ",
+                incident_cols!()
+            ))
+            .bind(id)
+            .bind(expected_version)
+            .bind(&next.level)
+            .bind(next.status.as_str())
+            .bind(&next.current_step)
+            .bind(&next.outcome)
+            .bind(&next.escalation_kind)
+            .bind(&next.assignee)
+            .bind(now)
+            .fetch_optional(&mut *tx)
+            .await?;
+            let Some(updated) = updated else {
+                // PostgreSQL: a concurrent writer committed between our read and our update
+                // (READ COMMITTED re-checks the WHERE after waiting for its row lock).
+                let current_version: i64 =
+                    sqlx::query_scalar("SELECT version FROM incidents WHERE id = $1")
+                        .bind(id)
+                        .fetch_one(&mut *tx)
+                        .await?;
+                return Err(Error::Conflict {
+                    id,
+                    current_version,
+                });
+            };
+            let incident = rows::incident(&updated)?;
+            match side {
+                Side::Nothing => {}
+                Side::Step(step) => {
+                    let step_id: i64 = sqlx::query_scalar(
+                        "INSERT INTO step_records \
+                         (incident_id, runbook, step, answer, source, evidence, note, actor, at) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id",
+                    )
+                    .bind(id)
+                    .bind(&step.runbook)
+                    .bind(&step.step)
+                    .bind(&step.answer)
+                    .bind(&step.source)
+                    .bind(step.evidence.to_string())
+                    .bind(&step.note)
+                    .bind(actor)
+                    .bind(now)
+                    .fetch_one(&mut *tx)
+                    .await?;
+                    detail["step_record_id"] = json!(step_id);
+                }
+                Side::Escalation {
+                    from_level,
+                    escalation,
+                } => {
+                    let escalation_id: i64 = sqlx::query_scalar(
+                        "INSERT INTO escalations \
+                         (incident_id, from_level, to_level, kind, reason, actor, at) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
+                    )
+                    .bind(id)
+                    .bind(&from_level)
+                    .bind(&escalation.to_level)
+                    .bind(&escalation.kind)
+                    .bind(&escalation.reason)
+                    .bind(actor)
+                    .bind(now)
+                    .fetch_one(&mut *tx)
+                    .await?;
+                    detail["escalation_id"] = json!(escalation_id);
+                }
+            }
+            detail["version"] = json!(incident.version);
+            audit!(tx, id, actor, now, action, detail);
+            incident
+        });
+        tracing::info!(
+            incident = id,
+            version = incident.version,
+            actor,
+            "incident changed"
+        );
+        Ok(incident)
+    }
+
+    // ----- attachments -----------------------------------------------------------------
+
+    /// Stores a file with the incident (the caller enforces a size limit). Does not change
+    /// the incident's version: attachments only add, so they cannot conflict.
+    pub async fn add_attachment(
+        &self,
+        id: i64,
+        name: &str,
+        content_type: &str,
+        bytes: &[u8],
+        actor: &str,
+    ) -> Result<Attachment> {
+        check_actor(actor)?;
+        let name = required("attachment name", name)?;
+        if name.len() > 255 || name.contains(['/', '\\', '\0']) {
+            return Err(Error::Invalid(format!(
+                "attachment name {name:?} must be a plain file name of at most 255 bytes"
+            )));
+        }
+        let content_type = required("content type", content_type)?;
+        let size = i64::try_from(bytes.len())
+            .map_err(|_| Error::Invalid("attachment is too large".into()))?;
+        let now = now_ms();
+        let attachment = in_write_tx!(self, |tx| {
+            let exists: Option<i64> = sqlx::query_scalar("SELECT id FROM incidents WHERE id = $1")
+                .bind(id)
+                .fetch_optional(&mut *tx)
+                .await?;
+            if exists.is_none() {
+                return Err(not_found_incident(id));
+            }
+            let row = sqlx::query(
+                "INSERT INTO attachments \
+                 (incident_id, name, content_type, size, content, actor, created_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7) \
+                 RETURNING id, incident_id, name, content_type, size, actor, created_at",
+            )
+            .bind(id)
+            .bind(&name)
+            .bind(&content_type)
+            .bind(size)
+            .bind(bytes)
+            .bind(actor)
+            .bind(now)
+            .fetch_one(&mut *tx)
+            .await?;
+            let attachment = rows::attachment(&row)?;
+            let detail = json!({
+                "attachment_id": attachment.id, "name": name,
+                "content_type": content_type, "size": size,
+            });
+            audit!(tx, id, actor, now, "attachment", detail);
+            attachment
+        });
+        Ok(attachment)
+    }
+
+    /// The attachments of incident `id` (without their bytes), oldest first.
+    pub async fn attachments(&self, id: i64) -> Result<Vec<Attachment>> {
+        self.get(id).await?;
+        with_pool!(self, |pool| {
+            sqlx::query(
+                "SELECT id, incident_id, name, content_type, size, actor, created_at \
+                 FROM attachments WHERE incident_id = $1 ORDER BY id",
+            )
+            .bind(id)
+            .fetch_all(pool)
+            .await?
+            .iter()
+            .map(rows::attachment)
+            .collect()
+        })
+    }
+
+    /// One attachment with its bytes.
+    pub async fn attachment(&self, attachment_id: i64) -> Result<(Attachment, Vec<u8>)> {
+        let found = with_pool!(self, |pool| {
+            match sqlx::query(
+                "SELECT id, incident_id, name, content_type, size, actor, created_at, content \
+                 FROM attachments WHERE id = $1",
+            )
+            .bind(attachment_id)
+            .fetch_optional(pool)
+            .await?
+            {
+                Some(row) => Some((
+                    rows::attachment(&row)?,
+                    rows::RowGet::bytes(&row, "content")?,
+                )),
+                None => None,
+            }
+        });
+        found.ok_or_else(|| Error::NotFound {
+            what: "attachment",
+            id: attachment_id.to_string(),
+        })
+    }
+
+    // ----- people ----------------------------------------------------------------------
+
+    /// Creates a web user. `password_hash` is a PHC string made by the caller; `role` is
+    /// l1, l2 or admin. A taken username gives `Error::AlreadyExists`.
+    pub async fn create_user(
+        &self,
+        username: &str,
+        password_hash: &str,
+        role: &str,
+    ) -> Result<User> {
+        let username = check_username(username)?;
+        let password_hash = required("password hash", password_hash)?;
+        let role = check_role(role)?;
+        let now = now_ms();
+        let detail = json!({ "username": username, "role": role });
+        let result = in_write_tx!(self, |tx| {
+            let inserted = sqlx::query(
+                "INSERT INTO users (username, password_hash, role, disabled, created_at) \
+                 VALUES ($1, $2, $3, $4, $5) \
+                 RETURNING username, password_hash, role, disabled, created_at",
+            )
+            .bind(&username)
+            .bind(&password_hash)
+            .bind(&role)
+            .bind(false)
+            .bind(now)
+            .fetch_one(&mut *tx)
+            .await;
+            let row = match inserted {
+                Err(sqlx::Error::Database(db)) if db.is_unique_violation() => {
+                    return Err(Error::AlreadyExists {
+                        what: "user",
+                        id: username,
+                    });
+                }
+                other => other?,
+            };
+            let user = rows::user(&row)?;
+            audit!(tx, None::<i64>, "system", now, "user.create", detail);
+            user
+        });
+        Ok(result)
+    }
+
+    /// The user, if it exists (disabled users included).
+    pub async fn user(&self, username: &str) -> Result<Option<User>> {
+        with_pool!(self, |pool| {
+            sqlx::query(
+                "SELECT username, password_hash, role, disabled, created_at \
+                 FROM users WHERE username = $1",
+            )
+            .bind(username)
+            .fetch_optional(pool)
+            .await?
+            .map(|row| rows::user(&row))
+            .transpose()
+        })
+    }
+
+    /// Every user, by name.
+    pub async fn users(&self) -> Result<Vec<User>> {
+        with_pool!(self, |pool| {
+            sqlx::query(
+                "SELECT username, password_hash, role, disabled, created_at \
+                 FROM users ORDER BY username",
+            )
+            .fetch_all(pool)
+            .await?
+            .iter()
+            .map(rows::user)
+            .collect()
+        })
+    }
+
+    /// Disables (or re-enables) a user; disabling also ends their sessions.
+    pub async fn set_user_disabled(
+        &self,
+        username: &str,
+        disabled: bool,
+        actor: &str,
+    ) -> Result<User> {
+        check_actor(actor)?;
+        let now = now_ms();
+        let action = if disabled {
+            "user.disable"
+        } else {
+            "user.enable"
+        };
+        let user = in_write_tx!(self, |tx| {
+            let row = sqlx::query(
+                "UPDATE users SET disabled = $2 WHERE username = $1 \
+                 RETURNING username, password_hash, role, disabled, created_at",
+            )
+            .bind(username)
+            .bind(disabled)
+            .fetch_optional(&mut *tx)
+            .await?;
+            let Some(row) = row else {
+                return Err(Error::NotFound {
+                    what: "user",
+                    id: username.to_owned(),
+                });
+            };
+            if disabled {
+                sqlx::query("DELETE FROM sessions WHERE username = $1")
+                    .bind(username)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            audit!(
+                tx,
+                None::<i64>,
+                actor,
+                now,
+                action,
+                json!({ "username": username })
+            );
+            rows::user(&row)?
+        });
+        Ok(user)
+    }
+
+    /// Replaces a user's password hash and ends their sessions.
+    pub async fn set_user_password(
+        &self,
+        username: &str,
+        password_hash: &str,
+        actor: &str,
+    ) -> Result<()> {
+        check_actor(actor)?;
+        let password_hash = required("password hash", password_hash)?;
+        let now = now_ms();
+        in_write_tx!(self, |tx| {
+            let changed = sqlx::query("UPDATE users SET password_hash = $2 WHERE username = $1")
+                .bind(username)
+                .bind(&password_hash)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            if changed == 0 {
+                return Err(Error::NotFound {
+                    what: "user",
+                    id: username.to_owned(),
+                });
+            }
+            sqlx::query("DELETE FROM sessions WHERE username = $1")
+                .bind(username)
+                .execute(&mut *tx)
+                .await?;
+            audit!(
+                tx,
+                None::<i64>,
+                actor,
+                now,
+                "user.password",
+                json!({ "username": username })
+            );
+        });
+        Ok(())
+    }
+
+    /// Stores a login session under the hash of its token.
+    pub async fn create_session(
+        &self,
+        token_hash: &str,
+        username: &str,
+        expires_at: DateTime<Utc>,
+    ) -> Result<Session> {
+        let token_hash = required("token hash", token_hash)?;
+        let now = now_ms();
+        with_pool!(self, |pool| {
+            sqlx::query(
+                "INSERT INTO sessions (token_hash, username, expires_at, created_at) \
+                 VALUES ($1, $2, $3, $4) RETURNING token_hash, username, expires_at, created_at",
+            )
+            .bind(&token_hash)
+            .bind(username)
+            .bind(expires_at.timestamp_millis())
+            .bind(now)
+            .fetch_one(pool)
+            .await
+            .map_err(|err| people_error(err, "session", username))
+            .and_then(|row| rows::session(&row))
+        })
+    }
+
+    /// The session with this token hash, unless it does not exist or has expired.
+    pub async fn session(&self, token_hash: &str) -> Result<Option<Session>> {
+        let now = now_ms();
+        with_pool!(self, |pool| {
+            sqlx::query(
+                "SELECT token_hash, username, expires_at, created_at FROM sessions \
+                 WHERE token_hash = $1 AND expires_at > $2",
+            )
+            .bind(token_hash)
+            .bind(now)
+            .fetch_optional(pool)
+            .await?
+            .map(|row| rows::session(&row))
+            .transpose()
+        })
+    }
+
+    /// Ends a session (logout). Ending an unknown session is not an error.
+    pub async fn delete_session(&self, token_hash: &str) -> Result<()> {
+        with_pool!(self, |pool| {
+            sqlx::query("DELETE FROM sessions WHERE token_hash = $1")
+                .bind(token_hash)
+                .execute(pool)
+                .await?;
+        });
+        Ok(())
+    }
+
+    /// Removes expired sessions; returns how many.
+    pub async fn purge_expired_sessions(&self) -> Result<u64> {
+        let now = now_ms();
+        Ok(with_pool!(self, |pool| {
+            sqlx::query("DELETE FROM sessions WHERE expires_at <= $1")
+                .bind(now)
+                .execute(pool)
+                .await?
+                .rows_affected()
+        }))
+    }
+
+    /// Stores an API token under its hash.
+    pub async fn create_api_token(
+        &self,
+        token_hash: &str,
+        username: &str,
+        label: &str,
+    ) -> Result<ApiToken> {
+        let token_hash = required("token hash", token_hash)?;
+        let now = now_ms();
+        with_pool!(self, |pool| {
+            sqlx::query(
+                "INSERT INTO api_tokens (token_hash, username, label, created_at) \
+                 VALUES ($1, $2, $3, $4) RETURNING token_hash, username, label, created_at",
+            )
+            .bind(&token_hash)
+            .bind(username)
+            .bind(label)
+            .bind(now)
+            .fetch_one(pool)
+            .await
+            .map_err(|err| people_error(err, "api token", username))
+            .and_then(|row| rows::api_token(&row))
+        })
+    }
+
+    /// The API token with this hash, if any.
+    pub async fn api_token(&self, token_hash: &str) -> Result<Option<ApiToken>> {
+        with_pool!(self, |pool| {
+            sqlx::query(
+                "SELECT token_hash, username, label, created_at FROM api_tokens \
+                 WHERE token_hash = $1",
+            )
+            .bind(token_hash)
+            .fetch_optional(pool)
+            .await?
+            .map(|row| rows::api_token(&row))
+            .transpose()
+        })
+    }
+
+    /// Revokes an API token. Revoking an unknown token is not an error.
+    pub async fn delete_api_token(&self, token_hash: &str) -> Result<()> {
+        with_pool!(self, |pool| {
+            sqlx::query("DELETE FROM api_tokens WHERE token_hash = $1")
+                .bind(token_hash)
+                .execute(pool)
+                .await?;
+        });
+        Ok(())
+    }
+}
+
+/// Now, to the millisecond, as stored.
+fn now_ms() -> i64 {
+    Utc::now().timestamp_millis()
+}
+
+fn not_found_incident(id: i64) -> Error {
+    Error::NotFound {
+        what: "incident",
+        id: id.to_string(),
+    }
+}
+
+fn refuse_closed(incident: &Incident) -> Result<()> {
+    if incident.status == Status::Closed {
+        Err(Error::Closed { id: incident.id })
+    } else {
+        Ok(())
+    }
+}
+
+/// Position of a level in `LEVELS` (unknown levels rank lowest; they are validated earlier).
+fn level_rank(level: &str) -> usize {
+    LEVELS.iter().position(|l| *l == level).unwrap_or(0)
+}
+
+/// A trimmed, non-empty field.
+fn required(field: &str, value: &str) -> Result<String> {
+    let value = value.trim();
+    if value.is_empty() {
+        Err(Error::Invalid(format!("{field} must not be empty")))
+    } else {
+        Ok(value.to_owned())
+    }
+}
+
+/// An optional field: absent stays absent; present must not be blank.
+fn optional(field: &str, value: Option<&str>) -> Result<Option<String>> {
+    value.map(|v| required(field, v)).transpose()
+}
+
+fn check_actor(actor: &str) -> Result<()> {
+    required("actor", actor).map(drop)
+}
+
+fn check_source(source: &str) -> Result<String> {
+    let wanted = source.trim().to_ascii_lowercase();
+    if SOURCES.contains(&wanted.as_str()) {
+        Ok(wanted)
+    } else {
+        Err(Error::Invalid(format!(
+            "unknown answer source {source:?} (expected agent, automated or assumed)"
+        )))
+    }
+}
+
+fn check_role(role: &str) -> Result<String> {
+    let wanted = role.trim().to_ascii_lowercase();
+    if ROLES.contains(&wanted.as_str()) {
+        Ok(wanted)
+    } else {
+        Err(Error::Invalid(format!(
+            "unknown role {role:?} (expected l1, l2 or admin)"
+        )))
+    }
+}
+
+fn check_username(username: &str) -> Result<String> {
+    let username = required("username", username)?;
+    if username.len() > 64
+        || username
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control())
+    {
+        return Err(Error::Invalid(format!(
+            "username {username:?} must be at most 64 characters without spaces"
+        )));
+    }
+    Ok(username)
+}
+
+/// Session and token inserts: a missing user or a reused hash get their own errors.
+fn people_error(err: sqlx::Error, what: &'static str, username: &str) -> Error {
+    match &err {
+        sqlx::Error::Database(db) if db.is_foreign_key_violation() => Error::NotFound {
+            what: "user",
+            id: username.to_owned(),
+        },
+        // The key is a hash: say whose it is rather than showing it.
+        sqlx::Error::Database(db) if db.is_unique_violation() => Error::AlreadyExists {
+            what,
+            id: format!("for user {username}"),
+        },
+        _ => Error::from(err),
+    }
+}
+
+/// Escapes `%`, `_` and `\` for `LIKE ... ESCAPE '\'`.
+fn escape_like(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
