@@ -1,0 +1,1049 @@
+//! The Kamailio backend: JSON-RPC (memory state: registrations, dispatcher, core) plus read-only
+//! SQL on Kamailio's own tables (subscriber, dbaliases, location, acc, acc_cdrs, sip_trace).
+//!
+//! Registrations come from `ul.lookup`/`ul.dump`, never from the `location` table: usrloc memory is
+//! authoritative and the table may lag or keep stale rows (lab-notes pitfall 5).
+
+mod db;
+mod rpc;
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::fmt;
+use std::time::Duration;
+
+use chrono::{DateTime, TimeZone, Utc};
+use serde_json::Value;
+
+use crate::model::{longest_prefix_route, split_user};
+use crate::sipscan::{self, StartLine};
+use crate::{
+    Account, AccountSummary, CallRecord, CheckState, DestinationState, Error, NumberKind,
+    RegAttempt, Registration, Result, ServerState, ServiceHealth, TlsListener, Transport, Trunk,
+    TrunkDestination, VirtualNumber,
+};
+use db::{Bind, Col, Db, redact_url};
+use rpc::RpcClient;
+
+/// Where a Kamailio server is and how its routing is set up.
+#[derive(Clone)]
+pub struct KamailioConfig {
+    /// JSON-RPC endpoint served by xhttp + jsonrpcs, e.g. `http://127.0.0.1:5071/RPC`.
+    pub rpc_url: String,
+    /// `sqlite:///path/kamailio.sqlite` (or a bare path), `postgres://user:pw@host/db`.
+    pub db_url: String,
+    /// SIP domain of the accounts (subscriber.domain); empty means any.
+    pub domain: String,
+    /// Dispatcher set id -> dialled prefixes routed to it (Kamailio's routing script is not
+    /// introspectable, so this comes from configuration).
+    pub trunk_prefixes: BTreeMap<u32, Vec<String>>,
+    /// Numbers (Request-URI users) that reach the echo service.
+    pub echo_numbers: Vec<String>,
+    /// Bound for each RPC exchange and each query.
+    pub timeout: Duration,
+}
+
+impl fmt::Debug for KamailioConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("KamailioConfig")
+            .field("rpc_url", &redact_url(&self.rpc_url))
+            .field("db_url", &redact_url(&self.db_url))
+            .field("domain", &self.domain)
+            .field("trunk_prefixes", &self.trunk_prefixes)
+            .field("echo_numbers", &self.echo_numbers)
+            .field("timeout", &self.timeout)
+            .finish()
+    }
+}
+
+/// A Kamailio server, read through its management interface and database.
+#[derive(Debug)]
+pub struct KamailioState {
+    cfg: KamailioConfig,
+    rpc: RpcClient,
+    db: Db,
+}
+
+impl KamailioState {
+    /// Checks the configuration; connects lazily, so a server that is down is reported by the
+    /// calls (and by `health()`), not here.
+    pub fn new(cfg: KamailioConfig) -> Result<KamailioState> {
+        if cfg.timeout.is_zero() {
+            return Err(Error::Config("timeout must be greater than zero".into()));
+        }
+        let rpc = RpcClient::new(&cfg.rpc_url, cfg.timeout)?;
+        let db = Db::open(&cfg.db_url, cfg.timeout)?;
+        Ok(KamailioState { cfg, rpc, db })
+    }
+
+    async fn rows(
+        &self,
+        what: &str,
+        sql: String,
+        cols: &[Col],
+        binds: &[Bind],
+    ) -> Result<Vec<db::Row0>> {
+        self.db.rows(what, sql, cols, binds, self.cfg.timeout).await
+    }
+
+    async fn subscriber(&self, user: &str, domain: Option<&str>) -> Result<Option<String>> {
+        let d = &self.db;
+        let mut sql = format!(
+            "SELECT {}, {} FROM subscriber WHERE username = $1",
+            d.t("username"),
+            d.t("domain")
+        );
+        let mut binds = vec![Bind::Text(user.to_string())];
+        if let Some(dom) =
+            domain.or((!self.cfg.domain.is_empty()).then_some(self.cfg.domain.as_str()))
+        {
+            sql.push_str(" AND domain = $2");
+            binds.push(Bind::Text(dom.to_string()));
+        }
+        let rows = self
+            .rows("subscriber", sql, &[Col::Text, Col::Text], &binds)
+            .await?;
+        Ok(rows.first().map(|r| r.text(1).to_string()))
+    }
+
+    /// Virtual numbers of a user: dbaliases rows in id order, the first one primary.
+    async fn numbers_of(&self, user: &str) -> Result<Vec<VirtualNumber>> {
+        let d = &self.db;
+        let sql = format!(
+            "SELECT {} FROM dbaliases WHERE username = $1 ORDER BY id",
+            d.t("alias_username")
+        );
+        let rows = self
+            .rows("dbaliases", sql, &[Col::Text], &[Bind::Text(user.into())])
+            .await?;
+        Ok(classify_numbers(rows.iter().map(|r| r.text(0).to_string())))
+    }
+
+    async fn account_of(&self, user: &str, domain: Option<&str>) -> Result<Option<Account>> {
+        let sub = self.subscriber(user, domain).await?;
+        let numbers = self.numbers_of(user).await?;
+        match sub {
+            Some(domain) => Ok(Some(Account {
+                user: user.to_string(),
+                domain,
+                numbers,
+                exists: true,
+            })),
+            None if !numbers.is_empty() => Ok(Some(Account {
+                user: user.to_string(),
+                domain: domain.unwrap_or(&self.cfg.domain).to_string(),
+                numbers,
+                exists: false,
+            })),
+            None => Ok(None),
+        }
+    }
+
+    async fn dispatcher(&self) -> Result<Vec<Trunk>> {
+        let list = self.rpc.call("dispatcher.list", &[]).await?;
+        Ok(parse_dispatcher(&list, &self.cfg.trunk_prefixes))
+    }
+
+    fn derive_route(&self, dialled: &str, callee: &str) -> Option<String> {
+        if self
+            .cfg
+            .echo_numbers
+            .iter()
+            .any(|n| n == dialled || n == callee)
+        {
+            return Some("echo".into());
+        }
+        if self.static_route(dialled).is_some() {
+            return Some("trunk".into());
+        }
+        None
+    }
+
+    fn static_route(&self, dialled: &str) -> Option<String> {
+        let ids: Vec<(String, &[String])> = self
+            .cfg
+            .trunk_prefixes
+            .iter()
+            .map(|(id, p)| (id.to_string(), p.as_slice()))
+            .collect();
+        longest_prefix_route(ids.iter().map(|(id, p)| (id.as_str(), *p)), dialled)
+    }
+
+    async fn tls_listeners(&self) -> Vec<TlsListener> {
+        let mut out = Vec::new();
+        let Ok(sockets) = self.rpc.call("corex.list_sockets", &[]).await else {
+            return out;
+        };
+        let certificate = match self.rpc.call("tls.options", &[]).await {
+            Ok(opts) => find_string(&opts, &["certificate", "Certificate"]),
+            Err(_) => None,
+        };
+        let not_after = certificate.as_deref().and_then(read_not_after);
+        let mut seen = HashSet::new();
+        for_each_object(&sockets, &mut |o| {
+            let proto = o.get("proto").and_then(Value::as_str).unwrap_or("");
+            if !proto.eq_ignore_ascii_case("tls") {
+                return;
+            }
+            let addr = ["address", "ipaddress", "name"]
+                .iter()
+                .find_map(|k| o.get(*k).and_then(Value::as_str))
+                .unwrap_or("");
+            let port = o
+                .get("port")
+                .map(|p| match p {
+                    Value::String(s) => s.clone(),
+                    other => other.to_string(),
+                })
+                .unwrap_or_default();
+            let address = format!("{addr}:{port}");
+            if seen.insert(address.clone()) {
+                out.push(TlsListener {
+                    address,
+                    certificate: certificate.clone(),
+                    not_after,
+                });
+            }
+        });
+        out
+    }
+}
+
+#[async_trait::async_trait]
+impl ServerState for KamailioState {
+    async fn account(&self, user: &str) -> Result<Option<Account>> {
+        let (user, domain) = split_user(user);
+        if user.is_empty() {
+            return Ok(None);
+        }
+        if let Some(acc) = self.account_of(user, domain).await? {
+            return Ok(Some(acc));
+        }
+        // No subscriber and no number, but still registered: a binding without an account.
+        match self.registrations(user).await {
+            Ok(r) if !r.is_empty() => Ok(Some(Account {
+                user: user.to_string(),
+                domain: domain.unwrap_or(&self.cfg.domain).to_string(),
+                numbers: Vec::new(),
+                exists: false,
+            })),
+            _ => Ok(None),
+        }
+    }
+
+    async fn accounts_with_number(&self, number: &str) -> Result<Vec<Account>> {
+        let d = &self.db;
+        let sql = format!(
+            "SELECT {} FROM dbaliases WHERE alias_username = $1 ORDER BY id",
+            d.t("username")
+        );
+        let rows = self
+            .rows(
+                "dbaliases",
+                sql,
+                &[Col::Text],
+                &[Bind::Text(number.trim().into())],
+            )
+            .await?;
+        let mut out: Vec<Account> = Vec::new();
+        for r in rows {
+            let user = r.text(0);
+            if out.iter().any(|a| a.user == user) {
+                continue;
+            }
+            if let Some(acc) = self.account_of(user, None).await? {
+                out.push(acc);
+            }
+        }
+        Ok(out)
+    }
+
+    async fn registrations(&self, user: &str) -> Result<Vec<Registration>> {
+        let (user, _) = split_user(user);
+        match self
+            .rpc
+            .call("ul.lookup", &["location".into(), user.into()])
+            .await
+        {
+            Ok(v) => Ok(parse_contacts(user, &v, Utc::now())),
+            // Kamailio's way of saying "not registered" (code 500, told apart by message).
+            Err(Error::Rpc { message, .. })
+                if message.contains("not found") || message.contains("no contacts") =>
+            {
+                Ok(Vec::new())
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn registration_attempts(
+        &self,
+        user: &str,
+        since: DateTime<Utc>,
+    ) -> Result<Vec<RegAttempt>> {
+        let (user, _) = split_user(user);
+        let d = &self.db;
+        // traced_user is the From user when the server sets it (the lab does); otherwise fall back
+        // to the stored message's From/To.
+        let sql = format!(
+            "SELECT {}, {}, {}, {}, {}, {} FROM sip_trace \
+             WHERE (traced_user = $1 OR (traced_user = '' AND msg LIKE $2)) AND {} >= $3 \
+             ORDER BY id",
+            d.t("callid"),
+            d.epoch("time_stamp"),
+            d.f("time_us"),
+            d.t("fromip"),
+            d.t("direction"),
+            d.t("msg"),
+            d.epoch("time_stamp"),
+        );
+        let like = format!("%sip:{user}@%");
+        let rows = self
+            .rows(
+                "sip_trace",
+                sql,
+                &[
+                    Col::Text,
+                    Col::Real,
+                    Col::Real,
+                    Col::Text,
+                    Col::Text,
+                    Col::Text,
+                ],
+                &[
+                    Bind::Text(user.into()),
+                    Bind::Text(like),
+                    Bind::Real(since.timestamp() as f64 - 1.0),
+                ],
+            )
+            .await?;
+        let traced: Vec<TracedMsg> = rows
+            .iter()
+            .map(|r| TracedMsg {
+                call_id: r.text(0).to_string(),
+                at: trace_time(r.real(1), r.real(2)),
+                source: r.text(3).to_string(),
+                msg: r.text(5).to_string(),
+            })
+            .collect();
+        let mut out = pair_register_attempts(user, &traced);
+        out.retain(|a| a.at >= since);
+        Ok(out)
+    }
+
+    async fn trunks(&self) -> Result<Vec<Trunk>> {
+        self.dispatcher().await
+    }
+
+    async fn route_for(&self, dialled: &str) -> Result<Option<String>> {
+        Ok(self.static_route(dialled.trim()))
+    }
+
+    async fn calls(
+        &self,
+        user: &str,
+        since: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<CallRecord>> {
+        let (user, _) = split_user(user);
+        let d = &self.db;
+        let sql = format!(
+            "SELECT {}, {}, {}, {}, {}, {}, {}, {}, {}, {} \
+             FROM acc a LEFT JOIN acc_cdrs c ON c.callid = a.callid \
+             WHERE a.method = 'INVITE' AND (a.src_user = $1 OR a.dst_user = $1) AND {} >= $2 \
+             ORDER BY a.time DESC, a.id DESC LIMIT $3",
+            d.t("a.callid"),
+            d.t("a.sip_code"),
+            d.t("a.sip_reason"),
+            d.epoch("a.time"),
+            d.t("a.src_user"),
+            d.t("a.dst_ouser"),
+            d.t("a.dst_user"),
+            d.t("a.route"),
+            d.t("c.route"),
+            d.f("c.duration"),
+            d.epoch("a.time"),
+        );
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let rows = self
+            .rows(
+                "acc",
+                sql,
+                &[
+                    Col::Text,
+                    Col::Text,
+                    Col::Text,
+                    Col::Real,
+                    Col::Text,
+                    Col::Text,
+                    Col::Text,
+                    Col::Text,
+                    Col::Text,
+                    Col::Real,
+                ],
+                &[
+                    Bind::Text(user.into()),
+                    Bind::Real(since.timestamp() as f64),
+                    Bind::Int(limit),
+                ],
+            )
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|r| {
+                let dialled = r.text(5).to_string();
+                let callee = r.text(6).to_string();
+                let route = [r.text(7), r.text(8)]
+                    .into_iter()
+                    .find(|s| !s.is_empty())
+                    .map(str::to_string)
+                    .or_else(|| self.derive_route(&dialled, &callee));
+                CallRecord {
+                    at: unix_time(r.real(3)),
+                    caller: r.text(4).to_string(),
+                    callee,
+                    dialled,
+                    status: r.text(1).trim().parse().unwrap_or(0),
+                    reason: r.text(2).to_string(),
+                    duration_s: r.real(9).unwrap_or(0.0),
+                    route,
+                    call_id: r.text(0).to_string(),
+                }
+            })
+            .collect())
+    }
+
+    async fn health(&self) -> Result<ServiceHealth> {
+        let db = async {
+            match self.db.ping(self.cfg.timeout).await {
+                Ok(()) => CheckState::Up,
+                Err(e) => CheckState::Down(e.to_string()),
+            }
+        };
+        let rpc = async {
+            let uptime = match self.rpc.call("core.uptime", &[]).await {
+                Ok(v) => v.get("uptime").and_then(Value::as_u64),
+                Err(e) => {
+                    return (
+                        CheckState::Down(e.to_string()),
+                        None,
+                        None,
+                        Vec::new(),
+                        Vec::new(),
+                    );
+                }
+            };
+            let version = self
+                .rpc
+                .call("core.version", &[])
+                .await
+                .ok()
+                .and_then(|v| v.as_str().map(|s| s.trim().to_string()));
+            let tls = self.tls_listeners().await;
+            let mut services = Vec::new();
+            match self.dispatcher().await {
+                Ok(trunks) => {
+                    for t in trunks {
+                        for dst in t.destinations {
+                            let state = match dst.state {
+                                DestinationState::Active => CheckState::Up,
+                                other => CheckState::Down(format!(
+                                    "{} ({})",
+                                    state_word(other),
+                                    dst.last_probe.unwrap_or_default()
+                                )),
+                            };
+                            services.push((format!("{} {} {}", t.name, dst.name, dst.uri), state));
+                        }
+                    }
+                }
+                Err(e) => services.push(("dispatcher".into(), CheckState::Unknown(e.to_string()))),
+            }
+            services.push(("shared memory".into(), self.shmem().await));
+            (CheckState::Up, uptime, version, tls, services)
+        };
+        let (database, (management, uptime_s, version, tls_listeners, services)) =
+            tokio::join!(db, rpc);
+        Ok(ServiceHealth {
+            management,
+            uptime_s,
+            version,
+            tls_listeners,
+            database,
+            services,
+        })
+    }
+
+    async fn all_accounts(&self) -> Result<Vec<AccountSummary>> {
+        let d = &self.db;
+        let subs_sql = if self.cfg.domain.is_empty() {
+            format!(
+                "SELECT {} FROM subscriber ORDER BY username",
+                d.t("username")
+            )
+        } else {
+            format!(
+                "SELECT {} FROM subscriber WHERE domain = $1 ORDER BY username",
+                d.t("username")
+            )
+        };
+        let subs_binds: Vec<Bind> = if self.cfg.domain.is_empty() {
+            Vec::new()
+        } else {
+            vec![Bind::Text(self.cfg.domain.clone())]
+        };
+        let aliases_sql = format!(
+            "SELECT {}, {} FROM dbaliases ORDER BY id",
+            d.t("username"),
+            d.t("alias_username")
+        );
+        let location_sql = format!("SELECT DISTINCT {} FROM location", d.t("username"));
+        // Accepted REGISTERs in the trace: replies (direction out) with a 2xx status.
+        let trace_sql = format!(
+            "SELECT DISTINCT {} FROM sip_trace WHERE method = 'REGISTER' AND status LIKE '2%' AND traced_user <> ''",
+            d.t("traced_user")
+        );
+        let brief = [Value::from("brief")];
+        let (subs, aliases, location, trace, live) = tokio::join!(
+            self.rows("subscriber", subs_sql, &[Col::Text], &subs_binds),
+            self.rows("dbaliases", aliases_sql, &[Col::Text, Col::Text], &[]),
+            self.rows("location", location_sql, &[Col::Text], &[]),
+            self.rows("sip_trace", trace_sql, &[Col::Text], &[]),
+            self.rpc.call("ul.dump", &brief),
+        );
+        let (subs, aliases) = (subs?, aliases?);
+        let live = live?;
+        let mut registered: HashSet<String> = HashSet::new();
+        collect_aors(&live, &mut registered);
+        let mut ever: HashSet<String> = registered.clone();
+        // The history tables are optional on a real server: a missing one only narrows "ever".
+        for rows in [location, trace].into_iter().flatten() {
+            ever.extend(rows.iter().map(|r| r.text(0).to_string()));
+        }
+        let mut numbers: HashMap<&str, Vec<String>> = HashMap::new();
+        for r in &aliases {
+            numbers
+                .entry(r.text(0))
+                .or_default()
+                .push(r.text(1).to_string());
+        }
+        Ok(subs
+            .iter()
+            .map(|r| {
+                let user = r.text(0);
+                let nums = numbers
+                    .remove(user)
+                    .map(|v| classify_numbers(v.into_iter()))
+                    .unwrap_or_default();
+                let is_reg = registered.contains(user);
+                AccountSummary {
+                    user: user.to_string(),
+                    numbers: nums,
+                    registered: is_reg,
+                    ever_registered: is_reg || ever.contains(user),
+                }
+            })
+            .collect())
+    }
+
+    fn describe(&self) -> String {
+        format!(
+            "kamailio (json-rpc {}, {} database {}{})",
+            self.rpc.url(),
+            self.db.kind(),
+            redact_url(&self.cfg.db_url),
+            if self.cfg.domain.is_empty() {
+                String::new()
+            } else {
+                format!(", domain {}", self.cfg.domain)
+            }
+        )
+    }
+}
+
+impl KamailioState {
+    /// Shared memory: a nearly full pool makes Kamailio drop transactions silently.
+    async fn shmem(&self) -> CheckState {
+        match self.rpc.call("stats.fetch", &["shmem:".into()]).await {
+            Ok(v) => {
+                let num = |k: &str| {
+                    v.get(k).and_then(|x| match x {
+                        Value::String(s) => s.parse::<f64>().ok(),
+                        other => other.as_f64(),
+                    })
+                };
+                match (num("shmem.free_size"), num("shmem.total_size")) {
+                    (Some(free), Some(total)) if total > 0.0 && free / total < 0.05 => {
+                        CheckState::Down(format!(
+                            "only {:.0}% shared memory free",
+                            100.0 * free / total
+                        ))
+                    }
+                    (Some(_), Some(_)) => CheckState::Up,
+                    _ => {
+                        CheckState::Unknown("stats.fetch shmem: has no free_size/total_size".into())
+                    }
+                }
+            }
+            Err(e) => CheckState::Unknown(e.to_string()),
+        }
+    }
+}
+
+fn state_word(s: DestinationState) -> &'static str {
+    match s {
+        DestinationState::Active => "active",
+        DestinationState::Inactive => "inactive",
+        DestinationState::Probing => "probing",
+        DestinationState::Disabled => "disabled",
+    }
+}
+
+/// The first alias (lowest id) is the account's primary number, the others alternates.
+fn classify_numbers(numbers: impl Iterator<Item = String>) -> Vec<VirtualNumber> {
+    let mut out: Vec<VirtualNumber> = Vec::new();
+    for n in numbers {
+        if n.is_empty() || out.iter().any(|v| v.number == n) {
+            continue;
+        }
+        let kind = if out.is_empty() {
+            NumberKind::Primary
+        } else {
+            NumberKind::Alternate
+        };
+        out.push(VirtualNumber { number: n, kind });
+    }
+    out
+}
+
+fn unix_time(secs: Option<f64>) -> DateTime<Utc> {
+    let ms = secs
+        .filter(|s| s.is_finite())
+        .map(|s| (s * 1000.0).round() as i64);
+    ms.and_then(|ms| Utc.timestamp_millis_opt(ms).single())
+        .unwrap_or(DateTime::UNIX_EPOCH)
+}
+
+/// siptrace stores whole seconds in `time_stamp` and the microseconds in `time_us`.
+fn trace_time(secs: Option<f64>, us: Option<f64>) -> DateTime<Utc> {
+    match (secs, us) {
+        (Some(s), Some(us)) if us > 0.0 && us < 1e6 => unix_time(Some(s.round() + us / 1e6)),
+        (s, _) => unix_time(s),
+    }
+}
+
+#[derive(Debug)]
+pub(crate) struct TracedMsg {
+    pub call_id: String,
+    pub at: DateTime<Utc>,
+    pub source: String,
+    pub msg: String,
+}
+
+/// Pairs each REGISTER request of `user` with the final response to it (same Call-ID and CSeq
+/// number, RFC 3261 §17.1.3), in trace order.
+pub(crate) fn pair_register_attempts(user: &str, traced: &[TracedMsg]) -> Vec<RegAttempt> {
+    let mut out: Vec<RegAttempt> = Vec::new();
+    let mut open: HashMap<(String, u32), usize> = HashMap::new();
+    for t in traced {
+        let Some((seq, method)) = sipscan::cseq(&t.msg) else {
+            continue;
+        };
+        if !method.eq_ignore_ascii_case("REGISTER") {
+            continue;
+        }
+        match sipscan::start_line(&t.msg) {
+            Some(StartLine::Request { method }) if method.eq_ignore_ascii_case("REGISTER") => {
+                let to_user = sipscan::header(&t.msg, "To", Some("t")).and_then(sipscan::uri_user);
+                let from_user =
+                    sipscan::header(&t.msg, "From", Some("f")).and_then(sipscan::uri_user);
+                if to_user != Some(user) && from_user != Some(user) {
+                    continue;
+                }
+                open.insert((t.call_id.clone(), seq), out.len());
+                out.push(RegAttempt {
+                    at: t.at,
+                    source: t.source.clone(),
+                    status: RegAttempt::NO_REPLY,
+                    reason: String::new(),
+                    auth_user: sipscan::auth_username(&t.msg),
+                });
+            }
+            Some(StartLine::Status { code, reason }) if code >= 200 => {
+                if let Some(&i) = open.get(&(t.call_id.clone(), seq)) {
+                    if out[i].status == RegAttempt::NO_REPLY {
+                        out[i].status = code;
+                        out[i].reason = reason.to_string();
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    for a in &mut out {
+        if a.status == RegAttempt::NO_REPLY {
+            a.reason = "no final response in the trace".into();
+        }
+    }
+    out
+}
+
+/// Registrations from an `ul.lookup` answer (`{"AoR", "Contacts":[{"Contact":{...}}]}`).
+pub(crate) fn parse_contacts(user: &str, v: &Value, now: DateTime<Utc>) -> Vec<Registration> {
+    let mut out = Vec::new();
+    let Some(contacts) = v.get("Contacts").and_then(Value::as_array) else {
+        return out;
+    };
+    for c in contacts {
+        let c = c.get("Contact").unwrap_or(c);
+        let field = |k: &str| {
+            c.get(k)
+                .and_then(Value::as_str)
+                .filter(|s| *s != "[not set]")
+                .unwrap_or("")
+                .to_string()
+        };
+        let expires_at = match c.get("Expires") {
+            Some(Value::Number(n)) => match n.as_i64() {
+                Some(secs) if secs > 0 => now + chrono::Duration::seconds(secs),
+                _ => continue,
+            },
+            // "permanent" bindings never expire; "expired"/"deleted" are gone.
+            Some(Value::String(s)) if s == "permanent" => DateTime::<Utc>::MAX_UTC,
+            _ => continue,
+        };
+        let registered_at = c
+            .get("Last-Modified")
+            .and_then(Value::as_i64)
+            .and_then(|t| Utc.timestamp_opt(t, 0).single())
+            .unwrap_or(now);
+        let contact = field("Address");
+        let socket = field("Socket");
+        let received = field("Received");
+        let transport = socket
+            .split_once(':')
+            .map(|(p, _)| Transport::parse(p))
+            .filter(|t| *t != Transport::Unknown)
+            .or_else(|| uri_param(&contact, "transport").map(Transport::parse))
+            .unwrap_or(Transport::Udp);
+        let source = if received.is_empty() {
+            uri_hostport(&contact).unwrap_or_default()
+        } else {
+            uri_hostport(&received).unwrap_or(received)
+        };
+        out.push(Registration {
+            user: user.to_string(),
+            contact,
+            source,
+            transport,
+            user_agent: field("User-Agent"),
+            expires_at,
+            registered_at,
+            call_id: field("Call-ID"),
+        });
+    }
+    out
+}
+
+fn uri_param<'a>(uri: &'a str, name: &str) -> Option<&'a str> {
+    let uri = uri.trim_start_matches('<').split('>').next().unwrap_or(uri);
+    uri.split(';').skip(1).find_map(|p| {
+        let (k, v) = p.split_once('=')?;
+        k.trim().eq_ignore_ascii_case(name).then_some(v.trim())
+    })
+}
+
+/// `host:port` of a SIP URI (`sip:user@host:port;params` -> `host:port`).
+fn uri_hostport(uri: &str) -> Option<String> {
+    let uri = uri.trim().trim_start_matches('<').split('>').next()?;
+    let rest = uri
+        .strip_prefix("sips:")
+        .or_else(|| uri.strip_prefix("sip:"))
+        .unwrap_or(uri);
+    let rest = rest.rsplit_once('@').map(|(_, h)| h).unwrap_or(rest);
+    let hp = rest.split([';', '?']).next()?;
+    (!hp.is_empty()).then(|| hp.to_string())
+}
+
+/// Trunks from a `dispatcher.list` answer; FLAGS' first letter is the state (A/I/D/T), the
+/// second whether the destination is probed (P) or not yet/never (X).
+pub(crate) fn parse_dispatcher(v: &Value, prefixes: &BTreeMap<u32, Vec<String>>) -> Vec<Trunk> {
+    let mut out = Vec::new();
+    let Some(records) = v.get("RECORDS").and_then(Value::as_array) else {
+        return out;
+    };
+    for rec in records {
+        let set = rec.get("SET").unwrap_or(rec);
+        let id = set.get("ID").and_then(Value::as_u64).unwrap_or(0);
+        let mut destinations = Vec::new();
+        for t in set
+            .get("TARGETS")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            let dest = t.get("DEST").unwrap_or(t);
+            let uri = dest
+                .get("URI")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string();
+            let flags = dest.get("FLAGS").and_then(Value::as_str).unwrap_or("");
+            let name = dest
+                .get("ATTRS")
+                .and_then(|a| a.get("BODY"))
+                .and_then(Value::as_str)
+                .and_then(|body| {
+                    body.split(';').find_map(|kv| {
+                        let (k, v) = kv.split_once('=')?;
+                        (k.trim() == "name").then(|| v.trim().to_string())
+                    })
+                })
+                .unwrap_or_else(|| uri.clone());
+            let (state, last_probe) = flags_state(flags, dest.get("LATENCY"));
+            destinations.push(TrunkDestination {
+                uri,
+                state,
+                last_probe,
+                name,
+            });
+        }
+        let name = set_name(id, &destinations);
+        let id32 = u32::try_from(id).unwrap_or(u32::MAX);
+        out.push(Trunk {
+            id: id.to_string(),
+            name,
+            destinations,
+            prefixes: prefixes.get(&id32).cloned().unwrap_or_default(),
+        });
+    }
+    out
+}
+
+fn flags_state(flags: &str, latency: Option<&Value>) -> (DestinationState, Option<String>) {
+    let mut chars = flags.chars();
+    let state = match chars.next() {
+        Some('A') => DestinationState::Active,
+        Some('I') => DestinationState::Inactive,
+        Some('D') => DestinationState::Disabled,
+        _ => DestinationState::Probing,
+    };
+    let probed = chars.next() == Some('P');
+    let mut words = match (state, probed) {
+        (DestinationState::Disabled, _) => "disabled by the administrator, not probed".to_string(),
+        (_, false) => "not probed yet".to_string(),
+        (DestinationState::Active, true) => "answered the last OPTIONS probe".to_string(),
+        (DestinationState::Inactive, true) => {
+            "did not answer the OPTIONS probes (timeout or error reply)".to_string()
+        }
+        (_, true) => "failing OPTIONS probes, retrying".to_string(),
+    };
+    if let Some(avg) = latency.and_then(|l| l.get("AVG")).and_then(Value::as_f64) {
+        words.push_str(&format!("; average latency {avg:.0} ms"));
+    }
+    words.push_str(&format!(" [FLAGS {flags}]"));
+    (state, Some(words))
+}
+
+/// A readable set name: the common stem of its destination names (`pstn-gw1`, `pstn-gw2` ->
+/// `pstn-gw`), or `set N`.
+fn set_name(id: u64, dests: &[TrunkDestination]) -> String {
+    let names: Vec<&str> = dests.iter().map(|d| d.name.as_str()).collect();
+    let Some(first) = names.first() else {
+        return format!("set {id}");
+    };
+    let mut stem = first.len();
+    for n in &names[1..] {
+        stem = stem.min(
+            first
+                .bytes()
+                .zip(n.bytes())
+                .take_while(|(a, b)| a == b)
+                .count(),
+        );
+    }
+    let stem = first[..stem].trim_end_matches(|c: char| c.is_ascii_digit() || c == '-' || c == '_');
+    if stem.is_empty() || stem.starts_with("sip:") {
+        format!("set {id}")
+    } else {
+        stem.to_string()
+    }
+}
+
+/// Every `AoR` string in a `ul.dump` answer (brief or full), without any `@domain`.
+fn collect_aors(v: &Value, out: &mut HashSet<String>) {
+    match v {
+        Value::Object(map) => {
+            for (k, val) in map {
+                if k == "AoR" {
+                    if let Some(s) = val.as_str() {
+                        let user = s.split('@').next().unwrap_or(s);
+                        out.insert(user.to_string());
+                    }
+                } else {
+                    collect_aors(val, out);
+                }
+            }
+        }
+        Value::Array(items) => items.iter().for_each(|i| collect_aors(i, out)),
+        _ => {}
+    }
+}
+
+fn for_each_object(v: &Value, f: &mut dyn FnMut(&serde_json::Map<String, Value>)) {
+    match v {
+        Value::Object(map) => {
+            f(map);
+            map.values().for_each(|x| for_each_object(x, f));
+        }
+        Value::Array(items) => items.iter().for_each(|x| for_each_object(x, f)),
+        _ => {}
+    }
+}
+
+fn find_string(v: &Value, keys: &[&str]) -> Option<String> {
+    let mut found = None;
+    for_each_object(v, &mut |m| {
+        if found.is_none() {
+            found = keys
+                .iter()
+                .find_map(|k| m.get(*k).and_then(Value::as_str))
+                .filter(|s| !s.is_empty())
+                .map(str::to_string);
+        }
+    });
+    found
+}
+
+/// Expiry of a PEM certificate on this host (the server's own file, when dialtone runs beside it).
+fn read_not_after(path: &str) -> Option<DateTime<Utc>> {
+    let pem = std::fs::read(path).ok()?;
+    let (_, pem) = x509_parser::pem::parse_x509_pem(&pem).ok()?;
+    let cert = pem.parse_x509().ok()?;
+    Utc.timestamp_opt(cert.validity().not_after.timestamp(), 0)
+        .single()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn dispatcher_flags_and_names() {
+        let v = json!({"NRSETS":2,"RECORDS":[
+            {"SET":{"ID":1,"TARGETS":[
+                {"DEST":{"URI":"sip:127.0.0.1:5092","FLAGS":"AP","PRIORITY":10,"ATTRS":{"BODY":"name=pstn-gw1"}}},
+                {"DEST":{"URI":"sip:127.0.0.1:5094","FLAGS":"IP","PRIORITY":0,"ATTRS":{"BODY":"name=pstn-gw2;weight=1"}}}]}},
+            {"SET":{"ID":2,"TARGETS":[{"DEST":{"URI":"sip:127.0.0.1:5090","FLAGS":"AX"}}]}}]});
+        let prefixes = BTreeMap::from([(1, vec!["9".to_string()])]);
+        let trunks = parse_dispatcher(&v, &prefixes);
+        let got: Vec<(String, String, Vec<(&str, DestinationState)>, Vec<String>)> = trunks
+            .iter()
+            .map(|t| {
+                (
+                    t.id.clone(),
+                    t.name.clone(),
+                    t.destinations
+                        .iter()
+                        .map(|d| (d.name.as_str(), d.state))
+                        .collect(),
+                    t.prefixes.clone(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                (
+                    "1".into(),
+                    "pstn-gw".into(),
+                    vec![
+                        ("pstn-gw1", DestinationState::Active),
+                        ("pstn-gw2", DestinationState::Inactive)
+                    ],
+                    vec!["9".into()]
+                ),
+                (
+                    "2".into(),
+                    "set 2".into(),
+                    vec![("sip:127.0.0.1:5090", DestinationState::Active)],
+                    vec![]
+                ),
+            ]
+        );
+        assert!(
+            trunks[1].destinations[0]
+                .last_probe
+                .as_deref()
+                .unwrap()
+                .contains("not probed")
+        );
+    }
+
+    #[test]
+    fn contacts_from_ul_lookup() {
+        let now = Utc.timestamp_opt(1_800_000_000, 0).unwrap();
+        let v = json!({"AoR":"alice","Contacts":[
+            {"Contact":{"Address":"sip:alice@10.0.0.5:5098;transport=tcp","Expires":3599,"Call-ID":"c1",
+              "User-Agent":"PrivateGSM 1.0","Received":"[not set]","Socket":"tcp:127.0.0.1:5060","Last-Modified":1_799_999_990}},
+            {"Contact":{"Address":"sip:alice@192.168.1.2:5060","Expires":"expired"}},
+            {"Contact":{"Address":"sip:alice@192.168.1.2:5060","Expires":60,"Received":"sip:203.0.113.9:40000","Socket":"udp:127.0.0.1:5060"}}]});
+        let regs = parse_contacts("alice", &v, now);
+        assert_eq!(regs.len(), 2);
+        assert_eq!(regs[0].source, "10.0.0.5:5098");
+        assert_eq!(regs[0].transport, Transport::Tcp);
+        assert_eq!(regs[0].expires_at, now + chrono::Duration::seconds(3599));
+        assert_eq!(regs[0].registered_at.timestamp(), 1_799_999_990);
+        assert_eq!(regs[1].source, "203.0.113.9:40000");
+        assert_eq!(regs[1].transport, Transport::Udp);
+    }
+
+    #[test]
+    fn register_attempts_are_paired_with_final_replies() {
+        let t = |s: i64| Utc.timestamp_opt(s, 0).unwrap();
+        let req = |cseq: u32, auth: bool| TracedMsg {
+            call_id: "c1".into(),
+            at: t(100 + i64::from(cseq)),
+            source: "udp:127.0.0.1:5098".into(),
+            msg: format!(
+                "REGISTER sip:127.0.0.1 SIP/2.0\r\nFrom: <sip:alice@127.0.0.1>;tag=a\r\nTo: <sip:alice@127.0.0.1>\r\nCSeq: {cseq} REGISTER\r\n{}\r\n",
+                if auth {
+                    "Authorization: Digest username=\"alice\", response=\"x\"\r\n"
+                } else {
+                    ""
+                }
+            ),
+        };
+        let rep = |cseq: u32, status: &str| TracedMsg {
+            call_id: "c1".into(),
+            at: t(100 + i64::from(cseq)),
+            source: "udp:127.0.0.1:5060".into(),
+            msg: format!("SIP/2.0 {status}\r\nCSeq: {cseq} REGISTER\r\n\r\n"),
+        };
+        let traced = vec![
+            req(1, false),
+            rep(1, "100 Trying"),
+            rep(1, "401 Unauthorized"),
+            req(2, true),
+            rep(2, "403 Forbidden"),
+            req(3, true),
+        ];
+        let got: Vec<(u16, String, Option<String>)> = pair_register_attempts("alice", &traced)
+            .into_iter()
+            .map(|a| (a.status, a.reason, a.auth_user))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                (401, "Unauthorized".into(), None),
+                (403, "Forbidden".into(), Some("alice".into())),
+                (
+                    0,
+                    "no final response in the trace".into(),
+                    Some("alice".into())
+                ),
+            ]
+        );
+        assert!(pair_register_attempts("bob", &traced).is_empty());
+    }
+}
