@@ -1,1 +1,233 @@
-//! web (placeholder; being written).
+//! The agents' web app behind `dialtone serve`: server-rendered pages, a JSON API, login and roles.
+//!
+//! Only this crate knows HTTP. It works incidents (the `incidents` store) through runbooks (the
+//! `runbook` engine) and asks a [`CheckRunner`] for automated evidence; the CLI plugs the
+//! diagnosis crate in, so `web` knows nothing of SIP.
+
+mod api;
+mod auth;
+mod error;
+mod flow;
+mod metrics;
+mod ops;
+mod pages;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::routing::{get, post};
+use futures::future::BoxFuture;
+
+pub use auth::{create_api_token, hash_password, hash_password_with_cost};
+pub use error::{Error, Result};
+
+/// How `dialtone serve` runs the app.
+#[derive(Debug, Clone)]
+pub struct WebConfig {
+    /// Where to listen; the default is loopback only.
+    pub listen: SocketAddr,
+    /// Mark the session cookie `Secure` (set it when the app sits behind TLS).
+    pub secure_cookies: bool,
+    /// How long a login lasts.
+    pub session_ttl: Duration,
+    /// Largest attachment accepted; bigger uploads get 413.
+    pub max_upload_bytes: usize,
+    /// The server configuration in use, shown on the admin page (secrets already removed).
+    pub server_config_summary: serde_json::Value,
+}
+
+impl Default for WebConfig {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            secure_cookies: false,
+            session_ttl: Duration::from_secs(8 * 3600),
+            max_upload_bytes: 20 * 1024 * 1024,
+            server_config_summary: serde_json::Value::Null,
+        }
+    }
+}
+
+/// What an automated check found for one runbook step.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct CheckOutcome {
+    /// The answer the evidence supports, when it is conclusive; `None` leaves the step to the agent.
+    pub answer: Option<String>,
+    /// The evidence gathered, kept with the step record.
+    pub evidence: serde_json::Value,
+    /// One line for the agent.
+    pub summary: String,
+}
+
+/// Runs the automated check behind a runbook step for an account (the CLI implements it with the
+/// diagnosis crate). The error is a message for the agent.
+pub trait CheckRunner: Send + Sync {
+    /// Runs the check of `step` for `account`.
+    fn run(
+        &self,
+        account: &str,
+        step: &str,
+    ) -> BoxFuture<'static, std::result::Result<CheckOutcome, String>>;
+}
+
+/// Everything a handler needs; cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    pub(crate) store: incidents::Store,
+    pub(crate) runbooks: Arc<runbook::RunbookSet>,
+    pub(crate) checks: Option<Arc<dyn CheckRunner>>,
+    pub(crate) cfg: Arc<WebConfig>,
+    pub(crate) metrics: Arc<metrics::Metrics>,
+}
+
+impl AppState {
+    /// Builds the state from its parts.
+    pub fn new(
+        cfg: WebConfig,
+        store: incidents::Store,
+        runbooks: runbook::RunbookSet,
+        checks: Option<Arc<dyn CheckRunner>>,
+    ) -> Self {
+        Self {
+            store,
+            runbooks: Arc::new(runbooks),
+            checks,
+            cfg: Arc::new(cfg),
+            metrics: Arc::new(metrics::Metrics::default()),
+        }
+    }
+
+    /// The incident store this app works on.
+    pub fn store(&self) -> &incidents::Store {
+        &self.store
+    }
+}
+
+/// Upper bound on one automated check, so a page never hangs on a stuck probe.
+pub(crate) const CHECK_TIMEOUT: Duration = Duration::from_secs(90);
+
+/// The whole app: pages, API, health and metrics.
+pub fn router(state: AppState) -> Router {
+    let upload_limit = state.cfg.max_upload_bytes;
+    // Multipart bodies carry some framing around the file itself, so the transport limit is a bit
+    // above the attachment limit; the handlers enforce the exact limit with a clear message.
+    let body_limit = axum::extract::DefaultBodyLimit::max(upload_limit.saturating_add(64 * 1024));
+    Router::new()
+        // operations
+        .route("/healthz", get(pages::healthz))
+        .route("/metrics", get(pages::metrics))
+        .route("/static/style.css", get(pages::style_css))
+        .route("/static/app.js", get(pages::app_js))
+        // pages
+        .route("/", get(pages::home))
+        .route("/login", get(pages::login_form).post(pages::login))
+        .route("/logout", post(pages::logout))
+        .route("/queue/{level}", get(pages::queue))
+        .route("/incidents/new", get(pages::new_incident_form))
+        .route("/incidents", post(pages::open_incident))
+        .route("/incidents/{id}", get(pages::step_page))
+        .route("/incidents/{id}/answer", post(pages::answer))
+        .route("/incidents/{id}/check", post(pages::run_check))
+        .route(
+            "/incidents/{id}/escalate",
+            get(pages::escalate_form).post(pages::escalate),
+        )
+        .route("/incidents/{id}/close", post(pages::close))
+        .route("/incidents/{id}/take", post(pages::take))
+        .route("/incidents/{id}/status", post(pages::set_status))
+        .route("/incidents/{id}/timeline", get(pages::timeline))
+        .route(
+            "/incidents/{id}/attachments",
+            post(pages::upload).layer(body_limit.clone()),
+        )
+        .route("/attachments/{att}", get(pages::download))
+        .route("/admin", get(pages::admin))
+        .route("/admin/users", post(pages::admin_create_user))
+        .route(
+            "/admin/users/{name}/disable",
+            post(pages::admin_disable_user),
+        )
+        .route("/admin/tokens", post(pages::admin_create_token))
+        // API
+        .route("/api/openapi.json", get(api::openapi))
+        .route("/api/me", get(api::me))
+        .route("/api/runbooks", get(api::runbooks))
+        .route("/api/runbooks/{id}", get(api::runbook))
+        .route("/api/incidents", get(api::list).post(api::open))
+        .route("/api/incidents/{id}", get(api::get))
+        .route("/api/incidents/{id}/answer", post(api::answer))
+        .route("/api/incidents/{id}/check", post(api::check))
+        .route("/api/incidents/{id}/escalate", post(api::escalate))
+        .route("/api/incidents/{id}/close", post(api::close))
+        .route("/api/incidents/{id}/assign", post(api::assign))
+        .route("/api/incidents/{id}/steps", get(api::steps))
+        .route("/api/incidents/{id}/audit", get(api::audit))
+        .route(
+            "/api/incidents/{id}/attachments",
+            get(api::attachments).post(api::upload).layer(body_limit),
+        )
+        .route("/api/attachments/{att}", get(api::download))
+        .fallback(pages::not_found)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            metrics::track,
+        ))
+        .with_state(state)
+}
+
+/// Listens on `cfg.listen` and serves until Ctrl-C (or SIGTERM).
+pub async fn serve(
+    cfg: WebConfig,
+    store: incidents::Store,
+    runbooks: runbook::RunbookSet,
+    checks: Option<Arc<dyn CheckRunner>>,
+) -> Result<()> {
+    let addr = cfg.listen;
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|source| Error::Bind { addr, source })?;
+    let state = AppState::new(cfg, store, runbooks, checks);
+    serve_on(listener, state, shutdown_signal()).await
+}
+
+/// Serves on an already bound listener until `shutdown` completes (tests and the example binary
+/// bind port 0 and read the address back).
+pub async fn serve_on(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<()> {
+    if let Ok(addr) = listener.local_addr() {
+        tracing::info!(%addr, backend = state.store.backend(), "dialtone web listening");
+    }
+    axum::serve(listener, router(state))
+        .with_graceful_shutdown(shutdown)
+        .await
+        .map_err(Error::Serve)
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        // An error here means no signal handler can be installed; then only SIGTERM stops us.
+        if tokio::signal::ctrl_c().await.is_err() {
+            futures::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => futures::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = futures::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+}

@@ -1,0 +1,295 @@
+//! The JSON API under /api/: the same actions as the pages, for scripts (bearer API tokens) and
+//! for the pages' own scripts (session cookie plus the `x-csrf-token` header).
+
+use axum::Json;
+use axum::extract::{Multipart, Path, Query, State};
+use axum::http::StatusCode;
+use axum::http::header::CONTENT_TYPE;
+use axum::response::{IntoResponse, Response};
+use incidents::{Incident, ListFilter};
+use serde::{Deserialize, Serialize};
+
+use crate::AppState;
+use crate::auth::ApiUser;
+use crate::error::{ApiError, AppError};
+use crate::flow::{self, Next};
+use crate::ops;
+
+type ApiResult<T> = Result<T, ApiError>;
+
+/// The hand-written OpenAPI 3 document (kept beside the routes; a test checks they match).
+pub(crate) const OPENAPI: &str = include_str!("../openapi.json");
+
+pub(crate) async fn openapi() -> Response {
+    ([(CONTENT_TYPE, "application/json")], OPENAPI).into_response()
+}
+
+#[derive(Serialize)]
+pub(crate) struct Me {
+    username: String,
+    role: &'static str,
+}
+
+pub(crate) async fn me(ApiUser(user): ApiUser) -> Json<Me> {
+    Json(Me {
+        username: user.username.clone(),
+        role: user.role.as_str(),
+    })
+}
+
+#[derive(Serialize)]
+pub(crate) struct RunbookSummary {
+    id: String,
+    title: String,
+    description: String,
+    steps: usize,
+}
+
+pub(crate) async fn runbooks(
+    State(state): State<AppState>,
+    ApiUser(_user): ApiUser,
+) -> Json<Vec<RunbookSummary>> {
+    Json(
+        state
+            .runbooks
+            .iter()
+            .map(|r| RunbookSummary {
+                id: r.id.clone(),
+                title: r.title.clone(),
+                description: r.description.clone(),
+                steps: r.steps.len(),
+            })
+            .collect(),
+    )
+}
+
+pub(crate) async fn runbook(
+    State(state): State<AppState>,
+    ApiUser(_user): ApiUser,
+    Path(id): Path<String>,
+) -> ApiResult<Json<serde_json::Value>> {
+    let Some(rb) = state.runbooks.get(&id) else {
+        return Err(AppError::NotFound(format!("no runbook named {id}")).into());
+    };
+    Ok(Json(serde_json::json!({
+        "runbook": rb,
+        "mermaid": runbook::to_mermaid(rb),
+    })))
+}
+
+#[derive(Deserialize)]
+pub(crate) struct ListQuery {
+    #[serde(default)]
+    level: Option<String>,
+    #[serde(default)]
+    status: Option<String>,
+    #[serde(default)]
+    assignee: Option<String>,
+    #[serde(default)]
+    account: Option<String>,
+    #[serde(default)]
+    limit: Option<i64>,
+}
+
+pub(crate) async fn list(
+    State(state): State<AppState>,
+    ApiUser(_user): ApiUser,
+    Query(q): Query<ListQuery>,
+) -> ApiResult<Json<Vec<Incident>>> {
+    let status = match q.status.as_deref() {
+        Some(s) => Some(
+            s.parse::<incidents::Status>()
+                .map_err(|e| AppError::BadRequest(e.to_string()))?,
+        ),
+        None => None,
+    };
+    let filter = ListFilter {
+        level: q.level,
+        status,
+        assignee: q.assignee,
+        account_contains: q.account,
+        limit: Some(q.limit.unwrap_or(100).clamp(1, 1000)),
+    };
+    Ok(Json(state.store.list(&filter).await?))
+}
+
+pub(crate) async fn open(
+    State(state): State<AppState>,
+    ApiUser(user): ApiUser,
+    Json(req): Json<ops::OpenReq>,
+) -> ApiResult<(StatusCode, Json<Detail>)> {
+    let inc = ops::open(&state, &user, req).await?;
+    Ok((StatusCode::CREATED, Json(detail(&state, inc).await?)))
+}
+
+/// An incident with what the runbook asks or offers next.
+#[derive(Serialize)]
+pub(crate) struct Detail {
+    incident: Incident,
+    next: serde_json::Value,
+}
+
+async fn detail(state: &AppState, inc: Incident) -> Result<Detail, AppError> {
+    let next = if inc.status == incidents::Status::Closed {
+        serde_json::json!({ "kind": "closed", "outcome": inc.outcome })
+    } else {
+        let steps = state.store.steps(inc.id).await?;
+        let (_, next) = flow::next_of(&state.runbooks, &inc, &steps)?;
+        match next {
+            Next::Ask { runbook, step } => {
+                let def = state.runbooks.step(&step).map(|(_, s)| s);
+                serde_json::json!({
+                    "kind": "ask",
+                    "runbook": runbook,
+                    "step": step,
+                    "question": def.map(|s| s.question.clone()),
+                    "instruction": def.and_then(|s| s.instruction.clone()),
+                    "check": def.and_then(|s| s.check.clone()),
+                    "answers": def.map(|s| s.allowed_answers()).unwrap_or_default(),
+                })
+            }
+            Next::Escalate { level, kind } => serde_json::json!({
+                "kind": "escalate", "level": level.to_string(), "escalation_kind": kind,
+            }),
+            Next::Close { runbook, outcome } => serde_json::json!({
+                "kind": "close", "runbook": runbook, "outcome": outcome,
+            }),
+            Next::Redirected { runbook } => serde_json::json!({
+                "kind": "redirected", "runbook": runbook,
+            }),
+        }
+    };
+    Ok(Detail {
+        incident: inc,
+        next,
+    })
+}
+
+pub(crate) async fn get(
+    State(state): State<AppState>,
+    ApiUser(_user): ApiUser,
+    Path(id): Path<i64>,
+) -> ApiResult<Json<Detail>> {
+    let inc = ops::load(&state, id).await?;
+    Ok(Json(detail(&state, inc).await?))
+}
+
+pub(crate) async fn answer(
+    State(state): State<AppState>,
+    ApiUser(user): ApiUser,
+    Path(id): Path<i64>,
+    Json(req): Json<ops::AnswerReq>,
+) -> ApiResult<Json<Detail>> {
+    let inc = ops::answer(&state, &user, id, req, "agent").await?;
+    Ok(Json(detail(&state, inc).await?))
+}
+
+#[derive(Deserialize)]
+pub(crate) struct VersionReq {
+    version: i64,
+}
+
+pub(crate) async fn check(
+    State(state): State<AppState>,
+    ApiUser(user): ApiUser,
+    Path(id): Path<i64>,
+    Json(req): Json<VersionReq>,
+) -> ApiResult<Json<ops::CheckResult>> {
+    Ok(Json(ops::run_check(&state, &user, id, req.version).await?))
+}
+
+pub(crate) async fn escalate(
+    State(state): State<AppState>,
+    ApiUser(user): ApiUser,
+    Path(id): Path<i64>,
+    Json(req): Json<ops::EscalateReq>,
+) -> ApiResult<Json<Detail>> {
+    let inc = ops::escalate(&state, &user, id, req).await?;
+    Ok(Json(detail(&state, inc).await?))
+}
+
+pub(crate) async fn close(
+    State(state): State<AppState>,
+    ApiUser(user): ApiUser,
+    Path(id): Path<i64>,
+    Json(req): Json<ops::CloseReq>,
+) -> ApiResult<Json<Detail>> {
+    let inc = ops::close(&state, &user, id, req).await?;
+    Ok(Json(detail(&state, inc).await?))
+}
+
+#[derive(Deserialize)]
+pub(crate) struct AssignReq {
+    version: i64,
+    /// The agent to assign; `null` unassigns. Missing means "me".
+    #[serde(default = "me_marker")]
+    assignee: Option<String>,
+}
+
+fn me_marker() -> Option<String> {
+    Some(String::new())
+}
+
+pub(crate) async fn assign(
+    State(state): State<AppState>,
+    ApiUser(user): ApiUser,
+    Path(id): Path<i64>,
+    Json(req): Json<AssignReq>,
+) -> ApiResult<Json<Detail>> {
+    let inc = match req.assignee {
+        Some(a) if a.is_empty() => ops::take(&state, &user, id, req.version).await?,
+        other => ops::assign(&state, &user, id, req.version, other).await?,
+    };
+    Ok(Json(detail(&state, inc).await?))
+}
+
+pub(crate) async fn steps(
+    State(state): State<AppState>,
+    ApiUser(_user): ApiUser,
+    Path(id): Path<i64>,
+) -> ApiResult<Json<Vec<incidents::StepRecord>>> {
+    ops::load(&state, id).await?;
+    Ok(Json(state.store.steps(id).await?))
+}
+
+pub(crate) async fn audit(
+    State(state): State<AppState>,
+    ApiUser(_user): ApiUser,
+    Path(id): Path<i64>,
+) -> ApiResult<Json<Vec<incidents::AuditEntry>>> {
+    ops::load(&state, id).await?;
+    Ok(Json(state.store.audit(id).await?))
+}
+
+pub(crate) async fn attachments(
+    State(state): State<AppState>,
+    ApiUser(_user): ApiUser,
+    Path(id): Path<i64>,
+) -> ApiResult<Json<Vec<incidents::Attachment>>> {
+    ops::load(&state, id).await?;
+    Ok(Json(state.store.attachments(id).await?))
+}
+
+pub(crate) async fn upload(
+    State(state): State<AppState>,
+    ApiUser(user): ApiUser,
+    Path(id): Path<i64>,
+    multipart: Multipart,
+) -> ApiResult<(StatusCode, Json<incidents::Attachment>)> {
+    let (_, file) = crate::pages::read_multipart(&state, multipart).await?;
+    let Some((name, ct, bytes)) = file else {
+        return Err(
+            AppError::BadRequest("send the file in a part named \"file\"".to_owned()).into(),
+        );
+    };
+    let a = ops::upload(&state, &user, id, &name, &ct, &bytes).await?;
+    Ok((StatusCode::CREATED, Json(a)))
+}
+
+pub(crate) async fn download(
+    State(state): State<AppState>,
+    ApiUser(_user): ApiUser,
+    Path(att): Path<i64>,
+) -> ApiResult<Response> {
+    Ok(crate::pages::attachment_response(&state, att).await?)
+}

@@ -1,0 +1,328 @@
+//! Who is asking: Argon2id passwords, session cookies, API bearer tokens, CSRF tokens and roles.
+//!
+//! Only SHA-256 hashes of session and API tokens reach the store, so a leaked database opens no
+//! session. The CSRF token is derived from the session token (a keyed hash the server can
+//! recompute from the cookie), so it needs no storage and works across instances sharing a store.
+
+use std::fmt;
+
+use argon2::password_hash::phc::PasswordHash;
+use argon2::password_hash::{PasswordHasher, PasswordVerifier};
+use argon2::{Algorithm, Argon2, Params, Version};
+use axum::extract::FromRequestParts;
+use axum::http::header::{AUTHORIZATION, COOKIE};
+use axum::http::request::Parts;
+use rand::RngCore;
+use sha2::{Digest, Sha256};
+
+use crate::AppState;
+use crate::error::{AppError, AppResult, Error, Result};
+
+/// The session cookie's name.
+pub(crate) const SESSION_COOKIE: &str = "dialtone_session";
+/// The login form's double-submit cookie (there is no session yet to derive a CSRF token from).
+pub(crate) const LOGIN_COOKIE: &str = "dialtone_login";
+
+/// Hashes a password with Argon2id (default parameters) into a PHC string, for the store.
+pub fn hash_password(password: &str) -> Result<String> {
+    Argon2::default()
+        .hash_password(password.as_bytes())
+        .map(|h| h.to_string())
+        .map_err(|e| Error::PasswordHash(e.to_string()))
+}
+
+/// Hashes with explicit Argon2id costs (memory in KiB, iterations). Verification reads the costs
+/// back from the PHC string; tests and benchmarks use cheap costs so a debug build logs in fast.
+pub fn hash_password_with_cost(password: &str, m_cost_kib: u32, t_cost: u32) -> Result<String> {
+    let params =
+        Params::new(m_cost_kib, t_cost, 1, None).map_err(|e| Error::PasswordHash(e.to_string()))?;
+    Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
+        .hash_password(password.as_bytes())
+        .map(|h| h.to_string())
+        .map_err(|e| Error::PasswordHash(e.to_string()))
+}
+
+pub(crate) fn verify_password(password: &str, phc: &str) -> bool {
+    match PasswordHash::new(phc) {
+        Ok(parsed) => Argon2::default()
+            .verify_password(password.as_bytes(), &parsed)
+            .is_ok(),
+        Err(_) => false,
+    }
+}
+
+/// A fresh random 32-byte token, hex encoded.
+pub(crate) fn new_token() -> String {
+    let mut bytes = [0u8; 32];
+    rand::rng().fill_bytes(&mut bytes);
+    hex(&bytes)
+}
+
+pub(crate) fn sha256_hex(s: &str) -> String {
+    hex(&Sha256::digest(s.as_bytes()))
+}
+
+fn hex(bytes: &[u8]) -> String {
+    use fmt::Write;
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        // Writing to a String cannot fail.
+        let _ = write!(out, "{b:02x}");
+    }
+    out
+}
+
+/// The CSRF token of a session: a hash of the session token under a fixed label. An attacker
+/// without the cookie cannot compute it; the store never sees it.
+pub(crate) fn csrf_for(session_token: &str) -> String {
+    sha256_hex(&format!("dialtone-csrf\0{session_token}"))
+}
+
+/// Compares two strings in time independent of where they differ.
+pub(crate) fn same(a: &str, b: &str) -> bool {
+    a.len() == b.len()
+        && a.bytes()
+            .zip(b.bytes())
+            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+            == 0
+}
+
+/// Creates an API token for `username` and returns it; only its hash is stored, so this is the
+/// one time it can be shown. The CLI calls this too.
+pub async fn create_api_token(
+    store: &incidents::Store,
+    username: &str,
+    label: &str,
+) -> Result<String> {
+    if store.user(username).await?.is_none() {
+        return Err(Error::Invalid(format!("no such user: {username}")));
+    }
+    let token = format!("dt_{}", new_token());
+    store
+        .create_api_token(&sha256_hex(&token), username, label)
+        .await?;
+    Ok(token)
+}
+
+/// The roles of the web app.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum Role {
+    L1,
+    L2,
+    Admin,
+}
+
+impl Role {
+    pub(crate) fn parse(s: &str) -> Option<Role> {
+        match s {
+            "l1" => Some(Role::L1),
+            "l2" => Some(Role::L2),
+            "admin" => Some(Role::Admin),
+            _ => None,
+        }
+    }
+
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Role::L1 => "l1",
+            Role::L2 => "l2",
+            Role::Admin => "admin",
+        }
+    }
+
+    /// The highest incident level this role works ("L1" < "L2" < "L3").
+    pub(crate) fn max_level(self) -> u8 {
+        match self {
+            Role::L1 => 1,
+            Role::L2 | Role::Admin => 2,
+        }
+    }
+}
+
+/// How the request proved who it is.
+#[derive(Clone)]
+pub(crate) enum Via {
+    /// A session cookie; the CSRF token every POST must carry.
+    Session { token_hash: String, csrf: String },
+    /// An API bearer token (scripts): no CSRF, as no browser sends it on its own.
+    Token,
+}
+
+/// The logged-in person.
+#[derive(Clone)]
+pub(crate) struct CurrentUser {
+    pub(crate) username: String,
+    pub(crate) role: Role,
+    pub(crate) via: Via,
+}
+
+// Debug without the session hash or CSRF token: they must not reach logs.
+impl fmt::Debug for CurrentUser {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CurrentUser")
+            .field("username", &self.username)
+            .field("role", &self.role)
+            .finish_non_exhaustive()
+    }
+}
+
+impl CurrentUser {
+    /// The CSRF token to embed in forms (empty for API tokens).
+    pub(crate) fn csrf(&self) -> &str {
+        match &self.via {
+            Via::Session { csrf, .. } => csrf,
+            Via::Token => "",
+        }
+    }
+
+    /// Checks a submitted CSRF token; bearer-token requests are exempt.
+    pub(crate) fn check_csrf(&self, submitted: Option<&str>) -> AppResult<()> {
+        match &self.via {
+            Via::Token => Ok(()),
+            Via::Session { csrf, .. } => match submitted {
+                Some(s) if same(s, csrf) => Ok(()),
+                _ => Err(AppError::Forbidden(
+                    "the form's CSRF token is missing or wrong; reload the page and try again"
+                        .to_owned(),
+                )),
+            },
+        }
+    }
+
+    pub(crate) fn require(&self, ok: bool, what: &str) -> AppResult<()> {
+        if ok {
+            Ok(())
+        } else {
+            Err(AppError::forbidden(what))
+        }
+    }
+}
+
+pub(crate) fn cookie<'a>(parts: &'a Parts, name: &str) -> Option<&'a str> {
+    parts
+        .headers
+        .get_all(COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|kv| kv.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v)
+}
+
+/// Finds who is asking: a bearer token first, then the session cookie. `Ok(None)` is anonymous
+/// (or expired, or disabled).
+pub(crate) async fn authenticate(
+    parts: &Parts,
+    state: &AppState,
+) -> AppResult<Option<CurrentUser>> {
+    let bearer = parts
+        .headers
+        .get(AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    let (username, via) = if let Some(token) = bearer {
+        match state.store.api_token(&sha256_hex(token.trim())).await? {
+            Some(t) => (t.username, Via::Token),
+            None => return Ok(None),
+        }
+    } else if let Some(token) = cookie(parts, SESSION_COOKIE) {
+        let token_hash = sha256_hex(token);
+        match state.store.session(&token_hash).await? {
+            Some(s) if s.expires_at > chrono::Utc::now() => (
+                s.username,
+                Via::Session {
+                    token_hash,
+                    csrf: csrf_for(token),
+                },
+            ),
+            _ => return Ok(None),
+        }
+    } else {
+        return Ok(None);
+    };
+    let Some(user) = state.store.user(&username).await? else {
+        return Ok(None);
+    };
+    if user.disabled {
+        return Ok(None);
+    }
+    let Some(role) = Role::parse(&user.role) else {
+        return Ok(None);
+    };
+    Ok(Some(CurrentUser {
+        username,
+        role,
+        via,
+    }))
+}
+
+/// A logged-in user for a page; anonymous requests are sent to the login form.
+pub(crate) struct PageUser(pub(crate) CurrentUser);
+
+impl FromRequestParts<AppState> for PageUser {
+    type Rejection = crate::error::PageError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        match authenticate(parts, state).await? {
+            Some(u) => Ok(PageUser(u)),
+            None => Err(AppError::Unauthorized.into()),
+        }
+    }
+}
+
+/// A logged-in user for the API; anonymous requests get 401 JSON.
+pub(crate) struct ApiUser(pub(crate) CurrentUser);
+
+impl FromRequestParts<AppState> for ApiUser {
+    type Rejection = crate::error::ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let user = match authenticate(parts, state).await? {
+            Some(u) => u,
+            None => return Err(AppError::Unauthorized.into()),
+        };
+        // A browser session calling the API must prove it is our own page (CSRF) on writes.
+        if parts.method != axum::http::Method::GET {
+            let header = parts
+                .headers
+                .get("x-csrf-token")
+                .and_then(|v| v.to_str().ok());
+            user.check_csrf(header)?;
+        }
+        Ok(ApiUser(user))
+    }
+}
+
+/// The Set-Cookie value for a session.
+pub(crate) fn session_cookie(token: &str, max_age_secs: u64, secure: bool) -> String {
+    format!(
+        "{SESSION_COOKIE}={token}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age_secs}{}",
+        if secure { "; Secure" } else { "" }
+    )
+}
+
+/// The Set-Cookie value that removes a cookie.
+pub(crate) fn clear_cookie(name: &str, secure: bool) -> String {
+    format!(
+        "{name}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0{}",
+        if secure { "; Secure" } else { "" }
+    )
+}
+
+/// The level number of an incident level string ("L1" -> 1).
+pub(crate) fn level_rank(level: &str) -> u8 {
+    match level {
+        "L1" => 1,
+        "L2" => 2,
+        "L3" => 3,
+        _ => u8::MAX,
+    }
+}

@@ -1,0 +1,1334 @@
+//! The server-rendered pages: login, queues, opening an incident, the guided step page,
+//! escalation, timeline, attachments and administration; plus health, metrics and static files.
+
+use std::collections::BTreeMap;
+
+use askama::Template;
+use axum::Form;
+use axum::extract::{Multipart, Path, Query, State};
+use axum::http::header::{CACHE_CONTROL, CONTENT_DISPOSITION, CONTENT_TYPE, SET_COOKIE};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use incidents::{Incident, StepRecord};
+use serde::Deserialize;
+
+use crate::AppState;
+use crate::auth::{self, CurrentUser, PageUser, Role, Via};
+use crate::error::{AppError, AppResult, PageError};
+use crate::flow::{self, Next};
+use crate::ops;
+
+type PageResult = Result<Response, PageError>;
+
+/// The navigation bar's view of the user.
+pub(crate) struct Nav {
+    username: String,
+    role: &'static str,
+    csrf: String,
+    l2: bool,
+    admin: bool,
+}
+
+impl Nav {
+    fn of(u: &CurrentUser) -> Nav {
+        Nav {
+            username: u.username.clone(),
+            role: u.role.as_str(),
+            csrf: u.csrf().to_owned(),
+            l2: u.role >= Role::L2,
+            admin: u.role == Role::Admin,
+        }
+    }
+}
+
+fn html<T: Template>(t: &T) -> PageResult {
+    Ok(Html(t.render().map_err(AppError::from)?).into_response())
+}
+
+fn html_status<T: Template>(status: StatusCode, t: &T) -> PageResult {
+    Ok((status, Html(t.render().map_err(AppError::from)?)).into_response())
+}
+
+fn short_time(t: &chrono::DateTime<chrono::Utc>) -> String {
+    t.format("%Y-%m-%d %H:%M:%S").to_string()
+}
+
+/// The error page.
+#[derive(Template)]
+#[template(path = "error.html")]
+pub(crate) struct ErrorPage {
+    pub(crate) nav: Option<Nav>,
+    pub(crate) status: u16,
+    pub(crate) title: String,
+    pub(crate) reason: String,
+}
+
+// ---------------------------------------------------------------- operations
+
+pub(crate) async fn healthz(State(state): State<AppState>) -> Response {
+    match state
+        .store
+        .list(&incidents::ListFilter {
+            limit: Some(1),
+            ..Default::default()
+        })
+        .await
+    {
+        Ok(_) => (StatusCode::OK, "ok\n").into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "health check: store unreachable");
+            (StatusCode::SERVICE_UNAVAILABLE, "store unreachable\n").into_response()
+        }
+    }
+}
+
+pub(crate) async fn metrics(State(state): State<AppState>) -> PageResult {
+    let all = state
+        .store
+        .list(&incidents::ListFilter::default())
+        .await
+        .map_err(AppError::from)?;
+    let mut counts: BTreeMap<(String, String), u64> = BTreeMap::new();
+    for level in incidents::LEVELS {
+        for status in incidents::Status::ALL {
+            counts.insert((level.to_owned(), status.as_str().to_owned()), 0);
+        }
+    }
+    for i in all {
+        *counts
+            .entry((i.level.clone(), i.status.as_str().to_owned()))
+            .or_default() += 1;
+    }
+    Ok((
+        [(CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+        state.metrics.render(&counts),
+    )
+        .into_response())
+}
+
+pub(crate) async fn style_css() -> Response {
+    (
+        [
+            (CONTENT_TYPE, "text/css; charset=utf-8"),
+            (CACHE_CONTROL, "max-age=3600"),
+        ],
+        include_str!("../static/style.css"),
+    )
+        .into_response()
+}
+
+pub(crate) async fn app_js() -> Response {
+    (
+        [
+            (CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            (CACHE_CONTROL, "max-age=3600"),
+        ],
+        include_str!("../static/app.js"),
+    )
+        .into_response()
+}
+
+pub(crate) async fn not_found() -> PageError {
+    PageError(AppError::NotFound("no such page".to_owned()))
+}
+
+// ---------------------------------------------------------------- login
+
+#[derive(Template)]
+#[template(path = "login.html")]
+struct LoginPage {
+    nav: Option<Nav>,
+    csrf: String,
+    message: Option<String>,
+}
+
+#[derive(Deserialize)]
+pub(crate) struct LoginQuery {
+    #[serde(default)]
+    expired: Option<String>,
+}
+
+fn login_page(state: &AppState, status: StatusCode, message: Option<String>) -> PageResult {
+    // Double-submit cookie: the form carries the same random value as a cookie only our origin
+    // can set, so another site cannot log a victim into the attacker's account.
+    let token = auth::new_token();
+    let page = LoginPage {
+        nav: None,
+        csrf: token.clone(),
+        message,
+    };
+    let mut res = html_status(status, &page)?;
+    let cookie = format!(
+        "{}={token}; Path=/login; HttpOnly; SameSite=Lax; Max-Age=3600{}",
+        auth::LOGIN_COOKIE,
+        if state.cfg.secure_cookies {
+            "; Secure"
+        } else {
+            ""
+        }
+    );
+    if let Ok(v) = HeaderValue::from_str(&cookie) {
+        res.headers_mut().append(SET_COOKIE, v);
+    }
+    Ok(res)
+}
+
+pub(crate) async fn login_form(
+    State(state): State<AppState>,
+    Query(q): Query<LoginQuery>,
+) -> PageResult {
+    let message = q
+        .expired
+        .map(|_| "Your session expired or you are not logged in. Please log in.".to_owned());
+    login_page(&state, StatusCode::OK, message)
+}
+
+#[derive(Deserialize)]
+pub(crate) struct LoginForm {
+    username: String,
+    password: String,
+    #[serde(default)]
+    csrf: String,
+}
+
+pub(crate) async fn login(
+    State(state): State<AppState>,
+    parts: Parts,
+    Form(form): Form<LoginForm>,
+) -> PageResult {
+    let cookie = auth::cookie(&parts, auth::LOGIN_COOKIE).unwrap_or("");
+    if cookie.is_empty() || !auth::same(cookie, &form.csrf) {
+        return login_page(
+            &state,
+            StatusCode::FORBIDDEN,
+            Some("The login form expired (CSRF check failed). Please try again.".to_owned()),
+        );
+    }
+    let user = state
+        .store
+        .user(form.username.trim())
+        .await
+        .map_err(AppError::from)?;
+    let ok = match &user {
+        Some(u) if !u.disabled => {
+            let hash = u.password_hash.clone();
+            let password = form.password;
+            // Argon2 is deliberately slow: keep it off the async workers.
+            tokio::task::spawn_blocking(move || auth::verify_password(&password, &hash))
+                .await
+                .unwrap_or(false)
+        }
+        _ => false,
+    };
+    let Some(user) = user.filter(|_| ok) else {
+        tracing::info!(username = %form.username.trim(), "login refused");
+        return login_page(
+            &state,
+            StatusCode::UNAUTHORIZED,
+            Some("Wrong user name or password, or the account is disabled.".to_owned()),
+        );
+    };
+    let token = auth::new_token();
+    let ttl = state.cfg.session_ttl;
+    let expires = chrono::Utc::now()
+        + chrono::Duration::from_std(ttl).unwrap_or_else(|_| chrono::Duration::hours(8));
+    state
+        .store
+        .create_session(&auth::sha256_hex(&token), &user.username, expires)
+        .await
+        .map_err(AppError::from)?;
+    tracing::info!(username = %user.username, "login");
+    let mut res = Redirect::to("/").into_response();
+    let headers = res.headers_mut();
+    for c in [
+        auth::session_cookie(&token, ttl.as_secs(), state.cfg.secure_cookies),
+        format!(
+            "{}=; Path=/login; HttpOnly; SameSite=Lax; Max-Age=0",
+            auth::LOGIN_COOKIE
+        ),
+    ] {
+        if let Ok(v) = HeaderValue::from_str(&c) {
+            headers.append(SET_COOKIE, v);
+        }
+    }
+    Ok(res)
+}
+
+#[derive(Deserialize)]
+pub(crate) struct CsrfOnly {
+    #[serde(default)]
+    csrf: Option<String>,
+}
+
+pub(crate) async fn logout(
+    State(state): State<AppState>,
+    PageUser(user): PageUser,
+    Form(form): Form<CsrfOnly>,
+) -> PageResult {
+    user.check_csrf(form.csrf.as_deref())?;
+    if let Via::Session { token_hash, .. } = &user.via {
+        state
+            .store
+            .delete_session(token_hash)
+            .await
+            .map_err(AppError::from)?;
+    }
+    let mut res = Redirect::to("/login").into_response();
+    if let Ok(v) = HeaderValue::from_str(&auth::clear_cookie(
+        auth::SESSION_COOKIE,
+        state.cfg.secure_cookies,
+    )) {
+        res.headers_mut().append(SET_COOKIE, v);
+    }
+    Ok(res)
+}
+
+pub(crate) async fn home(PageUser(user): PageUser) -> Redirect {
+    if user.role == Role::L1 {
+        Redirect::to("/queue/L1")
+    } else if user.role == Role::L2 {
+        Redirect::to("/queue/L2?tab=escalated")
+    } else {
+        Redirect::to("/queue/L2")
+    }
+}
+
+// ---------------------------------------------------------------- queues
+
+struct Row {
+    id: i64,
+    account: String,
+    reporter: String,
+    status: &'static str,
+    current_step: String,
+    escalation_kind: String,
+    assignee: String,
+    updated: String,
+}
+
+impl Row {
+    fn of(i: &Incident) -> Row {
+        Row {
+            id: i.id,
+            account: i.account.clone(),
+            reporter: i.reporter.clone(),
+            status: i.status.as_str(),
+            current_step: i.current_step.clone().unwrap_or_default(),
+            escalation_kind: i.escalation_kind.clone().unwrap_or_default(),
+            assignee: i.assignee.clone().unwrap_or_default(),
+            updated: short_time(&i.updated_at),
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "queue.html")]
+struct QueuePage {
+    nav: Option<Nav>,
+    level: String,
+    tab: String,
+    tabs: Vec<(&'static str, &'static str)>,
+    account: String,
+    rows: Vec<Row>,
+}
+
+#[derive(Deserialize)]
+pub(crate) struct QueueQuery {
+    #[serde(default)]
+    tab: Option<String>,
+    #[serde(default)]
+    account: Option<String>,
+}
+
+pub(crate) async fn queue(
+    State(state): State<AppState>,
+    PageUser(user): PageUser,
+    Path(level): Path<String>,
+    Query(q): Query<QueueQuery>,
+) -> PageResult {
+    let level = level.to_ascii_uppercase();
+    if level != "L1" && level != "L2" {
+        return Err(AppError::NotFound(format!("no queue {level} (L1 or L2)")).into());
+    }
+    user.require(
+        ops::can_see_queue(&user, &level),
+        &format!("the {level} queue"),
+    )?;
+    let default_tab = if level == "L2" { "escalated" } else { "new" };
+    let tab = q.tab.unwrap_or_else(|| default_tab.to_owned());
+    let account = q.account.unwrap_or_default();
+    let list = ops::queue(&state, &user, &level, &tab, Some(account.clone())).await?;
+    html(&QueuePage {
+        nav: Some(Nav::of(&user)),
+        level,
+        tab,
+        tabs: vec![
+            ("new", "New"),
+            ("mine", "Mine"),
+            ("waiting", "Waiting for the user"),
+            ("escalated", "Escalated"),
+            ("closed", "Closed"),
+        ],
+        account: account.trim().to_owned(),
+        rows: list.iter().map(Row::of).collect(),
+    })
+}
+
+// ---------------------------------------------------------------- opening
+
+struct GateView {
+    id: String,
+    title: String,
+    question: String,
+    answers: Vec<(String, String)>,
+}
+
+#[derive(Default)]
+struct OpenFormView {
+    account: String,
+    reporter: String,
+    description: String,
+}
+
+#[derive(Template)]
+#[template(path = "new_incident.html")]
+struct NewIncidentPage {
+    nav: Option<Nav>,
+    csrf: String,
+    error: Option<String>,
+    form: OpenFormView,
+    runbooks: Vec<(String, String)>,
+    gate: Vec<GateView>,
+}
+
+fn new_page(
+    state: &AppState,
+    user: &CurrentUser,
+    error: Option<String>,
+    form: OpenFormView,
+) -> NewIncidentPage {
+    let gate = state
+        .runbooks
+        .get(ops::DEFAULT_RUNBOOK)
+        .map(|rb| {
+            rb.steps
+                .iter()
+                .filter(|s| s.level == runbook::Level::Gate)
+                .map(|s| GateView {
+                    id: s.id.clone(),
+                    title: s.title.clone(),
+                    question: s.question.clone(),
+                    answers: s
+                        .answers
+                        .iter()
+                        .map(|a| (a.value.clone(), a.label.clone()))
+                        .collect(),
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    NewIncidentPage {
+        nav: Some(Nav::of(user)),
+        csrf: user.csrf().to_owned(),
+        error,
+        form,
+        runbooks: state
+            .runbooks
+            .iter()
+            .map(|r| (r.id.clone(), r.title.clone()))
+            .collect(),
+        gate,
+    }
+}
+
+pub(crate) async fn new_incident_form(
+    State(state): State<AppState>,
+    PageUser(user): PageUser,
+) -> PageResult {
+    user.require(ops::can_open(&user), "opening incidents")?;
+    html(&new_page(&state, &user, None, OpenFormView::default()))
+}
+
+pub(crate) async fn open_incident(
+    State(state): State<AppState>,
+    PageUser(user): PageUser,
+    Form(fields): Form<Vec<(String, String)>>,
+) -> PageResult {
+    let get = |k: &str| fields.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
+    user.check_csrf(get("csrf").as_deref())?;
+    let req = ops::OpenReq {
+        account: get("account").unwrap_or_default(),
+        reporter: get("reporter").unwrap_or_default(),
+        description: get("description").unwrap_or_default(),
+        runbook: get("runbook"),
+        gate: fields
+            .iter()
+            .filter_map(|(k, v)| k.strip_prefix("gate.").map(|s| (s.to_owned(), v.clone())))
+            .collect(),
+    };
+    let form = OpenFormView {
+        account: req.account.clone(),
+        reporter: req.reporter.clone(),
+        description: req.description.clone(),
+    };
+    match ops::open(&state, &user, req).await {
+        Ok(inc) => Ok(Redirect::to(&format!("/incidents/{}", inc.id)).into_response()),
+        // Keep what the agent typed: show the form again with the reason.
+        Err(AppError::BadRequest(m)) => html_status(
+            StatusCode::BAD_REQUEST,
+            &new_page(&state, &user, Some(m), form),
+        ),
+        Err(e) => Err(e.into()),
+    }
+}
+
+// ---------------------------------------------------------------- the step page
+
+struct IncView {
+    id: i64,
+    account: String,
+    reporter: String,
+    description: String,
+    level: String,
+    status: &'static str,
+    runbook: String,
+    assignee: String,
+    escalation_kind: String,
+    version: i64,
+}
+
+impl IncView {
+    fn of(i: &Incident) -> IncView {
+        IncView {
+            id: i.id,
+            account: i.account.clone(),
+            reporter: i.reporter.clone(),
+            description: i.description.clone(),
+            level: i.level.clone(),
+            status: i.status.as_str(),
+            runbook: i.runbook.clone(),
+            assignee: i.assignee.clone().unwrap_or_default(),
+            escalation_kind: i.escalation_kind.clone().unwrap_or_default(),
+            version: i.version,
+        }
+    }
+}
+
+struct StepView {
+    runbook: String,
+    id: String,
+    level: String,
+    title: String,
+    question: String,
+    instruction: Option<String>,
+    note: Option<String>,
+    check: Option<String>,
+    answers: Vec<(String, String)>,
+}
+
+struct PathRow {
+    step: String,
+    title: String,
+    answer: String,
+    source: String,
+    actor: String,
+    at: String,
+    note: String,
+    evidence: String,
+}
+
+fn path_rows(state: &AppState, steps: &[StepRecord]) -> Vec<PathRow> {
+    steps
+        .iter()
+        .map(|r| {
+            let def = state.runbooks.step(&r.step).map(|(_, s)| s);
+            PathRow {
+                step: r.step.clone(),
+                title: def.map(|s| s.title.clone()).unwrap_or_default(),
+                answer: def
+                    .and_then(|s| s.answer(&r.answer))
+                    .map_or_else(|| r.answer.clone(), |a| a.label.clone()),
+                source: r.source.clone(),
+                actor: r.actor.clone(),
+                at: short_time(&r.at),
+                note: r.note.clone().unwrap_or_default(),
+                evidence: if r.evidence.is_null() {
+                    String::new()
+                } else {
+                    serde_json::to_string_pretty(&r.evidence).unwrap_or_default()
+                },
+            }
+        })
+        .collect()
+}
+
+struct EvidenceView {
+    origin: String,
+    summary: String,
+    json: String,
+}
+
+struct AttView {
+    id: i64,
+    name: String,
+    size: i64,
+    actor: String,
+}
+
+struct OutcomeView {
+    id: String,
+    title: String,
+    meaning: String,
+    disposition: String,
+}
+
+#[derive(Template)]
+#[template(path = "step.html")]
+struct StepPage {
+    nav: Option<Nav>,
+    csrf: String,
+    inc: IncView,
+    message: Option<String>,
+    error: Option<String>,
+    ask: Option<StepView>,
+    escalate: Option<(String, String)>,
+    outcome: Option<OutcomeView>,
+    redirected: Option<String>,
+    closed: Option<String>,
+    evidence: Vec<EvidenceView>,
+    path: Vec<PathRow>,
+    attachments: Vec<AttView>,
+    can_work: bool,
+    can_close: bool,
+    can_take: bool,
+    can_upload: bool,
+    checks_enabled: bool,
+    note: String,
+    max_upload: String,
+}
+
+/// Builds the step page for the incident's current state; `error` and `note` carry a refused
+/// answer back to the agent so nothing typed is lost.
+async fn step_page_view(
+    state: &AppState,
+    user: &CurrentUser,
+    id: i64,
+    message: Option<String>,
+    error: Option<String>,
+    note: String,
+) -> AppResult<StepPage> {
+    let inc = ops::load(state, id).await?;
+    let steps = state.store.steps(id).await?;
+    let atts = state.store.attachments(id).await?;
+    let can_work = ops::can_work(user, &inc);
+    let mut page = StepPage {
+        nav: Some(Nav::of(user)),
+        csrf: user.csrf().to_owned(),
+        inc: IncView::of(&inc),
+        message,
+        error,
+        ask: None,
+        escalate: None,
+        outcome: None,
+        redirected: None,
+        closed: None,
+        evidence: Vec::new(),
+        path: path_rows(state, &steps),
+        attachments: atts
+            .iter()
+            .map(|a| AttView {
+                id: a.id,
+                name: a.name.clone(),
+                size: a.size,
+                actor: a.actor.clone(),
+            })
+            .collect(),
+        can_work,
+        can_close: ops::can_close(user, &inc),
+        can_take: ops::can_take(user, &inc),
+        can_upload: inc.status != incidents::Status::Closed && (can_work || user.role >= Role::L2),
+        checks_enabled: state.checks.is_some(),
+        note,
+        max_upload: format!("{} MiB", state.cfg.max_upload_bytes / (1024 * 1024)),
+    };
+    if inc.status == incidents::Status::Closed {
+        page.closed = Some(inc.outcome.clone().unwrap_or_default());
+        page.can_close = false;
+        return Ok(page);
+    }
+    let (_, next) = flow::next_of(&state.runbooks, &inc, &steps)?;
+    match next {
+        Next::Ask { runbook, step } => {
+            if let Some((_, s)) = state.runbooks.step(&step) {
+                page.evidence = evidence_for(state, &step, &steps, &atts).await?;
+                page.ask = Some(StepView {
+                    runbook,
+                    id: s.id.clone(),
+                    level: s.level.to_string(),
+                    title: s.title.clone(),
+                    question: s.question.clone(),
+                    instruction: s.instruction.clone(),
+                    note: s.note.clone(),
+                    check: s.check.clone(),
+                    answers: s
+                        .answers
+                        .iter()
+                        .map(|a| (a.value.clone(), a.label.clone()))
+                        .collect(),
+                });
+            }
+            page.can_close = false;
+        }
+        Next::Escalate { level, kind } => {
+            page.escalate = Some((level.to_string(), kind.unwrap_or_default()));
+            page.can_close = false;
+        }
+        Next::Close { runbook, outcome } => {
+            let def = state
+                .runbooks
+                .get(&runbook)
+                .and_then(|rb| rb.outcome(&outcome));
+            page.outcome = Some(OutcomeView {
+                id: outcome.clone(),
+                title: def.map_or_else(|| outcome.clone(), |d| d.title.clone()),
+                meaning: def.map(|d| d.meaning.clone()).unwrap_or_default(),
+                disposition: def.map(|d| d.disposition.to_string()).unwrap_or_default(),
+            });
+        }
+        Next::Redirected { runbook } => {
+            page.redirected = Some(runbook);
+            page.can_close = false;
+        }
+    }
+    Ok(page)
+}
+
+/// The evidence recorded for one step: earlier answers to it and the checks' evidence files.
+async fn evidence_for(
+    state: &AppState,
+    step: &str,
+    steps: &[StepRecord],
+    atts: &[incidents::Attachment],
+) -> AppResult<Vec<EvidenceView>> {
+    let mut out = Vec::new();
+    let prefix = format!("{}{step}-", ops::CHECK_PREFIX);
+    // Newest first; a handful is plenty on a page.
+    for a in atts
+        .iter()
+        .rev()
+        .filter(|a| a.name.starts_with(&prefix))
+        .take(5)
+    {
+        let (_, bytes) = state.store.attachment(a.id).await?;
+        let v: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or_default();
+        out.push(EvidenceView {
+            origin: format!("automated check, {}", short_time(&a.created_at)),
+            summary: v["summary"].as_str().unwrap_or("").to_owned(),
+            json: serde_json::to_string_pretty(&v["evidence"]).unwrap_or_default(),
+        });
+    }
+    for r in steps.iter().rev().filter(|r| r.step == step) {
+        out.push(EvidenceView {
+            origin: format!("earlier answer by {} ({})", r.actor, r.source),
+            summary: r.answer.clone(),
+            json: serde_json::to_string_pretty(&r.evidence).unwrap_or_default(),
+        });
+    }
+    Ok(out)
+}
+
+#[derive(Deserialize)]
+pub(crate) struct MsgQuery {
+    #[serde(default)]
+    msg: Option<String>,
+}
+
+pub(crate) async fn step_page(
+    State(state): State<AppState>,
+    PageUser(user): PageUser,
+    Path(id): Path<i64>,
+    Query(q): Query<MsgQuery>,
+) -> PageResult {
+    let page = step_page_view(&state, &user, id, q.msg, None, String::new()).await?;
+    html(&page)
+}
+
+fn back_to(id: i64, msg: &str) -> Response {
+    let mut q = String::new();
+    for b in msg.bytes() {
+        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+            q.push(b as char);
+        } else {
+            q.push_str(&format!("%{b:02X}"));
+        }
+    }
+    Redirect::to(&format!("/incidents/{id}?msg={q}")).into_response()
+}
+
+#[derive(Deserialize)]
+pub(crate) struct AnswerForm {
+    #[serde(default)]
+    csrf: Option<String>,
+    version: i64,
+    step: String,
+    answer: String,
+    #[serde(default)]
+    note: Option<String>,
+}
+
+pub(crate) async fn answer(
+    State(state): State<AppState>,
+    PageUser(user): PageUser,
+    Path(id): Path<i64>,
+    Form(form): Form<AnswerForm>,
+) -> PageResult {
+    user.check_csrf(form.csrf.as_deref())?;
+    let note = form.note.clone().unwrap_or_default();
+    let req = ops::AnswerReq {
+        version: form.version,
+        step: form.step,
+        answer: form.answer.clone(),
+        note: form.note,
+        evidence: None,
+    };
+    match ops::answer(&state, &user, id, req, "agent").await {
+        Ok(_) => Ok(back_to(id, &format!("Recorded: {}", form.answer))),
+        // A stale page: show the incident as it is now, with the agent's note kept.
+        Err(AppError::Conflict { message, .. }) => {
+            let page = step_page_view(
+                &state,
+                &user,
+                id,
+                None,
+                Some(format!(
+                    "Your answer \"{}\" was not recorded: {message}. Your note is kept below.",
+                    form.answer
+                )),
+                note,
+            )
+            .await?;
+            html_status(StatusCode::CONFLICT, &page)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+#[derive(Deserialize)]
+pub(crate) struct VersionForm {
+    #[serde(default)]
+    csrf: Option<String>,
+    version: i64,
+    #[serde(default)]
+    status: Option<String>,
+}
+
+pub(crate) async fn run_check(
+    State(state): State<AppState>,
+    PageUser(user): PageUser,
+    Path(id): Path<i64>,
+    Form(form): Form<VersionForm>,
+) -> PageResult {
+    user.check_csrf(form.csrf.as_deref())?;
+    match ops::run_check(&state, &user, id, form.version).await {
+        Ok(r) => {
+            let msg = if r.recorded {
+                format!(
+                    "Check of {}: {} (answered automatically: {})",
+                    r.step,
+                    r.outcome.summary,
+                    r.outcome.answer.unwrap_or_default()
+                )
+            } else {
+                format!(
+                    "Check of {}: {} (not conclusive; answer it yourself)",
+                    r.step, r.outcome.summary
+                )
+            };
+            Ok(back_to(id, &msg))
+        }
+        Err(e) => conflict_or(&state, &user, id, e).await,
+    }
+}
+
+/// A conflict re-renders the incident with the message (status 409); other errors are pages.
+async fn conflict_or(state: &AppState, user: &CurrentUser, id: i64, e: AppError) -> PageResult {
+    match e {
+        AppError::Conflict { message, .. } => {
+            let page = step_page_view(state, user, id, None, Some(message), String::new()).await?;
+            html_status(StatusCode::CONFLICT, &page)
+        }
+        e => Err(e.into()),
+    }
+}
+
+pub(crate) async fn take(
+    State(state): State<AppState>,
+    PageUser(user): PageUser,
+    Path(id): Path<i64>,
+    Form(form): Form<VersionForm>,
+) -> PageResult {
+    user.check_csrf(form.csrf.as_deref())?;
+    match ops::take(&state, &user, id, form.version).await {
+        Ok(_) => Ok(back_to(id, "You have it now.")),
+        Err(e) => conflict_or(&state, &user, id, e).await,
+    }
+}
+
+pub(crate) async fn set_status(
+    State(state): State<AppState>,
+    PageUser(user): PageUser,
+    Path(id): Path<i64>,
+    Form(form): Form<VersionForm>,
+) -> PageResult {
+    user.check_csrf(form.csrf.as_deref())?;
+    let status = form.status.unwrap_or_default();
+    match ops::set_status(&state, &user, id, form.version, &status).await {
+        Ok(i) => Ok(back_to(id, &format!("Status: {}", i.status))),
+        Err(e) => conflict_or(&state, &user, id, e).await,
+    }
+}
+
+#[derive(Deserialize)]
+pub(crate) struct CloseForm {
+    #[serde(default)]
+    csrf: Option<String>,
+    version: i64,
+    #[serde(default)]
+    outcome: Option<String>,
+    #[serde(default)]
+    note: Option<String>,
+}
+
+pub(crate) async fn close(
+    State(state): State<AppState>,
+    PageUser(user): PageUser,
+    Path(id): Path<i64>,
+    Form(form): Form<CloseForm>,
+) -> PageResult {
+    user.check_csrf(form.csrf.as_deref())?;
+    let req = ops::CloseReq {
+        version: form.version,
+        outcome: form.outcome,
+        note: form.note,
+    };
+    match ops::close(&state, &user, id, req).await {
+        Ok(i) => Ok(back_to(
+            id,
+            &format!("Closed with outcome {}", i.outcome.unwrap_or_default()),
+        )),
+        Err(e) => conflict_or(&state, &user, id, e).await,
+    }
+}
+
+// ---------------------------------------------------------------- escalation
+
+#[derive(Template)]
+#[template(path = "escalate.html")]
+struct EscalatePage {
+    nav: Option<Nav>,
+    csrf: String,
+    inc: IncView,
+    error: Option<String>,
+    levels: Vec<String>,
+    to_level: String,
+    kinds: Vec<String>,
+    kind: String,
+    reason: String,
+    path: Vec<PathRow>,
+    attachments: Vec<AttView>,
+}
+
+async fn escalate_view(
+    state: &AppState,
+    user: &CurrentUser,
+    id: i64,
+    error: Option<String>,
+    reason: String,
+) -> AppResult<EscalatePage> {
+    let inc = ops::load(state, id).await?;
+    user.require(
+        ops::can_work(user, &inc),
+        &format!("escalating an {} incident", inc.level),
+    )?;
+    let steps = state.store.steps(id).await?;
+    let atts = state.store.attachments(id).await?;
+    let (_, next) = flow::next_of(&state.runbooks, &inc, &steps)?;
+    let here = auth::level_rank(&inc.level);
+    let levels: Vec<String> = ["L2", "L3"]
+        .into_iter()
+        .filter(|l| auth::level_rank(l) > here)
+        .map(str::to_owned)
+        .collect();
+    let (to_level, kind) = match next {
+        Next::Escalate { level, kind } => (level.to_string(), kind.unwrap_or_default()),
+        _ => (levels.first().cloned().unwrap_or_default(), String::new()),
+    };
+    Ok(EscalatePage {
+        nav: Some(Nav::of(user)),
+        csrf: user.csrf().to_owned(),
+        inc: IncView::of(&inc),
+        error,
+        levels,
+        to_level,
+        kinds: state
+            .runbooks
+            .get(&inc.runbook)
+            .map(|rb| rb.entries.keys().cloned().collect())
+            .unwrap_or_default(),
+        kind,
+        reason,
+        path: path_rows(state, &steps),
+        attachments: atts
+            .iter()
+            .map(|a| AttView {
+                id: a.id,
+                name: a.name.clone(),
+                size: a.size,
+                actor: a.actor.clone(),
+            })
+            .collect(),
+    })
+}
+
+pub(crate) async fn escalate_form(
+    State(state): State<AppState>,
+    PageUser(user): PageUser,
+    Path(id): Path<i64>,
+) -> PageResult {
+    html(&escalate_view(&state, &user, id, None, String::new()).await?)
+}
+
+#[derive(Deserialize)]
+pub(crate) struct EscalateForm {
+    #[serde(default)]
+    csrf: Option<String>,
+    version: i64,
+    #[serde(default)]
+    to_level: Option<String>,
+    #[serde(default)]
+    kind: Option<String>,
+    #[serde(default)]
+    reason: String,
+}
+
+pub(crate) async fn escalate(
+    State(state): State<AppState>,
+    PageUser(user): PageUser,
+    Path(id): Path<i64>,
+    Form(form): Form<EscalateForm>,
+) -> PageResult {
+    user.check_csrf(form.csrf.as_deref())?;
+    let reason = form.reason.clone();
+    let req = ops::EscalateReq {
+        version: form.version,
+        to_level: form.to_level,
+        kind: form.kind,
+        reason: form.reason,
+    };
+    match ops::escalate(&state, &user, id, req).await {
+        Ok(i) => Ok(back_to(id, &format!("Escalated to {}", i.level))),
+        Err(AppError::BadRequest(m)) => html_status(
+            StatusCode::BAD_REQUEST,
+            &escalate_view(&state, &user, id, Some(m), reason).await?,
+        ),
+        Err(AppError::Conflict { message, .. }) => html_status(
+            StatusCode::CONFLICT,
+            &escalate_view(&state, &user, id, Some(message), reason).await?,
+        ),
+        Err(e) => Err(e.into()),
+    }
+}
+
+// ---------------------------------------------------------------- timeline
+
+#[derive(Template)]
+#[template(path = "timeline.html")]
+struct TimelinePage {
+    nav: Option<Nav>,
+    inc: IncView,
+    path: Vec<PathRow>,
+    audit: Vec<(String, String, String, String)>,
+}
+
+pub(crate) async fn timeline(
+    State(state): State<AppState>,
+    PageUser(user): PageUser,
+    Path(id): Path<i64>,
+) -> PageResult {
+    let inc = ops::load(&state, id).await?;
+    let steps = state.store.steps(id).await.map_err(AppError::from)?;
+    let audit = state.store.audit(id).await.map_err(AppError::from)?;
+    html(&TimelinePage {
+        nav: Some(Nav::of(&user)),
+        inc: IncView::of(&inc),
+        path: path_rows(&state, &steps),
+        audit: audit
+            .iter()
+            .map(|a| {
+                (
+                    short_time(&a.at),
+                    a.actor.clone(),
+                    a.action.clone(),
+                    a.detail.to_string(),
+                )
+            })
+            .collect(),
+    })
+}
+
+// ---------------------------------------------------------------- attachments
+
+pub(crate) async fn upload(
+    State(state): State<AppState>,
+    PageUser(user): PageUser,
+    Path(id): Path<i64>,
+    multipart: Multipart,
+) -> PageResult {
+    let (csrf, file) = read_multipart(&state, multipart).await?;
+    user.check_csrf(csrf.as_deref())?;
+    let Some((name, ct, bytes)) = file else {
+        return Err(AppError::BadRequest("choose a file to attach".to_owned()).into());
+    };
+    let a = ops::upload(&state, &user, id, &name, &ct, &bytes).await?;
+    Ok(back_to(
+        id,
+        &format!("Attached {} ({} bytes)", a.name, a.size),
+    ))
+}
+
+type Upload = (Option<String>, Option<(String, String, Vec<u8>)>);
+
+/// Reads a multipart form: an optional `csrf` field and one `file` field, within the size limit.
+pub(crate) async fn read_multipart(state: &AppState, mut mp: Multipart) -> AppResult<Upload> {
+    let limit = state.cfg.max_upload_bytes;
+    let mut csrf = None;
+    let mut file = None;
+    loop {
+        let field = match mp.next_field().await {
+            Ok(Some(f)) => f,
+            Ok(None) => break,
+            Err(e) => return Err(multipart_error(&e, limit)),
+        };
+        match field.name() {
+            Some("csrf") => {
+                csrf = Some(field.text().await.map_err(|e| multipart_error(&e, limit))?);
+            }
+            Some("file") => {
+                let name = field.file_name().unwrap_or("").to_owned();
+                let ct = field.content_type().unwrap_or("").to_owned();
+                let mut field = field;
+                let mut bytes = Vec::new();
+                // Read chunk by chunk so an oversized file is refused as soon as it passes the
+                // limit, not after it is all in memory.
+                loop {
+                    match field.chunk().await {
+                        Ok(Some(c)) => {
+                            bytes.extend_from_slice(&c);
+                            if bytes.len() > limit {
+                                return Err(ops::too_large(limit));
+                            }
+                        }
+                        Ok(None) => break,
+                        Err(e) => return Err(multipart_error(&e, limit)),
+                    }
+                }
+                file = Some((name, ct, bytes));
+            }
+            _ => {}
+        }
+    }
+    Ok((csrf, file))
+}
+
+fn multipart_error(e: &axum::extract::multipart::MultipartError, limit: usize) -> AppError {
+    if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        ops::too_large(limit)
+    } else {
+        AppError::BadRequest(format!("the upload could not be read: {}", e.body_text()))
+    }
+}
+
+/// Serves an attachment as a download (never rendered inline: it is user-supplied content).
+pub(crate) async fn attachment_response(state: &AppState, att: i64) -> AppResult<Response> {
+    let (a, bytes) = state.store.attachment(att).await?;
+    let mut headers = HeaderMap::new();
+    headers.insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("application/octet-stream"),
+    );
+    if let Ok(v) = HeaderValue::from_str(&format!(
+        "attachment; filename=\"{}\"",
+        ops::sanitize_name(&a.name).replace(|c: char| !c.is_ascii(), "_")
+    )) {
+        headers.insert(CONTENT_DISPOSITION, v);
+    }
+    headers.insert(
+        "x-content-type-options",
+        HeaderValue::from_static("nosniff"),
+    );
+    Ok((headers, bytes).into_response())
+}
+
+pub(crate) async fn download(
+    State(state): State<AppState>,
+    PageUser(_user): PageUser,
+    Path(att): Path<i64>,
+) -> PageResult {
+    Ok(attachment_response(&state, att).await?)
+}
+
+// ---------------------------------------------------------------- admin
+
+#[derive(Template)]
+#[template(path = "admin.html")]
+struct AdminPage {
+    nav: Option<Nav>,
+    csrf: String,
+    message: Option<String>,
+    new_token: Option<String>,
+    users: Vec<(String, String, bool)>,
+    server_config: String,
+    backend: &'static str,
+    runbooks: String,
+}
+
+async fn admin_view(
+    state: &AppState,
+    user: &CurrentUser,
+    message: Option<String>,
+    new_token: Option<String>,
+) -> AppResult<AdminPage> {
+    user.require(user.role == Role::Admin, "administration")?;
+    let users = state.store.users().await?;
+    Ok(AdminPage {
+        nav: Some(Nav::of(user)),
+        csrf: user.csrf().to_owned(),
+        message,
+        new_token,
+        users: users
+            .iter()
+            .map(|u| (u.username.clone(), u.role.clone(), u.disabled))
+            .collect(),
+        server_config: serde_json::to_string_pretty(&state.cfg.server_config_summary)
+            .unwrap_or_default(),
+        backend: state.store.backend(),
+        runbooks: state
+            .runbooks
+            .iter()
+            .map(|r| r.id.as_str())
+            .collect::<Vec<_>>()
+            .join(", "),
+    })
+}
+
+pub(crate) async fn admin(State(state): State<AppState>, PageUser(user): PageUser) -> PageResult {
+    html(&admin_view(&state, &user, None, None).await?)
+}
+
+#[derive(Deserialize)]
+pub(crate) struct NewUserForm {
+    #[serde(default)]
+    csrf: Option<String>,
+    username: String,
+    password: String,
+    role: String,
+}
+
+pub(crate) async fn admin_create_user(
+    State(state): State<AppState>,
+    PageUser(user): PageUser,
+    Form(form): Form<NewUserForm>,
+) -> PageResult {
+    user.check_csrf(form.csrf.as_deref())?;
+    user.require(user.role == Role::Admin, "administration")?;
+    let name = form.username.trim().to_owned();
+    create_user(&state, &user.username, &name, form.password, &form.role).await?;
+    html(&admin_view(&state, &user, Some(format!("User {name} added.")), None).await?)
+}
+
+/// Creates a user after checking the name, role and password length.
+pub(crate) async fn create_user(
+    state: &AppState,
+    _actor: &str,
+    name: &str,
+    password: String,
+    role: &str,
+) -> AppResult<()> {
+    if name.is_empty()
+        || name.len() > 64
+        || !name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "._-@".contains(c))
+    {
+        return Err(AppError::BadRequest(
+            "a user name is 1 to 64 letters, digits, '.', '_', '-' or '@'".to_owned(),
+        ));
+    }
+    if Role::parse(role).is_none() {
+        return Err(AppError::BadRequest(format!(
+            "unknown role {role} (l1, l2 or admin)"
+        )));
+    }
+    if password.chars().count() < 8 {
+        return Err(AppError::BadRequest(
+            "the password needs at least 8 characters".to_owned(),
+        ));
+    }
+    let hash = tokio::task::spawn_blocking(move || crate::hash_password(&password))
+        .await
+        .map_err(|e| AppError::Internal(crate::Error::PasswordHash(e.to_string())))??;
+    state.store.create_user(name, &hash, role).await?;
+    Ok(())
+}
+
+#[derive(Deserialize)]
+pub(crate) struct DisableForm {
+    #[serde(default)]
+    csrf: Option<String>,
+    disabled: bool,
+}
+
+pub(crate) async fn admin_disable_user(
+    State(state): State<AppState>,
+    PageUser(user): PageUser,
+    Path(name): Path<String>,
+    Form(form): Form<DisableForm>,
+) -> PageResult {
+    user.check_csrf(form.csrf.as_deref())?;
+    user.require(user.role == Role::Admin, "administration")?;
+    if name == user.username && form.disabled {
+        return Err(AppError::BadRequest("you cannot disable yourself".to_owned()).into());
+    }
+    state
+        .store
+        .set_user_disabled(&name, form.disabled, &user.username)
+        .await
+        .map_err(AppError::from)?;
+    let msg = format!(
+        "User {name} {}.",
+        if form.disabled { "disabled" } else { "enabled" }
+    );
+    html(&admin_view(&state, &user, Some(msg), None).await?)
+}
+
+#[derive(Deserialize)]
+pub(crate) struct TokenForm {
+    #[serde(default)]
+    csrf: Option<String>,
+    username: String,
+    label: String,
+}
+
+pub(crate) async fn admin_create_token(
+    State(state): State<AppState>,
+    PageUser(user): PageUser,
+    Form(form): Form<TokenForm>,
+) -> PageResult {
+    user.check_csrf(form.csrf.as_deref())?;
+    user.require(user.role == Role::Admin, "administration")?;
+    let token = crate::create_api_token(&state.store, form.username.trim(), form.label.trim())
+        .await
+        .map_err(AppError::from)?;
+    html(&admin_view(&state, &user, None, Some(token)).await?)
+}
