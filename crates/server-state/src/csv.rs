@@ -193,7 +193,8 @@ mod tests {
 
     #[test]
     fn quoting_comments_and_line_numbers() {
-        let cases: &[(&str, &[(usize, &[&str])])] = &[
+        type Case<'a> = (&'a str, &'a [(usize, &'a [&'a str])]);
+        let cases: &[Case] = &[
             ("a,b\n1,2\n", &[(1, &["a", "b"]), (2, &["1", "2"])]),
             ("a,b\r\n1,2", &[(1, &["a", "b"]), (2, &["1", "2"])]),
             (

@@ -182,7 +182,7 @@ impl ServerState for FileState {
             .filter(|c| c.at >= since && (c.caller == user || c.callee == user))
             .cloned()
             .collect();
-        out.sort_by(|a, b| b.at.cmp(&a.at));
+        out.sort_by_key(|c| std::cmp::Reverse(c.at));
         out.truncate(limit);
         Ok(out)
     }

@@ -669,11 +669,11 @@ pub(crate) fn pair_register_attempts(user: &str, traced: &[TracedMsg]) -> Vec<Re
                 });
             }
             Some(StartLine::Status { code, reason }) if code >= 200 => {
-                if let Some(&i) = open.get(&(t.call_id.clone(), seq)) {
-                    if out[i].status == RegAttempt::NO_REPLY {
-                        out[i].status = code;
-                        out[i].reason = reason.to_string();
-                    }
+                if let Some(&i) = open.get(&(t.call_id.clone(), seq))
+                    && out[i].status == RegAttempt::NO_REPLY
+                {
+                    out[i].status = code;
+                    out[i].reason = reason.to_string();
                 }
             }
             _ => {}
@@ -937,7 +937,13 @@ mod tests {
             {"SET":{"ID":2,"TARGETS":[{"DEST":{"URI":"sip:127.0.0.1:5090","FLAGS":"AX"}}]}}]});
         let prefixes = BTreeMap::from([(1, vec!["9".to_string()])]);
         let trunks = parse_dispatcher(&v, &prefixes);
-        let got: Vec<(String, String, Vec<(&str, DestinationState)>, Vec<String>)> = trunks
+        type Row<'a> = (
+            String,
+            String,
+            Vec<(&'a str, DestinationState)>,
+            Vec<String>,
+        );
+        let got: Vec<Row> = trunks
             .iter()
             .map(|t| {
                 (
