@@ -59,7 +59,7 @@ all_ports() {
 
 # ---------------------------------------------------------------- database
 
-sql() { sqlite3 -cmd "PRAGMA busy_timeout = 3000" "$LAB_DB" "$@"; }
+sql() { sqlite3 -cmd ".timeout 3000" "$LAB_DB" "$@"; }
 
 md5hex() { printf '%s' "$1" | md5sum | cut -d' ' -f1; }
 
