@@ -271,8 +271,8 @@ fn check(parsed: &[Parsed<'_>], diags: &mut Vec<Diagnostic>) -> Vec<Runbook> {
 
     // Pass 2: each runbook on its own, building the model.
     let mut out = Vec::new();
-    for (ri, p) in parsed.iter().enumerate() {
-        out.push(check_runbook(ri, p, &runbook_ids, &steps, diags));
+    for p in parsed {
+        out.push(check_runbook(p, &runbook_ids, &steps, diags));
     }
 
     // Pass 3: graph properties over the whole set.
@@ -281,7 +281,6 @@ fn check(parsed: &[Parsed<'_>], diags: &mut Vec<Diagnostic>) -> Vec<Runbook> {
 }
 
 fn check_runbook(
-    ri: usize,
     p: &Parsed<'_>,
     runbook_ids: &HashMap<&str, usize>,
     steps: &HashMap<&str, StepSite<'_>>,
@@ -290,7 +289,9 @@ fn check_runbook(
     let raw = &p.raw;
     let loc = &p.loc;
     let rb_id = raw.id.get_ref();
-    let in_this = |id: &str| steps.get(id).is_some_and(|s| s.runbook == ri);
+    // Looked up in this file's own steps, so a step id also defined elsewhere (already
+    // reported as a duplicate) does not cascade into "unknown step" diagnostics.
+    let in_this = |id: &str| raw.steps.iter().any(|s| s.id.get_ref() == id);
 
     if !in_this(raw.start.get_ref()) {
         diags.push(loc.diag(
@@ -582,11 +583,11 @@ fn check_graph(
         todo.push(&rb.start);
         todo.extend(rb.entries.values().map(String::as_str));
     }
-    let by_id: HashMap<&str, &Step> = runbooks
-        .iter()
-        .flat_map(|r| r.steps.iter())
-        .map(|s| (s.id.as_str(), s))
-        .collect();
+    // The first definition of a duplicated id wins, as in `steps`.
+    let mut by_id: HashMap<&str, &Step> = HashMap::new();
+    for s in runbooks.iter().flat_map(|r| r.steps.iter()) {
+        by_id.entry(s.id.as_str()).or_insert(s);
+    }
     while let Some(id) = todo.pop() {
         let Some(step) = by_id.get(id) else { continue };
         if !seen.insert(id) {
@@ -608,10 +609,13 @@ fn check_graph(
             if exits.contains(step.id.as_str()) {
                 continue;
             }
-            let out = step.answers.iter().any(|a| match &a.target {
-                Target::Step(n) => exits.contains(n.as_str()),
-                _ => true,
-            });
+            // A step without answers has its own diagnostic; counting it as an exit keeps
+            // the steps before it from being reported as a loop too.
+            let out = step.answers.is_empty()
+                || step.answers.iter().any(|a| match &a.target {
+                    Target::Step(n) => exits.contains(n.as_str()),
+                    _ => true,
+                });
             if out {
                 exits.insert(step.id.as_str());
             }

@@ -1,6 +1,6 @@
 //! The shipped runbooks load cleanly and say what the design page says.
 
-use runbook::{Level, RunbookSet, Target};
+use runbook::RunbookSet;
 
 #[test]
 fn builtin_runbooks_load_without_diagnostics() {
