@@ -1,0 +1,10 @@
+//! Integration tests of sip-message: RFC example files with snapshots, round trips, framing,
+//! redaction, SDP and the fuzz corpus replay.
+
+mod corpus;
+mod frame;
+mod messages;
+mod redact;
+mod roundtrip;
+mod sdp;
+mod uri;
