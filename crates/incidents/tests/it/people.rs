@@ -1,0 +1,185 @@
+//! Users, sessions and API tokens (what the web app's login uses), on both backends.
+
+use chrono::{Duration, Utc};
+use incidents::{Error, Store};
+
+use crate::support::on_both_backends;
+
+on_both_backends!(users_sessions_and_tokens);
+
+const HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$c2VjcmV0aGFzaA";
+
+async fn users_sessions_and_tokens(store: &Store, _url: &str) {
+    // Users: created, found, listed by name; a taken name is refused.
+    let carol = store
+        .create_user("carol", HASH, "admin")
+        .await
+        .expect("carol");
+    let bob = store.create_user("bob", HASH, "L1").await.expect("bob");
+    assert_eq!((bob.role.as_str(), bob.disabled), ("l1", false));
+    assert_eq!(
+        store.user("carol").await.expect("user"),
+        Some(carol.clone())
+    );
+    assert_eq!(store.user("nobody").await.expect("user"), None);
+    let names: Vec<String> = store
+        .users()
+        .await
+        .expect("users")
+        .into_iter()
+        .map(|u| u.username)
+        .collect();
+    assert_eq!(names, ["bob", "carol"]);
+    match store.create_user("bob", HASH, "l2").await {
+        Err(err @ Error::AlreadyExists { .. }) => {
+            assert_eq!(err.to_string(), "user bob already exists")
+        }
+        other => panic!("duplicate user: {other:?}"),
+    }
+
+    // Secrets stay out of Debug and serialized forms.
+    let shown = format!("{carol:?} {}", serde_json::to_string(&carol).expect("json"));
+    assert!(
+        !shown.contains(HASH) && shown.contains("<redacted>"),
+        "{shown}"
+    );
+
+    // Sessions: valid until they expire; logout deletes.
+    let later = Utc::now() + Duration::hours(8);
+    let session = store
+        .create_session("hash-of-cookie-1", "bob", later)
+        .await
+        .expect("session");
+    assert_eq!(session.username, "bob");
+    assert_eq!(
+        session.expires_at.timestamp_millis(),
+        later.timestamp_millis()
+    );
+    assert!(!format!("{session:?}").contains("hash-of-cookie-1"));
+    assert_eq!(
+        store.session("hash-of-cookie-1").await.expect("lookup"),
+        Some(session)
+    );
+    assert_eq!(store.session("hash-of-other").await.expect("lookup"), None);
+    match store
+        .create_session("hash-of-cookie-1", "carol", later)
+        .await
+    {
+        Err(err @ Error::AlreadyExists { .. }) => {
+            assert!(!err.to_string().contains("hash-of-cookie-1"), "{err}");
+        }
+        other => panic!("reused session hash: {other:?}"),
+    }
+    store
+        .create_session("hash-of-expired", "bob", Utc::now() - Duration::seconds(1))
+        .await
+        .expect("expired session");
+    assert_eq!(
+        store.session("hash-of-expired").await.expect("lookup"),
+        None
+    );
+    assert_eq!(store.purge_expired_sessions().await.expect("purge"), 1);
+    store
+        .delete_session("hash-of-cookie-1")
+        .await
+        .expect("logout");
+    assert_eq!(
+        store.session("hash-of-cookie-1").await.expect("lookup"),
+        None
+    );
+    store
+        .delete_session("hash-of-cookie-1")
+        .await
+        .expect("logout twice is fine");
+
+    // Disabling ends the user's sessions; enabling does not bring them back.
+    store
+        .create_session("hash-of-cookie-2", "bob", later)
+        .await
+        .expect("session");
+    let disabled = store
+        .set_user_disabled("bob", true, "carol")
+        .await
+        .expect("disable");
+    assert!(disabled.disabled);
+    assert_eq!(
+        store.session("hash-of-cookie-2").await.expect("lookup"),
+        None
+    );
+    assert!(
+        !store
+            .set_user_disabled("bob", false, "carol")
+            .await
+            .expect("enable")
+            .disabled
+    );
+
+    // Password change ends sessions too.
+    store
+        .create_session("hash-of-cookie-3", "carol", later)
+        .await
+        .expect("session");
+    store
+        .set_user_password("carol", "$argon2id$new", "carol")
+        .await
+        .expect("password");
+    assert_eq!(
+        store.session("hash-of-cookie-3").await.expect("lookup"),
+        None
+    );
+    assert_eq!(
+        store
+            .user("carol")
+            .await
+            .expect("user")
+            .map(|u| u.password_hash),
+        Some("$argon2id$new".to_owned())
+    );
+
+    // API tokens.
+    let token = store
+        .create_api_token("hash-of-token", "carol", "monitoring")
+        .await
+        .expect("token");
+    assert_eq!(
+        store.api_token("hash-of-token").await.expect("lookup"),
+        Some(token)
+    );
+    assert_eq!(store.api_token("nope").await.expect("lookup"), None);
+    store
+        .delete_api_token("hash-of-token")
+        .await
+        .expect("revoke");
+    assert_eq!(
+        store.api_token("hash-of-token").await.expect("lookup"),
+        None
+    );
+
+    // User administration is audited, without hashes.
+    let audit = store.audit_users().await.expect("audit");
+    let lines: Vec<(String, String)> = audit
+        .iter()
+        .map(|a| {
+            (
+                a.action.clone(),
+                a.detail["username"].as_str().unwrap_or("").to_owned(),
+            )
+        })
+        .collect();
+    let expected = [
+        ("user.create", "carol"),
+        ("user.create", "bob"),
+        ("user.disable", "bob"),
+        ("user.enable", "bob"),
+        ("user.password", "carol"),
+    ];
+    assert_eq!(
+        lines,
+        expected.map(|(a, u)| (a.to_owned(), u.to_owned())).to_vec()
+    );
+    assert!(
+        audit
+            .iter()
+            .all(|a| !a.detail.to_string().contains("argon2"))
+    );
+}
