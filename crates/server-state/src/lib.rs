@@ -9,6 +9,7 @@
 
 mod csv;
 mod file;
+pub mod generate;
 mod kamailio;
 mod model;
 mod sipscan;

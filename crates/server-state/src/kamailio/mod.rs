@@ -170,11 +170,15 @@ impl KamailioState {
 
     async fn tls_listeners(&self) -> Vec<TlsListener> {
         let mut out = Vec::new();
-        let Ok(sockets) = self.rpc.call("corex.list_sockets", &[]).await else {
+        let Ok(sockets) = self.rpc.call("core.sockets_list", &[]).await else {
             return out;
         };
+        // With a tls.cfg file the per-domain certificate there wins over the module default
+        // that tls.options also reports.
         let certificate = match self.rpc.call("tls.options", &[]).await {
-            Ok(opts) => find_string(&opts, &["certificate", "Certificate"]),
+            Ok(opts) => find_string(&opts, &["config"])
+                .and_then(|cfg| server_certificate_from_tls_cfg(&cfg))
+                .or_else(|| find_string(&opts, &["certificate", "Certificate"])),
             Err(_) => None,
         };
         let not_after = certificate.as_deref().and_then(read_not_after);
@@ -769,7 +773,7 @@ fn uri_hostport(uri: &str) -> Option<String> {
 pub(crate) fn parse_dispatcher(v: &Value, prefixes: &BTreeMap<u32, Vec<String>>) -> Vec<Trunk> {
     let mut out = Vec::new();
     let Some(records) = v.get("RECORDS").and_then(Value::as_array) else {
-        return out;
+        return Vec::new();
     };
     for rec in records {
         let set = rec.get("SET").unwrap_or(rec);
@@ -809,14 +813,19 @@ pub(crate) fn parse_dispatcher(v: &Value, prefixes: &BTreeMap<u32, Vec<String>>)
         }
         let name = set_name(id, &destinations);
         let id32 = u32::try_from(id).unwrap_or(u32::MAX);
-        out.push(Trunk {
-            id: id.to_string(),
-            name,
-            destinations,
-            prefixes: prefixes.get(&id32).cloned().unwrap_or_default(),
-        });
+        out.push((
+            id,
+            Trunk {
+                id: id.to_string(),
+                name,
+                destinations,
+                prefixes: prefixes.get(&id32).cloned().unwrap_or_default(),
+            },
+        ));
     }
-    out
+    // Kamailio lists sets newest first; report them in id order.
+    out.sort_by_key(|(id, _)| *id);
+    out.into_iter().map(|(_, t)| t).collect()
 }
 
 fn flags_state(flags: &str, latency: Option<&Value>) -> (DestinationState, Option<String>) {
@@ -912,6 +921,32 @@ fn find_string(v: &Value, keys: &[&str]) -> Option<String> {
         }
     });
     found
+}
+
+/// The certificate of the `[server:default]` profile (or the first server profile) of a tls.cfg.
+fn server_certificate_from_tls_cfg(path: &str) -> Option<String> {
+    let text = std::fs::read_to_string(path).ok()?;
+    let mut section = String::new();
+    let mut first: Option<String> = None;
+    for line in text.lines() {
+        let line = line.trim();
+        if line.starts_with('[') {
+            section = line.to_ascii_lowercase();
+            continue;
+        }
+        let Some((k, v)) = line.split_once('=') else {
+            continue;
+        };
+        if k.trim() != "certificate" || !section.starts_with("[server:") {
+            continue;
+        }
+        let v = v.trim().to_string();
+        if section == "[server:default]" {
+            return Some(v);
+        }
+        first.get_or_insert(v);
+    }
+    first
 }
 
 /// Expiry of a PEM certificate on this host (the server's own file, when dialtone runs beside it).

@@ -1,0 +1,1 @@
+//! The Kamailio backend against the real lab (Kamailio + SIPp on loopback).
