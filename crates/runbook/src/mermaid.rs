@@ -42,7 +42,11 @@ pub fn to_mermaid(rb: &Runbook) -> String {
                 }
                 Target::Escalate { level, kind } => {
                     let k = kind.as_deref().unwrap_or("");
-                    let id = node_id("e", &format!("{}_{k}", level.as_str()));
+                    let id = if k.is_empty() {
+                        node_id("e", level.as_str())
+                    } else {
+                        node_id("e", &format!("{}_{k}", level.as_str()))
+                    };
                     let label = if k.is_empty() {
                         format!("escalate {level}")
                     } else {
