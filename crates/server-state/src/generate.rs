@@ -20,7 +20,14 @@ pub const SQLITE_SCHEMA_DIR: &str = "/usr/share/kamailio/db_sqlite";
 pub const POSTGRES_SCHEMA_DIR: &str = "/usr/share/kamailio/postgres";
 
 /// The tables dialtone reads, in creation order (`standard` holds the `version` table).
-const MODULES: [&str; 6] = ["standard", "auth_db", "usrloc", "alias_db", "dispatcher", "acc"];
+const MODULES: [&str; 6] = [
+    "standard",
+    "auth_db",
+    "usrloc",
+    "alias_db",
+    "dispatcher",
+    "acc",
+];
 
 /// A generated server: `accounts` users `u000000`.., each with a primary number; every
 /// `alternate_every`-th also an alternate; every `registered_every`-th registered now; every
@@ -105,14 +112,22 @@ impl Conn {
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal);
         Ok(Conn::Sqlite(
-            sqlx::SqliteConnection::connect_with(&opts).await.map_err(db)?,
+            sqlx::SqliteConnection::connect_with(&opts)
+                .await
+                .map_err(db)?,
         ))
     }
 
     async fn exec(&mut self, sql: String) -> Result<()> {
         let r = match self {
-            Conn::Sqlite(c) => sqlx::raw_sql(AssertSqlSafe(sql)).execute(c).await.map(|_| ()),
-            Conn::Postgres(c) => sqlx::raw_sql(AssertSqlSafe(sql)).execute(c).await.map(|_| ()),
+            Conn::Sqlite(c) => sqlx::raw_sql(AssertSqlSafe(sql))
+                .execute(c)
+                .await
+                .map(|_| ()),
+            Conn::Postgres(c) => sqlx::raw_sql(AssertSqlSafe(sql))
+                .execute(c)
+                .await
+                .map(|_| ()),
         };
         r.map_err(|e| Error::Database(format!("generator: {e}")))
     }
@@ -150,7 +165,15 @@ pub async fn create_kamailio_schema(url: &str, schema_dir: &Path) -> Result<()> 
         sql.push('\n');
     }
     for t in ["acc", "missed_calls"] {
-        for c in ["src_user", "src_domain", "src_ip", "dst_ouser", "dst_user", "dst_domain", "route"] {
+        for c in [
+            "src_user",
+            "src_domain",
+            "src_ip",
+            "dst_ouser",
+            "dst_user",
+            "dst_domain",
+            "route",
+        ] {
             let _ = writeln!(sql, "ALTER TABLE {t} ADD COLUMN {c} VARCHAR(128);");
         }
     }
@@ -165,7 +188,9 @@ fn relax_not_null(schema: &str) -> String {
     schema
         .lines()
         .map(|line| {
-            if line.contains(" DEFAULT ") && line.trim_end().trim_end_matches(',').ends_with("NOT NULL") {
+            if line.contains(" DEFAULT ")
+                && line.trim_end().trim_end_matches(',').ends_with("NOT NULL")
+            {
                 line.replacen(" NOT NULL", "", 1)
             } else {
                 line.to_string()
@@ -209,9 +234,11 @@ pub async fn fill_population(url: &str, pop: &Population) -> Result<()> {
     let mut start = 0;
     while start < pop.accounts {
         let end = (start + BATCH).min(pop.accounts);
-        let mut subs = String::from("INSERT INTO subscriber (username, domain, password, ha1, ha1b) VALUES ");
-        let mut aliases =
-            String::from("INSERT INTO dbaliases (alias_username, alias_domain, username, domain) VALUES ");
+        let mut subs =
+            String::from("INSERT INTO subscriber (username, domain, password, ha1, ha1b) VALUES ");
+        let mut aliases = String::from(
+            "INSERT INTO dbaliases (alias_username, alias_domain, username, domain) VALUES ",
+        );
         let mut locs = String::new();
         let mut trace = String::new();
         for i in start..end {
@@ -296,7 +323,11 @@ pub fn write_population_export(dir: &Path, pop: &Population) -> Result<()> {
         };
         let _ = writeln!(accounts, "{u},{},{},{alt}", pop.domain, pop.primary(i));
         if Population::every(pop.attempted_every, i) {
-            let _ = writeln!(attempts, "{},{u},udp:10.0.0.1:5060,200,OK,{u}", at(pop.now - 86_400));
+            let _ = writeln!(
+                attempts,
+                "{},{u},udp:10.0.0.1:5060,200,OK,{u}",
+                at(pop.now - 86_400)
+            );
         }
         if pop.is_registered(i) {
             regs.push(serde_json::json!({

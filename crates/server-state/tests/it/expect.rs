@@ -60,11 +60,19 @@ fn assert_unsupported<T: std::fmt::Debug>(label: &str, what: &str, r: server_sta
 /// Checks every expectation of `e` against `state`; `label` names the scenario in failures.
 pub async fn check(state: &dyn ServerState, e: &Expect, label: &str) {
     let user = e.account.as_str();
-    let account = state.account(user).await.unwrap_or_else(|err| panic!("{label}: account: {err}"));
+    let account = state
+        .account(user)
+        .await
+        .unwrap_or_else(|err| panic!("{label}: account: {err}"));
     match &e.exists {
-        Value::Null => assert!(account.is_none(), "{label}: expected no account, got {account:?}"),
+        Value::Null => assert!(
+            account.is_none(),
+            "{label}: expected no account, got {account:?}"
+        ),
         Value::Bool(b) => {
-            let a = account.as_ref().unwrap_or_else(|| panic!("{label}: account {user} missing"));
+            let a = account
+                .as_ref()
+                .unwrap_or_else(|| panic!("{label}: account {user} missing"));
             assert_eq!(a.exists, *b, "{label}: exists");
         }
         _ => {}
@@ -73,7 +81,13 @@ pub async fn check(state: &dyn ServerState, e: &Expect, label: &str) {
         let got: Vec<String> = account
             .iter()
             .flat_map(|a| a.numbers.iter())
-            .map(|n| format!("{} {}", n.number, serde_json::to_value(n.kind).unwrap().as_str().unwrap()))
+            .map(|n| {
+                format!(
+                    "{} {}",
+                    n.number,
+                    serde_json::to_value(n.kind).unwrap().as_str().unwrap()
+                )
+            })
             .collect();
         assert_eq!(&got, numbers, "{label}: numbers");
     }
@@ -83,7 +97,11 @@ pub async fn check(state: &dyn ServerState, e: &Expect, label: &str) {
             assert_unsupported(label, "registrations", r);
         } else {
             let regs = r.unwrap_or_else(|err| panic!("{label}: registrations: {err}"));
-            assert_eq!(Some(regs.len() as u64), expected.as_u64(), "{label}: registrations {regs:?}");
+            assert_eq!(
+                Some(regs.len() as u64),
+                expected.as_u64(),
+                "{label}: registrations {regs:?}"
+            );
             if let Some(t) = &e.transports {
                 let got: Vec<&str> = regs.iter().map(|r| r.transport.as_str()).collect();
                 assert_eq!(&got, t, "{label}: transports");
@@ -133,21 +151,37 @@ pub async fn check(state: &dyn ServerState, e: &Expect, label: &str) {
     }
     if let Some(routes) = &e.routes {
         for (dialled, want) in routes {
-            let got = state.route_for(dialled).await.unwrap_or_else(|err| panic!("{label}: route_for: {err}"));
+            let got = state
+                .route_for(dialled)
+                .await
+                .unwrap_or_else(|err| panic!("{label}: route_for: {err}"));
             assert_eq!(&got, want, "{label}: route for {dialled}");
         }
     }
     if let Some(statuses) = &e.call_statuses {
         let since = e.calls_since.unwrap_or(DateTime::UNIX_EPOCH);
-        let calls = state.calls(user, since, 50).await.unwrap_or_else(|err| panic!("{label}: calls: {err}"));
+        let calls = state
+            .calls(user, since, 50)
+            .await
+            .unwrap_or_else(|err| panic!("{label}: calls: {err}"));
         let got: Vec<u16> = calls.iter().map(|c| c.status).collect();
-        assert_eq!(&got, statuses, "{label}: call statuses (newest first) {calls:?}");
+        assert_eq!(
+            &got, statuses,
+            "{label}: call statuses (newest first) {calls:?}"
+        );
         if let Some(route) = &e.last_call_route {
-            assert_eq!(calls.first().and_then(|c| c.route.as_deref()), Some(route.as_str()), "{label}: route");
+            assert_eq!(
+                calls.first().and_then(|c| c.route.as_deref()),
+                Some(route.as_str()),
+                "{label}: route"
+            );
         }
     }
     if e.management.is_some() || e.database.is_some() {
-        let h = state.health().await.unwrap_or_else(|err| panic!("{label}: health: {err}"));
+        let h = state
+            .health()
+            .await
+            .unwrap_or_else(|err| panic!("{label}: health: {err}"));
         if let Some(m) = &e.management {
             assert_eq!(state_word(&h.management), m, "{label}: management {h:?}");
         }
@@ -156,7 +190,10 @@ pub async fn check(state: &dyn ServerState, e: &Expect, label: &str) {
         }
     }
     if let Some(sweep) = &e.sweep {
-        let all = state.all_accounts().await.unwrap_or_else(|err| panic!("{label}: all_accounts: {err}"));
+        let all = state
+            .all_accounts()
+            .await
+            .unwrap_or_else(|err| panic!("{label}: all_accounts: {err}"));
         let got: BTreeMap<String, String> = all
             .iter()
             .filter(|a| sweep.contains_key(&a.user))

@@ -8,7 +8,9 @@ use server_state::{FileState, ServerState};
 use crate::expect::{Expect, check};
 
 fn data_dirs(kind: &str) -> Vec<PathBuf> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("test_data").join(kind);
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("test_data")
+        .join(kind);
     let mut dirs: Vec<PathBuf> = std::fs::read_dir(&root)
         .unwrap()
         .map(|e| e.unwrap().path())
@@ -61,7 +63,16 @@ async fn dialled_numbers_route_by_longest_prefix() {
     )
     .unwrap();
     let state = FileState::open(dir.path()).unwrap();
-    for (dialled, want) in [("90044", Some("intl")), ("95551234", Some("national")), ("1002", None), ("", None)] {
-        assert_eq!(state.route_for(dialled).await.unwrap().as_deref(), want, "{dialled}");
+    for (dialled, want) in [
+        ("90044", Some("intl")),
+        ("95551234", Some("national")),
+        ("1002", None),
+        ("", None),
+    ] {
+        assert_eq!(
+            state.route_for(dialled).await.unwrap().as_deref(),
+            want,
+            "{dialled}"
+        );
     }
 }

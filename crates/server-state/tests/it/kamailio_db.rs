@@ -48,13 +48,26 @@ impl PgDb {
         let name = format!(
             "dialtone_ss_{}_{}",
             std::process::id(),
-            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() % 1_000_000_000
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_nanos()
+                % 1_000_000_000
         );
-        let mut conn = sqlx::PgConnection::connect(&admin).await.unwrap_or_else(|e| panic!("{PG_ENV}: {e}"));
-        sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).execute(&mut conn).await.unwrap();
+        let mut conn = sqlx::PgConnection::connect(&admin)
+            .await
+            .unwrap_or_else(|e| panic!("{PG_ENV}: {e}"));
+        sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+            .execute(&mut conn)
+            .await
+            .unwrap();
         conn.close().await.ok();
         let base = admin.rsplit_once('/').map(|(b, _)| b).unwrap_or(&admin);
-        PgDb { url: format!("{base}/{name}"), admin, name }
+        PgDb {
+            url: format!("{base}/{name}"),
+            admin,
+            name,
+        }
     }
 }
 
@@ -63,12 +76,17 @@ impl Drop for PgDb {
         let (admin, name) = (self.admin.clone(), self.name.clone());
         // Drop needs async work: run it on a thread with its own runtime.
         let _ = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
             rt.block_on(async {
                 if let Ok(mut c) = sqlx::PgConnection::connect(&admin).await {
-                    let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")))
-                        .execute(&mut c)
-                        .await;
+                    let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+                        "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+                    )))
+                    .execute(&mut c)
+                    .await;
                 }
             })
         })
@@ -77,11 +95,15 @@ impl Drop for PgDb {
 }
 
 fn test_data(name: &str) -> std::path::PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("test_data").join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("test_data")
+        .join(name)
 }
 
 async fn seeded(db_url: &str, schema_dir: &str) {
-    create_kamailio_schema(db_url, Path::new(schema_dir)).await.unwrap();
+    create_kamailio_schema(db_url, Path::new(schema_dir))
+        .await
+        .unwrap();
     let seed = std::fs::read_to_string(test_data("kamailio/seed.sql")).unwrap();
     run_seed_sql(db_url, &seed).await.unwrap();
 }
@@ -93,7 +115,12 @@ async fn suite(db_url: &str, backend: &str) {
     let mut names: Vec<_> = std::fs::read_dir(test_data("kamailio"))
         .unwrap()
         .map(|e| e.unwrap().path())
-        .filter(|p| p.file_name().unwrap().to_string_lossy().starts_with("expect-"))
+        .filter(|p| {
+            p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("expect-")
+        })
         .collect();
     names.sort();
     assert_eq!(names.len(), 4);
@@ -106,32 +133,65 @@ async fn suite(db_url: &str, backend: &str) {
     // Timestamps: the same instant on both databases (Julian days vs timestamps).
     let since = "2026-11-26T04:00:00Z".parse().unwrap();
     let calls = state.calls("alice", since, 10).await.unwrap();
-    let echo = calls.iter().find(|c| c.call_id == "call-echo").expect("echo call");
-    assert_eq!(echo.at.to_rfc3339(), "2026-11-26T04:06:10+00:00", "{backend}");
-    assert_eq!((echo.dialled.as_str(), echo.route.as_deref()), ("600", Some("echo")));
-    assert!((echo.duration_s - 2.007).abs() < 1e-3, "{backend}: {echo:?}");
+    let echo = calls
+        .iter()
+        .find(|c| c.call_id == "call-echo")
+        .expect("echo call");
+    assert_eq!(
+        echo.at.to_rfc3339(),
+        "2026-11-26T04:06:10+00:00",
+        "{backend}"
+    );
+    assert_eq!(
+        (echo.dialled.as_str(), echo.route.as_deref()),
+        ("600", Some("echo"))
+    );
+    assert!(
+        (echo.duration_s - 2.007).abs() < 1e-3,
+        "{backend}: {echo:?}"
+    );
     let limited = state.calls("alice", since, 2).await.unwrap();
     assert_eq!(limited.len(), 2);
     let attempts = state.registration_attempts("alice", since).await.unwrap();
-    assert_eq!(attempts[1].at.timestamp_millis() % 1000, 300, "{backend}: time_us kept: {attempts:?}");
+    assert_eq!(
+        attempts[1].at.timestamp_millis() % 1000,
+        300,
+        "{backend}: time_us kept: {attempts:?}"
+    );
     assert_eq!(attempts[1].auth_user.as_deref(), Some("alice"));
     assert_eq!(attempts[0].auth_user, None);
     assert_eq!(attempts[0].source, "udp:127.0.0.1:5098");
     // The digest response in the trace never leaks into what we return.
-    assert!(!format!("{attempts:?}").contains("00112233"), "{attempts:?}");
+    assert!(
+        !format!("{attempts:?}").contains("00112233"),
+        "{attempts:?}"
+    );
 
     // Management down: the methods that need it fail promptly with Error::Management.
     let t0 = Instant::now();
     for (what, r) in [
-        ("registrations", state.registrations("alice").await.map(|_| ())),
+        (
+            "registrations",
+            state.registrations("alice").await.map(|_| ()),
+        ),
         ("trunks", state.trunks().await.map(|_| ())),
         ("all_accounts", state.all_accounts().await.map(|_| ())),
     ] {
-        assert!(matches!(r, Err(Error::Management(_))), "{backend}: {what}: {r:?}");
+        assert!(
+            matches!(r, Err(Error::Management(_))),
+            "{backend}: {what}: {r:?}"
+        );
     }
-    assert!(t0.elapsed() < Duration::from_secs(2), "{backend}: took {:?}", t0.elapsed());
+    assert!(
+        t0.elapsed() < Duration::from_secs(2),
+        "{backend}: took {:?}",
+        t0.elapsed()
+    );
     let health = state.health().await.unwrap();
-    assert!(health.database.is_up() && !health.management.is_up(), "{health:?}");
+    assert!(
+        health.database.is_up() && !health.management.is_up(),
+        "{health:?}"
+    );
     assert!(health.uptime_s.is_none() && health.version.is_none());
 }
 
@@ -143,7 +203,11 @@ async fn sqlite_database_answers_with_management_down() {
     seeded(&url, SQLITE_SCHEMA_DIR).await;
     suite(&url, "sqlite").await;
     // A bare path works as well as a sqlite:// URL.
-    let state = KamailioState::new(config("http://127.0.0.1:1/RPC".into(), db.display().to_string())).unwrap();
+    let state = KamailioState::new(config(
+        "http://127.0.0.1:1/RPC".into(),
+        db.display().to_string(),
+    ))
+    .unwrap();
     assert!(state.account("alice").await.unwrap().is_some());
 }
 
@@ -156,37 +220,73 @@ async fn postgresql_database_answers_like_sqlite() {
 
 #[tokio::test]
 async fn database_down_is_a_clear_bounded_error() {
-    let pg_url = format!("postgres://dialtone:not-the-password@127.0.0.1:{}/kamailio", closed_port());
-    let state = KamailioState::new(config(format!("http://127.0.0.1:{}/RPC", closed_port()), pg_url)).unwrap();
+    let pg_url = format!(
+        "postgres://dialtone:not-the-password@127.0.0.1:{}/kamailio",
+        closed_port()
+    );
+    let state = KamailioState::new(config(
+        format!("http://127.0.0.1:{}/RPC", closed_port()),
+        pg_url,
+    ))
+    .unwrap();
     let t0 = Instant::now();
     let err = state.account("alice").await.unwrap_err();
     assert!(matches!(err, Error::Database(_)), "{err:?}");
     let health = state.health().await.unwrap();
-    assert!(!health.database.is_up() && !health.management.is_up(), "{health:?}");
+    assert!(
+        !health.database.is_up() && !health.management.is_up(),
+        "{health:?}"
+    );
     assert!(t0.elapsed() < Duration::from_secs(5), "{:?}", t0.elapsed());
     // No secret in what a user sees.
-    for text in [err.to_string(), format!("{health:?}"), state.describe(), format!("{state:?}")] {
+    for text in [
+        err.to_string(),
+        format!("{health:?}"),
+        state.describe(),
+        format!("{state:?}"),
+    ] {
         assert!(!text.contains("not-the-password"), "{text}");
     }
-    let missing = KamailioState::new(config("http://127.0.0.1:1/RPC".into(), "/nonexistent/dir/k.sqlite".into())).unwrap();
-    assert!(matches!(missing.all_accounts().await, Err(Error::Database(_) | Error::Management(_))));
-    assert!(matches!(missing.account("alice").await, Err(Error::Database(_))));
+    let missing = KamailioState::new(config(
+        "http://127.0.0.1:1/RPC".into(),
+        "/nonexistent/dir/k.sqlite".into(),
+    ))
+    .unwrap();
+    assert!(matches!(
+        missing.all_accounts().await,
+        Err(Error::Database(_) | Error::Management(_))
+    ));
+    assert!(matches!(
+        missing.account("alice").await,
+        Err(Error::Database(_))
+    ));
 }
 
 #[test]
 fn bad_configuration_is_refused_with_the_key() {
     let cases = [
         ("https://127.0.0.1/RPC", "/tmp/x.sqlite", "rpc_url"),
-        ("http://127.0.0.1:5071/RPC", "mysql://k:pw@h/kamailio", "db_url"),
+        (
+            "http://127.0.0.1:5071/RPC",
+            "mysql://k:pw@h/kamailio",
+            "db_url",
+        ),
         ("http://127.0.0.1:5071/RPC", "redis://h", "db_url"),
         ("127.0.0.1:5071", "/tmp/x.sqlite", "rpc_url"),
     ];
     for (rpc, db, key) in cases {
-        let err = KamailioState::new(config(rpc.into(), db.into())).unwrap_err().to_string();
+        let err = KamailioState::new(config(rpc.into(), db.into()))
+            .unwrap_err()
+            .to_string();
         assert!(err.contains(key), "{rpc} {db}: {err}");
         assert!(!err.contains(":pw@"), "{err}");
     }
     let mut zero = config("http://127.0.0.1:5071/RPC".into(), "/tmp/x.sqlite".into());
     zero.timeout = Duration::ZERO;
-    assert!(KamailioState::new(zero).unwrap_err().to_string().contains("timeout"));
+    assert!(
+        KamailioState::new(zero)
+            .unwrap_err()
+            .to_string()
+            .contains("timeout")
+    );
 }
