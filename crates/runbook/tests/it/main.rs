@@ -3,4 +3,5 @@
 mod invalid;
 mod mermaid;
 mod paths;
+mod robust;
 mod valid;
