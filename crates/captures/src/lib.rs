@@ -1,1 +1,286 @@
-//! captures (placeholder; being written).
+//! Client logs and packet captures -> SIP calls and registrations -> causes and ladder diagrams.
+//!
+//! Entry points: [`analyze_path`] / [`analyze_reader`] build an [`Analysis`]; [`summary_table`],
+//! [`ladder_text`], [`ladder_svg`] and [`markdown_section`] render it; [`causes`] lists the
+//! findings with the runbook outcome they point to (step `l2.client_logs`).
+//!
+//! The input is streamed: pcap/pcapng through `pcap-parser`'s buffered reader, logs line by
+//! line. Memory depends on the dialogs open at a time, not on the size of the file.
+
+mod analysis;
+mod logs;
+mod net;
+mod pcap;
+mod render;
+pub mod scan;
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+pub use analysis::{
+    CallSummary, Cause, Finding, LadderEvent, LogEvent, OutcomeHint, RegistrationSummary, Stats,
+    UserIndex,
+};
+pub use net::Transport;
+pub use render::{ladder_svg, ladder_text, markdown_section, summary_table, time_text};
+
+/// Errors that stop an analysis before it starts. Damage inside a file is a warning instead.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The file could not be opened or read.
+    #[error("cannot read {path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Reading the input failed.
+    #[error("read error: {0}")]
+    Read(#[from] std::io::Error),
+    /// The input is neither a capture nor a text log.
+    #[error("unrecognised input: not pcap, pcapng or a text log (first bytes {0})")]
+    UnknownFormat(String),
+}
+
+/// `Result` with this crate's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// What kind of input was read, detected from its first bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum InputKind {
+    /// libpcap capture.
+    Pcap,
+    /// pcapng capture.
+    Pcapng,
+    /// baresip log (`baresip -v -s`).
+    BaresipLog,
+    /// linphone / belle-sip log.
+    LinphoneLog,
+    /// pjsip / pjsua log.
+    PjsipLog,
+    /// Any other text log with SIP messages in it.
+    TextLog,
+}
+
+impl InputKind {
+    /// A short human name.
+    pub fn name(self) -> &'static str {
+        match self {
+            InputKind::Pcap => "pcap",
+            InputKind::Pcapng => "pcapng",
+            InputKind::BaresipLog => "baresip log",
+            InputKind::LinphoneLog => "linphone log",
+            InputKind::PjsipLog => "pjsip log",
+            InputKind::TextLog => "text log",
+        }
+    }
+
+    /// Whether this is a packet capture.
+    pub fn is_capture(self) -> bool {
+        matches!(self, InputKind::Pcap | InputKind::Pcapng)
+    }
+}
+
+/// Options of an analysis.
+#[derive(Default)]
+pub struct AnalyzeOptions<'a> {
+    /// Keep only the calls and registrations of this account or number (From, To or R-URI user).
+    pub user: Option<String>,
+    /// Called now and then with (bytes done, total bytes; 0 when unknown).
+    pub progress: Option<&'a dyn Fn(u64, u64)>,
+}
+
+impl std::fmt::Debug for AnalyzeOptions<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AnalyzeOptions")
+            .field("user", &self.user)
+            .field("progress", &self.progress.is_some())
+            .finish()
+    }
+}
+
+/// The result of analysing one capture or log.
+#[derive(Debug, Clone, Serialize)]
+pub struct Analysis {
+    /// Detected kind of input.
+    pub input_kind: InputKind,
+    /// Calls, by start time.
+    pub calls: Vec<CallSummary>,
+    /// Registrations, by start time.
+    pub registrations: Vec<RegistrationSummary>,
+    /// Every account or number seen (whatever the `user` filter), with counters.
+    pub users: BTreeMap<String, UserIndex>,
+    /// TLS and transport errors the client wrote in its log.
+    pub log_events: Vec<LogEvent>,
+    /// Damage and limits met while reading ("truncated packet at offset N", ...).
+    pub warnings: Vec<String>,
+    /// Counters.
+    pub stats: Stats,
+}
+
+/// Analyse a capture or log file.
+pub fn analyze_path(path: &Path, opts: &AnalyzeOptions<'_>) -> Result<Analysis> {
+    let io = |source| Error::Io {
+        path: path.to_owned(),
+        source,
+    };
+    let file = File::open(path).map_err(io)?;
+    let total = file.metadata().map(|m| m.len()).unwrap_or(0);
+    analyze_input(file, total, opts)
+}
+
+/// Analyse a capture or log from any reader.
+pub fn analyze_reader<R: Read + Send>(reader: R, opts: &AnalyzeOptions<'_>) -> Result<Analysis> {
+    analyze_input(reader, 0, opts)
+}
+
+/// Detect the kind of input from its first bytes.
+pub fn detect_kind(first: &[u8]) -> Option<InputKind> {
+    if first.len() >= 4 {
+        match u32::from_le_bytes([first[0], first[1], first[2], first[3]]) {
+            0xa1b2_c3d4 | 0xd4c3_b2a1 | 0xa1b2_3c4d | 0x4d3c_b2a1 => return Some(InputKind::Pcap),
+            0x0a0d_0d0a => return Some(InputKind::Pcapng),
+            _ => {}
+        }
+    }
+    if first.is_empty() {
+        return Some(InputKind::TextLog);
+    }
+    // Text: no NUL and mostly printable.
+    let binary = first
+        .iter()
+        .filter(|&&c| c == 0 || (c < 0x20 && !matches!(c, b'\n' | b'\r' | b'\t' | 0x1b)))
+        .count();
+    if binary * 20 > first.len() {
+        return None;
+    }
+    let has = |s: &str| memchr::memmem::find(first, s.as_bytes()).is_some();
+    Some(
+        if has("baresip") || has("\n#\nUDP ") || has("\n#\r\nUDP ") {
+            InputKind::BaresipLog
+        } else if has("belle-sip") || has("linphone") || has("liblinphone") {
+            InputKind::LinphoneLog
+        } else if has("pjsua") || has("pjsip") || has("--end msg--") || has(" bytes Request msg ") {
+            InputKind::PjsipLog
+        } else {
+            InputKind::TextLog
+        },
+    )
+}
+
+fn analyze_input<R: Read + Send>(
+    reader: R,
+    total: u64,
+    opts: &AnalyzeOptions<'_>,
+) -> Result<Analysis> {
+    let mut input = BufReader::with_capacity(1 << 16, reader);
+    let first = input.fill_buf()?;
+    let kind = detect_kind(first).ok_or_else(|| {
+        Error::UnknownFormat(
+            first
+                .iter()
+                .take(8)
+                .map(|b| format!("{b:02x}"))
+                .collect::<String>(),
+        )
+    })?;
+    let mut an = analysis::Analyzer::new(opts.user.clone());
+    let mut progress = |done: u64| {
+        if let Some(p) = opts.progress {
+            p(done, total);
+        }
+    };
+    let timed = if kind.is_capture() {
+        let (packets, bytes) = pcap::read_capture(input, &mut an, &mut progress);
+        an.stats.packets = packets;
+        an.stats.bytes = bytes;
+        true
+    } else {
+        let (lines, bytes, any_ts) = logs::scan_log(&mut input, &mut an, &mut progress)?;
+        an.stats.packets = lines;
+        an.stats.bytes = bytes;
+        if !any_ts && an.stats.sip_messages > 0 {
+            an.warn(
+                net::WarnKind::Log,
+                "the log has no timestamps: delays and durations are not available".to_owned(),
+            );
+        }
+        any_ts
+    };
+    let bytes = an.stats.bytes;
+    progress(bytes);
+    let mut a = an.finish(kind);
+    if !timed {
+        for c in &mut a.calls {
+            c.post_dial_delay_ms = None;
+            c.setup_time_ms = None;
+            c.duration_ms = None;
+            c.start_text = String::new();
+        }
+        for r in &mut a.registrations {
+            r.start_text = String::new();
+        }
+    }
+    Ok(a)
+}
+
+/// The findings of an analysis: causes grouped by kind and account, the ones pointing to a
+/// runbook outcome first, then by count.
+pub fn causes(a: &Analysis) -> Vec<Finding> {
+    let mut grouped: Vec<Finding> = Vec::new();
+    let mut add = |f: &Finding| {
+        if let Some(g) = grouped
+            .iter_mut()
+            .find(|g| g.cause == f.cause && g.user == f.user && g.outcome == f.outcome)
+        {
+            g.count += f.count;
+        } else {
+            grouped.push(f.clone());
+        }
+    };
+    for r in &a.registrations {
+        r.causes.iter().for_each(&mut add);
+    }
+    for c in &a.calls {
+        c.causes.iter().for_each(&mut add);
+    }
+    for e in &a.log_events {
+        add(&Finding {
+            cause: e.cause,
+            outcome: e.cause.outcome(false),
+            text: format!("the client logged: {}", e.text),
+            user: None,
+            call_id: None,
+            count: 1,
+        });
+    }
+    grouped.sort_by(|x, y| {
+        (
+            x.outcome.is_none(),
+            x.outcome,
+            std::cmp::Reverse(x.count),
+            x.cause,
+        )
+            .cmp(&(
+                y.outcome.is_none(),
+                y.outcome,
+                std::cmp::Reverse(y.count),
+                y.cause,
+            ))
+    });
+    grouped
+}
+
+/// The runbook outcome the analysis points to, if any: the first finding that has one.
+pub fn outcome_hint(a: &Analysis) -> Option<OutcomeHint> {
+    causes(a).into_iter().find_map(|f| f.outcome)
+}

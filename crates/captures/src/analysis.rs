@@ -1,0 +1,1005 @@
+//! SIP messages -> transactions -> dialogs: per-call and per-registration summaries and causes.
+//!
+//! Only open dialogs are kept in memory. A dialog is summarised (and forgotten) once it has
+//! ended and been quiet for a while, so a capture of any size is analysed in bounded memory.
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::{IpAddr, SocketAddr};
+
+use serde::Serialize;
+
+use crate::net::{Sink, Transport, WarnKind};
+use crate::scan::{self, SipHead, StartLine};
+
+/// Where a message came from or went to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) enum Peer {
+    /// A network address seen in a capture or printed by a log.
+    Addr(SocketAddr),
+    /// The device that wrote the log.
+    Local,
+    /// The other side, address unknown.
+    Remote,
+}
+
+impl Peer {
+    pub(crate) fn label(&self) -> String {
+        match self {
+            Peer::Addr(a) => a.to_string(),
+            Peer::Local => "client".to_owned(),
+            Peer::Remote => "server".to_owned(),
+        }
+    }
+    fn ip(&self) -> Option<IpAddr> {
+        match self {
+            Peer::Addr(a) => Some(a.ip()),
+            _ => None,
+        }
+    }
+}
+
+/// What went wrong, in the runbook's terms.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Cause {
+    /// Credentials were sent and refused: 403 after Authorization, or 401/407 again (a loop).
+    AuthenticationRejected,
+    /// 403 without a credentials exchange.
+    Forbidden,
+    /// TLS errors reported by the client.
+    TlsError,
+    /// Transport errors reported by the client (connection refused, unreachable, timeouts).
+    TransportError,
+    /// A request got no final response.
+    NoFinalResponse,
+    /// The client advertises a private address while the server saw another one (NAT).
+    PrivateAddressBehindNat,
+    /// 488/415/606, or an SDP answer refusing every audio stream.
+    CodecRefused,
+    /// 404/484/604: the number or account does not exist.
+    UnknownNumber,
+    /// 480: the callee is not registered.
+    NotRegistered,
+    /// 486/600: busy.
+    Busy,
+    /// 408 from the server: the callee did not answer in time.
+    RequestTimeout,
+    /// 5xx from the server.
+    ServerError,
+    /// 603: declined by the callee.
+    Declined,
+    /// 487 after a CANCEL: the caller hung up before an answer.
+    Cancelled,
+    /// Any other failure status.
+    OtherFailure,
+}
+
+/// The runbook outcome a cause points to (`runbook-user-cant-call.md`, step `l2.client_logs`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum OutcomeHint {
+    /// `authentication_failure`.
+    AuthenticationFailure,
+    /// `client_misconfiguration`.
+    ClientMisconfiguration,
+    /// `tls_failure`.
+    TlsFailure,
+    /// `network_problem`.
+    NetworkProblem,
+}
+
+impl OutcomeHint {
+    /// The outcome id used by the runbook.
+    pub fn id(self) -> &'static str {
+        match self {
+            OutcomeHint::AuthenticationFailure => "authentication_failure",
+            OutcomeHint::ClientMisconfiguration => "client_misconfiguration",
+            OutcomeHint::TlsFailure => "tls_failure",
+            OutcomeHint::NetworkProblem => "network_problem",
+        }
+    }
+}
+
+impl Cause {
+    /// The outcome this cause points to, if it is a fault on the user's side or path.
+    pub fn outcome(self, registration: bool) -> Option<OutcomeHint> {
+        match self {
+            Cause::AuthenticationRejected => Some(OutcomeHint::AuthenticationFailure),
+            Cause::Forbidden | Cause::CodecRefused => Some(OutcomeHint::ClientMisconfiguration),
+            // An unknown account on REGISTER means the client points at the wrong account/domain.
+            Cause::UnknownNumber if registration => Some(OutcomeHint::ClientMisconfiguration),
+            Cause::TlsError => Some(OutcomeHint::TlsFailure),
+            Cause::TransportError | Cause::NoFinalResponse | Cause::PrivateAddressBehindNat => {
+                Some(OutcomeHint::NetworkProblem)
+            }
+            Cause::RequestTimeout if registration => Some(OutcomeHint::NetworkProblem),
+            _ => None,
+        }
+    }
+
+    fn from_status(code: u16) -> Option<Cause> {
+        Some(match code {
+            200..=399 => return None,
+            403 => Cause::Forbidden,
+            404 | 484 | 604 => Cause::UnknownNumber,
+            408 => Cause::RequestTimeout,
+            415 | 488 | 606 => Cause::CodecRefused,
+            480 => Cause::NotRegistered,
+            486 | 600 => Cause::Busy,
+            487 => Cause::Cancelled,
+            603 => Cause::Declined,
+            500..=599 => Cause::ServerError,
+            _ => Cause::OtherFailure,
+        })
+    }
+}
+
+/// One cause found, in plain words.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Finding {
+    /// The cause.
+    pub cause: Cause,
+    /// The runbook outcome it points to, if any.
+    pub outcome: Option<OutcomeHint>,
+    /// Plain words for the support agent.
+    pub text: String,
+    /// The account concerned, when known.
+    pub user: Option<String>,
+    /// The Call-ID of an example dialog, when the finding comes from one.
+    pub call_id: Option<String>,
+    /// How many calls, registrations or log lines showed it.
+    pub count: u32,
+}
+
+/// One arrow of a ladder diagram.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LadderEvent {
+    /// Seconds since the dialog's first message.
+    pub t: f64,
+    /// Sender label.
+    pub from: String,
+    /// Receiver label.
+    pub to: String,
+    /// `INVITE`, `180 Ringing`, ...
+    pub label: String,
+    /// Same transaction and message seen before (RFC 3261 §17 retransmission).
+    pub retransmission: bool,
+}
+
+/// A call (INVITE dialog) as seen in the input.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CallSummary {
+    /// Call-ID.
+    pub call_id: String,
+    /// Caller (From user).
+    pub from_user: String,
+    /// Callee (Request-URI user, else To user).
+    pub to_user: String,
+    /// Time of the first message (seconds; Unix time for captures, log time for logs).
+    pub start: f64,
+    /// `start` as text.
+    pub start_text: String,
+    /// Final response to the INVITE, if any (the last one after authentication rounds).
+    pub final_status: Option<u16>,
+    /// Its reason phrase.
+    pub final_reason: String,
+    /// INVITE -> first 18x, milliseconds.
+    pub post_dial_delay_ms: Option<u64>,
+    /// INVITE -> 2xx, milliseconds.
+    pub setup_time_ms: Option<u64>,
+    /// 2xx -> BYE, milliseconds.
+    pub duration_ms: Option<u64>,
+    /// Retransmitted requests and responses.
+    pub retransmissions: u32,
+    /// 401/407 challenges received.
+    pub auth_rounds: u32,
+    /// Transport of the INVITE.
+    pub transport: Transport,
+    /// Where the INVITE came from.
+    pub client: String,
+    /// Where it went.
+    pub server: String,
+    /// User-Agent of the caller.
+    pub user_agent: String,
+    /// Warning or Reason text of the final response.
+    pub warning: String,
+    /// Messages seen.
+    pub messages: u32,
+    /// Causes, most important first; empty for a successful call.
+    pub causes: Vec<Finding>,
+    /// The ladder (capped at 64 arrows); not serialised.
+    #[serde(skip)]
+    pub ladder: Vec<LadderEvent>,
+}
+
+/// A registration (REGISTER transactions sharing a Call-ID).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RegistrationSummary {
+    /// Call-ID.
+    pub call_id: String,
+    /// Address-of-record user (To user).
+    pub user: String,
+    /// Registrar host (Request-URI host).
+    pub registrar: String,
+    /// First message time.
+    pub start: f64,
+    /// `start` as text.
+    pub start_text: String,
+    /// REGISTER requests sent (not counting retransmissions).
+    pub attempts: u32,
+    /// 401/407 challenges received.
+    pub auth_rounds: u32,
+    /// The last final response that was not a challenge, or the last challenge.
+    pub final_status: Option<u16>,
+    /// Its reason phrase.
+    pub final_reason: String,
+    /// Retransmissions.
+    pub retransmissions: u32,
+    /// Transport.
+    pub transport: Transport,
+    /// Where the REGISTER came from.
+    pub client: String,
+    /// Host in the Contact header.
+    pub contact_host: String,
+    /// User-Agent.
+    pub user_agent: String,
+    /// Warning text of the final response.
+    pub warning: String,
+    /// Causes; empty for a successful registration.
+    pub causes: Vec<Finding>,
+    /// The ladder (capped at 64 arrows); not serialised.
+    #[serde(skip)]
+    pub ladder: Vec<LadderEvent>,
+}
+
+/// Counters over the whole input.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Stats {
+    /// Bytes read.
+    pub bytes: u64,
+    /// Packets (captures) or lines (logs) read.
+    pub packets: u64,
+    /// SIP messages found.
+    pub sip_messages: u64,
+    /// Seconds between the first and the last message.
+    pub duration: f64,
+    /// Requests outside calls and registrations (OPTIONS, SUBSCRIBE, ...).
+    pub other_requests: u64,
+}
+
+/// Per-account counters: the index behind `--user`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct UserIndex {
+    /// Calls placed or received.
+    pub calls: u32,
+    /// Of which failed.
+    pub failed_calls: u32,
+    /// Registrations.
+    pub registrations: u32,
+    /// Of which failed.
+    pub failed_registrations: u32,
+}
+
+/// A problem the client wrote in its own log (TLS, transport).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LogEvent {
+    /// Line number (1-based).
+    pub line: u64,
+    /// TLS or transport.
+    pub cause: Cause,
+    /// The log line, shortened and with secrets removed.
+    pub text: String,
+}
+
+const LADDER_CAP: usize = 64;
+const SEEN_CAP: usize = 64;
+/// A finished dialog stays open this long for late retransmissions (RFC 3261 Timer H / J: 64*T1).
+const LINGER_S: f64 = 32.0;
+/// A call without a final response is given up after this long.
+const CALL_IDLE_S: f64 = 300.0;
+const REG_IDLE_S: f64 = 3600.0;
+const MAX_LOG_EVENTS: usize = 50;
+const MAX_WARNINGS_PER_KIND: u32 = 20;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Call,
+    Registration,
+}
+
+struct Dialog {
+    kind: Kind,
+    call_id: String,
+    from_user: String,
+    to_user: String,
+    registrar: String,
+    start: f64,
+    last: f64,
+    transport: Transport,
+    client: Peer,
+    server: Peer,
+    user_agent: String,
+    contact_host: String,
+    via_host: String,
+    received: String,
+    first_request_ts: Option<f64>,
+    first_18x: Option<f64>,
+    answered_at: Option<f64>,
+    bye_at: Option<f64>,
+    final_status: Option<u16>,
+    final_reason: String,
+    warning: String,
+    retransmissions: u32,
+    auth_rounds: u32,
+    attempts: u32,
+    last_request_had_credentials: bool,
+    challenged_after_credentials: bool,
+    rejected_after_credentials: bool,
+    cancelled: bool,
+    offer_private: Option<String>,
+    answer_refused: bool,
+    finished: bool,
+    messages: u32,
+    seen: Vec<u64>,
+    ladder: Vec<LadderEvent>,
+}
+
+/// Collects messages and produces the `Analysis`.
+pub(crate) struct Analyzer {
+    open: HashMap<Box<[u8]>, Dialog>,
+    calls: Vec<CallSummary>,
+    registrations: Vec<RegistrationSummary>,
+    users: BTreeMap<String, UserIndex>,
+    user_filter: Option<String>,
+    pub(crate) stats: Stats,
+    first_ts: Option<f64>,
+    last_ts: f64,
+    last_sweep: f64,
+    warnings: Vec<String>,
+    warn_counts: BTreeMap<WarnKind, u32>,
+    pub(crate) log_events: Vec<LogEvent>,
+    log_event_count: u32,
+}
+
+impl Analyzer {
+    pub(crate) fn new(user: Option<String>) -> Self {
+        Analyzer {
+            open: HashMap::new(),
+            calls: Vec::new(),
+            registrations: Vec::new(),
+            users: BTreeMap::new(),
+            user_filter: user,
+            stats: Stats::default(),
+            first_ts: None,
+            last_ts: 0.0,
+            last_sweep: 0.0,
+            warnings: Vec::new(),
+            warn_counts: BTreeMap::new(),
+            log_events: Vec::new(),
+            log_event_count: 0,
+        }
+    }
+
+    pub(crate) fn log_event(&mut self, line: u64, cause: Cause, text: String) {
+        self.log_event_count += 1;
+        if self.log_events.len() < MAX_LOG_EVENTS {
+            self.log_events.push(LogEvent { line, cause, text });
+        }
+    }
+
+    /// One SIP message between two peers.
+    pub(crate) fn on_message(&mut self, ts: f64, src: Peer, dst: Peer, tr: Transport, msg: &[u8]) {
+        let Some(head) = scan::scan(msg) else {
+            return;
+        };
+        self.stats.sip_messages += 1;
+        if self.first_ts.is_none() {
+            self.first_ts = Some(ts);
+        }
+        if ts > self.last_ts {
+            self.last_ts = ts;
+        }
+        if ts - self.last_sweep > 5.0 {
+            self.sweep(ts);
+        }
+        if head.call_id.is_empty() {
+            self.warn(
+                WarnKind::BadPacket,
+                "SIP message without Call-ID ignored".to_owned(),
+            );
+            return;
+        }
+        let method = match head.start {
+            Some(StartLine::Request { method, .. }) => method,
+            _ => head.cseq_method,
+        };
+        let kind = match method {
+            b"REGISTER" => Kind::Registration,
+            b"INVITE" | b"ACK" | b"BYE" | b"CANCEL" | b"PRACK" | b"UPDATE" | b"INFO" => Kind::Call,
+            _ => {
+                if head.method().is_some() {
+                    self.stats.other_requests += 1;
+                }
+                // A stray in-dialog request of a known call still belongs to its ladder.
+                if let Some(d) = self.open.get_mut(head.call_id) {
+                    d.record(ts, src, dst, &head, msg);
+                }
+                return;
+            }
+        };
+        if !self.open.contains_key(head.call_id) {
+            let d = Dialog::new(kind, &head, ts, src, dst, tr);
+            self.open.insert(head.call_id.into(), d);
+        }
+        if let Some(d) = self.open.get_mut(head.call_id) {
+            d.record(ts, src, dst, &head, msg);
+        }
+    }
+
+    fn sweep(&mut self, now: f64) {
+        self.last_sweep = now;
+        let done: Vec<Box<[u8]>> = self
+            .open
+            .iter()
+            .filter(|(_, d)| {
+                let idle = now - d.last;
+                (d.finished && idle > LINGER_S)
+                    || (d.kind == Kind::Call && idle > CALL_IDLE_S)
+                    || idle > REG_IDLE_S
+            })
+            .map(|(k, _)| k.clone())
+            .collect();
+        for k in done {
+            if let Some(d) = self.open.remove(&k) {
+                self.summarise(d);
+            }
+        }
+    }
+
+    fn summarise(&mut self, d: Dialog) {
+        let matches = self.user_filter.as_deref().is_none_or(|u| d.concerns(u));
+        match d.kind {
+            Kind::Call => {
+                let s = d.call_summary();
+                for u in [&s.from_user, &s.to_user] {
+                    if u.is_empty() {
+                        continue;
+                    }
+                    let e = self.users.entry(u.clone()).or_default();
+                    e.calls += 1;
+                    if !s.causes.is_empty() {
+                        e.failed_calls += 1;
+                    }
+                }
+                if matches {
+                    self.calls.push(s);
+                }
+            }
+            Kind::Registration => {
+                let s = d.registration_summary();
+                if !s.user.is_empty() {
+                    let e = self.users.entry(s.user.clone()).or_default();
+                    e.registrations += 1;
+                    if !s.causes.is_empty() {
+                        e.failed_registrations += 1;
+                    }
+                }
+                if matches {
+                    self.registrations.push(s);
+                }
+            }
+        }
+    }
+
+    /// Summarise everything still open and build the result.
+    pub(crate) fn finish(mut self, input_kind: crate::InputKind) -> crate::Analysis {
+        let open: Vec<Dialog> = self.open.drain().map(|(_, d)| d).collect();
+        for d in open {
+            self.summarise(d);
+        }
+        self.calls
+            .sort_by(|a, b| a.start.total_cmp(&b.start).then(a.call_id.cmp(&b.call_id)));
+        self.registrations
+            .sort_by(|a, b| a.start.total_cmp(&b.start).then(a.call_id.cmp(&b.call_id)));
+        for (kind, n) in &self.warn_counts {
+            if *n > MAX_WARNINGS_PER_KIND {
+                self.warnings.push(format!(
+                    "{} more warning(s) of the same kind ({kind:?})",
+                    n - MAX_WARNINGS_PER_KIND
+                ));
+            }
+        }
+        if self.log_event_count as usize > self.log_events.len() {
+            self.warnings.push(format!(
+                "{} more client log error line(s) not listed",
+                self.log_event_count as usize - self.log_events.len()
+            ));
+        }
+        self.stats.duration = self.first_ts.map_or(0.0, |f| round_ms(self.last_ts - f));
+        crate::Analysis {
+            input_kind,
+            calls: self.calls,
+            registrations: self.registrations,
+            users: self.users,
+            log_events: self.log_events,
+            warnings: self.warnings,
+            stats: self.stats,
+        }
+    }
+
+    pub(crate) fn warn(&mut self, kind: WarnKind, text: String) {
+        let n = self.warn_counts.entry(kind).or_insert(0);
+        *n += 1;
+        if *n <= MAX_WARNINGS_PER_KIND {
+            self.warnings.push(text);
+        }
+    }
+}
+
+impl Sink for Analyzer {
+    fn message(&mut self, ts: f64, src: SocketAddr, dst: SocketAddr, tr: Transport, msg: &[u8]) {
+        self.on_message(ts, Peer::Addr(src), Peer::Addr(dst), tr, msg);
+    }
+    fn warn(&mut self, kind: WarnKind, text: String) {
+        Analyzer::warn(self, kind, text);
+    }
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+fn round_ms(s: f64) -> f64 {
+    (s * 1000.0).round() / 1000.0
+}
+
+fn ms(from: f64, to: f64) -> u64 {
+    ((to - from).max(0.0) * 1000.0).round() as u64
+}
+
+/// FNV-1a over the parts that identify a message within its transaction.
+fn fingerprint(parts: &[&[u8]], n: u32) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for p in parts {
+        for &b in *p {
+            h = (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3);
+        }
+        h = (h ^ 0xff).wrapping_mul(0x100_0000_01b3);
+    }
+    (h ^ u64::from(n)).wrapping_mul(0x100_0000_01b3)
+}
+
+/// RFC 1918, RFC 6598 (carrier-grade NAT) and RFC 4193 addresses.
+pub(crate) fn is_private(ip: &IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => {
+            let o = v4.octets();
+            v4.is_private() || (o[0] == 100 && (64..128).contains(&o[1]))
+        }
+        IpAddr::V6(v6) => (v6.segments()[0] & 0xfe00) == 0xfc00,
+    }
+}
+
+impl Dialog {
+    fn new(kind: Kind, head: &SipHead<'_>, ts: f64, src: Peer, dst: Peer, tr: Transport) -> Self {
+        // The side that sent the first request is the client; a response first means we joined late.
+        let (client, server) = if head.method().is_some() {
+            (src, dst)
+        } else {
+            (dst, src)
+        };
+        let to_user = match head.ruri_user() {
+            b"" => head.to_user,
+            u => u,
+        };
+        let registrar = match head.start {
+            Some(StartLine::Request { uri, .. }) => text(scan::uri_host(uri)),
+            _ => String::new(),
+        };
+        Dialog {
+            kind,
+            call_id: text(head.call_id),
+            from_user: text(head.from_user),
+            to_user: text(if kind == Kind::Registration {
+                head.to_user
+            } else {
+                to_user
+            }),
+            registrar,
+            start: ts,
+            last: ts,
+            transport: tr,
+            client,
+            server,
+            user_agent: String::new(),
+            contact_host: String::new(),
+            via_host: String::new(),
+            received: String::new(),
+            first_request_ts: None,
+            first_18x: None,
+            answered_at: None,
+            bye_at: None,
+            final_status: None,
+            final_reason: String::new(),
+            warning: String::new(),
+            retransmissions: 0,
+            auth_rounds: 0,
+            attempts: 0,
+            last_request_had_credentials: false,
+            challenged_after_credentials: false,
+            rejected_after_credentials: false,
+            cancelled: false,
+            offer_private: None,
+            answer_refused: false,
+            finished: false,
+            messages: 0,
+            seen: Vec::new(),
+            ladder: Vec::new(),
+        }
+    }
+
+    fn concerns(&self, user: &str) -> bool {
+        let norm = |s: &str| s.trim_start_matches('+').to_ascii_lowercase();
+        let u = norm(user);
+        [&self.from_user, &self.to_user]
+            .iter()
+            .any(|x| !x.is_empty() && norm(x) == u)
+    }
+
+    fn record(&mut self, ts: f64, src: Peer, dst: Peer, head: &SipHead<'_>, msg: &[u8]) {
+        self.messages += 1;
+        self.last = self.last.max(ts);
+        let status = head.status().unwrap_or(0);
+        let fp = fingerprint(
+            &[
+                head.via_branch,
+                head.cseq_method,
+                head.to_tag,
+                head.method().unwrap_or(b""),
+            ],
+            head.cseq.wrapping_mul(1000).wrapping_add(u32::from(status)),
+        );
+        let retrans = self.seen.contains(&fp);
+        if retrans {
+            self.retransmissions += 1;
+        } else if self.seen.len() < SEEN_CAP {
+            self.seen.push(fp);
+        }
+        if self.ladder.len() < LADDER_CAP {
+            let label = match head.start {
+                Some(StartLine::Request { method, .. }) => {
+                    let mut l = text(method);
+                    if head.has_credentials {
+                        l.push_str(" (with credentials)");
+                    }
+                    l
+                }
+                Some(StartLine::Response { code, reason }) => {
+                    let mut l = format!("{code} {}", String::from_utf8_lossy(reason));
+                    if head.cseq_method != b"INVITE" || code >= 200 {
+                        l.push_str(&format!(" ({})", String::from_utf8_lossy(head.cseq_method)));
+                    }
+                    l
+                }
+                None => String::new(),
+            };
+            self.ladder.push(LadderEvent {
+                t: round_ms(ts - self.start),
+                from: src.label(),
+                to: dst.label(),
+                label,
+                retransmission: retrans,
+            });
+        }
+        if retrans {
+            return;
+        }
+        match head.start {
+            Some(StartLine::Request { method, .. }) => self.request(ts, src, method, head, msg),
+            Some(StartLine::Response { code, reason }) => {
+                self.response(ts, code, reason, head, msg);
+            }
+            None => {}
+        }
+    }
+
+    fn request(&mut self, ts: f64, src: Peer, method: &[u8], head: &SipHead<'_>, msg: &[u8]) {
+        match method {
+            b"INVITE" | b"REGISTER" => {
+                self.attempts += 1;
+                if self.first_request_ts.is_none() {
+                    self.first_request_ts = Some(ts);
+                }
+                self.last_request_had_credentials = head.has_credentials;
+                if self.user_agent.is_empty() {
+                    self.user_agent = text(head.user_agent);
+                }
+                if !head.contact_host.is_empty() {
+                    self.contact_host = text(head.contact_host);
+                }
+                if !head.via_host.is_empty() {
+                    self.via_host = text(head.via_host);
+                }
+                // A new request to a finished registration is a refresh: reopen it.
+                self.finished = false;
+                if method == b"INVITE" && head.to_tag.is_empty() {
+                    if let Some(sdp) = body_sdp(head, msg) {
+                        self.check_private(src, &sdp.connection);
+                    }
+                }
+                if let Ok(ip) = self.contact_host.parse::<IpAddr>() {
+                    if is_private(&ip) {
+                        if let Some(seen) = src.ip() {
+                            if seen != ip && !is_private(&seen) && self.offer_private.is_none() {
+                                self.offer_private = Some(format!(
+                                    "Contact {} but packets came from {}",
+                                    self.contact_host, seen
+                                ));
+                            }
+                        }
+                    }
+                }
+            }
+            b"CANCEL" => self.cancelled = true,
+            b"BYE" => {
+                if self.bye_at.is_none() {
+                    self.bye_at = Some(ts);
+                }
+                if self.answered_at.is_some() || self.final_status.is_some() {
+                    self.finished = true;
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn check_private(&mut self, src: Peer, addr: &str) {
+        let Ok(ip) = addr.parse::<IpAddr>() else {
+            return;
+        };
+        if !is_private(&ip) || self.offer_private.is_some() {
+            return;
+        }
+        if let Some(seen) = src.ip() {
+            if seen != ip && !is_private(&seen) {
+                self.offer_private = Some(format!(
+                    "SDP offers media at private {ip} but packets came from {seen}"
+                ));
+            }
+        }
+    }
+
+    fn response(&mut self, ts: f64, code: u16, reason: &[u8], head: &SipHead<'_>, msg: &[u8]) {
+        let method = head.cseq_method;
+        if method != b"INVITE" && method != b"REGISTER" {
+            return;
+        }
+        if !head.via_received.is_empty() && self.received.is_empty() {
+            self.received = text(head.via_received);
+            self.check_received();
+        }
+        if (180..200).contains(&code) && self.first_18x.is_none() {
+            self.first_18x = Some(ts);
+        }
+        if code < 200 {
+            return;
+        }
+        if code == 401 || code == 407 {
+            self.auth_rounds += 1;
+            if self.last_request_had_credentials {
+                self.challenged_after_credentials = true;
+            }
+        } else if code == 403 && self.last_request_had_credentials {
+            self.rejected_after_credentials = true;
+        }
+        self.final_status = Some(code);
+        self.final_reason = text(reason);
+        self.warning = text(if head.warning.is_empty() {
+            head.reason
+        } else {
+            head.warning
+        });
+        if (200..300).contains(&code) {
+            if method == b"INVITE" {
+                if self.answered_at.is_none() {
+                    self.answered_at = Some(ts);
+                }
+                if let Some(sdp) = body_sdp(head, msg) {
+                    if sdp.audio_port == Some(0) {
+                        self.answer_refused = true;
+                    }
+                }
+            } else {
+                self.finished = true;
+            }
+        } else if code != 401 && code != 407 {
+            self.finished = true;
+        }
+    }
+
+    fn check_received(&mut self) {
+        // The server writes the address it saw into Via `received` (RFC 3261 §18.2.1).
+        let (Ok(seen), Ok(sent)) = (
+            self.received.parse::<IpAddr>(),
+            self.via_host.parse::<IpAddr>(),
+        ) else {
+            return;
+        };
+        if seen != sent && is_private(&sent) && self.offer_private.is_none() {
+            self.offer_private = Some(format!(
+                "the client announces private {sent} but the server saw {seen}"
+            ));
+        }
+    }
+
+    fn causes(&self) -> Vec<Finding> {
+        let registration = self.kind == Kind::Registration;
+        let user = if registration || self.from_user.is_empty() {
+            &self.to_user
+        } else {
+            &self.from_user
+        };
+        let what = if registration { "registration" } else { "call" };
+        let mut out = Vec::new();
+        let mut push = |cause: Cause, text: String| {
+            out.push(Finding {
+                cause,
+                outcome: cause.outcome(registration),
+                text,
+                user: (!user.is_empty()).then(|| user.clone()),
+                call_id: Some(self.call_id.clone()),
+                count: 1,
+            });
+        };
+        let warning = if self.warning.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", self.warning)
+        };
+        let status = self.final_status.unwrap_or(0);
+        let ok = (200..300).contains(&status);
+        if !ok {
+            if self.rejected_after_credentials
+                || (self.challenged_after_credentials && (status == 401 || status == 407))
+            {
+                push(
+                    Cause::AuthenticationRejected,
+                    format!(
+                        "{what} rejected: the server refused the credentials ({status} {}{warning} after {} challenge(s)); check the username and password",
+                        self.final_reason, self.auth_rounds
+                    ),
+                );
+            } else if status == 401 || status == 407 {
+                push(
+                    Cause::AuthenticationRejected,
+                    format!(
+                        "{what} challenged ({status} {}) and the client never answered with credentials",
+                        self.final_reason
+                    ),
+                );
+            } else if status == 0 {
+                let target = if self.kind == Kind::Call {
+                    "INVITE"
+                } else {
+                    "REGISTER"
+                };
+                if self.cancelled {
+                    push(
+                        Cause::Cancelled,
+                        format!("{what} cancelled by the caller before any final response"),
+                    );
+                } else {
+                    push(
+                        Cause::NoFinalResponse,
+                        format!(
+                            "no final response to the {target} ({} attempt(s), {} retransmission(s)): the server or the path to it did not answer",
+                            self.attempts.max(1),
+                            self.retransmissions
+                        ),
+                    );
+                }
+            } else if let Some(cause) = Cause::from_status(status) {
+                let words = match cause {
+                    Cause::Forbidden => "forbidden by the server",
+                    Cause::UnknownNumber if registration => "the account is unknown to this server",
+                    Cause::UnknownNumber => "the dialled number or user does not exist",
+                    Cause::NotRegistered => "the callee is not registered (offline)",
+                    Cause::Busy => "the callee is busy",
+                    Cause::RequestTimeout => "no answer in time (request timeout)",
+                    Cause::CodecRefused => "no common codec: the media offer was refused",
+                    Cause::ServerError => "server or gateway error",
+                    Cause::Declined => "declined by the callee",
+                    Cause::Cancelled => "cancelled by the caller before an answer",
+                    _ => "failed",
+                };
+                push(
+                    cause,
+                    format!(
+                        "{what} failed: {words} ({status} {}{warning})",
+                        self.final_reason
+                    ),
+                );
+            }
+        } else if self.answer_refused {
+            push(
+                Cause::CodecRefused,
+                "no common codec: the SDP answer refused the audio stream (port 0)".to_owned(),
+            );
+        }
+        if let Some(nat) = &self.offer_private {
+            push(
+                Cause::PrivateAddressBehindNat,
+                format!("private address behind NAT: {nat}"),
+            );
+        }
+        out
+    }
+
+    fn call_summary(self) -> CallSummary {
+        let causes = self.causes();
+        let invite = self.first_request_ts.unwrap_or(self.start);
+        CallSummary {
+            start_text: crate::render::time_text(self.start),
+            post_dial_delay_ms: self.first_18x.map(|t| ms(invite, t)),
+            setup_time_ms: self.answered_at.map(|t| ms(invite, t)),
+            duration_ms: match (self.answered_at, self.bye_at) {
+                (Some(a), Some(b)) => Some(ms(a, b)),
+                _ => None,
+            },
+            call_id: self.call_id,
+            from_user: self.from_user,
+            to_user: self.to_user,
+            start: self.start,
+            final_status: self.final_status,
+            final_reason: self.final_reason,
+            retransmissions: self.retransmissions,
+            auth_rounds: self.auth_rounds,
+            transport: self.transport,
+            client: self.client.label(),
+            server: self.server.label(),
+            user_agent: self.user_agent,
+            warning: self.warning,
+            messages: self.messages,
+            causes,
+            ladder: self.ladder,
+        }
+    }
+
+    fn registration_summary(self) -> RegistrationSummary {
+        let causes = self.causes();
+        RegistrationSummary {
+            start_text: crate::render::time_text(self.start),
+            call_id: self.call_id,
+            user: self.to_user,
+            registrar: self.registrar,
+            start: self.start,
+            attempts: self.attempts,
+            auth_rounds: self.auth_rounds,
+            final_status: self.final_status,
+            final_reason: self.final_reason,
+            retransmissions: self.retransmissions,
+            transport: self.transport,
+            client: self.client.label(),
+            contact_host: self.contact_host,
+            user_agent: self.user_agent,
+            warning: self.warning,
+            causes,
+            ladder: self.ladder,
+        }
+    }
+}
+
+fn body_sdp(head: &SipHead<'_>, msg: &[u8]) -> Option<scan::SdpInfo> {
+    let body = msg.get(head.body_offset..head.message_len(msg.len()))?;
+    if body.is_empty() {
+        return None;
+    }
+    let is_sdp = head
+        .content_type
+        .windows(3)
+        .any(|w| w.eq_ignore_ascii_case(b"sdp"))
+        || body.starts_with(b"v=0");
+    is_sdp.then(|| scan::scan_sdp(body))
+}

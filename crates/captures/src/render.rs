@@ -1,0 +1,453 @@
+//! Text renderings of an analysis: summary table, ladder diagrams (text and SVG), Markdown.
+
+use std::fmt::Write as _;
+
+use crate::analysis::{CallSummary, LadderEvent, RegistrationSummary};
+use crate::{Analysis, causes};
+
+/// Times below this are log times of day (seconds since midnight), not Unix time.
+const UNIX_THRESHOLD: f64 = 86_400.0 * 2.0;
+
+/// `2026-11-26 04:06:00.123` (UTC) for Unix times, `04:06:00.123` for times of day.
+pub fn time_text(t: f64) -> String {
+    if !t.is_finite() || t < 0.0 {
+        return String::new();
+    }
+    let whole = t.floor() as i64;
+    let millis = ((t - t.floor()) * 1000.0).round().min(999.0) as i64;
+    let secs_of_day = whole.rem_euclid(86_400);
+    let hms = format!(
+        "{:02}:{:02}:{:02}.{:03}",
+        secs_of_day / 3600,
+        secs_of_day / 60 % 60,
+        secs_of_day % 60,
+        millis
+    );
+    if t < UNIX_THRESHOLD {
+        return hms;
+    }
+    let (y, m, d) = civil_from_days(whole.div_euclid(86_400));
+    format!("{y:04}-{m:02}-{d:02} {hms}")
+}
+
+/// Days since 1970-01-01 -> (year, month, day), proleptic Gregorian (H. Hinnant's algorithm).
+fn civil_from_days(z: i64) -> (i64, i64, i64) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    (yoe + era * 400 + i64::from(m <= 2), m, d)
+}
+
+/// Days since 1970-01-01 of a civil date (inverse of `civil_from_days`).
+pub(crate) fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y.rem_euclid(400);
+    let mp = if m > 2 { m - 3 } else { m + 9 };
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+fn status_text(code: Option<u16>, reason: &str) -> String {
+    match code {
+        Some(c) => format!("{c} {reason}"),
+        None => "no final response".to_owned(),
+    }
+}
+
+fn first_cause(c: &[crate::Finding]) -> String {
+    c.first()
+        .map_or_else(|| "ok".to_owned(), |f| f.text.clone())
+}
+
+/// A plain-text table of calls and registrations with their causes.
+pub fn summary_table(a: &Analysis) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "{} input: {} bytes, {} packets, {} SIP messages over {:.3} s",
+        a.input_kind.name(),
+        a.stats.bytes,
+        a.stats.packets,
+        a.stats.sip_messages,
+        a.stats.duration
+    );
+    let _ = writeln!(out, "\nCalls: {}", a.calls.len());
+    if !a.calls.is_empty() {
+        let _ = writeln!(
+            out,
+            "{:<23} {:<14} {:<14} {:<28} {:>7} {:>7} {:>4} {:>4}  {:<32} cause",
+            "start", "from", "to", "final", "pdd ms", "setup", "auth", "rtx", "call-id"
+        );
+        for c in &a.calls {
+            let _ = writeln!(
+                out,
+                "{:<23} {:<14} {:<14} {:<28} {:>7} {:>7} {:>4} {:>4}  {:<32} {}",
+                c.start_text,
+                clip(&c.from_user, 14),
+                clip(&c.to_user, 14),
+                clip(&status_text(c.final_status, &c.final_reason), 28),
+                opt(c.post_dial_delay_ms),
+                opt(c.setup_time_ms),
+                c.auth_rounds,
+                c.retransmissions,
+                clip(&c.call_id, 32),
+                first_cause(&c.causes)
+            );
+        }
+    }
+    let _ = writeln!(out, "\nRegistrations: {}", a.registrations.len());
+    if !a.registrations.is_empty() {
+        let _ = writeln!(
+            out,
+            "{:<23} {:<14} {:<20} {:<28} {:>4} {:>4} {:>4}  {:<32} cause",
+            "start", "user", "registrar", "final", "try", "auth", "rtx", "call-id"
+        );
+        for r in &a.registrations {
+            let _ = writeln!(
+                out,
+                "{:<23} {:<14} {:<20} {:<28} {:>4} {:>4} {:>4}  {:<32} {}",
+                r.start_text,
+                clip(&r.user, 14),
+                clip(&r.registrar, 20),
+                clip(&status_text(r.final_status, &r.final_reason), 28),
+                r.attempts,
+                r.auth_rounds,
+                r.retransmissions,
+                clip(&r.call_id, 32),
+                first_cause(&r.causes)
+            );
+        }
+    }
+    let findings = causes(a);
+    if !findings.is_empty() {
+        let _ = writeln!(out, "\nFindings:");
+        for f in &findings {
+            let _ = writeln!(
+                out,
+                "- [{}] {} (x{})",
+                f.outcome.map_or("info", |o| o.id()),
+                f.text,
+                f.count
+            );
+        }
+    }
+    if !a.warnings.is_empty() {
+        let _ = writeln!(out, "\nWarnings:");
+        for w in &a.warnings {
+            let _ = writeln!(out, "- {w}");
+        }
+    }
+    out
+}
+
+fn opt(v: Option<u64>) -> String {
+    v.map_or_else(|| "-".to_owned(), |v| v.to_string())
+}
+
+fn clip(s: &str, n: usize) -> String {
+    if s.chars().count() <= n {
+        s.to_owned()
+    } else {
+        let mut c: String = s.chars().take(n.saturating_sub(1)).collect();
+        c.push('~');
+        c
+    }
+}
+
+/// The ladder of a call or registration, found by Call-ID.
+fn find_ladder<'a>(a: &'a Analysis, call_id: &str) -> Option<(String, &'a [LadderEvent])> {
+    if let Some(c) = a.calls.iter().find(|c| c.call_id == call_id) {
+        return Some((call_title(c), &c.ladder));
+    }
+    a.registrations
+        .iter()
+        .find(|r| r.call_id == call_id)
+        .map(|r| (registration_title(r), r.ladder.as_slice()))
+}
+
+fn call_title(c: &CallSummary) -> String {
+    format!(
+        "Call {} -> {} ({}) Call-ID {}",
+        c.from_user,
+        c.to_user,
+        status_text(c.final_status, &c.final_reason),
+        c.call_id
+    )
+}
+
+fn registration_title(r: &RegistrationSummary) -> String {
+    format!(
+        "Registration of {} at {} ({}) Call-ID {}",
+        r.user,
+        r.registrar,
+        status_text(r.final_status, &r.final_reason),
+        r.call_id
+    )
+}
+
+fn columns(events: &[LadderEvent]) -> Vec<String> {
+    let mut cols: Vec<String> = Vec::new();
+    for e in events {
+        for p in [&e.from, &e.to] {
+            if !cols.contains(p) {
+                cols.push(p.clone());
+            }
+        }
+    }
+    cols
+}
+
+/// A text ladder diagram of one call or registration, or `None` if the Call-ID is unknown.
+pub fn ladder_text(a: &Analysis, call_id: &str) -> Option<String> {
+    let (title, events) = find_ladder(a, call_id)?;
+    let cols = columns(events);
+    const W: usize = 34;
+    let mut out = String::new();
+    let _ = writeln!(out, "{title}");
+    let mut header = " ".repeat(10);
+    for c in &cols {
+        let _ = write!(header, "{:<W$}", clip(c, W - 2));
+    }
+    let _ = writeln!(out, "{}", header.trim_end());
+    for e in events {
+        let (Some(f), Some(t)) = (
+            cols.iter().position(|c| *c == e.from),
+            cols.iter().position(|c| *c == e.to),
+        ) else {
+            continue;
+        };
+        let mut line: Vec<char> = format!("{:>8.3}  ", e.t).chars().collect();
+        let width = cols.len() * W;
+        line.resize(10 + width, ' ');
+        for i in 0..cols.len() {
+            line[10 + i * W] = '|';
+        }
+        let (lo, hi) = (f.min(t), f.max(t));
+        let mut label = e.label.clone();
+        if e.retransmission {
+            label.push_str(" [rtx]");
+        }
+        if lo == hi {
+            let start = 10 + lo * W + 2;
+            for (k, ch) in label.chars().enumerate() {
+                if start + k < line.len() {
+                    line[start + k] = ch;
+                }
+            }
+        } else {
+            let a0 = 10 + lo * W + 1;
+            let a1 = 10 + hi * W - 1;
+            for c in &mut line[a0..=a1] {
+                *c = '-';
+            }
+            if f < t {
+                line[a1] = '>';
+            } else {
+                line[a0] = '<';
+            }
+            let span = a1 - a0 + 1;
+            let label: String = clip(&label, span.saturating_sub(4));
+            let n = label.chars().count();
+            let start = a0 + (span - n) / 2;
+            for (k, ch) in label.chars().enumerate() {
+                line[start + k] = ch;
+            }
+        }
+        let s: String = line.into_iter().collect();
+        let _ = writeln!(out, "{}", s.trim_end());
+    }
+    Some(out)
+}
+
+fn xml_escape(s: &str) -> String {
+    let mut o = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '<' => o.push_str("&lt;"),
+            '>' => o.push_str("&gt;"),
+            '&' => o.push_str("&amp;"),
+            '"' => o.push_str("&quot;"),
+            '\'' => o.push_str("&apos;"),
+            c if c.is_control() => o.push(' '),
+            c => o.push(c),
+        }
+    }
+    o
+}
+
+/// An SVG ladder diagram of one call or registration, or `None` if the Call-ID is unknown.
+pub fn ladder_svg(a: &Analysis, call_id: &str) -> Option<String> {
+    let (title, events) = find_ladder(a, call_id)?;
+    let cols = columns(events);
+    let col_w = 240;
+    let left = 90;
+    let top = 70;
+    let row_h = 30;
+    let width = left + cols.len().max(1) * col_w;
+    let height = top + events.len() * row_h + 30;
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" viewBox="0 0 {width} {height}" font-family="monospace" font-size="12">"#
+    );
+    let _ = writeln!(
+        s,
+        r#"<rect width="100%" height="100%" fill="white"/><text x="10" y="20" font-weight="bold">{}</text>"#,
+        xml_escape(&title)
+    );
+    for (i, c) in cols.iter().enumerate() {
+        let x = left + i * col_w + col_w / 2;
+        let _ = writeln!(
+            s,
+            r#"<text x="{x}" y="50" text-anchor="middle">{}</text><line x1="{x}" y1="56" x2="{x}" y2="{}" stroke="grey"/>"#,
+            xml_escape(c),
+            height - 10
+        );
+    }
+    for (k, e) in events.iter().enumerate() {
+        let (Some(f), Some(t)) = (
+            cols.iter().position(|c| *c == e.from),
+            cols.iter().position(|c| *c == e.to),
+        ) else {
+            continue;
+        };
+        let y = top + k * row_h + 10;
+        let x1 = left + f * col_w + col_w / 2;
+        let x2 = left + t * col_w + col_w / 2;
+        let colour = if e.label.starts_with(['4', '5', '6']) {
+            "#c0392b"
+        } else if e.label.starts_with('2') {
+            "#27ae60"
+        } else {
+            "#2c3e50"
+        };
+        let dash = if e.retransmission {
+            r#" stroke-dasharray="4 3""#
+        } else {
+            ""
+        };
+        let _ = writeln!(s, r#"<text x="8" y="{y}">{:.3}</text>"#, e.t);
+        if f == t {
+            let _ = writeln!(
+                s,
+                r#"<text x="{}" y="{y}" fill="{colour}">{}</text>"#,
+                x1 + 6,
+                xml_escape(&e.label)
+            );
+            continue;
+        }
+        let dir: i64 = if x2 > x1 { -1 } else { 1 };
+        let head = x2 as i64 + dir * 8;
+        let _ = writeln!(
+            s,
+            r#"<line x1="{x1}" y1="{y}" x2="{x2}" y2="{y}" stroke="{colour}"{dash}/><polygon points="{x2},{y} {head},{} {head},{}" fill="{colour}"/><text x="{}" y="{}" text-anchor="middle" fill="{colour}">{}{}</text>"#,
+            y - 4,
+            y + 4,
+            (x1 + x2) / 2,
+            y - 5,
+            xml_escape(&e.label),
+            if e.retransmission { " (rtx)" } else { "" }
+        );
+    }
+    s.push_str("</svg>\n");
+    Some(s)
+}
+
+/// A Markdown section for the incident dossier.
+pub fn markdown_section(a: &Analysis) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "### Client log / capture analysis\n");
+    let _ = writeln!(
+        out,
+        "Input: {} ({} bytes, {} SIP messages over {:.3} s).\n",
+        a.input_kind.name(),
+        a.stats.bytes,
+        a.stats.sip_messages,
+        a.stats.duration
+    );
+    let findings = causes(a);
+    if findings.is_empty() {
+        let _ = writeln!(out, "No failure cause found.\n");
+    } else {
+        let _ = writeln!(out, "**Findings**\n");
+        for f in &findings {
+            let _ = writeln!(
+                out,
+                "- {}{} ({} time(s){})",
+                f.outcome
+                    .map_or(String::new(), |o| format!("`{}`: ", o.id())),
+                md(&f.text),
+                f.count,
+                f.call_id
+                    .as_ref()
+                    .map_or(String::new(), |c| format!(", e.g. Call-ID `{}`", md(c)))
+            );
+        }
+        out.push('\n');
+    }
+    if !a.registrations.is_empty() {
+        let _ = writeln!(
+            out,
+            "| registration start | user | registrar | final | attempts | auth rounds | cause |\n|---|---|---|---|---|---|---|"
+        );
+        for r in a.registrations.iter().take(50) {
+            let _ = writeln!(
+                out,
+                "| {} | {} | {} | {} | {} | {} | {} |",
+                r.start_text,
+                md(&r.user),
+                md(&r.registrar),
+                md(&status_text(r.final_status, &r.final_reason)),
+                r.attempts,
+                r.auth_rounds,
+                md(&first_cause(&r.causes))
+            );
+        }
+        out.push('\n');
+    }
+    if !a.calls.is_empty() {
+        let _ = writeln!(
+            out,
+            "| call start | from | to | final | post-dial delay | retransmissions | cause |\n|---|---|---|---|---|---|---|"
+        );
+        for c in a.calls.iter().take(50) {
+            let _ = writeln!(
+                out,
+                "| {} | {} | {} | {} | {} | {} | {} |",
+                c.start_text,
+                md(&c.from_user),
+                md(&c.to_user),
+                md(&status_text(c.final_status, &c.final_reason)),
+                c.post_dial_delay_ms
+                    .map_or_else(|| "-".to_owned(), |v| format!("{v} ms")),
+                c.retransmissions,
+                md(&first_cause(&c.causes))
+            );
+        }
+        if a.calls.len() > 50 {
+            let _ = writeln!(out, "\n({} more calls not listed)", a.calls.len() - 50);
+        }
+        out.push('\n');
+    }
+    if !a.warnings.is_empty() {
+        let _ = writeln!(out, "Warnings:\n");
+        for w in &a.warnings {
+            let _ = writeln!(out, "- {}", md(w));
+        }
+    }
+    out
+}
+
+/// Neutralise Markdown table and inline syntax in untrusted text.
+fn md(s: &str) -> String {
+    s.replace('|', "\\|")
+        .replace('`', "'")
+        .replace(['\n', '\r'], " ")
+}
