@@ -53,10 +53,48 @@ pub(crate) fn facts_of(steps: &[StepRecord]) -> Facts {
     facts
 }
 
-/// Runs the engine over the incident's facts, walking escalations up to `level`.
+/// Where the walk starts: an incident escalated with a kind is worked from that kind's entry
+/// step (the escalation may have been decided by an agent before the runbook reached it);
+/// otherwise from the runbook's start.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Start<'a> {
+    pub(crate) runbook: &'a str,
+    pub(crate) entry: Option<&'a str>,
+}
+
+impl<'a> Start<'a> {
+    pub(crate) fn of(incident: &'a Incident) -> Start<'a> {
+        Start {
+            runbook: &incident.runbook,
+            entry: incident
+                .escalation_kind
+                .as_deref()
+                .filter(|_| incident_level(incident) > Level::L1),
+        }
+    }
+}
+
+/// The runbook (the incident's own first) that defines the escalation entry `kind`.
+pub(crate) fn runbook_with_entry<'s>(
+    set: &'s RunbookSet,
+    preferred: &str,
+    kind: &str,
+) -> Option<&'s str> {
+    if set
+        .get(preferred)
+        .is_some_and(|rb| rb.entries.contains_key(kind))
+    {
+        return set.get(preferred).map(|rb| rb.id.as_str());
+    }
+    set.iter()
+        .find(|rb| rb.entries.contains_key(kind))
+        .map(|rb| rb.id.as_str())
+}
+
+/// Runs the engine over the facts, walking escalations up to `level`.
 pub(crate) fn evaluate_at(
     set: &RunbookSet,
-    runbook: &str,
+    start: Start<'_>,
     facts: &Facts,
     level: Level,
 ) -> AppResult<Evaluation> {
@@ -65,9 +103,17 @@ pub(crate) fn evaluate_at(
         follow_redirects: true,
         use_defaults: false,
     };
-    runbook::evaluate(set, runbook, facts, &opts).map_err(|e| {
+    let result = match start
+        .entry
+        .and_then(|kind| runbook_with_entry(set, start.runbook, kind).map(|rb| (rb, kind)))
+    {
+        Some((rb, kind)) => runbook::evaluate_from_entry(set, rb, kind, facts, &opts),
+        None => runbook::evaluate(set, start.runbook, facts, &opts),
+    };
+    result.map_err(|e| {
         AppError::BadRequest(format!(
-            "the runbook {runbook} cannot be followed with these answers: {e}"
+            "the runbook {} cannot be followed with these answers: {e}",
+            start.runbook
         ))
     })
 }
@@ -80,7 +126,7 @@ pub(crate) fn next_of(
 ) -> AppResult<(Evaluation, Next)> {
     let eval = evaluate_at(
         set,
-        &incident.runbook,
+        Start::of(incident),
         &facts_of(steps),
         incident_level(incident),
     )?;
@@ -111,11 +157,11 @@ pub(crate) fn next_from(eval: &Evaluation) -> Next {
 /// The step to store as the incident's current step after `facts` (None when finished).
 pub(crate) fn current_step_after(
     set: &RunbookSet,
-    runbook: &str,
+    start: Start<'_>,
     facts: &Facts,
     level: Level,
 ) -> AppResult<Option<String>> {
-    let eval = evaluate_at(set, runbook, facts, level)?;
+    let eval = evaluate_at(set, start, facts, level)?;
     Ok(match eval.status {
         Status::NeedsAnswer { step, .. } => Some(step),
         Status::Finished(_) => None,

@@ -140,7 +140,7 @@ pub fn router(state: AppState) -> Router {
         .route("/incidents/{id}/timeline", get(pages::timeline))
         .route(
             "/incidents/{id}/attachments",
-            post(pages::upload).layer(body_limit.clone()),
+            post(pages::upload).layer(body_limit),
         )
         .route("/attachments/{att}", get(pages::download))
         .route("/admin", get(pages::admin))

@@ -135,7 +135,11 @@ pub(crate) async fn open(
     // does not reach are ignored.
     let mut facts = runbook::Facts::new();
     for _ in 0..req.gate.len() {
-        let eval = flow::evaluate_at(&state.runbooks, &runbook_id, &facts, Level::L1)?;
+        let start = flow::Start {
+            runbook: &runbook_id,
+            entry: None,
+        };
+        let eval = flow::evaluate_at(&state.runbooks, start, &facts, Level::L1)?;
         let runbook::Status::NeedsAnswer { runbook, step } = eval.status else {
             break;
         };
@@ -149,7 +153,7 @@ pub(crate) async fn open(
                 source: Source::Agent,
             },
         );
-        let next = flow::current_step_after(&state.runbooks, &runbook_id, &facts, Level::L1)?;
+        let next = flow::current_step_after(&state.runbooks, start, &facts, Level::L1)?;
         inc = state
             .store
             .record_step(
@@ -202,6 +206,19 @@ pub(crate) async fn answer(
     }
     let steps = state.store.steps(id).await?;
     let (_, next) = flow::next_of(&state.runbooks, &inc, &steps)?;
+    let asked = matches!(&next, Next::Ask { step, .. } if *step == req.step);
+    if !asked {
+        // The incident and its steps are two reads: another agent may have answered between
+        // them. Then this is a plain version conflict, reported with the version now current.
+        let now = load(state, id).await?;
+        if now.version != req.version {
+            return Err(incidents::Error::Conflict {
+                id,
+                current_version: now.version,
+            }
+            .into());
+        }
+    }
     let Next::Ask { runbook, step } = next else {
         return Err(AppError::Conflict {
             current_version: Some(inc.version),
@@ -241,7 +258,7 @@ pub(crate) async fn answer(
     );
     let next_step = flow::current_step_after(
         &state.runbooks,
-        &inc.runbook,
+        flow::Start::of(&inc),
         &facts,
         flow::incident_level(&inc),
     )?;
@@ -433,8 +450,8 @@ pub(crate) async fn escalate(
         Some(l) => l
             .parse::<Level>()
             .map_err(|_| AppError::BadRequest(format!("unknown level {l} (expected L2 or L3)")))?,
-        None => match suggested {
-            Some((l, _)) => l,
+        None => match &suggested {
+            Some((l, _)) => *l,
             None if inc.level == "L1" => Level::L2,
             None => Level::L3,
         },
@@ -450,33 +467,25 @@ pub(crate) async fn escalate(
         .map(|k| k.trim().to_owned())
         .filter(|k| !k.is_empty())
         .or_else(|| suggested.clone().and_then(|(_, k)| k));
-    if let Some(k) = &kind {
-        let known = state
-            .runbooks
-            .get(&inc.runbook)
-            .is_some_and(|rb| rb.entries.contains_key(k));
-        if !known {
-            return Err(AppError::BadRequest(format!(
-                "unknown escalation kind {k} for runbook {}",
-                inc.runbook
-            )));
-        }
+    if let Some(k) = &kind
+        && flow::runbook_with_entry(&state.runbooks, &inc.runbook, k).is_none()
+    {
+        return Err(AppError::BadRequest(format!(
+            "unknown escalation kind {k} (known: {})",
+            known_kinds(state).join(", ")
+        )));
     }
+    // The new level's first step: walked from the kind's entry when there is one, so an
+    // escalation the agent decided before the runbook reached it starts at that entry too.
     let next_step = flow::current_step_after(
         &state.runbooks,
-        &inc.runbook,
+        flow::Start {
+            runbook: &inc.runbook,
+            entry: kind.as_deref().filter(|_| to_level > Level::L1),
+        },
         &flow::facts_of(&steps),
         to_level,
     )?;
-    // An escalation the runbook did not reach starts the new level at its kind's entry.
-    let next_step = match (&suggested, &kind) {
-        (None, Some(k)) => state
-            .runbooks
-            .get(&inc.runbook)
-            .and_then(|rb| rb.entries.get(k).cloned())
-            .or(next_step),
-        _ => next_step,
-    };
     Ok(state
         .store
         .escalate(
@@ -491,6 +500,18 @@ pub(crate) async fn escalate(
             &user.username,
         )
         .await?)
+}
+
+/// Every escalation kind of the runbook set.
+pub(crate) fn known_kinds(state: &AppState) -> Vec<String> {
+    let mut kinds: Vec<String> = state
+        .runbooks
+        .iter()
+        .flat_map(|rb| rb.entries.keys().cloned())
+        .collect();
+    kinds.sort();
+    kinds.dedup();
+    kinds
 }
 
 /// Closing with the outcome the runbook reached.

@@ -971,11 +971,7 @@ async fn escalate_view(
         error,
         levels,
         to_level,
-        kinds: state
-            .runbooks
-            .get(&inc.runbook)
-            .map(|rb| rb.entries.keys().cloned().collect())
-            .unwrap_or_default(),
+        kinds: ops::known_kinds(state),
         kind,
         reason,
         path: path_rows(state, &steps),
