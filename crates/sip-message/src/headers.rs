@@ -33,31 +33,39 @@ impl Serialize for Header {
 #[serde(transparent)]
 pub struct Headers(pub Vec<Header>);
 
-/// Maps a header name to its lowercase long form (compact forms per RFC 3261 §7.3.3 and RFC 3515/3903/4028).
-pub fn canonical_name(name: &str) -> String {
-    let lower = name.trim().to_ascii_lowercase();
-    let long = match lower.as_str() {
-        "i" => "call-id",
-        "m" => "contact",
-        "e" => "content-encoding",
-        "l" => "content-length",
-        "c" => "content-type",
-        "f" => "from",
-        "s" => "subject",
-        "k" => "supported",
-        "t" => "to",
-        "v" => "via",
-        "r" => "refer-to",
-        "o" => "event",
-        "u" => "allow-events",
-        "x" => "session-expires",
-        _ => return lower,
-    };
-    long.to_owned()
+/// The long form of a compact header name (RFC 3261 §7.3.3 and RFC 3515/3903/4028), else the name itself.
+fn long_form(name: &str) -> &str {
+    if name.len() != 1 {
+        return name;
+    }
+    match name.as_bytes()[0].to_ascii_lowercase() {
+        b'i' => "call-id",
+        b'm' => "contact",
+        b'e' => "content-encoding",
+        b'l' => "content-length",
+        b'c' => "content-type",
+        b'f' => "from",
+        b's' => "subject",
+        b'k' => "supported",
+        b't' => "to",
+        b'v' => "via",
+        b'r' => "refer-to",
+        b'o' => "event",
+        b'u' => "allow-events",
+        b'x' => "session-expires",
+        _ => name,
+    }
 }
 
+/// Maps a header name to its lowercase long form, so `i` and `CALL-ID` both give `call-id`.
+pub fn canonical_name(name: &str) -> String {
+    long_form(name.trim()).to_ascii_lowercase()
+}
+
+// Header names compare case-insensitively after expanding compact forms; no allocation,
+// because lookups run many times per parsed message.
 fn same_name(a: &str, b: &str) -> bool {
-    a.eq_ignore_ascii_case(b) || canonical_name(a) == canonical_name(b)
+    long_form(a).eq_ignore_ascii_case(long_form(b))
 }
 
 /// Splits a header value holding a comma-separated list (RFC 3261 §7.3.1), ignoring commas in
