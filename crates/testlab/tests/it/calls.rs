@@ -88,3 +88,23 @@ fn calls_get_the_expected_answer_and_accounting_rows() {
         "{log}"
     );
 }
+
+#[test]
+fn echo_service_and_gateway_send_rtp_back() {
+    let lab = Lab::start().unwrap();
+    for key in ["LAB_ECHO_MEDIA_PORT", "LAB_GW_MEDIA_PORT"] {
+        let port: u16 = crate::env(&lab, key).parse().unwrap();
+        let sock = std::net::UdpSocket::bind(("127.0.0.1", 0)).unwrap();
+        sock.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+        sock.connect(("127.0.0.1", port)).unwrap();
+        // An RTP header (RFC 3550 5.1: V=2, PT 0, seq 7) and 160 bytes of PCMU.
+        let mut packet = vec![0x80, 0x00, 0x00, 0x07, 0, 0, 0, 160, 0, 0, 0, 42];
+        packet.extend(std::iter::repeat_n(0xffu8, 160));
+        sock.send(&packet).unwrap();
+        let mut buf = [0u8; 2048];
+        let n = sock
+            .recv(&mut buf)
+            .unwrap_or_else(|e| panic!("{key}: no echo: {e}"));
+        assert_eq!(&buf[..n], &packet[..], "{key}");
+    }
+}
