@@ -267,6 +267,8 @@ pub struct Stats {
     pub duration: f64,
     /// Requests outside calls and registrations (OPTIONS, SUBSCRIBE, ...).
     pub other_requests: u64,
+    /// Most dialogs held open at once: memory follows this, not the input size.
+    pub peak_open_dialogs: u64,
 }
 
 /// Per-account counters: the index behind `--user`.
@@ -341,6 +343,7 @@ struct Dialog {
     offer_private: Option<String>,
     answer_refused: bool,
     finished: bool,
+    cut_by_end: bool,
     messages: u32,
     seen: Vec<u64>,
     ladder: Vec<LadderEvent>,
@@ -432,6 +435,7 @@ impl Analyzer {
         if !self.open.contains_key(head.call_id) {
             let d = Dialog::new(kind, &head, ts, src, dst, tr);
             self.open.insert(head.call_id.into(), d);
+            self.stats.peak_open_dialogs = self.stats.peak_open_dialogs.max(self.open.len() as u64);
         }
         if let Some(d) = self.open.get_mut(head.call_id) {
             d.record(ts, src, dst, &head, msg);
@@ -496,7 +500,9 @@ impl Analyzer {
     /// Summarise everything still open and build the result.
     pub(crate) fn finish(mut self, input_kind: crate::InputKind) -> crate::Analysis {
         let open: Vec<Dialog> = self.open.drain().map(|(_, d)| d).collect();
-        for d in open {
+        for mut d in open {
+            // Still unfinished when the input ended: say so rather than blame the peer.
+            d.cut_by_end = !d.finished && self.last_ts - d.last < LINGER_S;
             self.summarise(d);
         }
         self.calls
@@ -634,6 +640,7 @@ impl Dialog {
             offer_private: None,
             answer_refused: false,
             finished: false,
+            cut_by_end: false,
             messages: 0,
             seen: Vec::new(),
             ladder: Vec::new(),
@@ -724,22 +731,23 @@ impl Dialog {
                 }
                 // A new request to a finished registration is a refresh: reopen it.
                 self.finished = false;
-                if method == b"INVITE" && head.to_tag.is_empty() {
-                    if let Some(sdp) = body_sdp(head, msg) {
-                        self.check_private(src, &sdp.connection);
-                    }
+                if method == b"INVITE"
+                    && head.to_tag.is_empty()
+                    && let Some(sdp) = body_sdp(head, msg)
+                {
+                    self.check_private(src, &sdp.connection);
                 }
-                if let Ok(ip) = self.contact_host.parse::<IpAddr>() {
-                    if is_private(&ip) {
-                        if let Some(seen) = src.ip() {
-                            if seen != ip && !is_private(&seen) && self.offer_private.is_none() {
-                                self.offer_private = Some(format!(
-                                    "Contact {} but packets came from {}",
-                                    self.contact_host, seen
-                                ));
-                            }
-                        }
-                    }
+                if let Ok(ip) = self.contact_host.parse::<IpAddr>()
+                    && is_private(&ip)
+                    && let Some(seen) = src.ip()
+                    && seen != ip
+                    && !is_private(&seen)
+                    && self.offer_private.is_none()
+                {
+                    self.offer_private = Some(format!(
+                        "Contact {} but packets came from {}",
+                        self.contact_host, seen
+                    ));
                 }
             }
             b"CANCEL" => self.cancelled = true,
@@ -762,12 +770,13 @@ impl Dialog {
         if !is_private(&ip) || self.offer_private.is_some() {
             return;
         }
-        if let Some(seen) = src.ip() {
-            if seen != ip && !is_private(&seen) {
-                self.offer_private = Some(format!(
-                    "SDP offers media at private {ip} but packets came from {seen}"
-                ));
-            }
+        if let Some(seen) = src.ip()
+            && seen != ip
+            && !is_private(&seen)
+        {
+            self.offer_private = Some(format!(
+                "SDP offers media at private {ip} but packets came from {seen}"
+            ));
         }
     }
 
@@ -806,10 +815,10 @@ impl Dialog {
                 if self.answered_at.is_none() {
                     self.answered_at = Some(ts);
                 }
-                if let Some(sdp) = body_sdp(head, msg) {
-                    if sdp.audio_port == Some(0) {
-                        self.answer_refused = true;
-                    }
+                if let Some(sdp) = body_sdp(head, msg)
+                    && sdp.audio_port == Some(0)
+                {
+                    self.answer_refused = true;
                 }
             } else {
                 self.finished = true;
@@ -933,6 +942,19 @@ impl Dialog {
                 Cause::PrivateAddressBehindNat,
                 format!("private address behind NAT: {nat}"),
             );
+        }
+        if self.cut_by_end
+            && let Some(f) = out.first_mut()
+            && matches!(
+                f.cause,
+                Cause::NoFinalResponse | Cause::AuthenticationRejected
+            )
+            && !self.rejected_after_credentials
+        {
+            f.text
+                .push_str(" (the input ends before this exchange finished)");
+            // An exchange cut by the end of the file proves nothing about the user.
+            f.outcome = None;
         }
         out
     }

@@ -369,7 +369,7 @@ fn leading_ws(line: &[u8]) -> usize {
 
 fn looks_like_header(l: &[u8]) -> bool {
     if l.first().is_some_and(|c| *c == b' ' || *c == b'\t') {
-        return scan::trim(l).len() > 0;
+        return !scan::trim(l).is_empty();
     }
     let Some(colon) = memchr::memchr(b':', l) else {
         return false;
@@ -458,69 +458,68 @@ pub(crate) fn parse_time(text: &[u8]) -> Option<f64> {
     };
     let mut i = 0;
     while i + 8 <= text.len() {
-        if text[i + 2] == b':' && text[i + 5] == b':' {
-            if let (Some(h1), Some(h2), Some(m1), Some(m2), Some(s1), Some(s2)) =
+        if text[i + 2] == b':'
+            && text[i + 5] == b':'
+            && let (Some(h1), Some(h2), Some(m1), Some(m2), Some(s1), Some(s2)) =
                 (d(i), d(i + 1), d(i + 3), d(i + 4), d(i + 6), d(i + 7))
-            {
-                if i > 0 && text[i - 1].is_ascii_digit() {
-                    i += 1;
-                    continue;
-                }
-                let (h, m, s) = (h1 * 10 + h2, m1 * 10 + m2, s1 * 10 + s2);
-                if h > 23 || m > 59 || s > 60 {
-                    i += 1;
-                    continue;
-                }
-                let mut t = (h * 3600 + m * 60 + s) as f64;
-                if matches!(text.get(i + 8), Some(b'.' | b',' | b':')) {
-                    let mut scale = 0.1;
-                    let mut k = i + 9;
-                    while let Some(v) = d(k) {
-                        if k > i + 14 {
-                            break;
-                        }
-                        t += v as f64 * scale;
-                        scale /= 10.0;
-                        k += 1;
-                    }
-                }
-                // "YYYY-MM-DD " or "YYYY/MM/DD" just before.
-                if i >= 11 && matches!(text[i - 1], b' ' | b'T') {
-                    let b = i - 11;
-                    if let (
-                        Some(y1),
-                        Some(y2),
-                        Some(y3),
-                        Some(y4),
-                        Some(mo1),
-                        Some(mo2),
-                        Some(d1),
-                        Some(d2),
-                    ) = (
-                        d(b),
-                        d(b + 1),
-                        d(b + 2),
-                        d(b + 3),
-                        d(b + 5),
-                        d(b + 6),
-                        d(b + 8),
-                        d(b + 9),
-                    ) {
-                        let sep_ok =
-                            matches!(text[b + 4], b'-' | b'/') && text[b + 7] == text[b + 4];
-                        let (y, mo, day) = (
-                            y1 * 1000 + y2 * 100 + y3 * 10 + y4,
-                            mo1 * 10 + mo2,
-                            d1 * 10 + d2,
-                        );
-                        if sep_ok && (1..=12).contains(&mo) && (1..=31).contains(&day) {
-                            let days = crate::render::days_from_civil(y, mo, day);
-                            return Some(days as f64 * 86_400.0 + t);
-                        }
-                    }
-                }
-                return Some(t);
+        {
+            if i > 0 && text[i - 1].is_ascii_digit() {
+                i += 1;
+                continue;
             }
+            let (h, m, s) = (h1 * 10 + h2, m1 * 10 + m2, s1 * 10 + s2);
+            if h > 23 || m > 59 || s > 60 {
+                i += 1;
+                continue;
+            }
+            let mut t = (h * 3600 + m * 60 + s) as f64;
+            if matches!(text.get(i + 8), Some(b'.' | b',' | b':')) {
+                let mut scale = 0.1;
+                let mut k = i + 9;
+                while let Some(v) = d(k) {
+                    if k > i + 14 {
+                        break;
+                    }
+                    t += v as f64 * scale;
+                    scale /= 10.0;
+                    k += 1;
+                }
+            }
+            // "YYYY-MM-DD " or "YYYY/MM/DD" just before.
+            if i >= 11 && matches!(text[i - 1], b' ' | b'T') {
+                let b = i - 11;
+                if let (
+                    Some(y1),
+                    Some(y2),
+                    Some(y3),
+                    Some(y4),
+                    Some(mo1),
+                    Some(mo2),
+                    Some(d1),
+                    Some(d2),
+                ) = (
+                    d(b),
+                    d(b + 1),
+                    d(b + 2),
+                    d(b + 3),
+                    d(b + 5),
+                    d(b + 6),
+                    d(b + 8),
+                    d(b + 9),
+                ) {
+                    let sep_ok = matches!(text[b + 4], b'-' | b'/') && text[b + 7] == text[b + 4];
+                    let (y, mo, day) = (
+                        y1 * 1000 + y2 * 100 + y3 * 10 + y4,
+                        mo1 * 10 + mo2,
+                        d1 * 10 + d2,
+                    );
+                    if sep_ok && (1..=12).contains(&mo) && (1..=31).contains(&day) {
+                        let days = crate::render::days_from_civil(y, mo, day);
+                        return Some(days as f64 * 86_400.0 + t);
+                    }
+                }
+            }
+            return Some(t);
         }
         i += 1;
     }

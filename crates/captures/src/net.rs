@@ -538,7 +538,7 @@ fn strip_link(linktype: i32, frame: &[u8]) -> Option<&[u8]> {
             is_ip_ethertype(et).then(|| frame.get(16..)).flatten()
         }
         LINKTYPE_LINUX_SLL2 => {
-            let et = u16::from_be_bytes([*frame.get(0)?, *frame.get(1)?]);
+            let et = u16::from_be_bytes([*frame.first()?, *frame.get(1)?]);
             is_ip_ethertype(et).then(|| frame.get(20..)).flatten()
         }
         LINKTYPE_NULL | LINKTYPE_LOOP => {

@@ -405,20 +405,20 @@ pub fn scan_sdp(body: &[u8]) -> SdpInfo {
                     info.connection = String::from_utf8_lossy(addr).into_owned();
                 }
             }
-        } else if let Some(m) = line.strip_prefix(b"m=audio ") {
-            if info.audio_port.is_none() {
-                let mut parts = m.split(|&b| b == b' ');
-                info.audio_port = parts
-                    .next()
-                    .and_then(parse_usize)
-                    .and_then(|p| u16::try_from(p).ok());
-                info.payload_types = parts
-                    .skip(1)
-                    .filter_map(parse_usize)
-                    .filter_map(|p| u16::try_from(p).ok())
-                    .take(32)
-                    .collect();
-            }
+        } else if let Some(m) = line.strip_prefix(b"m=audio ")
+            && info.audio_port.is_none()
+        {
+            let mut parts = m.split(|&b| b == b' ');
+            info.audio_port = parts
+                .next()
+                .and_then(parse_usize)
+                .and_then(|p| u16::try_from(p).ok());
+            info.payload_types = parts
+                .skip(1)
+                .filter_map(parse_usize)
+                .filter_map(|p| u16::try_from(p).ok())
+                .take(32)
+                .collect();
         }
         pos = end + 1;
     }

@@ -40,7 +40,7 @@ capture_start() { # file filter [iface]
     if [[ $f == *.pcapng ]]; then
         tshark -q -i "$ifc" -f "$filter" -w "$RUN/$f" >/dev/null 2>&1 &
     else
-        tcpdump -q -U -i "$ifc" -w "$RUN/$f" "$filter" >/dev/null 2>&1 &
+        tcpdump -q -U --immediate-mode -i "$ifc" -w "$RUN/$f" "$filter" >/dev/null 2>&1 &
     fi
     PIDS+=($!)
     sleep 1.5
@@ -60,7 +60,7 @@ lab_call() { # transport port user password target [pause-ms]
 }
 lab_register() { # user password
     sipp "$LAB_SIP_UDP" -sf "$ROOT/lab/sipp/register.xml" -p "$UAC" \
-        -key user "$1" -key domain "$D" -key expires 60 -au "$1" -ap "$2" \
+        -key user "$1" -key domain "$D" -key expires 60 -key contact "sip:$1@127.0.0.1:$UAC" -au "$1" -ap "$2" \
         "${sipp_common[@]}" >/dev/null 2>&1 || true
 }
 

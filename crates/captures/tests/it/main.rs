@@ -1,0 +1,29 @@
+//! Integration tests of the captures crate: one binary, one module per feature.
+
+mod live;
+mod render;
+mod robustness;
+mod scanner;
+mod snapshots;
+mod traffic;
+
+use std::path::{Path, PathBuf};
+
+/// `crates/captures/test_data/<name>`.
+pub fn data(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("test_data")
+        .join(name)
+}
+
+/// Analyse a test file with an optional user filter; bad files are test failures.
+pub fn analyze(name: &str, user: Option<&str>) -> captures::Analysis {
+    let opts = captures::AnalyzeOptions {
+        user: user.map(str::to_owned),
+        progress: None,
+    };
+    match captures::analyze_path(&data(name), &opts) {
+        Ok(a) => a,
+        Err(e) => panic!("{name}: {e}"),
+    }
+}
