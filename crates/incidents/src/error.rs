@@ -90,8 +90,13 @@ pub(crate) fn describe(err: &sqlx::Error) -> String {
 }
 
 /// Removes the password from a database URL, `postgres://user:secret@host/db` ->
-/// `postgres://user:***@host/db`, so that it can be shown in errors and logs.
+/// `postgres://user:***@host/db` (and `?password=...` -> `?password=***`), so that it can be
+/// shown in errors and logs.
 pub fn redact_url(url: &str) -> String {
+    redact_query_password(&redact_userinfo(url))
+}
+
+fn redact_userinfo(url: &str) -> String {
     let Some(scheme_end) = url.find("://") else {
         return url.to_owned();
     };
@@ -113,6 +118,21 @@ pub fn redact_url(url: &str) -> String {
         &userinfo[..colon],
         &rest[at..]
     )
+}
+
+/// Hides the value of a `password=` query parameter, which libpq-style URLs allow.
+fn redact_query_password(url: &str) -> String {
+    let Some((base, query)) = url.split_once('?') else {
+        return url.to_owned();
+    };
+    let query: Vec<String> = query
+        .split('&')
+        .map(|pair| match pair.split_once('=') {
+            Some((key, _)) if key.eq_ignore_ascii_case("password") => format!("{key}=***"),
+            _ => pair.to_owned(),
+        })
+        .collect();
+    format!("{base}?{}", query.join("&"))
 }
 
 /// Redacts every `scheme://user:pass@` found inside a longer text.
@@ -148,6 +168,14 @@ mod tests {
             ("sqlite:///var/lib/d.sqlite", "sqlite:///var/lib/d.sqlite"),
             ("postgres://u:p@ss@h/db", "postgres://u:***@h/db"),
             ("not a url", "not a url"),
+            (
+                "postgres://db/x?user=a&password=pw&sslmode=disable",
+                "postgres://db/x?user=a&password=***&sslmode=disable",
+            ),
+            (
+                "postgres://u:p@h/x?PASSWORD=z",
+                "postgres://u:***@h/x?PASSWORD=***",
+            ),
         ];
         for (input, expected) in table {
             assert_eq!(redact_url(input), expected, "{input}");

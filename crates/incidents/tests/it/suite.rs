@@ -364,10 +364,12 @@ async fn stale_version_is_a_conflict_and_writes_nothing(store: &Store, _url: &st
     assert_eq!(store.audit(opened.id).await.expect("audit").len(), 2);
 }
 
-async fn concurrent_answers_one_wins_nothing_lost(store: &Store, _url: &str) {
-    // Several rounds, because a race that happens to serialize proves little once.
+async fn concurrent_answers_one_wins_nothing_lost(store: &Store, url: &str) {
+    // Several rounds, because a race that happens to serialize proves little once. Odd rounds
+    // give agent-b a store of its own, as a second CLI process on the same database would be.
     const ROUNDS: usize = 8;
     let store = Arc::new(store.clone());
+    let second = Arc::new(Store::connect(url).await.expect("second store"));
     let incident = store
         .open_incident(new_incident("race@voip.example", "L1"), "lead")
         .await
@@ -377,7 +379,12 @@ async fn concurrent_answers_one_wins_nothing_lost(store: &Store, _url: &str) {
         let barrier = Arc::new(Barrier::new(2));
         let mut tasks = Vec::new();
         for agent in ["agent-a", "agent-b"] {
-            let (store, barrier) = (Arc::clone(&store), Arc::clone(&barrier));
+            let mine = if agent == "agent-b" && round % 2 == 1 {
+                &second
+            } else {
+                &store
+            };
+            let (store, barrier) = (Arc::clone(mine), Arc::clone(&barrier));
             tasks.push(tokio::spawn(async move {
                 let step = answer(&format!("l1.step_{round}"), agent);
                 barrier.wait().await;
