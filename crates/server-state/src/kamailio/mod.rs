@@ -262,21 +262,28 @@ impl ServerState for KamailioState {
     }
 
     async fn registrations(&self, user: &str) -> Result<Vec<Registration>> {
-        let (user, _) = split_user(user);
-        match self
-            .rpc
-            .call("ul.lookup", &["location".into(), user.into()])
-            .await
-        {
-            Ok(v) => Ok(parse_contacts(user, &v, Utc::now())),
-            // Kamailio's way of saying "not registered" (code 500, told apart by message).
-            Err(Error::Rpc { message, .. })
-                if message.contains("not found") || message.contains("no contacts") =>
-            {
-                Ok(Vec::new())
-            }
-            Err(e) => Err(e),
+        let (user, domain) = split_user(user);
+        let domain = domain.or((!self.cfg.domain.is_empty()).then_some(self.cfg.domain.as_str()));
+        // With usrloc `use_domain=0` the AoR is the bare user; with `use_domain=1` it is
+        // user@domain. Ask for the bare user first and for user@domain when that finds nothing.
+        let mut aors = vec![user.to_string()];
+        if let Some(d) = domain {
+            aors.push(format!("{user}@{d}"));
         }
+        for aor in aors {
+            match self
+                .rpc
+                .call("ul.lookup", &["location".into(), aor.into()])
+                .await
+            {
+                Ok(v) => return Ok(parse_contacts(user, &v, Utc::now())),
+                // Kamailio's way of saying "not registered" (code 500, told apart by message).
+                Err(Error::Rpc { message, .. })
+                    if message.contains("not found") || message.contains("no contacts") => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(Vec::new())
     }
 
     async fn registration_attempts(
@@ -456,7 +463,12 @@ impl ServerState for KamailioState {
                                     dst.last_probe.unwrap_or_default()
                                 )),
                             };
-                            services.push((format!("{} {} {}", t.name, dst.name, dst.uri), state));
+                            let name = if t.name == dst.name {
+                                format!("{} {}", dst.name, dst.uri)
+                            } else {
+                                format!("{} {} {}", t.name, dst.name, dst.uri)
+                            };
+                            services.push((name, state));
                         }
                     }
                 }
