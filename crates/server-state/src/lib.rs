@@ -9,6 +9,8 @@
 
 mod csv;
 mod file;
+#[cfg(test)]
+mod fuzz;
 pub mod generate;
 mod kamailio;
 mod model;

@@ -24,6 +24,11 @@ use crate::{
 use db::{Bind, Col, Db, redact_url};
 use rpc::RpcClient;
 
+#[cfg(test)]
+pub(crate) use rpc::{
+    complete_response as rpc_complete_response, finish_at_eof as rpc_finish_at_eof,
+};
+
 /// Where a Kamailio server is and how its routing is set up.
 #[derive(Clone)]
 pub struct KamailioConfig {
@@ -719,9 +724,14 @@ pub(crate) fn parse_contacts(user: &str, v: &Value, now: DateTime<Utc>) -> Vec<R
                 .to_string()
         };
         let expires_at = match c.get("Expires") {
-            Some(Value::Number(n)) => match n.as_i64() {
-                Some(secs) if secs > 0 => now + chrono::Duration::seconds(secs),
-                _ => continue,
+            Some(Value::Number(n)) => match n
+                .as_i64()
+                .filter(|s| *s > 0)
+                .and_then(chrono::Duration::try_seconds)
+                .and_then(|d| now.checked_add_signed(d))
+            {
+                Some(t) => t,
+                None => continue,
             },
             // "permanent" bindings never expire; "expired"/"deleted" are gone.
             Some(Value::String(s)) if s == "permanent" => DateTime::<Utc>::MAX_UTC,
@@ -881,6 +891,11 @@ fn set_name(id: u64, dests: &[TrunkDestination]) -> String {
                 .take_while(|(a, b)| a == b)
                 .count(),
         );
+    }
+    // Stay on a character boundary: names are the server's data, not ASCII by contract.
+    let mut stem = stem;
+    while !first.is_char_boundary(stem) {
+        stem -= 1;
     }
     let stem = first[..stem].trim_end_matches(|c: char| c.is_ascii_digit() || c == '-' || c == '_');
     if stem.is_empty() || stem.starts_with("sip:") {

@@ -227,7 +227,7 @@ fn parse_head(buf: &[u8]) -> Option<Result<Head>> {
 }
 
 /// The status and body once the response is complete, `None` while more bytes are needed.
-fn complete_response(buf: &[u8]) -> Option<Result<(u16, Vec<u8>)>> {
+pub(crate) fn complete_response(buf: &[u8]) -> Option<Result<(u16, Vec<u8>)>> {
     let head = match parse_head(buf)? {
         Ok(h) => h,
         Err(e) => return Some(Err(e)),
@@ -240,7 +240,7 @@ fn complete_response(buf: &[u8]) -> Option<Result<(u16, Vec<u8>)>> {
     (body.len() >= len).then(|| Ok((head.status, body[..len].to_vec())))
 }
 
-fn finish_at_eof(buf: &[u8]) -> Result<(u16, Vec<u8>)> {
+pub(crate) fn finish_at_eof(buf: &[u8]) -> Result<(u16, Vec<u8>)> {
     match parse_head(buf) {
         None if buf.is_empty() => Err(Error::Management(
             "connection closed without a response".into(),
