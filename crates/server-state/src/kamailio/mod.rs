@@ -893,7 +893,6 @@ fn set_name(id: u64, dests: &[TrunkDestination]) -> String {
         );
     }
     // Stay on a character boundary: names are the server's data, not ASCII by contract.
-    let mut stem = stem;
     while !first.is_char_boundary(stem) {
         stem -= 1;
     }
