@@ -1045,6 +1045,11 @@ mod tests {
                 .unwrap()
                 .contains("not probed")
         );
+        // Names sharing a partial multi-byte character still give a valid stem.
+        let v = json!({"RECORDS":[{"SET":{"ID":3,"TARGETS":[
+            {"DEST":{"URI":"sip:a","FLAGS":"AP","ATTRS":{"BODY":"name=gé1"}}},
+            {"DEST":{"URI":"sip:b","FLAGS":"AP","ATTRS":{"BODY":"name=gè2"}}}]}}]});
+        assert_eq!(parse_dispatcher(&v, &prefixes)[0].name, "g");
     }
 
     #[test]

@@ -6,3 +6,4 @@ mod expect;
 mod files;
 mod kamailio_db;
 mod lab;
+mod sweep;
