@@ -326,3 +326,49 @@ pub(crate) fn level_rank(level: &str) -> u8 {
         _ => u8::MAX,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_verify_only_against_their_own_hash() {
+        let h = hash_password_with_cost("s3cret-pass", 256, 1).expect("hash");
+        assert!(h.starts_with("$argon2id$"));
+        let table = [
+            ("s3cret-pass", h.as_str(), true),
+            ("s3cret-pasS", h.as_str(), false),
+            ("", h.as_str(), false),
+            ("s3cret-pass", "not a phc string", false),
+        ];
+        for (pw, phc, ok) in table {
+            assert_eq!(verify_password(pw, phc), ok, "{pw:?} against {phc:?}");
+        }
+    }
+
+    #[test]
+    fn csrf_tokens_differ_per_session_and_compare_exactly() {
+        let (a, b) = (new_token(), new_token());
+        assert_ne!(a, b);
+        assert_eq!(a.len(), 64);
+        assert_ne!(csrf_for(&a), csrf_for(&b));
+        assert!(same(&csrf_for(&a), &csrf_for(&a)));
+        assert!(!same(&csrf_for(&a), &csrf_for(&a)[1..]));
+        assert!(!same(&csrf_for(&a), &csrf_for(&b)));
+    }
+
+    #[test]
+    fn debug_output_never_shows_session_secrets() {
+        let u = CurrentUser {
+            username: "lena".into(),
+            role: Role::L1,
+            via: Via::Session {
+                token_hash: "HASHVALUE".into(),
+                csrf: "CSRFVALUE".into(),
+            },
+        };
+        let d = format!("{u:?}");
+        assert!(d.contains("lena"));
+        assert!(!d.contains("HASHVALUE") && !d.contains("CSRFVALUE"), "{d}");
+    }
+}

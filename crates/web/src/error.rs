@@ -116,7 +116,7 @@ impl From<incidents::Error> for AppError {
                 current_version: Some(current_version),
                 message: format!(
                     "someone else changed this incident first (it is now at version \
-                     {current_version}); nothing of yours was recorded, reload and try again"
+                     {current_version}); reload it and try again"
                 ),
             },
             incidents::Error::Closed { .. } => AppError::Conflict {

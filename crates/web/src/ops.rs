@@ -721,3 +721,23 @@ pub(crate) async fn queue(
     }
     Ok(list)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::sanitize_name;
+
+    #[test]
+    fn uploaded_file_names_lose_paths_and_control_characters() {
+        let table = [
+            ("client.log", "client.log"),
+            ("../../etc/passwd", "passwd"),
+            ("C:\\Users\\me\\capture.pcapng", "capture.pcapng"),
+            ("evil\"\r\nX-Header: 1.txt", "evilX-Header: 1.txt"),
+            ("  spaced.txt  ", "spaced.txt"),
+            ("dir/", ""),
+        ];
+        for (input, expected) in table {
+            assert_eq!(sanitize_name(input), expected, "{input:?}");
+        }
+    }
+}

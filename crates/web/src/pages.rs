@@ -802,7 +802,8 @@ pub(crate) async fn answer(
                 id,
                 None,
                 Some(format!(
-                    "Your answer \"{}\" was not recorded: {message}. Your note is kept below.",
+                    "Your answer \"{}\" was not recorded: {message}. The page shows the incident as it \
+                     is now; your note is kept below.",
                     form.answer
                 )),
                 note,
