@@ -217,6 +217,69 @@ async fn run(accounts: usize, rounds: usize) -> Result<(), String> {
         ms(k[k.len() - 1])
     );
 
+    // The same population in PostgreSQL (when DIALTONE_TEST_PG_URL names a server), read with
+    // the lab's management interface for the live registrations.
+    if let Ok(admin) = std::env::var("DIALTONE_TEST_PG_URL") {
+        let name = format!("dialtone_sweep_{}", std::process::id());
+        let base = admin
+            .rsplit_once('/')
+            .map(|(b, _)| b)
+            .unwrap_or(&admin)
+            .to_string();
+        let pg_url = format!("{base}/{name}");
+        let admin_exec = |sql: String| {
+            let admin = admin.clone();
+            async move {
+                use sqlx::Connection;
+                let mut c = sqlx::PgConnection::connect(&admin)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+                    .execute(&mut c)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                Ok::<(), String>(())
+            }
+        };
+        admin_exec(format!("CREATE DATABASE {name}")).await?;
+        let result = async {
+            let t0 = Instant::now();
+            create_kamailio_schema(
+                &pg_url,
+                Path::new(server_state::generate::POSTGRES_SCHEMA_DIR),
+            )
+            .await
+            .map_err(|e| e.to_string())?;
+            fill_population(&pg_url, &pop)
+                .await
+                .map_err(|e| e.to_string())?;
+            println!(
+                "generated {accounts} accounts into PostgreSQL in {}",
+                ms(t0.elapsed())
+            );
+            let pg_state = KamailioState::new(KamailioConfig {
+                rpc_url: env.get("LAB_RPC_URL").cloned().unwrap_or_default(),
+                db_url: pg_url.clone(),
+                domain: pop.domain.clone(),
+                trunk_prefixes: BTreeMap::new(),
+                echo_numbers: Vec::new(),
+                timeout: Duration::from_secs(20),
+            })
+            .map_err(|e| e.to_string())?;
+            let p = time_rounds(&pg_state, rounds, &pop, "postgresql").await?;
+            println!(
+                "postgresql all_accounts: min {}, median {}, max {}",
+                ms(p[0]),
+                ms(p[p.len() / 2]),
+                ms(p[p.len() - 1])
+            );
+            Ok::<(), String>(())
+        }
+        .await;
+        admin_exec(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await?;
+        result?;
+    }
+
     let t0 = Instant::now();
     let dir = root.join("export");
     write_population_export(&dir, &pop).map_err(|e| e.to_string())?;
