@@ -179,23 +179,27 @@ pub(crate) async fn run_echo(
 }
 
 /// Sends every packet received back to where it came from, until `until` (the UAS side of
-/// `call_between`, like an echo service). Returns how many packets were reflected.
-pub(crate) async fn reflect(sock: &UdpSocket, until: Instant) -> u32 {
-    let mut n = 0;
+/// `call_between`, like an echo service), counting them in `count` as they go (the caller
+/// may drop this future at any time).
+pub(crate) async fn reflect(
+    sock: &UdpSocket,
+    until: Instant,
+    count: &std::sync::atomic::AtomicU32,
+) {
     let mut buf = vec![0u8; 2048];
     loop {
         let wait = until.saturating_duration_since(Instant::now());
         if wait.is_zero() {
-            return n;
+            return;
         }
         match tokio::time::timeout(wait, sock.recv_from(&mut buf)).await {
             Ok(Ok((len, from))) => {
                 if sock.send_to(&buf[..len], from).await.is_ok() {
-                    n += 1;
+                    count.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 }
             }
             Ok(Err(_)) => {}
-            Err(_) => return n,
+            Err(_) => return,
         }
     }
 }

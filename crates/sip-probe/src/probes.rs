@@ -645,6 +645,7 @@ async fn uas_answer(s: &mut Session, creds: &Credentials, until_at: Instant) -> 
     };
     let media_port = media.local_addr().map(|a| a.port()).unwrap_or(0);
     let Some(invite) = next_request(s, Method::Invite, until_at).await else {
+        // Nothing to answer: the caller's side of the report says why (404, 480, ...).
         s.note("callee: no INVITE arrived");
         return (0, false);
     };
@@ -666,10 +667,7 @@ async fn uas_answer(s: &mut Session, creds: &Credentials, until_at: Instant) -> 
     ok.set_body("application/sdp", answer.to_string().into_bytes());
     let _ = s.send_raw(&ok.to_bytes(), "callee answers").await;
     let counter = std::sync::atomic::AtomicU32::new(0);
-    let reflect = async {
-        let n = media::reflect(&media, until_at).await;
-        counter.fetch_add(n, std::sync::atomic::Ordering::Relaxed);
-    };
+    let reflect = media::reflect(&media, until_at, &counter);
     let bye = async {
         // The ACK may come first; wait for the BYE.
         let _ = next_request(s, Method::Ack, until_at).await;
@@ -685,7 +683,7 @@ async fn uas_answer(s: &mut Session, creds: &Credentials, until_at: Instant) -> 
         b = bye => b,
         _ = reflect => false,
     };
-    (counter.into_inner(), answered || media_port != 0)
+    (counter.into_inner(), answered)
 }
 
 async fn next_request(s: &mut Session, method: Method, until_at: Instant) -> Option<Request> {
@@ -693,17 +691,10 @@ async fn next_request(s: &mut Session, method: Method, until_at: Instant) -> Opt
         if let Some(pos) = s.incoming.iter().position(|r| r.method == method) {
             return s.incoming.remove(pos);
         }
-        if Instant::now() >= until_at {
-            return None;
-        }
-        match s.next_response(until_at).await {
-            Ok(_) => continue,
-            Err(TsxResult::Bound) => {
-                if s.incoming.iter().any(|r| r.method == method) {
-                    continue;
-                }
-                return None;
-            }
+        match s.next_message(until_at).await {
+            Ok(sip_message::Message::Request(r)) => s.incoming.push_back(r),
+            // Responses here belong to nothing we wait for (late retransmissions).
+            Ok(sip_message::Message::Response(_)) => {}
             Err(_) => return None,
         }
     }

@@ -180,6 +180,16 @@ pub fn ladder(report: &ProbeReport) -> String {
         );
     }
     for e in &report.trace {
+        if e.bytes_len == 0 {
+            let _ = writeln!(
+                out,
+                "{:>8}  {:<5} .. {}",
+                e.at_ms,
+                e.transport.via_token(),
+                e.note
+            );
+            continue;
+        }
         let line = first_line(&e.text);
         let arrow = match e.direction {
             crate::Direction::Sent => format!("{line} -->"),

@@ -204,9 +204,9 @@ impl Session {
         }
     }
 
-    /// Reads one message until `until`; requests are queued in `incoming`, and the response is
-    /// returned. Unreadable input is traced and remembered.
-    pub(crate) async fn next_response(&mut self, until: Instant) -> Result<Response, TsxResult> {
+    /// Reads one message until `until`: a request or a response. Unreadable input is traced,
+    /// remembered for a bad_response verdict, and skipped.
+    pub(crate) async fn next_message(&mut self, until: Instant) -> Result<Message, TsxResult> {
         loop {
             let until = until.min(self.deadline);
             match self.conn.recv(until).await {
@@ -234,17 +234,15 @@ impl Session {
                     };
                     self.record(Direction::Received, &bytes, note);
                     match parsed.message {
-                        Some(Message::Response(r)) => {
+                        Some(Message::Response(r))
                             if !errors.is_empty()
                                 && (r.headers.cseq().ok().flatten().is_none()
-                                    || r.headers.via().is_err())
-                            {
-                                self.malformed.push(errors.join("; "));
-                                continue;
-                            }
-                            return Ok(r);
+                                    || r.headers.via().is_err()) =>
+                        {
+                            // Without a readable Via and CSeq it cannot be matched to a transaction (§17.1.3).
+                            self.malformed.push(errors.join("; "));
                         }
-                        Some(Message::Request(r)) => self.incoming.push_back(r),
+                        Some(m) => return Ok(m),
                         None => self.malformed.push(if errors.is_empty() {
                             "unreadable message".to_owned()
                         } else {
@@ -252,6 +250,16 @@ impl Session {
                         }),
                     }
                 }
+            }
+        }
+    }
+
+    /// The next response; requests that arrive meanwhile are queued in `incoming`.
+    pub(crate) async fn next_response(&mut self, until: Instant) -> Result<Response, TsxResult> {
+        loop {
+            match self.next_message(until).await? {
+                Message::Response(r) => return Ok(r),
+                Message::Request(r) => self.incoming.push_back(r),
             }
         }
     }

@@ -1,0 +1,8 @@
+//! Integration tests of sip-probe against the real lab (Kamailio + SIPp on loopback, see lab/)
+//! and against real local sockets for the conditions the lab cannot produce (silence, garbage).
+
+mod calls;
+mod helpers;
+mod local;
+mod register;
+mod tls;
