@@ -192,6 +192,7 @@ impl ServerState for FileState {
             management: CheckState::Unknown("the export has no health.json".into()),
             uptime_s: None,
             version: None,
+            sip_listeners: Vec::new(),
             tls_listeners: Vec::new(),
             database: CheckState::Unknown("the export has no health.json".into()),
             services: Vec::new(),

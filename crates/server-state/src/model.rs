@@ -199,6 +199,10 @@ pub struct ServiceHealth {
     pub uptime_s: Option<u64>,
     #[serde(default)]
     pub version: Option<String>,
+    /// SIP listeners as `proto:ip:port` (`udp:203.0.113.1:5060`); a transport missing here is
+    /// not served.
+    #[serde(default)]
+    pub sip_listeners: Vec<String>,
     #[serde(default)]
     pub tls_listeners: Vec<TlsListener>,
     pub database: CheckState,

@@ -173,10 +173,12 @@ impl KamailioState {
         longest_prefix_route(ids.iter().map(|(id, p)| (id.as_str(), *p)), dialled)
     }
 
-    async fn tls_listeners(&self) -> Vec<TlsListener> {
-        let mut out = Vec::new();
+    /// SIP listeners (`proto:ip:port`, the management port left out) and the TLS ones with
+    /// their certificate.
+    async fn listeners(&self) -> (Vec<String>, Vec<TlsListener>) {
+        let (mut sip, mut tls) = (Vec::new(), Vec::new());
         let Ok(sockets) = self.rpc.call("core.sockets_list", &[]).await else {
-            return out;
+            return (sip, tls);
         };
         // With a tls.cfg file the per-domain certificate there wins over the module default
         // that tls.options also reports.
@@ -187,12 +189,12 @@ impl KamailioState {
             Err(_) => None,
         };
         let not_after = certificate.as_deref().and_then(read_not_after);
-        let mut seen = HashSet::new();
+        let rpc_port = self.rpc.port().to_string();
         for_each_object(&sockets, &mut |o| {
-            let proto = o.get("proto").and_then(Value::as_str).unwrap_or("");
-            if !proto.eq_ignore_ascii_case("tls") {
+            let Some(proto) = o.get("proto").and_then(Value::as_str) else {
                 return;
-            }
+            };
+            let proto = proto.to_ascii_lowercase();
             let addr = ["address", "ipaddress", "name"]
                 .iter()
                 .find_map(|k| o.get(*k).and_then(Value::as_str))
@@ -204,16 +206,25 @@ impl KamailioState {
                     other => other.to_string(),
                 })
                 .unwrap_or_default();
+            // xhttp serves JSON-RPC on a plain TCP listener: not a SIP transport.
+            if proto == "tcp" && port == rpc_port {
+                return;
+            }
             let address = format!("{addr}:{port}");
-            if seen.insert(address.clone()) {
-                out.push(TlsListener {
+            let listener = format!("{proto}:{address}");
+            if sip.contains(&listener) {
+                return;
+            }
+            sip.push(listener);
+            if proto == "tls" {
+                tls.push(TlsListener {
                     address,
                     certificate: certificate.clone(),
                     not_after,
                 });
             }
         });
-        out
+        (sip, tls)
     }
 }
 
@@ -439,13 +450,8 @@ impl ServerState for KamailioState {
             let uptime = match self.rpc.call("core.uptime", &[]).await {
                 Ok(v) => v.get("uptime").and_then(Value::as_u64),
                 Err(e) => {
-                    return (
-                        CheckState::Down(e.to_string()),
-                        None,
-                        None,
-                        Vec::new(),
-                        Vec::new(),
-                    );
+                    let down = CheckState::Down(e.to_string());
+                    return (down, None, None, Vec::new(), Vec::new(), Vec::new());
                 }
             };
             let version = self
@@ -454,7 +460,7 @@ impl ServerState for KamailioState {
                 .await
                 .ok()
                 .and_then(|v| v.as_str().map(|s| s.trim().to_string()));
-            let tls = self.tls_listeners().await;
+            let (sip, tls) = self.listeners().await;
             let mut services = Vec::new();
             match self.dispatcher().await {
                 Ok(trunks) => {
@@ -480,14 +486,15 @@ impl ServerState for KamailioState {
                 Err(e) => services.push(("dispatcher".into(), CheckState::Unknown(e.to_string()))),
             }
             services.push(("shared memory".into(), self.shmem().await));
-            (CheckState::Up, uptime, version, tls, services)
+            (CheckState::Up, uptime, version, sip, tls, services)
         };
-        let (database, (management, uptime_s, version, tls_listeners, services)) =
+        let (database, (management, uptime_s, version, sip_listeners, tls_listeners, services)) =
             tokio::join!(db, rpc);
         Ok(ServiceHealth {
             management,
             uptime_s,
             version,
+            sip_listeners,
             tls_listeners,
             database,
             services,

@@ -51,6 +51,10 @@ impl RpcClient {
         })
     }
 
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
     pub fn url(&self) -> String {
         format!("http://{}:{}{}", self.host_for_url(), self.port, self.path)
     }

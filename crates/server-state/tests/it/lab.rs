@@ -308,6 +308,38 @@ async fn duplicate_number_and_missing_account_faults() {
         ]
     );
 
+    // Echo service down: its dispatcher set loses its only destination, calls to it get 503.
+    lab.fault("stop-echo", &[]).unwrap();
+    let trunks = state.trunks().await.unwrap();
+    let echo = trunks.iter().find(|t| t.name == "echo").unwrap();
+    assert!(!echo.is_up(), "{echo:?}");
+    let health = state.health().await.unwrap();
+    assert!(
+        health
+            .services
+            .iter()
+            .any(|(n, s)| n.starts_with("echo ") && !s.is_up()),
+        "{health:?}"
+    );
+    let start = Utc::now() - chrono::Duration::seconds(2);
+    let pw = password(&lab, "carol");
+    assert_eq!(
+        lab.sipp_call("carol", &pw, lab.echo_number())
+            .unwrap()
+            .final_status,
+        Some(503)
+    );
+    let calls = wait_for("the failed echo call", Duration::from_secs(10), || async {
+        let c = state.calls("carol", start, 5).await.unwrap();
+        (!c.is_empty()).then_some(c)
+    })
+    .await;
+    assert_eq!(
+        (calls[0].status, calls[0].route.as_deref()),
+        (503, Some("echo")),
+        "{calls:?}"
+    );
+
     let alice = state.account("alice").await.unwrap().unwrap();
     assert!(alice.exists && alice.domain == lab.domain());
     lab.fault("remove-account", &["alice"]).unwrap();
@@ -352,6 +384,34 @@ async fn health_reports_version_tls_and_management_down() {
     assert_eq!(tls.address, format!("127.0.0.1:{}", lab.tls_port()));
     assert!(tls.not_after.unwrap() > Utc::now(), "{tls:?}");
     assert!(state.describe().contains(lab.rpc_url()));
+
+    let sip = &h.sip_listeners;
+    for proto in ["udp", "tcp"] {
+        assert!(
+            sip.contains(&format!("{proto}:127.0.0.1:{}", lab.sip_port())),
+            "{sip:?}"
+        );
+    }
+    assert!(
+        sip.contains(&format!("tls:127.0.0.1:{}", lab.tls_port())),
+        "{sip:?}"
+    );
+    assert!(
+        !sip.iter()
+            .any(|l| lab.rpc_url().contains(l.rsplit(':').next().unwrap())),
+        "{sip:?}"
+    );
+
+    lab.fault("block-transport", &["tcp"]).unwrap();
+    let h = state.health().await.unwrap();
+    assert!(
+        !h.sip_listeners.iter().any(|l| l.starts_with("tcp:")),
+        "{h:?}"
+    );
+    assert!(
+        h.sip_listeners.iter().any(|l| l.starts_with("udp:")),
+        "{h:?}"
+    );
 
     lab.fault("tls-expired", &[]).unwrap();
     let h = state.health().await.unwrap();
