@@ -599,6 +599,8 @@ struct StepPage {
     evidence: Vec<EvidenceView>,
     path: Vec<PathRow>,
     attachments: Vec<AttView>,
+    /// The last escalation: (from level, who, reason).
+    escalated_by: Option<(String, String, String)>,
     can_work: bool,
     can_close: bool,
     can_take: bool,
@@ -621,6 +623,7 @@ async fn step_page_view(
     let inc = ops::load(state, id).await?;
     let steps = state.store.steps(id).await?;
     let atts = state.store.attachments(id).await?;
+    let escalations = state.store.escalations(id).await?;
     let can_work = ops::can_work(user, &inc);
     let mut page = StepPage {
         nav: Some(Nav::of(user)),
@@ -644,6 +647,9 @@ async fn step_page_view(
                 actor: a.actor.clone(),
             })
             .collect(),
+        escalated_by: escalations
+            .last()
+            .map(|e| (e.from_level.clone(), e.actor.clone(), e.reason.clone())),
         can_work,
         can_close: ops::can_close(user, &inc),
         can_take: ops::can_take(user, &inc),

@@ -232,6 +232,11 @@ async fn l1_opens_walks_and_escalates_then_l2_takes_and_closes_through_the_pages
     assert!(mine.body.contains(&format!("/incidents/{id}\"")));
     let page = send(&r, Method::GET, &path, Some(&leo), false, Payload::Empty).await;
     assert!(page.body.contains("l2.server_services"), "{}", page.body);
+    assert!(
+        page.body
+            .contains("Escalated from L1 by lena: the echo test fails"),
+        "the escalation reason is part of the dossier"
+    );
 
     for (step, answer) in [
         ("l2.server_services", "fine"),
