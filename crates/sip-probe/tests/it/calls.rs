@@ -50,6 +50,16 @@ fn echo_stopped_gateway_down_and_unknown_number() {
     check(&r, Category::NotFound, &[]);
     assert_eq!(r.verdict.status, Some(404));
 
+    // The gateway answers 503 for numbers starting 503; Kamailio relays it as 500 (RFC 3261 §16.7).
+    let r = rt.block_on(sip_probe::call(
+        &t,
+        &alice,
+        &format!("{}5035550000", lab.trunk_prefix()),
+        &opts(),
+    ));
+    check(&r, Category::ServerError, &[]);
+    assert_eq!(r.verdict.status, Some(500));
+
     lab.fault("stop-echo", &[]).expect("fault");
     let r = rt.block_on(sip_probe::echo(&t, &alice, lab.echo_number(), &opts()));
     check(&r, Category::Unavailable, &[]);
@@ -65,32 +75,90 @@ fn echo_stopped_gateway_down_and_unknown_number() {
 fn call_between_the_two_probe_accounts() {
     let lab = lab();
     let rt = rt();
+    for transport in [Transport::Udp, Transport::Tcp, Transport::Tls] {
+        let t = target(&lab, transport);
+        let (p1, p2) = (creds(&lab, "probe1"), creds(&lab, "probe2"));
+        let r = rt.block_on(sip_probe::call_between(&t, &p1, &p2, &opts()));
+        check(
+            &r,
+            Category::Ok,
+            &[&password(&lab, "probe1"), &password(&lab, "probe2")],
+        );
+        let m = r.media.as_ref().expect("media");
+        assert_eq!(m.echoed, m.sent, "{transport}: {m:?}");
+        assert!(r.trace.iter().any(|e| e.note.starts_with("callee")));
+        // Media both ways: every packet reached the callee and was sent back by it.
+        let want = format!("reflected {} packets", m.sent);
+        assert!(r.verdict.summary.contains(&want), "{}", r.verdict.summary);
+        // The callee's binding was removed again.
+        assert!(
+            lab.rpc("ul.lookup", serde_json::json!(["location", "probe2"]))
+                .is_err()
+        );
+    }
+}
+
+/// A phone that answers but sends no audio back (SIPp UAS without -rtp_echo), and an echo
+/// judged against a jitter bound loopback cannot meet.
+#[test]
+fn no_echo_and_degraded_media() {
+    let lab = lab();
+    let rt = rt();
     let t = target(&lab, Transport::Udp);
-    let r = rt.block_on(sip_probe::call_between(
-        &t,
-        &creds(&lab, "probe1"),
-        &creds(&lab, "probe2"),
-        &opts(),
-    ));
-    check(
-        &r,
-        Category::Ok,
-        &[&password(&lab, "probe1"), &password(&lab, "probe2")],
+    let alice = creds(&lab, "alice");
+    let free = || {
+        let s = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");
+        s.local_addr().expect("addr").port()
+    };
+    let (port, media) = (free(), free());
+    let scenario = testlab::Lab::lab_dir()
+        .expect("lab dir")
+        .join("sipp/echo_uas.xml");
+    let mut phone = std::process::Command::new("sipp")
+        .current_dir(lab.run_dir())
+        .arg("-sf")
+        .arg(&scenario)
+        .args([
+            "-t",
+            "u1",
+            "-nostdin",
+            "-i",
+            "127.0.0.1",
+            "-mi",
+            "127.0.0.1",
+        ])
+        .args(["-p", &port.to_string(), "-mp", &media.to_string()])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("sipp starts");
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let reg = lab.sipp_register_contact(
+        "bob",
+        &password(&lab, "bob"),
+        &format!("sip:bob@127.0.0.1:{port}"),
     );
+    let r = rt.block_on(sip_probe::echo(&t, &alice, "bob", &opts()));
+    let _ = phone.kill();
+    let _ = phone.wait();
+    assert_eq!(
+        reg.expect("register the silent phone").final_status,
+        Some(200)
+    );
+    check(&r, Category::MediaNoEcho, &[]);
     let m = r.media.as_ref().expect("media");
-    assert_eq!(m.echoed, m.sent, "{m:?}");
-    assert!(r.trace.iter().any(|e| e.note.starts_with("callee")));
-    // Media both ways: every packet reached the callee and was sent back by it.
+    assert!(m.sent > 0 && m.echoed == 0, "{m:?}");
+
+    let strict = sip_probe::ProbeOptions {
+        max_jitter_ms: 0.0,
+        ..opts()
+    };
+    let r = rt.block_on(sip_probe::echo(&t, &alice, lab.echo_number(), &strict));
+    check(&r, Category::MediaDegraded, &[]);
     assert!(
-        r.verdict
-            .summary
-            .contains(&format!("reflected {} packets", m.sent)),
-        "{}",
-        r.verdict.summary
-    );
-    // The callee's binding was removed again.
-    assert!(
-        lab.rpc("ul.lookup", serde_json::json!(["location", "probe2"]))
-            .is_err()
+        r.media
+            .as_ref()
+            .is_some_and(|m| m.jitter_ms.is_some_and(|j| j > 0.0))
     );
 }

@@ -116,3 +116,24 @@ fn unresolvable_name_is_dns() {
         r.resolution
     );
 }
+
+#[test]
+fn peer_closing_the_connection_is_unreachable() {
+    let rt = rt();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let closer = std::thread::spawn(move || {
+        if let Ok((s, _)) = listener.accept() {
+            drop(s);
+        }
+    });
+    let t = ProbeTarget::direct("127.0.0.1", port, Transport::Tcp, "127.0.0.1");
+    let r = rt.block_on(sip_probe::options(&t, &ProbeOptions::default()));
+    let _ = closer.join();
+    check(&r, Category::Unreachable, &[]);
+    assert!(
+        r.verdict.summary.contains("closed"),
+        "{}",
+        r.verdict.summary
+    );
+}

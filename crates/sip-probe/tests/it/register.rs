@@ -135,3 +135,17 @@ fn stock_rechallenge_is_auth_rejected_after_bounded_rounds() {
     check(&r, Category::Ok, &[&password(&lab, "dave")]);
     assert!(r.trace.iter().any(|e| e.text.contains("algorithm=SHA-256")));
 }
+
+#[test]
+fn blocked_transport_is_refused() {
+    let lab = lab();
+    let rt = rt();
+    for (transport, word) in [(Transport::Udp, "udp"), (Transport::Tcp, "tcp")] {
+        lab.fault("block-transport", &[word]).expect("fault");
+        let r = rt.block_on(sip_probe::options(&target(&lab, transport), &opts()));
+        check(&r, Category::Refused, &[]);
+        lab.fault("unblock-transport", &[word]).expect("fault");
+        let r = rt.block_on(sip_probe::options(&target(&lab, transport), &opts()));
+        check(&r, Category::Ok, &[]);
+    }
+}
