@@ -45,6 +45,9 @@ pub(crate) struct Session {
     pub malformed: Vec<String>,
     /// Provisional statuses seen in the last transaction.
     pub provisional: Vec<u16>,
+    /// INVITE transactions in Completed state (Timer D): branch and the ACK to resend when
+    /// the final response is retransmitted (§17.1.1.2).
+    pub completed_invites: Vec<(String, Vec<u8>)>,
 }
 
 pub(crate) fn random_token(n: usize) -> String {
@@ -87,6 +90,7 @@ impl Session {
             incoming: VecDeque::new(),
             malformed: Vec::new(),
             provisional: Vec::new(),
+            completed_invites: Vec::new(),
         }
     }
 
@@ -300,8 +304,25 @@ impl Session {
                         || resp.headers.cseq().ok().flatten().map(|c| c.method)
                             != Some(req.method.clone())
                     {
-                        if let Some(last) = self.trace.last_mut() {
-                            last.note = "stray response (other transaction)".into();
+                        let rb = top_branch(&resp.headers);
+                        let ack = self
+                            .completed_invites
+                            .iter()
+                            .find(|(b, _)| Some(b) == rb.as_ref())
+                            .map(|(_, a)| a.clone());
+                        match ack {
+                            Some(ack) if resp.status >= 300 => {
+                                if let Some(last) = self.trace.last_mut() {
+                                    last.note =
+                                        "retransmitted final response (Timer D running)".into();
+                                }
+                                let _ = self.send_raw(&ack, "ACK again (§17.1.1.2)").await;
+                            }
+                            _ => {
+                                if let Some(last) = self.trace.last_mut() {
+                                    last.note = "stray response (other transaction)".into();
+                                }
+                            }
                         }
                         continue;
                     }
@@ -309,13 +330,13 @@ impl Session {
                         Action::PassUp if resp.status < 200 => self.provisional.push(resp.status),
                         Action::PassUp => return TsxResult::Final(resp),
                         Action::AckAndPassUp => {
-                            let ack = ack_for_non_2xx(req, &resp);
+                            let ack = ack_for_non_2xx(req, &resp).to_bytes();
                             let _ = self
-                                .send_raw(
-                                    &ack.to_bytes(),
-                                    "ACK for non-2xx (same branch, §17.1.1.3)",
-                                )
+                                .send_raw(&ack, "ACK for non-2xx (same branch, §17.1.1.3)")
                                 .await;
+                            if let Some(b) = &branch {
+                                self.completed_invites.push((b.clone(), ack));
+                            }
                             return TsxResult::Final(resp);
                         }
                         _ => {}

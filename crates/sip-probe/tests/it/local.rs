@@ -137,3 +137,165 @@ fn peer_closing_the_connection_is_unreachable() {
         r.verdict.summary
     );
 }
+
+/// A scripted UAS on a local socket: the first INVITE gets 407 twice (a retransmitted final),
+/// the authenticated INVITE gets 486. The probe must ACK each 407 copy on the same branch
+/// (Timer D, RFC 3261 §17.1.1.2) and answer the challenge exactly once.
+#[test]
+fn retransmitted_challenge_is_acked_again() {
+    use sip_message::{Message, Response, parse};
+    let rt = rt();
+    let peer = UdpSocket::bind("127.0.0.1:0").expect("bind");
+    peer.set_read_timeout(Some(Duration::from_millis(1500)))
+        .expect("timeout");
+    let port = peer.local_addr().expect("addr").port();
+    let script = std::thread::spawn(move || {
+        let mut buf = [0u8; 8192];
+        let mut log: Vec<String> = Vec::new();
+        while let Ok((n, from)) = peer.recv_from(&mut buf) {
+            let Some(Message::Request(req)) = parse(&buf[..n]).message else {
+                continue;
+            };
+            let branch = req
+                .headers
+                .via()
+                .ok()
+                .and_then(|v| v.first().and_then(|v| v.branch().map(str::to_owned)));
+            log.push(format!("{} {}", req.method, branch.unwrap_or_default()));
+            if req.method.as_str() != "INVITE" {
+                continue;
+            }
+            let status = if req.headers.get("Proxy-Authorization").is_some() {
+                486
+            } else {
+                407
+            };
+            let mut r = Response::new(status);
+            for name in ["Via", "From", "Call-ID", "CSeq"] {
+                if let Some(v) = req.headers.get(name) {
+                    r.headers.push(name, v);
+                }
+            }
+            r.headers.push(
+                "To",
+                format!("{};tag=peer", req.headers.get("To").unwrap_or_default()),
+            );
+            if status == 407 {
+                r.headers.push(
+                    "Proxy-Authenticate",
+                    r#"Digest realm="local", nonce="n1", qop="auth""#,
+                );
+            }
+            r.headers.push("Content-Length", "0");
+            let copies = if status == 407 { 2 } else { 1 };
+            for _ in 0..copies {
+                let _ = peer.send_to(&r.to_bytes(), from);
+                std::thread::sleep(Duration::from_millis(30));
+            }
+        }
+        log
+    });
+    let t = ProbeTarget::direct("127.0.0.1", port, Transport::Udp, "127.0.0.1");
+    let o = ProbeOptions {
+        timeout_total: Duration::from_secs(5),
+        ..ProbeOptions::default()
+    };
+    let creds = sip_probe::Credentials::new("alice", "s3cret-pw");
+    let r = rt.block_on(sip_probe::call(&t, &creds, "bob", &o));
+    let log = script.join().expect("peer thread");
+    check(&r, Category::Unavailable, &["s3cret-pw"]);
+    assert_eq!(r.verdict.status, Some(486));
+    let first_branch = log[0].split(' ').nth(1).unwrap_or_default().to_owned();
+    let acks_first = log
+        .iter()
+        .filter(|l| **l == format!("ACK {first_branch}"))
+        .count();
+    assert_eq!(acks_first, 2, "{log:?}\n{}", sip_probe::ladder(&r));
+    let invites = log.iter().filter(|l| l.starts_with("INVITE")).count();
+    assert_eq!(invites, 2, "{log:?}");
+}
+
+/// A scripted UAS that rings and never answers: the probe gives up inside its bound, CANCELs
+/// (same branch, §9.1), and ACKs the 487.
+#[test]
+fn unanswered_call_is_cancelled() {
+    use sip_message::{Message, Response, parse};
+    let rt = rt();
+    let peer = UdpSocket::bind("127.0.0.1:0").expect("bind");
+    peer.set_read_timeout(Some(Duration::from_millis(2500)))
+        .expect("timeout");
+    let port = peer.local_addr().expect("addr").port();
+    let script = std::thread::spawn(move || {
+        let mut buf = [0u8; 8192];
+        let mut log: Vec<String> = Vec::new();
+        let mut invite = None;
+        while let Ok((n, from)) = peer.recv_from(&mut buf) {
+            let Some(Message::Request(req)) = parse(&buf[..n]).message else {
+                continue;
+            };
+            let branch = req
+                .headers
+                .via()
+                .ok()
+                .and_then(|v| v.first().and_then(|v| v.branch().map(str::to_owned)));
+            log.push(format!("{} {}", req.method, branch.unwrap_or_default()));
+            let reply = |status: u16, req: &sip_message::Request| {
+                let mut r = Response::new(status);
+                for name in ["Via", "From", "Call-ID", "CSeq"] {
+                    if let Some(v) = req.headers.get(name) {
+                        r.headers.push(name, v);
+                    }
+                }
+                r.headers.push(
+                    "To",
+                    format!("{};tag=peer", req.headers.get("To").unwrap_or_default()),
+                );
+                r.headers.push("Content-Length", "0");
+                r.to_bytes()
+            };
+            match req.method.as_str() {
+                "INVITE" => {
+                    let _ = peer.send_to(&reply(180, &req), from);
+                    invite = Some(req);
+                }
+                "CANCEL" => {
+                    let _ = peer.send_to(&reply(200, &req), from);
+                    if let Some(inv) = &invite {
+                        let _ = peer.send_to(&reply(487, inv), from);
+                    }
+                }
+                _ => {}
+            }
+        }
+        log
+    });
+    let t = ProbeTarget::direct("127.0.0.1", port, Transport::Udp, "127.0.0.1");
+    let o = ProbeOptions {
+        timeout_total: Duration::from_secs(4),
+        media_window: Duration::from_millis(500),
+        ..ProbeOptions::default()
+    };
+    let started = Instant::now();
+    let r = rt.block_on(sip_probe::call(
+        &t,
+        &sip_probe::Credentials::new("alice", "pw"),
+        "bob",
+        &o,
+    ));
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "bounded by timeout_total"
+    );
+    let log = script.join().expect("peer thread");
+    check(&r, Category::Unavailable, &[]);
+    assert_eq!(r.verdict.status, Some(180));
+    let branch = log[0].split(' ').nth(1).unwrap_or_default().to_owned();
+    assert_eq!(
+        log,
+        vec![
+            format!("INVITE {branch}"),
+            format!("CANCEL {branch}"),
+            format!("ACK {branch}")
+        ]
+    );
+}
