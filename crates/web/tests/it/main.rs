@@ -5,6 +5,7 @@
 mod bad_input;
 mod concurrency;
 mod flow;
+mod hygiene;
 mod live;
 mod matrix;
 mod openapi;
