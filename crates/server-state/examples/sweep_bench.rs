@@ -16,11 +16,14 @@ use server_state::generate::{
 };
 use server_state::{AccountSummary, FileState, KamailioConfig, KamailioState, ServerState};
 
-/// A block of 16 ports where nothing listens now (the lab needs 10 of them).
+/// A block of 16 ports below the ephemeral range where nothing listens now.
 fn free_port_block() -> Option<u16> {
+    use std::hash::{BuildHasher, Hasher};
     for _ in 0..50 {
-        let base = 20_000 + (std::process::id() as u16 % 2000) * 16 + (rand_u16() % 1000) * 16;
-        let base = base.min(64_000);
+        let r = std::collections::hash_map::RandomState::new()
+            .build_hasher()
+            .finish();
+        let base = (10_000 + (r % ((32_768 - 10_000) / 16)) * 16) as u16;
         let free = (base..base + 16).all(|p| {
             TcpListener::bind(("127.0.0.1", p)).is_ok() && UdpSocket::bind(("127.0.0.1", p)).is_ok()
         });
@@ -29,13 +32,6 @@ fn free_port_block() -> Option<u16> {
         }
     }
     None
-}
-
-fn rand_u16() -> u16 {
-    let t = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default();
-    (t.subsec_nanos() / 7 % 65_521) as u16
 }
 
 struct RunningLab {

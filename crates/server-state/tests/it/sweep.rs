@@ -28,12 +28,9 @@ impl KeptDbLab {
             .join("../../lab")
             .canonicalize()
             .unwrap();
-        for attempt in 0..5 {
-            let base = {
-                let l = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
-                let p = l.local_addr().unwrap().port();
-                (p / 16 * 16).clamp(20_000, 64_000)
-            };
+        let mut last = String::new();
+        for _ in 0..5 {
+            let base = random_port_block();
             let out = Command::new("bash")
                 .arg(lab_dir.join("start.sh"))
                 .arg(run_dir)
@@ -55,14 +52,24 @@ impl KeptDbLab {
                     rpc_url: format!("http://127.0.0.1:{}/RPC", base + 2),
                 };
             }
-            let err = String::from_utf8_lossy(&out.stderr);
-            assert!(
-                err.contains("ports already in use") && attempt < 4,
-                "lab/start.sh: {err}"
-            );
+            // Another test may have taken a port between the check and the bind: try elsewhere.
+            last = String::from_utf8_lossy(&out.stderr).into_owned();
+            let _ = Command::new("bash")
+                .arg(lab_dir.join("stop.sh"))
+                .arg(run_dir)
+                .status();
         }
-        unreachable!("start attempts exhausted")
+        panic!("lab/start.sh failed 5 times, last: {last}")
     }
+}
+
+/// A block of 16 ports below the ephemeral range (other tests' sockets come and go there).
+fn random_port_block() -> u16 {
+    use std::hash::{BuildHasher, Hasher};
+    let r = std::collections::hash_map::RandomState::new()
+        .build_hasher()
+        .finish();
+    (10_000 + (r % ((32_768 - 10_000) / 16)) * 16) as u16
 }
 
 impl Drop for KeptDbLab {
