@@ -454,15 +454,18 @@ impl ServerState for KamailioState {
                     return (down, None, None, Vec::new(), Vec::new(), Vec::new());
                 }
             };
-            let version = self
-                .rpc
-                .call("core.version", &[])
-                .await
+            // The management interface answers: ask the rest at once, each call bounded.
+            let (version, (sip, tls), dispatcher, shmem) = tokio::join!(
+                self.rpc.call("core.version", &[]),
+                self.listeners(),
+                self.dispatcher(),
+                self.shmem()
+            );
+            let version = version
                 .ok()
                 .and_then(|v| v.as_str().map(|s| s.trim().to_string()));
-            let (sip, tls) = self.listeners().await;
             let mut services = Vec::new();
-            match self.dispatcher().await {
+            match dispatcher {
                 Ok(trunks) => {
                     for t in trunks {
                         for dst in t.destinations {
@@ -485,7 +488,7 @@ impl ServerState for KamailioState {
                 }
                 Err(e) => services.push(("dispatcher".into(), CheckState::Unknown(e.to_string()))),
             }
-            services.push(("shared memory".into(), self.shmem().await));
+            services.push(("shared memory".into(), shmem));
             (CheckState::Up, uptime, version, sip, tls, services)
         };
         let (database, (management, uptime_s, version, sip_listeners, tls_listeners, services)) =

@@ -290,3 +290,44 @@ fn bad_configuration_is_refused_with_the_key() {
             .contains("timeout")
     );
 }
+
+#[tokio::test]
+async fn a_silent_management_interface_is_bounded_by_the_timeout() {
+    // A peer that accepts connections and never answers (a hung Kamailio, a firewall that
+    // swallows packets after the handshake).
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let holder = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((sock, _)) = listener.accept().await {
+            held.push(sock);
+        }
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("k.sqlite");
+    seeded(&format!("sqlite://{}", db.display()), SQLITE_SCHEMA_DIR).await;
+    let mut cfg = config(
+        format!("http://127.0.0.1:{port}/RPC"),
+        db.display().to_string(),
+    );
+    cfg.timeout = Duration::from_millis(400);
+    let state = KamailioState::new(cfg).unwrap();
+    let t0 = Instant::now();
+    let err = state.registrations("alice").await.unwrap_err();
+    assert!(
+        matches!(&err, Error::Management(m) if m.contains("within 400 ms")),
+        "{err:?}"
+    );
+    let health = state.health().await.unwrap();
+    assert!(
+        matches!(&health.management, server_state::CheckState::Down(m) if m.contains("no answer")),
+        "{health:?}"
+    );
+    assert!(health.database.is_up());
+    assert!(
+        t0.elapsed() < Duration::from_millis(1500),
+        "{:?}",
+        t0.elapsed()
+    );
+    holder.abort();
+}
