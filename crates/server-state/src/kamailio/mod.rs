@@ -47,6 +47,20 @@ pub struct KamailioConfig {
     pub timeout: Duration,
 }
 
+impl KamailioConfig {
+    /// A configuration with no trunk prefixes, no echo numbers, any domain and a 2 s timeout.
+    pub fn new(rpc_url: impl Into<String>, db_url: impl Into<String>) -> KamailioConfig {
+        KamailioConfig {
+            rpc_url: rpc_url.into(),
+            db_url: db_url.into(),
+            domain: String::new(),
+            trunk_prefixes: BTreeMap::new(),
+            echo_numbers: Vec::new(),
+            timeout: Duration::from_secs(2),
+        }
+    }
+}
+
 impl fmt::Debug for KamailioConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("KamailioConfig")
