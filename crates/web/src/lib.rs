@@ -61,6 +61,46 @@ pub struct CheckOutcome {
     pub summary: String,
 }
 
+/// A file attached to the incident, handed to a check (client logs and captures for
+/// `l2.client_logs`).
+#[derive(Clone)]
+pub struct CheckAttachment {
+    /// The file name as uploaded.
+    pub name: String,
+    /// The MIME type as uploaded.
+    pub content_type: String,
+    /// The content.
+    pub bytes: Vec<u8>,
+}
+
+// Debug without the content: it may be a large capture.
+impl std::fmt::Debug for CheckAttachment {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CheckAttachment")
+            .field("name", &self.name)
+            .field("content_type", &self.content_type)
+            .field("size", &self.bytes.len())
+            .finish()
+    }
+}
+
+/// Everything the web app knows when it asks for a check.
+#[derive(Debug, Clone)]
+pub struct CheckContext {
+    /// The incident the check is for.
+    pub incident_id: i64,
+    /// The customer's account.
+    pub account: String,
+    /// The runbook step whose check runs, e.g. `l1.echo_call`.
+    pub step: String,
+    /// The incident's attachments (the app's own evidence files left out), oldest first, up to
+    /// [`CHECK_ATTACHMENT_BUDGET`] bytes in all.
+    pub attachments: Vec<CheckAttachment>,
+}
+
+/// The most attachment bytes handed to one check.
+pub const CHECK_ATTACHMENT_BUDGET: usize = 64 * 1024 * 1024;
+
 /// Runs the automated check behind a runbook step for an account (the CLI implements it with the
 /// diagnosis crate). The error is a message for the agent.
 pub trait CheckRunner: Send + Sync {
@@ -70,6 +110,15 @@ pub trait CheckRunner: Send + Sync {
         account: &str,
         step: &str,
     ) -> BoxFuture<'static, std::result::Result<CheckOutcome, String>>;
+
+    /// Runs the check with the incident's context; what the web app calls. The default ignores
+    /// the context; a runner that analyses attached logs or captures overrides it.
+    fn run_with_context(
+        &self,
+        ctx: CheckContext,
+    ) -> BoxFuture<'static, std::result::Result<CheckOutcome, String>> {
+        self.run(&ctx.account, &ctx.step)
+    }
 }
 
 /// Everything a handler needs; cheap to clone.

@@ -326,8 +326,14 @@ pub(crate) async fn run_check(
             "step {step} has no automated check"
         )));
     }
+    let ctx = crate::CheckContext {
+        incident_id: id,
+        account: inc.account.clone(),
+        step: step.clone(),
+        attachments: check_attachments(state, id).await?,
+    };
     let start = Instant::now();
-    let run = checks.run(&inc.account, &step);
+    let run = checks.run_with_context(ctx);
     let result = tokio::time::timeout(CHECK_TIMEOUT, run).await;
     let outcome = match result {
         Ok(Ok(o)) => {
@@ -408,6 +414,35 @@ pub(crate) async fn run_check(
         recorded: false,
         incident,
     })
+}
+
+/// The incident's attachments for a check: uploaded files only (not the app's own evidence),
+/// oldest first, within the byte budget.
+async fn check_attachments(state: &AppState, id: i64) -> AppResult<Vec<crate::CheckAttachment>> {
+    let mut out = Vec::new();
+    let mut total = 0usize;
+    for a in state.store.attachments(id).await? {
+        if a.name.starts_with(CHECK_PREFIX) && a.content_type == "application/json" {
+            continue;
+        }
+        let size = usize::try_from(a.size).unwrap_or(usize::MAX);
+        if total.saturating_add(size) > crate::CHECK_ATTACHMENT_BUDGET {
+            tracing::warn!(
+                incident = id,
+                attachment = a.id,
+                "attachment left out of a check: over the budget"
+            );
+            continue;
+        }
+        let (meta, bytes) = state.store.attachment(a.id).await?;
+        total += bytes.len();
+        out.push(crate::CheckAttachment {
+            name: meta.name,
+            content_type: meta.content_type,
+            bytes,
+        });
+    }
+    Ok(out)
 }
 
 /// Handing the incident to a higher level.

@@ -789,3 +789,76 @@ async fn health_metrics_and_runbook_api() {
     );
     assert_eq!(one["runbook"]["start"], "gate.operational_requirements");
 }
+
+#[tokio::test]
+async fn checks_see_the_incidents_attachments() {
+    let app = sqlite_app().await;
+    let r = app.router();
+    let root = agent(&app, "root", "admin").await;
+    let id = l2_incident(&r, &root, "1001").await;
+    walk(
+        &r,
+        &root,
+        id,
+        &[
+            ("l2.server_services", "fine"),
+            ("l2.network_status", "fine"),
+        ],
+    )
+    .await;
+    async fn check(r: &axum::Router, who: &Agent, id: i64) -> Reply {
+        let v = version(r, who, id).await;
+        let path = format!("/api/incidents/{id}/check");
+        api(r, Method::POST, &path, who, Some(json!({ "version": v }))).await
+    }
+    // No attachment yet: the runbook asks the step again (the incident waits for a log).
+    let res = check(&r, &root, id).await;
+    assert_eq!(res.status, StatusCode::OK, "{}", res.body);
+    assert_eq!(res.json()["outcome"]["answer"], "no_attachment");
+    let detail = api(
+        &r,
+        Method::GET,
+        &format!("/api/incidents/{id}"),
+        &root,
+        None,
+    )
+    .await
+    .json();
+    assert_eq!(detail["next"]["step"], "l2.client_logs");
+    let up = send(
+        &r,
+        Method::POST,
+        &format!("/api/incidents/{id}/attachments"),
+        Some(&root),
+        true,
+        Payload::File {
+            csrf: None,
+            name: "client.log".into(),
+            bytes: b"SIP/2.0 401 Unauthorized\r\n".to_vec(),
+        },
+    )
+    .await;
+    assert_eq!(up.status, StatusCode::CREATED);
+    let res = check(&r, &root, id).await;
+    assert_eq!(
+        res.json()["outcome"]["answer"],
+        "authentication_failure",
+        "{}",
+        res.body
+    );
+    assert_eq!(
+        res.json()["outcome"]["evidence"]["read"],
+        json!(["client.log"])
+    );
+    let detail = api(
+        &r,
+        Method::GET,
+        &format!("/api/incidents/{id}"),
+        &root,
+        None,
+    )
+    .await
+    .json();
+    assert_eq!(detail["next"]["kind"], "close");
+    assert_eq!(detail["next"]["outcome"], "authentication_failure");
+}
