@@ -24,12 +24,10 @@ pub fn closed_port() -> u16 {
 
 pub fn config(rpc_url: String, db_url: String) -> KamailioConfig {
     KamailioConfig {
-        rpc_url,
-        db_url,
         domain: "127.0.0.1".into(),
         trunk_prefixes: BTreeMap::from([(1, vec!["9".to_string()])]),
         echo_numbers: vec!["600".into(), "echo".into()],
-        timeout: Duration::from_secs(2),
+        ..KamailioConfig::new(rpc_url, db_url)
     }
 }
 
