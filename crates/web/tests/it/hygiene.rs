@@ -2,7 +2,7 @@
 //! pages; and the web crate stays off the SIP and diagnosis crates (the CLI plugs them in).
 
 use std::io::Write;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use axum::http::{Method, StatusCode};
 
@@ -23,17 +23,27 @@ impl Write for Captured {
     }
 }
 
+/// The log of this test binary. A global subscriber (set once): a thread-local one misses events
+/// whose callsites other tests, running in parallel, registered first.
+fn captured() -> Captured {
+    static LOG: OnceLock<Captured> = OnceLock::new();
+    LOG.get_or_init(|| {
+        let captured = Captured::default();
+        let writer = captured.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::new("trace"))
+            .with_ansi(false)
+            .with_writer(move || writer.clone())
+            .finish();
+        let _ = tracing::subscriber::set_global_default(subscriber);
+        captured
+    })
+    .clone()
+}
+
 #[tokio::test]
 async fn logs_never_show_passwords_cookies_or_tokens() {
-    let captured = Captured::default();
-    let writer = captured.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::new("trace"))
-        .with_ansi(false)
-        .with_writer(move || writer.clone())
-        .finish();
-    // The test runs on one thread (current-thread runtime), so a thread-local default sees it.
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let captured = captured();
     let app = sqlite_app().await;
     let r = app.router();
     let lena = agent(&app, "lena", "l1").await;
