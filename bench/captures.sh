@@ -1,0 +1,123 @@
+#!/usr/bin/env bash
+# bench/captures.sh: builds a large SIP capture from live SIPp traffic through the lab's
+# Kamailio (SIPp UAC alice -> Kamailio -> a SIPp UAS registered as bob that rings 150 ms and
+# answers; digest auth on every INVITE; tcpdump on lo filtered to the UAC's port, so one leg per
+# call: INVITE 407 ACK INVITE 100 180 200 ACK BYE 200). Kamailio on this 2-core machine
+# (shared with builds) times calls out above ~100 calls/s, so RECORD calls (2000) are recorded
+# live at RATE and the capture is replicated to CALLS (20000) with fresh Call-IDs and shifted
+# times (bench/captures_replicate.py). Then it is analysed fully with a release build
+# of crates/captures/examples/analyze.rs and, on the same file, with
+#   tshark -r FILE -Y sip -q -z sip,stat      and      sngrep -I FILE -N -q
+# Prints size, SIP messages, wall time, MB/s, peak RSS (/usr/bin/time -v) and the ratios.
+# Settings: CALLS (20000), RECORD (2000; = CALLS for a fully live capture), RATE calls/s (100),
+# HOLD ms (200), BENCH_BASE port block (35000),
+# BENCH_PCAP=file to skip recording and measure an existing capture, RUNS (3, best of).
+set -euo pipefail
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+CALLS=${CALLS:-20000} RECORD=${RECORD:-2000} RATE=${RATE:-100} HOLD=${HOLD:-200} RUNS=${RUNS:-3}
+BASE=${BENCH_BASE:-35000}
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-/var/cache/dialtone/target}
+WORK=$(mktemp -d /tmp/captures-bench.XXXXXX)
+PIDS=()
+cleanup() {
+    for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+    [[ -d $WORK/lab ]] && "$ROOT/lab/stop.sh" "$WORK/lab" >/dev/null 2>&1 || true
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+for c in tshark sngrep tcpdump sipp /usr/bin/time; do
+    command -v "$c" >/dev/null || { echo "bench: $c not found (apt-get install tshark sngrep tcpdump sip-tester time)" >&2; exit 1; }
+done
+
+echo "== building the release analyzer"
+(cd "$ROOT" && cargo build --quiet --release -p captures --example analyze)
+ANALYZE=$CARGO_TARGET_DIR/release/examples/analyze
+
+if [[ -n ${BENCH_PCAP:-} ]]; then
+    PCAP=$BENCH_PCAP
+else
+    export LAB_SIP_PORT=$((BASE + 60)) LAB_TLS_PORT=$((BASE + 61)) LAB_RPC_PORT=$((BASE + 71))
+    export LAB_ECHO_PORT=$((BASE + 90)) LAB_GW_PORT=$((BASE + 92)) LAB_GW2_PORT=$((BASE + 94))
+    export LAB_MEDIA_BASE=$((BASE + 1000))
+    UAC=$((BASE + 70)) UAS=$((BASE + 80))
+    "$ROOT/lab/start.sh" "$WORK/lab" >/dev/null
+    # shellcheck disable=SC1091
+    . "$WORK/lab/lab.env"
+    PCAP=$WORK/recorded.pcap
+    # The callee: a SIPp UAS registered as bob (the echo service's dispatcher marks its SIPp
+    # inactive under load and Kamailio answers 503, which would measure the wrong thing).
+    sipp -sf "$ROOT/crates/captures/test_data/sipp/uas_answer.xml" -p "$UAS" -i 127.0.0.1 \
+        -mi 127.0.0.1 -mp $((BASE + 3000)) -nostdin -bg >"$WORK/uas.out" 2>&1 || true
+    p=$(sed -n 's/.*PID=\[\([0-9]*\)\].*/\1/p' "$WORK/uas.out")
+    [[ -n $p ]] && PIDS=("$p" "${PIDS[@]}")
+    sipp "$LAB_SIP_UDP" -sf "$ROOT/lab/sipp/register.xml" -key user bob -key domain "$LAB_DOMAIN" \
+        -key expires 3600 -key contact "sip:bob@127.0.0.1:$UAS" -au bob -ap "$LAB_ACCOUNT_BOB_PASSWORD" \
+        -p $((BASE + 81)) -i 127.0.0.1 -m 1 -nostdin -timeout 10s >/dev/null 2>&1 ||
+        { echo "bench: registering bob failed" >&2; exit 1; }
+    echo "== recording $RECORD calls at $RATE calls/s through Kamailio ($LAB_SIP_UDP)"
+    tcpdump -q -U --immediate-mode -B 32768 -i lo -w "$PCAP" "udp port $UAC" 2>"$WORK/tcpdump.err" &
+    PIDS+=($!)
+    for _ in $(seq 50); do grep -q "listening on" "$WORK/tcpdump.err" && break; sleep 0.1; done
+    started=$(date +%s.%N)
+    sipp "$LAB_SIP_UDP" -sf "$ROOT/crates/captures/test_data/sipp/lab_call.xml" -key user alice -key domain "$LAB_DOMAIN" \
+        -key target bob -au alice -ap "$LAB_ACCOUNT_ALICE_PASSWORD" -d "$HOLD" \
+        -r "$RATE" -m "$RECORD" -l $((RATE * 10)) -p "$UAC" -i 127.0.0.1 -mi 127.0.0.1 \
+        -mp $((BASE + 2000)) -nostdin -timeout $((RECORD / RATE * 4 + 60))s \
+        -trace_stat -stf "$WORK/sipp.csv" >/dev/null 2>&1 || echo "   (sipp reported failed calls: see below)"
+    ended=$(date +%s.%N)
+    sleep 1
+    kill -TERM "${PIDS[-1]}"; wait "${PIDS[-1]}" 2>/dev/null || true
+    unset 'PIDS[-1]'
+    grep -E "captured|dropped" "$WORK/tcpdump.err" | sed 's/^/   tcpdump: /'
+    tail -n1 "$WORK/sipp.csv" | awk -F';' '{print "   sipp: successful " $16 ", failed " $18}' 2>/dev/null || true
+    printf '   recording took %.1f s\n' "$(echo "$ended - $started" | bc)"
+    "$ROOT/lab/stop.sh" "$WORK/lab" >/dev/null 2>&1 || true
+    if ((CALLS > RECORD)); then
+        copies=$(((CALLS + RECORD - 1) / RECORD))
+        echo "== replicating the recording $copies times (new Call-IDs, shifted times)"
+        python3 "$ROOT/bench/captures_replicate.py" "$PCAP" "$WORK/big.pcap" "$copies"
+        rm -f "$PCAP"
+        PCAP=$WORK/big.pcap
+    fi
+fi
+
+SIZE=$(stat -c %s "$PCAP")
+echo "== capture: $PCAP, $SIZE bytes; what dialtone finds in it:"
+"$ANALYZE" "$PCAP" 2>/dev/null | sed -n '/^Findings:/,$p' | head -n 8 | sed 's/^/   /'
+[[ -n ${BENCH_KEEP:-} ]] && cp "$PCAP" "$BENCH_KEEP"
+
+measure() { # name command... ; sets SECS and RSS_KB (best wall time of RUNS)
+    local name=$1
+    shift
+    SECS=999999 RSS_KB=0
+    for _ in $(seq "$RUNS"); do
+        local w r t0 t1
+        t0=$(date +%s.%N)
+        /usr/bin/time -v "$@" >"$WORK/$name.out" 2>"$WORK/$name.time" </dev/null || true
+        t1=$(date +%s.%N)
+        # Wall clock from date (time -v rounds to 10 ms), peak RSS from time -v.
+        w=$(echo "$t1 - $t0" | bc)
+        r=$(awk -F': ' '/Maximum resident set size/ {print $2}' "$WORK/$name.time")
+        if (($(echo "$w < $SECS" | bc))); then SECS=$w RSS_KB=$r; fi
+    done
+}
+
+measure dialtone "$ANALYZE" --quiet "$PCAP"
+D_SECS=$SECS D_RSS=$RSS_KB
+grep -o "[0-9]* SIP messages, [0-9]* calls, [0-9]* registrations" "$WORK/dialtone.time" | sed 's/^/   dialtone: /'
+measure tshark tshark -r "$PCAP" -Y sip -q -z sip,stat
+T_SECS=$SECS T_RSS=$RSS_KB
+grep -m1 -i "SIP Statistics\|Number of" "$WORK/tshark.out" | sed 's/^/   tshark: /' || true
+measure sngrep sngrep -I "$PCAP" -N -q
+S_SECS=$SECS S_RSS=$RSS_KB
+
+row() { # name secs rss
+    local mbs
+    mbs=$(echo "scale=1; $SIZE / 1000000 / ($2 + 0.0005)" | bc)
+    printf '%-10s %10.3f s %10s MB/s %8d MB peak RSS %10sx slower than dialtone\n' "$1" "$2" "$mbs" $(($3 / 1024)) \
+        "$(echo "scale=1; $2 / ($D_SECS + 0.0005)" | bc)"
+}
+echo "== results (best of $RUNS; wall clock; MB = 10^6 bytes; RSS in MiB)"
+row dialtone "$D_SECS" "$D_RSS"
+row tshark "$T_SECS" "$T_RSS"
+row sngrep "$S_SECS" "$S_RSS"

@@ -1,0 +1,303 @@
+//! `dialtone probe …`: talk to a SIP server as a client would and say what happened.
+
+use crate::exit::{self, coded};
+use crate::util::{Ctx, print_json};
+use clap::{Args, Subcommand};
+use secrecy::SecretString;
+use std::io::BufRead;
+use std::path::PathBuf;
+
+#[derive(Args, Debug, Clone)]
+pub struct TargetArgs {
+    /// Take server, transports and probe account from this configuration file.
+    #[arg(long, env = "DIALTONE_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// The server's host or address (skips DNS); defaults to the domain.
+    #[arg(long)]
+    pub host: Option<String>,
+    /// The SIP domain (realm); resolved with NAPTR/SRV/A when no host is given.
+    #[arg(long)]
+    pub domain: Option<String>,
+    #[arg(long)]
+    pub port: Option<u16>,
+    /// udp, tcp or tls.
+    #[arg(long, default_value = "udp")]
+    pub transport: String,
+    /// CA certificate (PEM) the server's TLS certificate must chain to (repeatable).
+    #[arg(long = "ca")]
+    pub ca: Vec<PathBuf>,
+    /// Go on past an untrusted or expired certificate (it is still reported).
+    #[arg(long)]
+    pub insecure: bool,
+    /// Bound on the whole probe, e.g. 8s.
+    #[arg(long, value_parser = |s: &str| diagnosis::config::parse_duration(s))]
+    pub timeout: Option<std::time::Duration>,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct CredArgs {
+    /// The account to use (defaults to the configuration's probe account).
+    #[arg(long)]
+    pub user: Option<String>,
+    /// Read the password from this environment variable (default DIALTONE_PROBE_PASSWORD).
+    #[arg(long, default_value = "DIALTONE_PROBE_PASSWORD")]
+    pub password_env: String,
+    /// Read the password from the first line of standard input instead.
+    #[arg(long)]
+    pub password_stdin: bool,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ProbeCmd {
+    /// Send OPTIONS: does the server answer?
+    Options {
+        #[command(flatten)]
+        target: TargetArgs,
+    },
+    /// REGISTER with digest authentication (and un-REGISTER afterwards).
+    Register {
+        #[command(flatten)]
+        target: TargetArgs,
+        #[command(flatten)]
+        cred: CredArgs,
+    },
+    /// Call a number: INVITE, wait for the answer, send audio, hang up.
+    Call {
+        /// The number or user to call.
+        to: String,
+        #[command(flatten)]
+        target: TargetArgs,
+        #[command(flatten)]
+        cred: CredArgs,
+        /// How long to send audio, e.g. 2s.
+        #[arg(long, value_parser = |s: &str| diagnosis::config::parse_duration(s))]
+        media: Option<std::time::Duration>,
+    },
+    /// Call the echo service and measure the audio that comes back.
+    Echo {
+        /// The echo number (defaults to the configuration's).
+        #[arg(long)]
+        number: Option<String>,
+        #[command(flatten)]
+        target: TargetArgs,
+        #[command(flatten)]
+        cred: CredArgs,
+        #[arg(long, value_parser = |s: &str| diagnosis::config::parse_duration(s))]
+        media: Option<std::time::Duration>,
+    },
+}
+
+struct Resolved {
+    target: sip_probe::ProbeTarget,
+    opts: sip_probe::ProbeOptions,
+    cfg: Option<diagnosis::Config>,
+}
+
+fn resolve(t: &TargetArgs) -> anyhow::Result<Resolved> {
+    let cfg = match (&t.config, t.host.is_some() || t.domain.is_some()) {
+        (Some(p), _) => Some(crate::config::load_file(p)?),
+        (None, false) => match crate::config::locate(None) {
+            Some(p) => Some(crate::config::load_file(&p)?),
+            None => None,
+        },
+        (None, true) => None,
+    };
+    let transport = match t.transport.to_ascii_lowercase().as_str() {
+        "udp" => sip_probe::Transport::Udp,
+        "tcp" => sip_probe::Transport::Tcp,
+        "tls" => sip_probe::Transport::Tls,
+        other => {
+            return Err(coded(
+                exit::INVALID,
+                format!("--transport must be udp, tcp or tls, got {other:?}"),
+            ));
+        }
+    };
+    let tname = t.transport.to_ascii_lowercase();
+    let domain = t
+        .domain
+        .clone()
+        .or_else(|| cfg.as_ref().map(|c| c.server.domain.clone()))
+        .or_else(|| t.host.clone())
+        .ok_or_else(|| {
+            coded(
+                exit::CONFIG,
+                "name the server: --host or --domain, or --config FILE",
+            )
+        })?;
+    let host = t
+        .host
+        .clone()
+        .or_else(|| cfg.as_ref().and_then(|c| c.server.host.clone()))
+        .unwrap_or_else(|| domain.clone());
+    let port = t.port.or_else(|| cfg.as_ref().map(|c| c.port(&tname)));
+    let mut tls_trust = t.ca.clone();
+    if tls_trust.is_empty()
+        && let Some(c) = &cfg
+    {
+        tls_trust = c.server.tls_ca.clone();
+    }
+    let mut opts = sip_probe::ProbeOptions::default();
+    if let Some(c) = &cfg
+        && let Some(p) = &c.probe
+    {
+        if let Some(x) = p.timeout {
+            opts.timeout_total = x;
+        }
+        if let Some(x) = p.media_window {
+            opts.media_window = x;
+        }
+    }
+    if let Some(x) = t.timeout {
+        opts.timeout_total = x;
+    }
+    Ok(Resolved {
+        target: sip_probe::ProbeTarget {
+            host,
+            port,
+            transport,
+            domain,
+            tls_trust,
+            insecure_continue: t.insecure,
+        },
+        opts,
+        cfg,
+    })
+}
+
+fn credentials(
+    c: &CredArgs,
+    cfg: &Option<diagnosis::Config>,
+) -> anyhow::Result<sip_probe::Credentials> {
+    use secrecy::ExposeSecret;
+    let probe = cfg.as_ref().and_then(|c| c.probe.clone());
+    let user = c
+        .user
+        .clone()
+        .or_else(|| probe.as_ref().map(|p| p.user.clone()))
+        .ok_or_else(|| {
+            coded(
+                exit::CONFIG,
+                "name the account: --user, or a [probe] section in the configuration",
+            )
+        })?;
+    let password: String = if c.password_stdin {
+        let mut line = String::new();
+        std::io::stdin().lock().read_line(&mut line)?;
+        line.trim_end_matches(['\n', '\r']).to_string()
+    } else if let Ok(p) = std::env::var(&c.password_env) {
+        p
+    } else if let Some(p) = probe
+        .as_ref()
+        .filter(|p| c.user.is_none() || c.user.as_deref() == Some(p.user.as_str()))
+    {
+        p.password.expose_secret().to_string()
+    } else {
+        return Err(coded(
+            exit::CONFIG,
+            format!(
+                "no password for {user}: set {} or use --password-stdin",
+                c.password_env
+            ),
+        ));
+    };
+    Ok(sip_probe::Credentials {
+        user,
+        password: SecretString::from(password),
+        auth_user: None,
+    })
+}
+
+pub async fn run(ctx: &Ctx, cmd: ProbeCmd) -> anyhow::Result<u8> {
+    let report = match cmd {
+        ProbeCmd::Options { target } => {
+            let r = resolve(&target)?;
+            sip_probe::options(&r.target, &r.opts).await
+        }
+        ProbeCmd::Register { target, cred } => {
+            let r = resolve(&target)?;
+            let creds = credentials(&cred, &r.cfg)?;
+            let rep = sip_probe::register(&r.target, &creds, &r.opts).await;
+            if rep.verdict.category == sip_probe::Category::Ok {
+                // Leave the server as we found it.
+                let _ = sip_probe::unregister(&r.target, &creds, &r.opts).await;
+            }
+            rep
+        }
+        ProbeCmd::Call {
+            to,
+            target,
+            cred,
+            media,
+        } => {
+            let mut r = resolve(&target)?;
+            if let Some(m) = media {
+                r.opts.media_window = m;
+            }
+            let creds = credentials(&cred, &r.cfg)?;
+            sip_probe::call(&r.target, &creds, &to, &r.opts).await
+        }
+        ProbeCmd::Echo {
+            number,
+            target,
+            cred,
+            media,
+        } => {
+            let mut r = resolve(&target)?;
+            if let Some(m) = media {
+                r.opts.media_window = m;
+            }
+            let creds = credentials(&cred, &r.cfg)?;
+            let number = number
+                .or_else(|| r.cfg.as_ref().map(|c| c.server.echo_number.clone()))
+                .unwrap_or_else(|| "echo".into());
+            sip_probe::echo(&r.target, &creds, &number, &r.opts).await
+        }
+    };
+    if ctx.json {
+        print_json(&report)?;
+    } else {
+        print!("{}", sip_probe::ladder(&report));
+        println!(
+            "\n{}: {}",
+            report.verdict.category.as_str(),
+            report.verdict.summary
+        );
+        if let Some(m) = &report.media {
+            println!(
+                "media: {} sent, {} echoed, {:.1}% loss, rtt min/avg/max {}/{}/{} ms, jitter {} ms",
+                m.sent,
+                m.echoed,
+                m.loss * 100.0,
+                fmt_ms(m.rtt_min_ms),
+                fmt_ms(m.rtt_avg_ms),
+                fmt_ms(m.rtt_max_ms),
+                fmt_ms(m.jitter_ms)
+            );
+        }
+        if let Some(t) = &report.tls {
+            println!(
+                "certificate: {} (issuer {}, SANs {}, valid {} .. {}): {}",
+                t.subject,
+                t.issuer,
+                t.sans.join(", "),
+                t.not_before,
+                t.not_after,
+                if t.verified {
+                    "verified".to_string()
+                } else {
+                    t.error.clone().unwrap_or_else(|| "not verified".into())
+                }
+            );
+        }
+    }
+    Ok(if report.verdict.category == sip_probe::Category::Ok {
+        exit::OK
+    } else {
+        exit::FINDING
+    })
+}
+
+fn fmt_ms(v: Option<f64>) -> String {
+    v.map(|x| format!("{x:.2}")).unwrap_or_else(|| "-".into())
+}

@@ -1,0 +1,195 @@
+//! `dialtone serve` (the agents' web app) and `dialtone user …` (its accounts).
+
+use crate::exit::{self, coded};
+use crate::util::{Ctx, print_json};
+use clap::{Args, Subcommand};
+use std::io::BufRead;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+#[derive(Args, Debug)]
+pub struct ServeArgs {
+    /// Address to listen on (loopback by default; port 0 picks a free one).
+    #[arg(long, env = "DIALTONE_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+    /// Mark session cookies Secure (when the app is served behind TLS).
+    #[arg(long)]
+    pub secure_cookies: bool,
+    /// Server configuration: enables the "run automated check" buttons.
+    #[arg(long, env = "DIALTONE_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Largest attachment accepted, in bytes.
+    #[arg(long, default_value_t = 20 * 1024 * 1024)]
+    pub max_upload: usize,
+    /// Session lifetime, e.g. 8h.
+    #[arg(long, default_value = "8h", value_parser = |s: &str| diagnosis::config::parse_duration(s))]
+    pub session_ttl: std::time::Duration,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum UserCmd {
+    /// Create a user; the password is read from standard input (one line).
+    Add {
+        name: String,
+        /// l1, l2 or admin.
+        #[arg(long)]
+        role: String,
+    },
+    /// List users.
+    List,
+    /// Disable a user (their sessions stop working).
+    Disable { name: String },
+    /// Create an API token for a user's scripts; printed once.
+    Token {
+        name: String,
+        #[arg(long, default_value = "cli")]
+        label: String,
+    },
+}
+
+/// The web app's "run automated check" buttons, answered by the diagnosis crate.
+struct Checks(Arc<diagnosis::Diagnoser>);
+
+impl web::CheckRunner for Checks {
+    fn run(
+        &self,
+        account: &str,
+        step: &str,
+    ) -> futures::future::BoxFuture<'static, Result<web::CheckOutcome, String>> {
+        let d = self.0.clone();
+        let account = account.to_string();
+        let step = step.to_string();
+        Box::pin(async move {
+            let (decision, ms) = d
+                .check_step(&account, &step)
+                .await
+                .map_err(|e| e.to_string())?;
+            Ok(web::CheckOutcome {
+                answer: decision.answer,
+                evidence: serde_json::json!({"summary": decision.summary, "duration_ms": ms, "data": decision.evidence}),
+                summary: decision.summary,
+            })
+        })
+    }
+}
+
+pub async fn serve(ctx: &Ctx, args: ServeArgs) -> anyhow::Result<u8> {
+    let store = ctx.store().await?;
+    let set = ctx.runbooks()?;
+    let (checks, summary): (Option<Arc<dyn web::CheckRunner>>, serde_json::Value) =
+        match crate::config::locate(args.config.as_deref()) {
+            Some(path) => {
+                let cfg = crate::config::load_file(&path)?;
+                let summary = cfg.summary();
+                let d = diagnosis::Diagnoser::from_config(cfg, Arc::new(set.clone()))
+                    .map_err(|e| coded(exit::CONFIG, e.to_string()))?;
+                (Some(Arc::new(Checks(Arc::new(d)))), summary)
+            }
+            None => (
+                None,
+                serde_json::json!({"note": "no server configuration: automated checks are off"}),
+            ),
+        };
+    let cfg = web::WebConfig {
+        listen: args.listen,
+        secure_cookies: args.secure_cookies,
+        session_ttl: args.session_ttl,
+        max_upload_bytes: args.max_upload,
+        server_config_summary: summary,
+    };
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .map_err(|e| {
+            coded(
+                exit::CONFIG,
+                format!("cannot listen on {}: {e}", args.listen),
+            )
+        })?;
+    let addr = listener.local_addr()?;
+    // Tests and scripts read this line to find the port.
+    println!(
+        "dialtone web listening on http://{addr} ({} store)",
+        store.backend()
+    );
+    let state = web::AppState::new(cfg, store, set, checks);
+    web::serve_on(listener, state, shutdown()).await?;
+    Ok(exit::OK)
+}
+
+async fn shutdown() {
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => futures::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {},
+        () = term => {},
+    }
+}
+
+pub async fn user(ctx: &Ctx, cmd: UserCmd) -> anyhow::Result<u8> {
+    let store = ctx.store().await?;
+    match cmd {
+        UserCmd::Add { name, role } => {
+            let role = role.to_ascii_lowercase();
+            if !["l1", "l2", "admin"].contains(&role.as_str()) {
+                return Err(coded(
+                    exit::INVALID,
+                    format!("unknown role {role:?} (expected l1, l2 or admin)"),
+                ));
+            }
+            let mut line = String::new();
+            std::io::stdin().lock().read_line(&mut line)?;
+            let password = line.trim_end_matches(['\n', '\r']);
+            if password.len() < 8 {
+                return Err(coded(
+                    exit::INVALID,
+                    "the password (read from standard input) must have at least 8 characters",
+                ));
+            }
+            let hash =
+                web::hash_password(password).map_err(|e| coded(exit::INTERNAL, e.to_string()))?;
+            let u = store.create_user(&name, &hash, &role).await?;
+            if ctx.json {
+                print_json(&serde_json::json!({"username": u.username, "role": u.role}))?;
+            } else {
+                println!("created {} user {}", u.role, u.username);
+            }
+        }
+        UserCmd::List => {
+            let users = store.users().await?;
+            if ctx.json {
+                let list: Vec<_> = users.iter().map(|u| serde_json::json!({"username": u.username, "role": u.role, "disabled": u.disabled})).collect();
+                print_json(&list)?;
+            } else {
+                for u in users {
+                    println!(
+                        "{:<20} {:<6} {}",
+                        u.username,
+                        u.role,
+                        if u.disabled { "disabled" } else { "" }
+                    );
+                }
+            }
+        }
+        UserCmd::Disable { name } => {
+            store.set_user_disabled(&name, true, &ctx.actor).await?;
+            println!("disabled {name}");
+        }
+        UserCmd::Token { name, label } => {
+            if store.user(&name).await?.is_none() {
+                return Err(coded(exit::NOT_FOUND, format!("user {name} not found")));
+            }
+            let token = web::create_api_token(&store, &name, &label)
+                .await
+                .map_err(|e| coded(exit::INTERNAL, e.to_string()))?;
+            println!("{token}");
+        }
+    }
+    Ok(exit::OK)
+}

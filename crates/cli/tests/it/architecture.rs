@@ -1,0 +1,107 @@
+//! The dependency invariants of ARCHITECTURE.md, checked over `cargo metadata`.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::process::Command;
+
+fn graph() -> BTreeMap<String, BTreeSet<String>> {
+    let out = Command::new(env!("CARGO"))
+        .args(["metadata", "--format-version", "1", "--offline"])
+        .current_dir(super::support::repo_root())
+        .output()
+        .expect("cargo metadata");
+    assert!(
+        out.status.success(),
+        "cargo metadata: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let meta: serde_json::Value = serde_json::from_slice(&out.stdout).expect("metadata JSON");
+    let mut g = BTreeMap::new();
+    for p in meta["packages"].as_array().expect("packages") {
+        let name = p["name"].as_str().unwrap_or_default().to_string();
+        let deps: BTreeSet<String> = p["dependencies"]
+            .as_array()
+            .map(|d| {
+                d.iter()
+                    .filter(|d| d["kind"].is_null()) // normal dependencies only
+                    .filter_map(|d| d["name"].as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default();
+        g.insert(name, deps);
+    }
+    g
+}
+
+/// (crate, dependencies it must never have, directly)
+const FORBIDDEN: &[(&str, &[&str])] = &[
+    (
+        "sip-message",
+        &["tokio", "sqlx", "axum", "hyper", "reqwest"],
+    ),
+    (
+        "runbook",
+        &[
+            "tokio",
+            "sqlx",
+            "axum",
+            "sip-message",
+            "sip-probe",
+            "server-state",
+            "incidents",
+        ],
+    ),
+    (
+        "incidents",
+        &[
+            "axum",
+            "sip-message",
+            "sip-probe",
+            "runbook",
+            "server-state",
+            "diagnosis",
+        ],
+    ),
+    (
+        "web",
+        &["diagnosis", "sip-probe", "captures", "server-state"],
+    ),
+    ("server-state", &["runbook", "incidents", "axum"]),
+    ("sip-probe", &["runbook", "incidents", "axum", "sqlx"]),
+    ("captures", &["tokio", "sqlx", "axum", "runbook"]),
+    ("diagnosis", &["axum", "incidents"]),
+];
+
+#[test]
+fn crates_never_depend_on_what_the_architecture_forbids() {
+    let g = graph();
+    let mut broken = Vec::new();
+    for (krate, forbidden) in FORBIDDEN {
+        let deps = g
+            .get(*krate)
+            .unwrap_or_else(|| panic!("crate {krate} missing from the workspace"));
+        for f in *forbidden {
+            if deps.contains(*f) {
+                broken.push(format!("{krate} depends on {f}"));
+            }
+        }
+    }
+    assert!(
+        broken.is_empty(),
+        "ARCHITECTURE.md invariants broken: {broken:?}"
+    );
+}
+
+#[test]
+fn only_diagnosis_knows_both_runbook_and_server() {
+    let g = graph();
+    let both: Vec<_> = g
+        .iter()
+        .filter(|(_, d)| {
+            d.contains("runbook") && (d.contains("server-state") || d.contains("sip-probe"))
+        })
+        .map(|(n, _)| n.clone())
+        .collect();
+    // The CLI wires everything together, so it may see both; no library but diagnosis may.
+    let libs: Vec<_> = both.into_iter().filter(|n| n != "dialtone").collect();
+    assert_eq!(libs, vec!["diagnosis".to_string()]);
+}

@@ -1,0 +1,8 @@
+//! End-to-end tests of the `dialtone` binary: incidents, the interactive walk, runbooks,
+//! captures, probes and diagnoses against a real lab, and the architecture's invariants.
+
+mod architecture;
+mod diagnose;
+mod incident;
+mod support;
+mod work;

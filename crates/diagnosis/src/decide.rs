@@ -1,0 +1,1051 @@
+//! How evidence answers each runbook step. Pure: gathered evidence in, an answer (or none,
+//! when the evidence is not conclusive) with its reason and the evidence that decided it out.
+//!
+//! The rules start from the design page's "How evidence answers a step" table; where SIP
+//! practice says better, the rule says so in a comment.
+
+use crate::evidence::{Gathered, ProbeSummary, same_user};
+use serde::Serialize;
+use serde_json::{Value, json};
+use server_state::{CheckState, DestinationState};
+
+/// What evidence says about one step.
+#[derive(Debug, Clone, Serialize)]
+pub struct Decision {
+    /// The answer, when the evidence is conclusive; `None` leaves the step to an agent.
+    pub answer: Option<String>,
+    /// One sentence in plain words: what was found.
+    pub summary: String,
+    /// The evidence that decided it.
+    pub evidence: Value,
+}
+
+fn yes(answer: &str, summary: impl Into<String>, evidence: Value) -> Decision {
+    Decision {
+        answer: Some(answer.to_string()),
+        summary: summary.into(),
+        evidence,
+    }
+}
+
+fn unsure(summary: impl Into<String>, evidence: Value) -> Decision {
+    Decision {
+        answer: None,
+        summary: summary.into(),
+        evidence,
+    }
+}
+
+/// Thresholds the network decision uses.
+#[derive(Debug, Clone, Copy)]
+pub struct Thresholds {
+    pub max_rtt_ms: f64,
+    pub max_loss_percent: f64,
+}
+
+/// Decides `step` (whose automated check is `check`) from `g`.
+pub fn decide(step: &str, check: &str, g: &Gathered, t: Thresholds) -> Decision {
+    // A few steps share a check name but not their answers; they are told apart by step id.
+    match (step, check) {
+        ("unf.number_dialled", _) => dialled_number(g),
+        (_, "registration_lookup") => registration_lookup(g),
+        (_, "force_reconnection") => force_reconnection(g),
+        (_, "echo_call") => echo_call(g),
+        (_, "recent_calls_to_others") => calls_to_others(g),
+        (_, "trunk_inventory") => trunk_inventory(g),
+        (_, "account_and_registration") => account_and_registration(g),
+        (_, "trunk_health") => trunk_health(g),
+        (_, "account_exists") => account_exists(g),
+        (_, "account_registered") => account_registered(g),
+        (_, "virtual_number_unique") => virtual_number_unique(g),
+        (_, "server_services") => server_services(g),
+        (_, "network_status") => network_status(g, t),
+        (_, "client_logs") => client_logs(g),
+        (_, "dns_resolution") => dns_resolution(g),
+        (_, "transport_reachability") => transport_reachability(g),
+        (_, "tls_handshake") => tls_handshake(g),
+        (_, "register_attempts") => register_attempts(g),
+        (_, "client_provisioning") => client_provisioning(g),
+        (_, "register_result") => register_result(g),
+        (_, "nat_keepalive") => nat_keepalive(g),
+        (_, "license_service") => license_service(g),
+        (_, "callee_account_exists") => callee_exists(g),
+        (_, "callee_registered") => callee_registered(g),
+        (_, "callee_virtual_number_unique") => callee_number_unique(g),
+        _ => unsure(
+            format!("no automated check for {step} ({check}): an agent must answer"),
+            Value::Null,
+        ),
+    }
+}
+
+fn registration_lookup(g: &Gathered) -> Decision {
+    match &g.registrations {
+        Err(e) => unsure(
+            format!("registration lookup failed: {e}"),
+            json!({"error": e}),
+        ),
+        Ok(regs) => {
+            let live: Vec<_> = regs.iter().filter(|r| r.expires_at > g.now).collect();
+            match live.first() {
+                Some(r) => yes(
+                    "connected",
+                    format!(
+                        "registered from {} over {} ({}), contact {}, expires in {} s",
+                        r.source,
+                        r.transport.as_str(),
+                        if r.user_agent.is_empty() {
+                            "no user agent"
+                        } else {
+                            &r.user_agent
+                        },
+                        r.contact,
+                        (r.expires_at - g.now).num_seconds()
+                    ),
+                    json!({"registrations": live}),
+                ),
+                None => yes(
+                    "not_connected",
+                    "no live registration for this account",
+                    json!({"registrations": regs}),
+                ),
+            }
+        }
+    }
+}
+
+fn force_reconnection(g: &Gathered) -> Decision {
+    if let Some(watch) = &g.watch {
+        return match watch {
+            Err(e) => unsure(
+                format!("could not watch for a new REGISTER: {e}"),
+                json!({"error": e}),
+            ),
+            Ok(w) => {
+                let accepted = w.attempts.iter().find(|a| (200..300).contains(&a.status));
+                match accepted {
+                    Some(a) => yes(
+                        "fine",
+                        format!(
+                            "a fresh REGISTER from {} was accepted during the {} s watch",
+                            a.source, w.seconds
+                        ),
+                        json!({"watch": w}),
+                    ),
+                    None if w.attempts.is_empty() => yes(
+                        "connection_problem",
+                        format!(
+                            "no REGISTER reached the server during the {} s watch",
+                            w.seconds
+                        ),
+                        json!({"watch": w}),
+                    ),
+                    None => {
+                        let last = &w.attempts[w.attempts.len() - 1];
+                        yes(
+                            "connection_problem",
+                            format!(
+                                "{} REGISTER attempt(s) during the watch, none accepted (last: {} {})",
+                                w.attempts.len(),
+                                last.status,
+                                last.reason
+                            ),
+                            json!({"watch": w}),
+                        )
+                    }
+                }
+            }
+        };
+    }
+    // Not watching: the latest registration and the latest attempt stand in for the reconnection.
+    let regs = match &g.registrations {
+        Ok(r) => r,
+        Err(e) => {
+            return unsure(
+                format!("registration lookup failed: {e}"),
+                json!({"error": e}),
+            );
+        }
+    };
+    let live = regs.iter().any(|r| r.expires_at > g.now);
+    let last_attempt = g.attempts.as_ref().ok().and_then(|a| a.last());
+    let ev = json!({"registered": live, "latest_attempt": last_attempt, "attempts_error": g.attempts.as_ref().err()});
+    match (live, last_attempt) {
+        (true, None) => yes(
+            "fine",
+            "registered now (no REGISTER attempt traced in the window)",
+            ev,
+        ),
+        (true, Some(a)) if (200..300).contains(&a.status) => yes(
+            "fine",
+            format!(
+                "registered now; the latest REGISTER was accepted ({})",
+                a.status
+            ),
+            ev,
+        ),
+        (true, Some(a)) => yes(
+            "connection_problem",
+            format!(
+                "registered, but the latest REGISTER was rejected: {} {}",
+                a.status, a.reason
+            ),
+            ev,
+        ),
+        (false, Some(a)) if !(200..300).contains(&a.status) => yes(
+            "connection_problem",
+            format!(
+                "not registered; the latest REGISTER from {} got {} {}",
+                a.source,
+                status_text(a.status),
+                a.reason
+            ),
+            ev,
+        ),
+        (false, _) => yes("connection_problem", "not registered now", ev),
+    }
+}
+
+fn status_text(s: u16) -> String {
+    if s == 0 {
+        "no answer".into()
+    } else {
+        s.to_string()
+    }
+}
+
+fn echo_call(g: &Gathered) -> Decision {
+    let own = match &g.calls {
+        Ok(calls) => calls
+            .iter()
+            .find(|c| same_user(&c.caller, &g.user) && g.is_echo(c)),
+        Err(_) => None,
+    };
+    let synthetic = g.echo.as_ref();
+    let ev = json!({"own_echo_call": own, "synthetic_echo_call": synthetic.ok(), "synthetic_error": synthetic.err()});
+    let own_failed = own.is_some_and(|c| c.status >= 300);
+    match synthetic {
+        Ok(p) if !p.ok() => yes(
+            "fails",
+            format!(
+                "the echo service fails dialtone's own echo call: {}",
+                p.summary
+            ),
+            ev,
+        ),
+        _ if own_failed => {
+            let c = own
+                .map(|c| format!("{} {}", c.status, c.reason))
+                .unwrap_or_default();
+            yes(
+                "fails",
+                format!("the user's own latest echo call failed: {c}"),
+                ev,
+            )
+        }
+        Ok(p) => {
+            let own_s = match own {
+                Some(c) => format!("; the user's latest echo call was answered ({})", c.status),
+                None => String::new(),
+            };
+            yes(
+                "works",
+                format!(
+                    "the echo service answers and echoes audio: {}{own_s}",
+                    p.summary
+                ),
+                ev,
+            )
+        }
+        Err(e) => match own {
+            Some(c) => yes(
+                "works",
+                format!(
+                    "the user's latest echo call was answered ({}); no synthetic call: {e}",
+                    c.status
+                ),
+                ev,
+            ),
+            None => unsure(
+                format!("no echo call by the user in the window, and no synthetic call: {e}"),
+                ev,
+            ),
+        },
+    }
+}
+
+fn calls_to_others(g: &Gathered) -> Decision {
+    if let Err(e) = &g.calls {
+        return unsure(
+            format!("call records unavailable: {e}"),
+            json!({"error": e}),
+        );
+    }
+    let calls = g.calls_to_others();
+    let ev = json!({"calls": calls.iter().take(10).collect::<Vec<_>>()});
+    if let Some(c) = calls.iter().find(|c| (200..300).contains(&c.status)) {
+        return yes(
+            "yes",
+            format!(
+                "a call to {} was answered at {}",
+                c.dialled,
+                c.at.format("%H:%M:%S")
+            ),
+            ev,
+        );
+    }
+    match calls.first() {
+        Some(c) => yes(
+            "no",
+            format!(
+                "{} call(s) to others, none answered (latest to {}: {} {})",
+                calls.len(),
+                c.dialled,
+                c.status,
+                c.reason
+            ),
+            ev,
+        ),
+        None => unsure(
+            "no call to another user in the window: ask the user to try one",
+            ev,
+        ),
+    }
+}
+
+fn dialled_number(g: &Gathered) -> Decision {
+    if let Err(e) = &g.calls {
+        return unsure(
+            format!("call records unavailable: {e}"),
+            json!({"error": e}),
+        );
+    }
+    let calls = g.calls_to_others();
+    let failed = calls.iter().find(|c| c.status >= 300);
+    match failed {
+        Some(c) if c.status == 404 || c.status == 484 => yes(
+            "wrong",
+            format!(
+                "the latest failed call dialled {} and got {} {}: no such number",
+                c.dialled, c.status, c.reason
+            ),
+            json!({"call": c}),
+        ),
+        Some(c) => yes(
+            "right",
+            format!(
+                "the latest failed call dialled {} ({} {})",
+                c.dialled, c.status, c.reason
+            ),
+            json!({"call": c}),
+        ),
+        None => unsure(
+            "no failed call to another user in the window",
+            json!({"calls": calls.len()}),
+        ),
+    }
+}
+
+fn trunk_inventory(g: &Gathered) -> Decision {
+    match &g.trunks {
+        Err(e) => unsure(
+            format!("trunk inventory unavailable: {e}"),
+            json!({"error": e}),
+        ),
+        Ok(trunks) => {
+            let usable: Vec<_> = trunks
+                .iter()
+                .filter(|t| !t.destinations.is_empty())
+                .collect();
+            let ev = json!({"trunks": trunks});
+            if usable.is_empty() {
+                yes("none", "the server has no outgoing trunk", ev)
+            } else {
+                let names: Vec<_> = usable.iter().map(|t| t.name.clone()).collect();
+                yes(
+                    "some",
+                    format!("{} outgoing trunk(s): {}", usable.len(), names.join(", ")),
+                    ev,
+                )
+            }
+        }
+    }
+}
+
+fn account_and_registration(g: &Gathered) -> Decision {
+    let exists = match &g.account {
+        Ok(a) => a.as_ref().is_some_and(|a| a.exists),
+        Err(e) => return unsure(format!("account lookup failed: {e}"), json!({"error": e})),
+    };
+    let registered = match &g.registrations {
+        Ok(r) => r.iter().any(|r| r.expires_at > g.now),
+        Err(e) => {
+            return unsure(
+                format!("registration lookup failed: {e}"),
+                json!({"error": e}),
+            );
+        }
+    };
+    let ev = json!({"account": g.account.as_ref().ok(), "registered": registered});
+    match (exists, registered) {
+        (true, true) => yes("yes", "the account exists and is registered", ev),
+        (false, _) => yes(
+            "no",
+            format!("there is no account {} on this server", g.user),
+            ev,
+        ),
+        (true, false) => yes("no", "the account exists but is not registered", ev),
+    }
+}
+
+fn trunk_health(g: &Gathered) -> Decision {
+    let trunks = match &g.trunks {
+        Ok(t) => t,
+        Err(e) => {
+            return unsure(
+                format!("trunk inventory unavailable: {e}"),
+                json!({"error": e}),
+            );
+        }
+    };
+    let failing: Vec<_> = g
+        .calls_to_others()
+        .into_iter()
+        .filter(|c| c.status >= 300)
+        .collect();
+    // Which trunks do the failing calls need? From the route recorded with the call, else from
+    // the server's routing of the dialled string; when neither says, every trunk counts.
+    let mut needed: Vec<String> = Vec::new();
+    let routes = g.routes.as_ref().ok();
+    for c in &failing {
+        if let Some(Some(t)) = routes.and_then(|r| r.get(&c.dialled))
+            && !needed.contains(t)
+        {
+            needed.push(t.clone());
+        }
+    }
+    let via_trunk: Vec<_> = failing
+        .iter()
+        .filter(|c| c.route.as_deref() == Some("trunk"))
+        .collect();
+    let considered: Vec<_> = if needed.is_empty() {
+        trunks.iter().collect()
+    } else {
+        trunks.iter().filter(|t| needed.contains(&t.id)).collect()
+    };
+    let down: Vec<_> = considered.iter().filter(|t| !t.is_up()).collect();
+    let ev = json!({
+        "trunks_considered": considered,
+        "failing_calls": failing.iter().take(10).collect::<Vec<_>>(),
+        "routes": routes,
+    });
+    if let Some(t) = down.first() {
+        let states: Vec<_> = t
+            .destinations
+            .iter()
+            .map(|d| {
+                format!(
+                    "{} {}",
+                    d.uri,
+                    match d.state {
+                        DestinationState::Active => "active",
+                        DestinationState::Inactive => "inactive",
+                        DestinationState::Probing => "probing",
+                        DestinationState::Disabled => "disabled",
+                    }
+                )
+            })
+            .collect();
+        return yes(
+            "trunk_problem",
+            format!(
+                "trunk {} has no usable destination ({})",
+                t.name,
+                states.join(", ")
+            ),
+            ev,
+        );
+    }
+    // SIP practice: a proxy turns a gateway's 503 into 500 (RFC 3261 §16.7), and answers 503
+    // itself when no destination is left; either, on calls that took the trunk, is the trunk's.
+    if let Some(c) = via_trunk.iter().find(|c| c.status >= 500) {
+        return yes(
+            "trunk_problem",
+            format!(
+                "calls through the trunk fail at the trunk: {} to {} got {} {}",
+                c.caller, c.dialled, c.status, c.reason
+            ),
+            ev,
+        );
+    }
+    yes(
+        "fine",
+        format!(
+            "{} trunk(s) checked, each with an active destination{}",
+            considered.len(),
+            if needed.is_empty() {
+                " (the failing calls route through none of them)"
+            } else {
+                ""
+            }
+        ),
+        ev,
+    )
+}
+
+fn account_exists(g: &Gathered) -> Decision {
+    match &g.account {
+        Err(e) => unsure(format!("account lookup failed: {e}"), json!({"error": e})),
+        Ok(Some(a)) if a.exists => {
+            let nums: Vec<_> = a.numbers.iter().map(|n| n.number.clone()).collect();
+            yes(
+                "yes",
+                format!(
+                    "account {} exists (numbers: {})",
+                    a.user,
+                    if nums.is_empty() {
+                        "none".into()
+                    } else {
+                        nums.join(", ")
+                    }
+                ),
+                json!({"account": a}),
+            )
+        }
+        Ok(a) => yes(
+            "no",
+            format!("there is no account {} on this server", g.user),
+            json!({"account": a}),
+        ),
+    }
+}
+
+fn account_registered(g: &Gathered) -> Decision {
+    match registration_lookup(g) {
+        Decision {
+            answer: Some(a),
+            summary,
+            evidence,
+        } => Decision {
+            answer: Some(if a == "connected" { "yes" } else { "no" }.into()),
+            summary,
+            evidence,
+        },
+        d => d,
+    }
+}
+
+fn virtual_number_unique(g: &Gathered) -> Decision {
+    match &g.duplicates {
+        Err(e) => unsure(format!("number lookup failed: {e}"), json!({"error": e})),
+        Ok(owners) => {
+            let dups: Vec<_> = owners.iter().filter(|o| !o.others.is_empty()).collect();
+            let ev = json!({"numbers": owners});
+            if dups.is_empty() {
+                if owners.is_empty() {
+                    return yes(
+                        "unique",
+                        "the account has no virtual number, so none is shared",
+                        ev,
+                    );
+                }
+                let nums: Vec<_> = owners.iter().map(|o| o.number.clone()).collect();
+                yes(
+                    "unique",
+                    format!("no other account carries {}", nums.join(" or ")),
+                    ev,
+                )
+            } else {
+                let parts: Vec<_> = dups
+                    .iter()
+                    .map(|d| format!("{} is also carried by {}", d.number, d.others.join(", ")))
+                    .collect();
+                yes("duplicate", parts.join("; "), ev)
+            }
+        }
+    }
+}
+
+fn server_services(g: &Gathered) -> Decision {
+    let mut failures: Vec<String> = Vec::new();
+    let mut unknown: Vec<String> = Vec::new();
+    for t in &g.transports {
+        if !t.options.ok() {
+            failures.push(format!(
+                "SIP over {} (port {}): {}",
+                t.transport.to_uppercase(),
+                t.port,
+                t.options.summary
+            ));
+        }
+    }
+    if let Some(tls) = &g.tls
+        && let Some(c) = &tls.certificate
+        && c.verification != "valid"
+    {
+        failures.push(format!(
+            "TLS certificate ({}): {}",
+            c.subject, c.verification
+        ));
+    }
+    match &g.health {
+        Ok(h) => {
+            if let CheckState::Down(why) = &h.management {
+                failures.push(format!("management interface: {why}"));
+            }
+            if let CheckState::Down(why) = &h.database {
+                failures.push(format!("database: {why}"));
+            }
+            for (name, state) in &h.services {
+                if let CheckState::Down(why) = state {
+                    failures.push(format!("{name}: {why}"));
+                }
+            }
+        }
+        Err(e) => failures.push(format!("management interface: {e}")),
+    }
+    match &g.echo {
+        Ok(p) if !p.ok() => failures.push(format!("echo service: {}", p.summary)),
+        Ok(_) => {}
+        Err(e) => unknown.push(format!("echo service not probed: {e}")),
+    }
+    let ev = json!({
+        "transports": g.transports, "tls": g.tls, "health": g.health.as_ref().ok(),
+        "health_error": g.health.as_ref().err(), "echo": g.echo.as_ref().ok(), "not_checked": unknown,
+    });
+    if failures.is_empty() {
+        if g.transports.is_empty() {
+            return unsure("no SIP transport could be probed", ev);
+        }
+        yes(
+            "fine",
+            format!(
+                "every service answers ({} transport(s), management, database, echo)",
+                g.transports.len()
+            ),
+            ev,
+        )
+    } else {
+        yes("failure", failures.join("; "), ev)
+    }
+}
+
+fn network_status(g: &Gathered, t: Thresholds) -> Decision {
+    let mut problems: Vec<String> = Vec::new();
+    if let Some(d) = &g.dns
+        && !d.skipped
+        && !d.ok
+    {
+        problems.push(format!(
+            "DNS: {}",
+            d.steps.last().cloned().unwrap_or_default()
+        ));
+    }
+    for tp in &g.transports {
+        if let Some(b) = &tp.burst {
+            if b.loss_percent > t.max_loss_percent {
+                problems.push(format!(
+                    "{}: {:.0}% of OPTIONS lost",
+                    tp.transport.to_uppercase(),
+                    b.loss_percent
+                ));
+            }
+            if let Some(avg) = b.rtt_avg_ms
+                && avg > t.max_rtt_ms
+            {
+                problems.push(format!(
+                    "{}: round trip {avg:.0} ms (limit {:.0} ms)",
+                    tp.transport.to_uppercase(),
+                    t.max_rtt_ms
+                ));
+            }
+        } else if !tp.options.ok() {
+            problems.push(format!(
+                "{}: {}",
+                tp.transport.to_uppercase(),
+                tp.options.summary
+            ));
+        }
+    }
+    if let Some(hint) = nat_hint(g) {
+        problems.push(hint);
+    }
+    let ev = json!({"dns": g.dns, "transports": g.transports});
+    if g.transports.is_empty() {
+        return unsure("no transport could be measured", ev);
+    }
+    if problems.is_empty() {
+        let rtts: Vec<String> = g
+            .transports
+            .iter()
+            .filter_map(|tp| {
+                tp.burst.as_ref().and_then(|b| {
+                    b.rtt_avg_ms
+                        .map(|r| format!("{} {r:.1} ms", tp.transport.to_uppercase()))
+                })
+            })
+            .collect();
+        yes(
+            "fine",
+            format!(
+                "the path answers on every transport, no loss ({})",
+                rtts.join(", ")
+            ),
+            ev,
+        )
+    } else {
+        yes("problem", problems.join("; "), ev)
+    }
+}
+
+/// A contact with a private address while the server saw the client elsewhere: the client is
+/// behind NAT and its keep-alive must hold the binding open.
+fn nat_hint(g: &Gathered) -> Option<String> {
+    let regs = g.registrations.as_ref().ok()?;
+    for r in regs {
+        let contact_host = host_of(&r.contact)?;
+        let source_host = r
+            .source
+            .rsplit_once(':')
+            .map(|(h, _)| h)
+            .unwrap_or(&r.source);
+        let source_host = source_host
+            .trim_start_matches("udp:")
+            .trim_start_matches("tcp:")
+            .trim_start_matches("tls:");
+        if is_private(contact_host) && contact_host != source_host && !source_host.is_empty() {
+            return Some(format!(
+                "NAT: the contact {} is a private address but the server sees the client at {}",
+                r.contact, r.source
+            ));
+        }
+    }
+    None
+}
+
+fn host_of(uri: &str) -> Option<&str> {
+    let rest = uri.split_once(':').map(|(_, r)| r)?;
+    let rest = rest.split_once('@').map(|(_, r)| r).unwrap_or(rest);
+    let end = rest.find([':', ';', '>']).unwrap_or(rest.len());
+    Some(&rest[..end])
+}
+
+fn is_private(host: &str) -> bool {
+    match host.parse::<std::net::Ipv4Addr>() {
+        Ok(ip) => {
+            ip.is_private()
+                || ip.is_link_local()
+                || ip.octets()[0] == 100 && (64..128).contains(&ip.octets()[1])
+        }
+        Err(_) => false,
+    }
+}
+
+fn client_logs(g: &Gathered) -> Decision {
+    if g.client_logs.is_empty() {
+        return yes(
+            "no_attachment",
+            "no client log or capture is attached: ask the user for one",
+            Value::Null,
+        );
+    }
+    let ev = json!({"analyses": g.client_logs});
+    // The most specific cause wins: authentication, then TLS, then configuration.
+    for hint in [
+        "authentication_failure",
+        "tls_failure",
+        "client_misconfiguration",
+    ] {
+        if let Some(f) = g
+            .client_logs
+            .iter()
+            .flat_map(|a| a.findings.iter())
+            .find(|f| f.outcome_hint.as_deref() == Some(hint))
+        {
+            return yes(hint, format!("{}: {}", f.attachment, f.cause), ev);
+        }
+    }
+    yes(
+        "nothing_found",
+        "the attached logs show no failure cause",
+        ev,
+    )
+}
+
+fn dns_resolution(g: &Gathered) -> Decision {
+    match &g.dns {
+        None => unsure("DNS was not checked", Value::Null),
+        Some(d) if d.skipped => yes(
+            "resolves",
+            "a host is configured; nothing to resolve",
+            json!({"dns": d}),
+        ),
+        Some(d) if d.ok => yes("resolves", d.steps.join("; "), json!({"dns": d})),
+        Some(d) => yes("fails", d.steps.join("; "), json!({"dns": d})),
+    }
+}
+
+fn transport_reachability(g: &Gathered) -> Decision {
+    if g.transports.is_empty() {
+        return unsure("no transport probed", Value::Null);
+    }
+    let ev = json!({"transports": g.transports});
+    // A TLS certificate problem is a TLS finding, not an unreachable server; it is decided at
+    // the TLS step.
+    let down: Vec<&crate::evidence::TransportProbe> = g
+        .transports
+        .iter()
+        .filter(|t| !(t.options.ok() || t.transport == "tls" && t.options.category == "tls"))
+        .collect();
+    if down.is_empty() {
+        yes(
+            "reachable",
+            format!("the server answers OPTIONS on {}", list_transports(g)),
+            ev,
+        )
+    } else {
+        let parts: Vec<_> = down
+            .iter()
+            .map(|t| {
+                format!(
+                    "{} port {}: {}",
+                    t.transport.to_uppercase(),
+                    t.port,
+                    t.options.summary
+                )
+            })
+            .collect();
+        yes("unreachable", parts.join("; "), ev)
+    }
+}
+
+fn list_transports(g: &Gathered) -> String {
+    g.transports
+        .iter()
+        .map(|t| t.transport.to_uppercase())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn tls_handshake(g: &Gathered) -> Decision {
+    match &g.tls {
+        None => yes("not_used", "the clients do not use TLS", Value::Null),
+        Some(p) => tls_decision(p),
+    }
+}
+
+fn tls_decision(p: &ProbeSummary) -> Decision {
+    let ev = json!({"tls": p});
+    if let Some(c) = &p.certificate
+        && c.verification != "valid"
+    {
+        return yes(
+            "failure",
+            format!(
+                "the server's certificate ({}, issued by {}, valid until {}) fails verification: {}",
+                c.subject, c.issuer, c.not_after, c.verification
+            ),
+            ev,
+        );
+    }
+    if p.category == "tls" {
+        return yes(
+            "failure",
+            format!("TLS handshake failed: {}", p.summary),
+            ev,
+        );
+    }
+    if p.certificate.is_some() {
+        yes(
+            "ok",
+            "TLS handshake completed and the certificate verifies",
+            ev,
+        )
+    } else {
+        unsure(format!("TLS could not be tried: {}", p.summary), ev)
+    }
+}
+
+fn register_attempts(g: &Gathered) -> Decision {
+    match &g.attempts {
+        Err(e) => unsure(
+            format!("REGISTER attempts unavailable: {e}"),
+            json!({"error": e}),
+        ),
+        Ok(a) if a.is_empty() => yes(
+            "none_seen",
+            "no REGISTER from this account reached the server in the window",
+            json!({"attempts": a}),
+        ),
+        Ok(a) => yes(
+            "seen",
+            format!("{} REGISTER attempt(s) in the window", a.len()),
+            json!({"attempts": a.iter().rev().take(10).collect::<Vec<_>>()}),
+        ),
+    }
+}
+
+fn client_provisioning(g: &Gathered) -> Decision {
+    // No REGISTER reaches this server. If the account never registered at all, the client was
+    // most likely never set up for it (or for this server); which one, only the user can tell.
+    match &g.ever_registered {
+        // The design page: an account that never registered is not provisioned yet.
+        Ok(false) => yes(
+            "never_set_up",
+            "the account has never registered with this server and no REGISTER arrives: it was never set up on the client",
+            json!({"ever_registered": false}),
+        ),
+        Ok(true) => yes(
+            "other_server",
+            "the account registered here before, but no REGISTER arrives now: the client points elsewhere",
+            json!({"ever_registered": true}),
+        ),
+        Err(e) => unsure(
+            format!("registration history unavailable: {e}"),
+            Value::Null,
+        ),
+    }
+}
+
+fn register_result(g: &Gathered) -> Decision {
+    let attempts = match &g.attempts {
+        Ok(a) => a,
+        Err(e) => {
+            return unsure(
+                format!("REGISTER attempts unavailable: {e}"),
+                json!({"error": e}),
+            );
+        }
+    };
+    let Some(last) = attempts.last() else {
+        return unsure("no REGISTER attempt in the window", Value::Null);
+    };
+    let ev =
+        json!({"latest": last, "attempts": attempts.iter().rev().take(10).collect::<Vec<_>>()});
+    match last.status {
+        200..=299 => yes(
+            "accepted",
+            format!("the latest REGISTER was accepted ({})", last.status),
+            ev,
+        ),
+        // A 401/407 is normally the first half of digest authentication; only a challenge that is
+        // never followed by success (or a 403) means the credentials are wrong.
+        403 => yes(
+            "auth_rejected",
+            format!("the server rejects the credentials: 403 {}", last.reason),
+            ev,
+        ),
+        401 | 407 => {
+            let challenged = attempts
+                .iter()
+                .rev()
+                .take_while(|a| a.status == 401 || a.status == 407)
+                .count();
+            if challenged >= 2 {
+                yes(
+                    "auth_rejected",
+                    format!(
+                        "{challenged} challenges in a row without success: the password is wrong"
+                    ),
+                    ev,
+                )
+            } else {
+                unsure(
+                    "the latest REGISTER was challenged; waiting for the authenticated retry",
+                    ev,
+                )
+            }
+        }
+        0 => yes("other_error", "the latest REGISTER got no answer", ev),
+        s => yes(
+            "other_error",
+            format!("the latest REGISTER got {s} {}", last.reason),
+            ev,
+        ),
+    }
+}
+
+fn nat_keepalive(g: &Gathered) -> Decision {
+    if g.registrations.is_err() {
+        return unsure("registration lookup failed", Value::Null);
+    }
+    match nat_hint(g) {
+        Some(h) => yes(
+            "problem",
+            h,
+            json!({"registrations": g.registrations.as_ref().ok()}),
+        ),
+        None => yes(
+            "fine",
+            "the contact address matches where the server sees the client",
+            json!({"registrations": g.registrations.as_ref().ok()}),
+        ),
+    }
+}
+
+fn license_service(g: &Gathered) -> Decision {
+    match &g.license {
+        Ok(true) => yes("up", "the licence service accepts connections", Value::Null),
+        Ok(false) => yes(
+            "down",
+            "the licence service does not accept connections",
+            Value::Null,
+        ),
+        Err(e) => unsure(format!("licence service not checked: {e}"), Value::Null),
+    }
+}
+
+fn callee_exists(g: &Gathered) -> Decision {
+    match &g.callee {
+        Ok(Some(c)) => match &c.account {
+            Some(a) => yes(
+                "yes",
+                format!("{} is account {}", c.dialled, a.user),
+                json!({"callee": c}),
+            ),
+            None => yes(
+                "no",
+                format!("no account carries {}", c.dialled),
+                json!({"callee": c}),
+            ),
+        },
+        Ok(None) => unsure("no failed call to look at", Value::Null),
+        Err(e) => unsure(format!("callee lookup failed: {e}"), Value::Null),
+    }
+}
+
+fn callee_registered(g: &Gathered) -> Decision {
+    match &g.callee {
+        Ok(Some(c)) if c.account.is_some() => yes(
+            if c.registered { "yes" } else { "no" },
+            format!(
+                "the callee is {}registered",
+                if c.registered { "" } else { "not " }
+            ),
+            json!({"callee": c}),
+        ),
+        Ok(_) => unsure("no callee account to look at", Value::Null),
+        Err(e) => unsure(format!("callee lookup failed: {e}"), Value::Null),
+    }
+}
+
+fn callee_number_unique(g: &Gathered) -> Decision {
+    match &g.callee {
+        Ok(Some(c)) if c.others_with_number.is_empty() => yes(
+            "unique",
+            format!("only one account carries {}", c.dialled),
+            json!({"callee": c}),
+        ),
+        Ok(Some(c)) => yes(
+            "duplicate",
+            format!(
+                "{} is carried by {}",
+                c.dialled,
+                c.others_with_number.join(", ")
+            ),
+            json!({"callee": c}),
+        ),
+        Ok(None) => unsure("no callee to look at", Value::Null),
+        Err(e) => unsure(format!("callee lookup failed: {e}"), Value::Null),
+    }
+}

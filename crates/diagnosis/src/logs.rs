@@ -1,0 +1,49 @@
+//! The client-logs step: attached logs and captures analysed by the `captures` crate.
+
+use crate::evidence::{LogAnalysis, LogFinding};
+use std::path::Path;
+
+/// Analyses one attachment, keeping only `user`'s traffic when that selects anything.
+pub fn analyse(name: &str, path: &Path, user: &str) -> LogAnalysis {
+    let filtered = captures::AnalyzeOptions {
+        user: Some(user.to_string()),
+        progress: None,
+    };
+    let result = match captures::analyze_path(path, &filtered) {
+        // A log may name the user differently (a number, a display name): fall back to everything.
+        Ok(a) if a.calls.is_empty() && a.registrations.is_empty() && a.log_events.is_empty() => {
+            captures::analyze_path(path, &captures::AnalyzeOptions::default())
+        }
+        other => other,
+    };
+    match result {
+        Ok(a) => {
+            let findings = captures::causes(&a)
+                .into_iter()
+                .map(|f| LogFinding {
+                    attachment: name.to_string(),
+                    outcome_hint: f.outcome.map(|o| o.id().to_string()),
+                    cause: if f.count > 1 {
+                        format!("{} ({} times)", f.text, f.count)
+                    } else {
+                        f.text
+                    },
+                })
+                .collect();
+            LogAnalysis {
+                attachment: name.to_string(),
+                calls: a.calls.len(),
+                registrations: a.registrations.len(),
+                findings,
+                warnings: a.warnings,
+            }
+        }
+        Err(e) => LogAnalysis {
+            attachment: name.to_string(),
+            calls: 0,
+            registrations: 0,
+            findings: Vec::new(),
+            warnings: vec![format!("could not be analysed: {e}")],
+        },
+    }
+}
