@@ -194,6 +194,7 @@ async fn open(
 }
 
 /// `OPTIONS sip:domain`: is the server there and answering (RFC 3261 §11)?
+#[tracing::instrument(name = "probe", skip_all, fields(probe = "options", host = %target.host, transport = %target.transport))]
 pub async fn options(target: &ProbeTarget, opts: &ProbeOptions) -> ProbeReport {
     let mut ctx = Ctx::new("options");
     let mut s = match open(target, opts, &mut ctx).await {
@@ -235,6 +236,7 @@ fn register_request(s: &mut Session, creds: &Credentials, contact: &str, expires
 
 /// REGISTER with our contact, answering digest challenges; unless `opts.keep_registration`,
 /// the binding is removed again (Expires: 0 on the same contact) so the account is left as found.
+#[tracing::instrument(name = "probe", skip_all, fields(probe = "register", host = %target.host, transport = %target.transport))]
 pub async fn register(
     target: &ProbeTarget,
     creds: &Credentials,
@@ -304,6 +306,7 @@ async fn do_register(
 }
 
 /// REGISTER with `Contact: *` and `Expires: 0` (RFC 3261 §10.2.2): removes every binding of the account.
+#[tracing::instrument(name = "probe", skip_all, fields(probe = "unregister", host = %target.host, transport = %target.transport))]
 pub async fn unregister(
     target: &ProbeTarget,
     creds: &Credentials,
@@ -331,6 +334,7 @@ enum CallKind {
 
 /// INVITE `to` with a PCMU/PCMA offer; on answer, ACK, send RTP for `opts.media_window`, BYE.
 /// Media is measured, but only [`echo`] turns missing echoes into the verdict.
+#[tracing::instrument(name = "probe", skip_all, fields(probe = "call", host = %target.host, transport = %target.transport))]
 pub async fn call(
     target: &ProbeTarget,
     creds: &Credentials,
@@ -348,6 +352,7 @@ pub async fn call(
 }
 
 /// A call to the echo service `number`: connected, and the audio we send comes back.
+#[tracing::instrument(name = "probe", skip_all, fields(probe = "echo", host = %target.host, transport = %target.transport))]
 pub async fn echo(
     target: &ProbeTarget,
     creds: &Credentials,
@@ -734,6 +739,7 @@ fn response_to(req: &Request, status: u16, to_tag: &str, contact: Option<String>
 
 /// Two probe accounts on the same server, like PrivateServer's self-test: `callee` registers
 /// and answers (reflecting RTP), `caller` calls it and measures the audio both ways.
+#[tracing::instrument(name = "probe", skip_all, fields(probe = "call_between", host = %target.host, transport = %target.transport))]
 pub async fn call_between(
     target: &ProbeTarget,
     caller: &Credentials,

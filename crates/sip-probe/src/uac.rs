@@ -270,6 +270,7 @@ impl Session {
 
     /// Runs one client transaction for `req` (§17.1) until a final response, a timer, the
     /// overall bound or `give_up` (for INVITE: the caller then CANCELs).
+    #[tracing::instrument(name = "tsx", skip_all, fields(method = %req.method))]
     pub(crate) async fn transact(
         &mut self,
         req: &Request,

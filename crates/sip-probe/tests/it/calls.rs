@@ -28,10 +28,21 @@ fn echo_call_carries_audio_on_every_transport() {
             assert!(ladder.contains(step), "{step} missing:\n{ladder}");
         }
     }
-    // The server saw a whole call: one CDR with a duration, routed to the echo service.
-    let cdrs = lab
-        .sql("SELECT route, duration > 0.5 FROM acc_cdrs WHERE caller='alice'")
-        .expect("sql");
+    // The server saw each whole call: one CDR with a duration, routed to the echo service.
+    // Kamailio writes the CDR when the dialog ends, just after its 200 to our BYE: poll, bounded.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    let mut cdrs;
+    loop {
+        cdrs = lab
+            .sql("SELECT route, duration > 0.5 FROM acc_cdrs WHERE caller='alice'")
+            .expect("sql");
+        if cdrs.lines().filter(|l| *l == "echo|1").count() >= 3
+            || std::time::Instant::now() > deadline
+        {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
     assert_eq!(cdrs.lines().filter(|l| *l == "echo|1").count(), 3, "{cdrs}");
 }
 
