@@ -2,6 +2,7 @@
 //! and against real local sockets for the conditions the lab cannot produce (silence, garbage).
 
 mod calls;
+mod dns;
 mod helpers;
 mod local;
 mod register;
