@@ -33,6 +33,9 @@ pub struct DiagnoseArgs {
     /// The runbook to walk.
     #[arg(long, default_value = "user-cant-call")]
     pub runbook: String,
+    /// Judge the evidence as of this time (RFC 3339), e.g. when a file export was taken.
+    #[arg(long)]
+    pub as_of: Option<String>,
 }
 
 #[derive(Args, Debug)]
@@ -95,7 +98,21 @@ pub async fn diagnose(ctx: &Ctx, args: DiagnoseArgs) -> anyhow::Result<u8> {
         }
         None => None,
     };
+    let at = match &args.as_of {
+        None => None,
+        Some(t) => Some(
+            chrono::DateTime::parse_from_rfc3339(t)
+                .map_err(|e| {
+                    coded(
+                        exit::INVALID,
+                        format!("--as-of {t:?}: {e} (use RFC 3339, e.g. 2026-11-26T04:30:00Z)"),
+                    )
+                })?
+                .to_utc(),
+        ),
+    };
     let req = diagnosis::Request {
+        at,
         account: args.account.clone(),
         runbook: args.runbook.clone(),
         answers: args.answers.clone(),

@@ -57,12 +57,43 @@ impl web::CheckRunner for Checks {
         account: &str,
         step: &str,
     ) -> futures::future::BoxFuture<'static, Result<web::CheckOutcome, String>> {
+        self.run_with_context(web::CheckContext {
+            incident_id: 0,
+            account: account.to_string(),
+            step: step.to_string(),
+            attachments: Vec::new(),
+        })
+    }
+
+    fn run_with_context(
+        &self,
+        ctx: web::CheckContext,
+    ) -> futures::future::BoxFuture<'static, Result<web::CheckOutcome, String>> {
         let d = self.0.clone();
-        let account = account.to_string();
-        let step = step.to_string();
         Box::pin(async move {
+            // The incident's logs and captures go to a private temporary directory for analysis.
+            let tmp = tempfile::tempdir()
+                .map_err(|e| format!("cannot create a temporary directory: {e}"))?;
+            let mut files = Vec::new();
+            for (i, a) in ctx.attachments.iter().enumerate() {
+                let safe: String = a
+                    .name
+                    .chars()
+                    .map(|c| {
+                        if c.is_ascii_alphanumeric() || c == '.' || c == '-' {
+                            c
+                        } else {
+                            '_'
+                        }
+                    })
+                    .collect();
+                let path = tmp.path().join(format!("{i}-{safe}"));
+                std::fs::write(&path, &a.bytes)
+                    .map_err(|e| format!("cannot write {}: {e}", a.name))?;
+                files.push((a.name.clone(), path));
+            }
             let (decision, ms) = d
-                .check_step(&account, &step)
+                .check_step(&ctx.account, &ctx.step, files)
                 .await
                 .map_err(|e| e.to_string())?;
             Ok(web::CheckOutcome {

@@ -346,6 +346,18 @@ fn dialled_number(g: &Gathered) -> Decision {
     }
 }
 
+/// The outgoing trunks among the server's destination sets. When the configuration says which
+/// prefixes reach a trunk, sets without prefixes (the echo service, say) are not trunks; when it
+/// says nothing, every set counts.
+pub fn outgoing_trunks(trunks: &[server_state::Trunk]) -> Vec<&server_state::Trunk> {
+    let with_prefixes: Vec<_> = trunks.iter().filter(|t| !t.prefixes.is_empty()).collect();
+    if with_prefixes.is_empty() {
+        trunks.iter().collect()
+    } else {
+        with_prefixes
+    }
+}
+
 fn trunk_inventory(g: &Gathered) -> Decision {
     match &g.trunks {
         Err(e) => unsure(
@@ -353,8 +365,8 @@ fn trunk_inventory(g: &Gathered) -> Decision {
             json!({"error": e}),
         ),
         Ok(trunks) => {
-            let usable: Vec<_> = trunks
-                .iter()
+            let usable: Vec<_> = outgoing_trunks(trunks)
+                .into_iter()
                 .filter(|t| !t.destinations.is_empty())
                 .collect();
             let ev = json!({"trunks": trunks});
@@ -429,7 +441,7 @@ fn trunk_health(g: &Gathered) -> Decision {
         .filter(|c| c.route.as_deref() == Some("trunk"))
         .collect();
     let considered: Vec<_> = if needed.is_empty() {
-        trunks.iter().collect()
+        outgoing_trunks(trunks)
     } else {
         trunks.iter().filter(|t| needed.contains(&t.id)).collect()
     };
@@ -596,7 +608,21 @@ fn server_services(g: &Gathered) -> Decision {
             if let CheckState::Down(why) = &h.database {
                 failures.push(format!("database: {why}"));
             }
+            // Trunk destinations are judged at the trunk step, not as the server's own services.
+            let trunk_uris: Vec<String> = g
+                .trunks
+                .as_ref()
+                .map(|t| {
+                    outgoing_trunks(t)
+                        .iter()
+                        .flat_map(|t| t.destinations.iter().map(|d| d.uri.clone()))
+                        .collect()
+                })
+                .unwrap_or_default();
             for (name, state) in &h.services {
+                if trunk_uris.iter().any(|u| name.contains(u.as_str())) {
+                    continue;
+                }
                 if let CheckState::Down(why) = state {
                     failures.push(format!("{name}: {why}"));
                 }

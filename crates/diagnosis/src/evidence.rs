@@ -2,7 +2,7 @@
 //! client logs. Plain data, so that the decisions in `decide` are pure and testable.
 
 use chrono::{DateTime, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use server_state::{Account, CallRecord, RegAttempt, Registration, ServiceHealth, Trunk};
 use std::collections::BTreeMap;
 
@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 pub type Got<T> = Result<T, String>;
 
 /// A probe's result reduced to what a decision needs.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ProbeSummary {
     /// ok, dns, unreachable, refused, timeout, tls, auth_rejected, not_found, unavailable,
     /// server_error, bad_response, media_no_echo, media_degraded.
@@ -36,7 +36,7 @@ impl ProbeSummary {
     }
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct CertSummary {
     pub subject: String,
     pub issuer: String,
@@ -47,7 +47,7 @@ pub struct CertSummary {
     pub verification: String,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct MediaSummary {
     pub sent: u32,
     pub echoed: u32,
@@ -59,7 +59,7 @@ pub struct MediaSummary {
 }
 
 /// A burst of OPTIONS on one transport.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct BurstStats {
     pub sent: u32,
     pub answered: u32,
@@ -69,7 +69,7 @@ pub struct BurstStats {
     pub rtt_max_ms: Option<f64>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct TransportProbe {
     pub transport: String,
     pub port: u16,
@@ -78,7 +78,7 @@ pub struct TransportProbe {
 }
 
 /// RFC 3263 resolution of the server's domain, step by step.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct DnsSummary {
     /// Nothing was resolved because a host or address is configured.
     pub skipped: bool,

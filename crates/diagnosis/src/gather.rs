@@ -23,6 +23,8 @@ pub struct GatherRequest {
     pub watch: Option<Duration>,
     /// Attached client logs and captures: (name, path).
     pub attachments: Vec<(String, std::path::PathBuf)>,
+    /// The time the evidence is judged at (now, or when an export was taken).
+    pub now: DateTime<Utc>,
 }
 
 /// Runs `fut` under `bound`, timing it; a timeout or an error becomes `Err(reason)`.
@@ -51,7 +53,7 @@ pub async fn gather(
     prober: &dyn Prober,
     req: &GatherRequest,
 ) -> Gathered {
-    let now = Utc::now();
+    let now = req.now;
     let timings = std::sync::Mutex::new(BTreeMap::new());
     let bound = cfg.management_timeout() * 2;
     let user = req.user.as_str();

@@ -18,7 +18,7 @@ pub use config::{Config, EXAMPLE};
 pub use decide::{Decision, Thresholds};
 pub use evidence::Gathered;
 pub use gather::GatherRequest;
-pub use probes::{ProbeResults, Prober, SipProber};
+pub use probes::{ProbeResults, Prober, RecordedProber, SipProber};
 pub use report::Report;
 
 use chrono::Utc;
@@ -88,6 +88,8 @@ pub struct Request {
     pub since: Option<chrono::DateTime<Utc>>,
     /// Attached client logs and captures (name, path).
     pub attachments: Vec<(String, std::path::PathBuf)>,
+    /// Judge as of this time instead of now (for exports taken earlier).
+    pub at: Option<chrono::DateTime<Utc>>,
 }
 
 /// Runs diagnoses for one configured server.
@@ -116,7 +118,17 @@ impl Diagnoser {
     /// The usual set-up: the backend and the SIP prober the configuration names.
     pub fn from_config(cfg: Config, runbooks: Arc<runbook::RunbookSet>) -> Result<Self> {
         let state = open_state(&cfg)?;
-        let prober = Arc::new(SipProber::new(cfg.clone()));
+        // An export may come with the probe results recorded where the server could be reached.
+        let recorded = cfg
+            .management
+            .export_dir
+            .as_ref()
+            .map(|d| d.join("probes.json"))
+            .filter(|p| p.exists());
+        let prober: Arc<dyn Prober> = match recorded {
+            Some(p) => Arc::new(RecordedProber::from_file(&p)?),
+            None => Arc::new(SipProber::new(cfg.clone())),
+        };
         Ok(Diagnoser::new(cfg, state, prober, runbooks))
     }
 
@@ -137,7 +149,7 @@ impl Diagnoser {
 
     /// Gathers the evidence for an account (bounded by the configured total time).
     pub async fn gather(&self, req: &Request) -> Gathered {
-        let now = Utc::now();
+        let now = req.at.unwrap_or_else(Utc::now);
         let since = req.since.unwrap_or_else(|| {
             now - chrono::Duration::from_std(self.cfg.diagnosis.window)
                 .unwrap_or(chrono::Duration::days(1))
@@ -147,6 +159,7 @@ impl Diagnoser {
             since,
             watch: req.watch,
             attachments: req.attachments.clone(),
+            now,
         };
         let bound = self.cfg.diagnosis.total_timeout + req.watch.unwrap_or_default();
         match tokio::time::timeout(
@@ -192,8 +205,14 @@ impl Diagnoser {
         Ok(report)
     }
 
-    /// Runs the check of one step for an account (the web app's "run automated check").
-    pub async fn check_step(&self, account: &str, step: &str) -> Result<(Decision, u64)> {
+    /// Runs the check of one step for an account (the web app's "run automated check");
+    /// `attachments` are the incident's client logs and captures (name, path).
+    pub async fn check_step(
+        &self,
+        account: &str,
+        step: &str,
+        attachments: Vec<(String, std::path::PathBuf)>,
+    ) -> Result<(Decision, u64)> {
         let (_, st) = self
             .runbooks
             .step(step)
@@ -212,6 +231,7 @@ impl Diagnoser {
         let g = self
             .gather(&Request {
                 account: account.to_string(),
+                attachments,
                 ..Default::default()
             })
             .await;

@@ -11,7 +11,8 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 /// Everything the probes found.
-#[derive(Debug, Clone)]
+/// Serializable, so that a run can be recorded and replayed (see `RecordedProber`).
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct ProbeResults {
     pub transports: Vec<TransportProbe>,
     pub tls: Option<ProbeSummary>,
@@ -27,6 +28,45 @@ pub trait Prober: Send + Sync {
     async fn run_all(&self) -> ProbeResults;
     /// How long the echo call sends audio.
     fn media_window(&self) -> Duration;
+}
+
+/// Replays probe results recorded earlier (a `probes.json` next to a server's exports), for a
+/// diagnosis of a server dialtone cannot reach from where it runs.
+pub struct RecordedProber {
+    results: ProbeResults,
+    media_window: Duration,
+}
+
+impl RecordedProber {
+    pub fn new(results: ProbeResults, media_window: Duration) -> Self {
+        RecordedProber {
+            results,
+            media_window,
+        }
+    }
+
+    /// Reads `probes.json`.
+    pub fn from_file(path: &std::path::Path) -> crate::Result<Self> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| crate::Error::Config(format!("cannot read {}: {e}", path.display())))?;
+        let results: ProbeResults = serde_json::from_str(&text)
+            .map_err(|e| crate::Error::Config(format!("{}: {e}", path.display())))?;
+        Ok(RecordedProber {
+            results,
+            media_window: Duration::ZERO,
+        })
+    }
+}
+
+#[async_trait::async_trait]
+impl Prober for RecordedProber {
+    async fn run_all(&self) -> ProbeResults {
+        self.results.clone()
+    }
+
+    fn media_window(&self) -> Duration {
+        self.media_window
+    }
 }
 
 /// The real prober: `sip-probe` against the configured server.
