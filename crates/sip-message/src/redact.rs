@@ -36,7 +36,13 @@ pub fn redact_text(s: &str) -> String {
                     while k < b.len() && b[k] != b'"' && b[k] != b'\n' {
                         k += 1;
                     }
-                    (j, (k + 1).min(b.len()), true)
+                    // Keep a line end that cut an unterminated quote short.
+                    let end = if k < b.len() && b[k] == b'"' {
+                        k + 1
+                    } else {
+                        k
+                    };
+                    (j, end, true)
                 } else {
                     let mut k = j;
                     while k < b.len() && !matches!(b[k], b',' | b';' | b' ' | b'\t' | b'\r' | b'\n')

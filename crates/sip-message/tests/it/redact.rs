@@ -20,6 +20,7 @@ fn redact_text_table() {
         ("sip:host:5060;lr", "sip:host:5060;lr"),
         ("sips:u:p@h sip:x@y", "sips:u:<redacted>@h sip:x@y"),
         ("cresponse=1", "cresponse=1"),
+        ("response=\"abc\nnext", "response=\"<redacted>\"\nnext"),
     ];
     for (input, want) in cases {
         assert_eq!(redact_text(input), want, "{input}");
@@ -48,4 +49,20 @@ fn redacted_message_has_no_secret() {
     let creds = m.headers().authorization().expect("auth").expect("present");
     assert_eq!(creds.param("username").as_deref(), Some("bob"));
     assert!(!format!("{creds:?}").contains(secret));
+}
+
+proptest::proptest! {
+    /// Whatever the secret and however the header is spaced or cased, it does not survive.
+    #[test]
+    fn secrets_never_survive(secret in "[A-Za-z0-9+/]{8,40}", sp in "[ ]{0,2}", quoted in proptest::bool::ANY, upper in proptest::bool::ANY) {
+        let key = if upper { "RESPONSE" } else { "response" };
+        let val = if quoted { format!("\"{secret}\"") } else { secret.clone() };
+        let header = format!("Digest username=\"u\", {key}{sp}={sp}{val}, nonce=\"n\"");
+        let out = redact_text(&header);
+        proptest::prop_assert!(!out.contains(&secret), "{}", out);
+        let uri = format!("<sip:alice:{secret}@example.com>;tag=1");
+        let out = redact_text(&uri);
+        proptest::prop_assert!(!out.contains(&secret), "{}", out);
+        proptest::prop_assert!(out.contains("@example.com"));
+    }
 }
