@@ -114,10 +114,11 @@ S_SECS=$SECS S_RSS=$RSS_KB
 row() { # name secs rss
     local mbs
     mbs=$(echo "scale=1; $SIZE / 1000000 / ($2 + 0.0005)" | bc)
-    printf '%-10s %10.3f s %10s MB/s %8d MB peak RSS %10sx slower than dialtone\n' "$1" "$2" "$mbs" $(($3 / 1024)) \
-        "$(echo "scale=1; $2 / ($D_SECS + 0.0005)" | bc)"
+    local ratio="(reference)"
+    [[ $1 == dialtone ]] || ratio="$(echo "scale=1; $2 / ($D_SECS + 0.0005)" | bc)x slower than dialtone"
+    printf '%-10s %10.3f s %10s MB/s %8d MiB peak RSS   %s\n' "$1" "$2" "$mbs" $(($3 / 1024)) "$ratio"
 }
-echo "== results (best of $RUNS; wall clock; MB = 10^6 bytes; RSS in MiB)"
+echo "== results (best of $RUNS; wall clock of the whole process; MB = 10^6 bytes)"
 row dialtone "$D_SECS" "$D_RSS"
 row tshark "$T_SECS" "$T_RSS"
 row sngrep "$S_SECS" "$S_RSS"

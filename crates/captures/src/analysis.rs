@@ -153,17 +153,45 @@ pub struct Finding {
     pub count: u32,
 }
 
+/// The ladder diagram of one dialog: columns, arrows and their labels.
+///
+/// Labels live in one string per dialog rather than one allocation per message: building the
+/// ladder runs for every message of a capture.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Ladder {
+    /// Columns: the addresses (or "client"/"server" in logs) in order of appearance.
+    pub endpoints: Vec<String>,
+    /// Arrows, in order (capped at 64).
+    pub events: Vec<LadderEvent>,
+    labels: String,
+}
+
+impl Ladder {
+    /// The label of an arrow (`INVITE`, `180 Ringing`, ...).
+    pub fn label(&self, e: &LadderEvent) -> &str {
+        let start = e.label_at as usize;
+        self.labels
+            .get(start..start + usize::from(e.label_len))
+            .unwrap_or("")
+    }
+
+    /// Arrows with their labels.
+    pub fn iter(&self) -> impl Iterator<Item = (&LadderEvent, &str)> {
+        self.events.iter().map(|e| (e, self.label(e)))
+    }
+}
+
 /// One arrow of a ladder diagram.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct LadderEvent {
     /// Seconds since the dialog's first message.
     pub t: f64,
-    /// Sender label.
-    pub from: String,
-    /// Receiver label.
-    pub to: String,
-    /// `INVITE`, `180 Ringing`, ...
-    pub label: String,
+    /// Sender: index into the summary's `endpoints`.
+    pub from: u8,
+    /// Receiver: index into the summary's `endpoints`.
+    pub to: u8,
+    label_at: u32,
+    label_len: u16,
     /// Same transaction and message seen before (RFC 3261 §17 retransmission).
     pub retransmission: bool,
 }
@@ -211,7 +239,7 @@ pub struct CallSummary {
     pub causes: Vec<Finding>,
     /// The ladder (capped at 64 arrows); not serialised.
     #[serde(skip)]
-    pub ladder: Vec<LadderEvent>,
+    pub ladder: Ladder,
 }
 
 /// A registration (REGISTER transactions sharing a Call-ID).
@@ -251,7 +279,7 @@ pub struct RegistrationSummary {
     pub causes: Vec<Finding>,
     /// The ladder (capped at 64 arrows); not serialised.
     #[serde(skip)]
-    pub ladder: Vec<LadderEvent>,
+    pub ladder: Ladder,
 }
 
 /// Counters over the whole input.
@@ -346,7 +374,8 @@ struct Dialog {
     cut_by_end: bool,
     messages: u32,
     seen: Vec<u64>,
-    ladder: Vec<LadderEvent>,
+    ladder: Ladder,
+    peers: Vec<Peer>,
 }
 
 /// Collects messages and produces the `Analysis`.
@@ -432,13 +461,14 @@ impl Analyzer {
                 return;
             }
         };
-        if !self.open.contains_key(head.call_id) {
-            let d = Dialog::new(kind, &head, ts, src, dst, tr);
-            self.open.insert(head.call_id.into(), d);
-            self.stats.peak_open_dialogs = self.stats.peak_open_dialogs.max(self.open.len() as u64);
-        }
+        // One hash lookup for the common case: the dialog is already open.
         if let Some(d) = self.open.get_mut(head.call_id) {
             d.record(ts, src, dst, &head, msg);
+        } else {
+            let mut d = Dialog::new(kind, &head, ts, src, dst, tr);
+            d.record(ts, src, dst, &head, msg);
+            self.open.insert(head.call_id.into(), d);
+            self.stats.peak_open_dialogs = self.stats.peak_open_dialogs.max(self.open.len() as u64);
         }
     }
 
@@ -505,10 +535,10 @@ impl Analyzer {
             d.cut_by_end = !d.finished && self.last_ts - d.last < LINGER_S;
             self.summarise(d);
         }
-        self.calls
-            .sort_by(|a, b| a.start.total_cmp(&b.start).then(a.call_id.cmp(&b.call_id)));
-        self.registrations
-            .sort_by(|a, b| a.start.total_cmp(&b.start).then(a.call_id.cmp(&b.call_id)));
+        let calls = std::mem::take(&mut self.calls);
+        self.calls = sort_moving_once(calls, |c| (c.start, c.call_id.as_str()));
+        let regs = std::mem::take(&mut self.registrations);
+        self.registrations = sort_moving_once(regs, |r| (r.start, r.call_id.as_str()));
         for (kind, n) in &self.warn_counts {
             if *n > MAX_WARNINGS_PER_KIND {
                 self.warnings.push(format!(
@@ -553,8 +583,33 @@ impl Sink for Analyzer {
     }
 }
 
+/// Sort by (start, Call-ID), moving each (large) summary once: sort indices, then permute.
+fn sort_moving_once<T>(v: Vec<T>, key: impl Fn(&T) -> (f64, &str)) -> Vec<T> {
+    let order = |a: &T, b: &T| {
+        let (ka, kb) = (key(a), key(b));
+        ka.0.total_cmp(&kb.0).then(ka.1.cmp(kb.1))
+    };
+    if v.is_sorted_by(|a, b| order(a, b).is_le()) {
+        return v;
+    }
+    let mut idx: Vec<usize> = (0..v.len()).collect();
+    idx.sort_by(|&a, &b| order(&v[a], &v[b]));
+    let mut slots: Vec<Option<T>> = v.into_iter().map(Some).collect();
+    idx.into_iter().filter_map(|i| slots[i].take()).collect()
+}
+
+/// Text for a ladder label: ASCII in practice, so validate rather than copy-and-replace.
+fn label_text(b: &[u8]) -> &str {
+    std::str::from_utf8(b).unwrap_or("?")
+}
+
 fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
+}
+
+/// Bound what one header can add to a ladder label.
+fn clip(b: &[u8]) -> &[u8] {
+    &b[..b.len().min(64)]
 }
 
 fn round_ms(s: f64) -> f64 {
@@ -565,16 +620,25 @@ fn ms(from: f64, to: f64) -> u64 {
     ((to - from).max(0.0) * 1000.0).round() as u64
 }
 
-/// FNV-1a over the parts that identify a message within its transaction.
+/// A 64-bit fingerprint of the parts that identify a message within its transaction, eight
+/// bytes at a time (multiply-rotate, as in FxHash): it runs for every message.
 fn fingerprint(parts: &[&[u8]], n: u32) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    const K: u64 = 0x517c_c1b7_2722_0a95;
+    let mut h: u64 = u64::from(n);
     for p in parts {
-        for &b in *p {
-            h = (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3);
+        let mut chunks = p.chunks_exact(8);
+        for c in &mut chunks {
+            let w = u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]);
+            h = (h.rotate_left(5) ^ w).wrapping_mul(K);
         }
-        h = (h ^ 0xff).wrapping_mul(0x100_0000_01b3);
+        let mut tail = [0u8; 8];
+        let rest = chunks.remainder();
+        tail[..rest.len()].copy_from_slice(rest);
+        // The length separates ("ab","c") from ("a","bc").
+        h = (h.rotate_left(5) ^ u64::from_le_bytes(tail) ^ ((p.len() as u64) << 56))
+            .wrapping_mul(K);
     }
-    (h ^ u64::from(n)).wrapping_mul(0x100_0000_01b3)
+    h
 }
 
 /// RFC 1918, RFC 6598 (carrier-grade NAT) and RFC 4193 addresses.
@@ -643,7 +707,8 @@ impl Dialog {
             cut_by_end: false,
             messages: 0,
             seen: Vec::new(),
-            ladder: Vec::new(),
+            ladder: Ladder::default(),
+            peers: Vec::new(),
         }
     }
 
@@ -674,29 +739,40 @@ impl Dialog {
         } else if self.seen.len() < SEEN_CAP {
             self.seen.push(fp);
         }
-        if self.ladder.len() < LADDER_CAP {
-            let label = match head.start {
+        if self.ladder.events.len() < LADDER_CAP && self.ladder.labels.len() < 8192 {
+            // Labels are appended to one string without `format!`: this runs for every message.
+            let label = &mut self.ladder.labels;
+            let at = label.len();
+            match head.start {
                 Some(StartLine::Request { method, .. }) => {
-                    let mut l = text(method);
+                    label.push_str(label_text(clip(method)));
                     if head.has_credentials {
-                        l.push_str(" (with credentials)");
+                        label.push_str(" (with credentials)");
                     }
-                    l
                 }
                 Some(StartLine::Response { code, reason }) => {
-                    let mut l = format!("{code} {}", String::from_utf8_lossy(reason));
-                    if head.cseq_method != b"INVITE" || code >= 200 {
-                        l.push_str(&format!(" ({})", String::from_utf8_lossy(head.cseq_method)));
+                    for d in [code / 100, code / 10 % 10, code % 10] {
+                        label.push(char::from(b'0' + d as u8));
                     }
-                    l
+                    label.push(' ');
+                    label.push_str(label_text(clip(reason)));
+                    if head.cseq_method != b"INVITE" || code >= 200 {
+                        label.push_str(" (");
+                        label.push_str(label_text(clip(head.cseq_method)));
+                        label.push(')');
+                    }
                 }
-                None => String::new(),
-            };
-            self.ladder.push(LadderEvent {
+                None => {}
+            }
+            let len = (label.len() - at) as u16;
+            let from = self.peer_index(src);
+            let to = self.peer_index(dst);
+            self.ladder.events.push(LadderEvent {
                 t: round_ms(ts - self.start),
-                from: src.label(),
-                to: dst.label(),
-                label,
+                from,
+                to,
+                label_at: at as u32,
+                label_len: len,
                 retransmission: retrans,
             });
         }
@@ -710,6 +786,24 @@ impl Dialog {
             }
             None => {}
         }
+    }
+
+    fn peer_index(&mut self, p: Peer) -> u8 {
+        if let Some(i) = self.peers.iter().position(|q| *q == p) {
+            return i as u8;
+        }
+        if self.peers.len() >= 16 {
+            // A dialog spread over more hosts than a ladder can show: fold the rest together.
+            return 15;
+        }
+        self.peers.push(p);
+        (self.peers.len() - 1) as u8
+    }
+
+    fn finish_ladder(&mut self) -> Ladder {
+        let mut ladder = std::mem::take(&mut self.ladder);
+        ladder.endpoints = self.peers.iter().map(Peer::label).collect();
+        ladder
     }
 
     fn request(&mut self, ts: f64, src: Peer, method: &[u8], head: &SipHead<'_>, msg: &[u8]) {
@@ -959,10 +1053,12 @@ impl Dialog {
         out
     }
 
-    fn call_summary(self) -> CallSummary {
+    fn call_summary(mut self) -> CallSummary {
         let causes = self.causes();
         let invite = self.first_request_ts.unwrap_or(self.start);
+        let ladder = self.finish_ladder();
         CallSummary {
+            ladder,
             start_text: crate::render::time_text(self.start),
             post_dial_delay_ms: self.first_18x.map(|t| ms(invite, t)),
             setup_time_ms: self.answered_at.map(|t| ms(invite, t)),
@@ -985,13 +1081,13 @@ impl Dialog {
             warning: self.warning,
             messages: self.messages,
             causes,
-            ladder: self.ladder,
         }
     }
 
-    fn registration_summary(self) -> RegistrationSummary {
+    fn registration_summary(mut self) -> RegistrationSummary {
         let causes = self.causes();
         RegistrationSummary {
+            ladder: self.finish_ladder(),
             start_text: crate::render::time_text(self.start),
             call_id: self.call_id,
             user: self.to_user,
@@ -1008,7 +1104,6 @@ impl Dialog {
             user_agent: self.user_agent,
             warning: self.warning,
             causes,
-            ladder: self.ladder,
         }
     }
 }

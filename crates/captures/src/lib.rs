@@ -22,8 +22,8 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 pub use analysis::{
-    CallSummary, Cause, Finding, LadderEvent, LogEvent, OutcomeHint, RegistrationSummary, Stats,
-    UserIndex,
+    CallSummary, Cause, Finding, Ladder, LadderEvent, LogEvent, OutcomeHint, RegistrationSummary,
+    Stats, UserIndex,
 };
 pub use net::Transport;
 pub use render::{ladder_svg, ladder_text, markdown_section, summary_table, time_text};

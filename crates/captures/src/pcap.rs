@@ -103,7 +103,8 @@ pub(crate) fn read_capture<R: Read + Send>(
                     }
                     PcapBlockOwned::NG(_) => {}
                 }
-                reader.consume(len);
+                // No shift per block: `refill` moves the (small) remainder when it needs room.
+                reader.consume_noshift(len);
             }
             Err(PcapError::Eof) => break,
             Err(PcapError::Incomplete(_)) => {

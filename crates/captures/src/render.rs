@@ -2,7 +2,7 @@
 
 use std::fmt::Write as _;
 
-use crate::analysis::{CallSummary, LadderEvent, RegistrationSummary};
+use crate::analysis::{CallSummary, Ladder, RegistrationSummary};
 use crate::{Analysis, causes};
 
 /// Times below this are log times of day (seconds since midnight), not Unix time.
@@ -162,14 +162,14 @@ fn clip(s: &str, n: usize) -> String {
 }
 
 /// The ladder of a call or registration, found by Call-ID.
-fn find_ladder<'a>(a: &'a Analysis, call_id: &str) -> Option<(String, &'a [LadderEvent])> {
+fn find_ladder<'a>(a: &'a Analysis, call_id: &str) -> Option<(String, &'a Ladder)> {
     if let Some(c) = a.calls.iter().find(|c| c.call_id == call_id) {
         return Some((call_title(c), &c.ladder));
     }
     a.registrations
         .iter()
         .find(|r| r.call_id == call_id)
-        .map(|r| (registration_title(r), r.ladder.as_slice()))
+        .map(|r| (registration_title(r), &r.ladder))
 }
 
 fn call_title(c: &CallSummary) -> String {
@@ -192,37 +192,23 @@ fn registration_title(r: &RegistrationSummary) -> String {
     )
 }
 
-fn columns(events: &[LadderEvent]) -> Vec<String> {
-    let mut cols: Vec<String> = Vec::new();
-    for e in events {
-        for p in [&e.from, &e.to] {
-            if !cols.contains(p) {
-                cols.push(p.clone());
-            }
-        }
-    }
-    cols
-}
-
 /// A text ladder diagram of one call or registration, or `None` if the Call-ID is unknown.
 pub fn ladder_text(a: &Analysis, call_id: &str) -> Option<String> {
-    let (title, events) = find_ladder(a, call_id)?;
-    let cols = columns(events);
+    let (title, ladder) = find_ladder(a, call_id)?;
+    let cols = &ladder.endpoints;
     const W: usize = 34;
     let mut out = String::new();
     let _ = writeln!(out, "{title}");
     let mut header = " ".repeat(10);
-    for c in &cols {
+    for c in cols {
         let _ = write!(header, "{:<W$}", clip(c, W - 2));
     }
     let _ = writeln!(out, "{}", header.trim_end());
-    for e in events {
-        let (Some(f), Some(t)) = (
-            cols.iter().position(|c| *c == e.from),
-            cols.iter().position(|c| *c == e.to),
-        ) else {
+    for (e, label) in ladder.iter() {
+        let (f, t) = (usize::from(e.from), usize::from(e.to));
+        if f >= cols.len() || t >= cols.len() {
             continue;
-        };
+        }
         let mut line: Vec<char> = format!("{:>8.3}  ", e.t).chars().collect();
         let width = cols.len() * W;
         line.resize(10 + width, ' ');
@@ -230,7 +216,7 @@ pub fn ladder_text(a: &Analysis, call_id: &str) -> Option<String> {
             line[10 + i * W] = '|';
         }
         let (lo, hi) = (f.min(t), f.max(t));
-        let mut label = e.label.clone();
+        let mut label = label.to_owned();
         if e.retransmission {
             label.push_str(" [rtx]");
         }
@@ -284,14 +270,14 @@ fn xml_escape(s: &str) -> String {
 
 /// An SVG ladder diagram of one call or registration, or `None` if the Call-ID is unknown.
 pub fn ladder_svg(a: &Analysis, call_id: &str) -> Option<String> {
-    let (title, events) = find_ladder(a, call_id)?;
-    let cols = columns(events);
+    let (title, ladder) = find_ladder(a, call_id)?;
+    let cols = &ladder.endpoints;
     let col_w = 240;
     let left = 90;
     let top = 70;
     let row_h = 30;
     let width = left + cols.len().max(1) * col_w;
-    let height = top + events.len() * row_h + 30;
+    let height = top + ladder.events.len() * row_h + 30;
     let mut s = String::new();
     let _ = writeln!(
         s,
@@ -311,19 +297,17 @@ pub fn ladder_svg(a: &Analysis, call_id: &str) -> Option<String> {
             height - 10
         );
     }
-    for (k, e) in events.iter().enumerate() {
-        let (Some(f), Some(t)) = (
-            cols.iter().position(|c| *c == e.from),
-            cols.iter().position(|c| *c == e.to),
-        ) else {
+    for (k, (e, label)) in ladder.iter().enumerate() {
+        let (f, t) = (usize::from(e.from), usize::from(e.to));
+        if f >= cols.len() || t >= cols.len() {
             continue;
-        };
+        }
         let y = top + k * row_h + 10;
         let x1 = left + f * col_w + col_w / 2;
         let x2 = left + t * col_w + col_w / 2;
-        let colour = if e.label.starts_with(['4', '5', '6']) {
+        let colour = if label.starts_with(['4', '5', '6']) {
             "#c0392b"
-        } else if e.label.starts_with('2') {
+        } else if label.starts_with('2') {
             "#27ae60"
         } else {
             "#2c3e50"
@@ -339,7 +323,7 @@ pub fn ladder_svg(a: &Analysis, call_id: &str) -> Option<String> {
                 s,
                 r#"<text x="{}" y="{y}" fill="{colour}">{}</text>"#,
                 x1 + 6,
-                xml_escape(&e.label)
+                xml_escape(label)
             );
             continue;
         }
@@ -352,7 +336,7 @@ pub fn ladder_svg(a: &Analysis, call_id: &str) -> Option<String> {
             y + 4,
             (x1 + x2) / 2,
             y - 5,
-            xml_escape(&e.label),
+            xml_escape(label),
             if e.retransmission { " (rtx)" } else { "" }
         );
     }

@@ -5,7 +5,7 @@
 //! §7.2) and otherwise indexes what it can. Typed decoding of a whole message belongs to the
 //! `sip-message` crate; here we only need enough to correlate transactions and dialogs.
 
-use memchr::{memchr, memmem};
+use memchr::memchr;
 
 /// The first line of a SIP message (RFC 3261 §7.1 Request-Line, §7.2 Status-Line).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -277,7 +277,7 @@ fn name_addr(value: &[u8]) -> (&[u8], &[u8]) {
 /// Value of `;name=value` (name given with its '='), empty when absent.
 fn param<'a>(value: &'a [u8], name: &[u8]) -> &'a [u8] {
     let mut from = 0;
-    while let Some(i) = memmem::find(&value[from..], name) {
+    while let Some(i) = find(&value[from..], name) {
         let at = from + i;
         let before = if at == 0 { b' ' } else { value[at - 1] };
         if before == b';' || before == b' ' {
@@ -310,7 +310,7 @@ pub fn uri_user(value: &[u8]) -> &[u8] {
             None => user,
         };
     }
-    if let Some(i) = memmem::find(value, b"tel:") {
+    if let Some(i) = find(value, b"tel:") {
         let number = &value[i + 4..];
         let end = number
             .iter()
@@ -339,10 +339,25 @@ pub fn uri_host(value: &[u8]) -> &[u8] {
 }
 
 fn sip_uri_rest(value: &[u8]) -> Option<&[u8]> {
-    if let Some(i) = memmem::find(value, b"sip:") {
+    if let Some(i) = find(value, b"sip:") {
         return Some(&value[i + 4..]);
     }
-    memmem::find(value, b"sips:").map(|i| &value[i + 5..])
+    find(value, b"sips:").map(|i| &value[i + 5..])
+}
+
+/// First occurrence of a short `needle`: memchr on its first byte, then compare. Header values
+/// are short, so this beats building a `memmem` searcher per call.
+fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    let (&first, rest) = needle.split_first()?;
+    let mut from = 0;
+    while let Some(i) = memchr(first, &hay[from..]) {
+        let at = from + i;
+        if hay[at + 1..].starts_with(rest) {
+            return Some(at);
+        }
+        from = at + 1;
+    }
+    None
 }
 
 fn strip_port(hostport: &[u8]) -> &[u8] {

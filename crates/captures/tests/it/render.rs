@@ -17,7 +17,7 @@ fn text_ladder_of_a_ringing_answered_call() {
         .find(|l| l.contains("180 Ringing"))
         .expect("180");
     assert!(ringing.contains("<-"), "{ladder}");
-    assert_eq!(lines.len(), 2 + c.ladder.len());
+    assert_eq!(lines.len(), 2 + c.ladder.events.len());
     assert!(captures::ladder_text(&a, "no-such-call").is_none());
 }
 

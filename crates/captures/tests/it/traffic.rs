@@ -161,7 +161,7 @@ fn fragmented_invites_are_reassembled_ipv4_and_ipv6() {
         assert_eq!(a.calls.len(), 1, "{f}");
         let c = &a.calls[0];
         assert_eq!((c.final_status, c.messages), (Some(200), 4), "{f}");
-        assert_eq!(c.ladder[0].label, "INVITE", "{f}");
+        assert_eq!(c.ladder.label(&c.ladder.events[0]), "INVITE", "{f}");
         assert!(a.warnings.is_empty(), "{f}: {:?}", a.warnings);
     }
 }
@@ -171,7 +171,7 @@ fn tcp_stream_split_packed_reordered_and_retransmitted() {
     let a = analyze("edge/tcp_split_sll.pcap", None);
     let c = &a.calls[0];
     // INVITE (once, despite the retransmitted segment), 100 + 180 (one segment), 486, ACK.
-    let labels: Vec<&str> = c.ladder.iter().map(|e| e.label.as_str()).collect();
+    let labels: Vec<&str> = c.ladder.iter().map(|(_, l)| l).collect();
     assert_eq!(
         labels,
         [
@@ -189,7 +189,7 @@ fn tcp_stream_split_packed_reordered_and_retransmitted() {
 fn pcapng_with_two_link_types_and_resolutions() {
     let a = analyze("edge/two_interfaces.pcapng", None);
     let r = &a.registrations[0];
-    let times: Vec<f64> = r.ladder.iter().map(|e| e.t).collect();
+    let times: Vec<f64> = r.ladder.events.iter().map(|e| e.t).collect();
     // Ethernet interface in microseconds, raw-IPv4 interface in nanoseconds.
     assert_eq!(times, [0.0, 0.02, 0.05, 0.07]);
     assert_eq!(r.causes[0].cause, Cause::AuthenticationRejected);
