@@ -133,11 +133,12 @@ impl Session {
 
     /// Our Contact URI (where the server can reach this session).
     pub(crate) fn contact_uri(&self, user: &str) -> Uri {
-        let mut u = Uri::sip(
-            Some(user),
-            &self.local.ip().to_string(),
-            Some(self.local.port()),
-        );
+        // RFC 3261 §25.1: an IPv6 host in a SIP URI is a bracketed IPv6reference.
+        let host = match self.local.ip() {
+            std::net::IpAddr::V6(v6) => format!("[{v6}]"),
+            v4 => v4.to_string(),
+        };
+        let mut u = Uri::sip(Some(user), &host, Some(self.local.port()));
         if self.transport != Transport::Udp {
             u = u.with_param(
                 "transport",
