@@ -13,7 +13,7 @@ BIN=${DIALTONE_BIN:-${CARGO_TARGET_DIR:-/var/cache/dialtone/target}/release/dial
 RUN=$(mktemp -d /tmp/dialtone-bench.XXXXXX)
 export LAB_SIP_PORT=16060 LAB_TLS_PORT=16061 LAB_RPC_PORT=16071 LAB_ECHO_PORT=16090 LAB_GW_PORT=16092 LAB_GW2_PORT=16094 LAB_MEDIA_BASE=22000
 trap 'lab/stop.sh "$RUN" >/dev/null 2>&1 || true; rm -rf "$RUN"' EXIT
-lab/start.sh "$RUN" >/dev/null
+for try in 1 2 3; do lab/start.sh "$RUN" >/dev/null && break; [ "$try" = 3 ] && exit 1; sleep 1; done
 . "$RUN/lab.env"
 scripts/lab-config.sh "$RUN" >"$RUN/dialtone.toml"
 sipp_uac() {

@@ -16,7 +16,7 @@ trap cleanup EXIT
 title() { printf '\n\033[1m━━ %s\033[0m\n' "$*"; }
 
 title "Starting the lab (Kamailio + SIPp echo service + SIPp trunk gateway, on loopback)"
-lab/start.sh "$RUN"
+for try in 1 2 3; do lab/start.sh "$RUN" && break; [ "$try" = 3 ] && exit 1; sleep 1; done
 # shellcheck disable=SC1091
 . "$RUN/lab.env"
 scripts/lab-config.sh "$RUN" >"$RUN/dialtone.toml"
