@@ -11,7 +11,8 @@
 # Prints size, SIP messages, wall time, MB/s, peak RSS (/usr/bin/time -v) and the ratios.
 # Settings: CALLS (20000), RECORD (2000; = CALLS for a fully live capture), RATE calls/s (100),
 # HOLD ms (200), BENCH_BASE port block (35000),
-# BENCH_PCAP=file to skip recording and measure an existing capture, RUNS (3, best of).
+# BENCH_PCAP=file to skip recording and measure an existing capture, RUNS (3, best of, for
+# dialtone), BASELINE_RUNS (1, for tshark and sngrep, which take seconds to minutes).
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 CALLS=${CALLS:-20000} RECORD=${RECORD:-2000} RATE=${RATE:-100} HOLD=${HOLD:-200} RUNS=${RUNS:-3}
@@ -104,11 +105,11 @@ measure() { # name command... ; sets SECS and RSS_KB (best wall time of RUNS)
 
 measure dialtone "$ANALYZE" --quiet "$PCAP"
 D_SECS=$SECS D_RSS=$RSS_KB
-grep -o "[0-9]* SIP messages, [0-9]* calls, [0-9]* registrations" "$WORK/dialtone.time" | sed 's/^/   dialtone: /'
-measure tshark tshark -r "$PCAP" -Y sip -q -z sip,stat
+grep -o "[0-9]* SIP messages, [0-9]* calls, [0-9]* registrations, peak [0-9]* open dialogs" "$WORK/dialtone.time" | sed 's/^/   dialtone: /'
+RUNS=${BASELINE_RUNS:-1} measure tshark tshark -r "$PCAP" -Y sip -q -z sip,stat
 T_SECS=$SECS T_RSS=$RSS_KB
 grep -m1 -i "SIP Statistics\|Number of" "$WORK/tshark.out" | sed 's/^/   tshark: /' || true
-measure sngrep sngrep -I "$PCAP" -N -q
+RUNS=${BASELINE_RUNS:-1} measure sngrep sngrep -I "$PCAP" -N -q
 S_SECS=$SECS S_RSS=$RSS_KB
 
 row() { # name secs rss
@@ -118,7 +119,7 @@ row() { # name secs rss
     [[ $1 == dialtone ]] || ratio="$(echo "scale=1; $2 / ($D_SECS + 0.0005)" | bc)x slower than dialtone"
     printf '%-10s %10.3f s %10s MB/s %8d MiB peak RSS   %s\n' "$1" "$2" "$mbs" $(($3 / 1024)) "$ratio"
 }
-echo "== results (best of $RUNS; wall clock of the whole process; MB = 10^6 bytes)"
+echo "== results (dialtone best of $RUNS, baselines best of ${BASELINE_RUNS:-1}; wall clock of the whole process; MB = 10^6 bytes)"
 row dialtone "$D_SECS" "$D_RSS"
 row tshark "$T_SECS" "$T_RSS"
 row sngrep "$S_SECS" "$S_RSS"

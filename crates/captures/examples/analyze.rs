@@ -49,12 +49,13 @@ fn main() -> ExitCode {
             print!("{}", captures::summary_table(&a));
         }
         eprintln!(
-            "{f}: {} bytes, {} packets, {} SIP messages, {} calls, {} registrations in {:.3} s = {:.1} MB/s",
+            "{f}: {} bytes, {} packets, {} SIP messages, {} calls, {} registrations, peak {} open dialogs in {:.3} s = {:.1} MB/s",
             a.stats.bytes,
             a.stats.packets,
             a.stats.sip_messages,
             a.calls.len(),
             a.registrations.len(),
+            a.stats.peak_open_dialogs,
             secs,
             a.stats.bytes as f64 / 1e6 / secs
         );
