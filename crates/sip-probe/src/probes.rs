@@ -530,8 +530,8 @@ async fn do_call(
         invite_seq,
     };
     // ACK for a 2xx is a new transaction, end to end (§13.2.2.4).
-    let ack = in_dialog(s, &dialog, Method::Ack, &creds.user, dialog.invite_seq);
-    let _ = s.send_raw(&ack.to_bytes(), "ACK for 2xx (§13.2.2.4)").await;
+    let ack = in_dialog(s, &dialog, Method::Ack, &creds.user, dialog.invite_seq).to_bytes();
+    let _ = s.send_raw(&ack, "ACK for 2xx (§13.2.2.4)").await;
 
     let (answer, diags) = SessionDescription::parse(&resp.body);
     let remote_media = answer.audio().and_then(|(i, a)| {
@@ -543,17 +543,25 @@ async fn do_call(
             .find_map(|f| f.parse().ok().filter(|p| *p == 0 || *p == 8))?;
         Some((SocketAddr::new(ip, a.port), pt))
     });
+    let mut remote_hung_up = false;
     let mut v = match remote_media {
         Some((remote, pt)) if remote.port() != 0 => {
-            let tally: Tally = media::run_echo(
-                &media,
-                remote,
-                pt,
-                opts.media_window,
-                opts.media_grace,
-                s.deadline,
-            )
-            .await;
+            let hard = s.deadline;
+            let watch_until = (Instant::now() + opts.media_window + opts.media_grace).min(hard);
+            // Signalling stays live during media: a retransmitted 200 is ACKed again, a BYE answered.
+            let (tally, hung_up) = tokio::join!(
+                media::run_echo(
+                    &media,
+                    remote,
+                    pt,
+                    opts.media_window,
+                    opts.media_grace,
+                    hard
+                ),
+                watch_dialog(s, &ack, watch_until)
+            );
+            remote_hung_up = hung_up;
+            let tally: Tally = tally;
             let codec = if pt == 0 { "PCMU/8000" } else { "PCMA/8000" };
             let stats = tally.stats(media_local, remote, codec);
             let v = media_verdict(&stats, opts, setup_ms, kind, resp.status);
@@ -580,6 +588,11 @@ async fn do_call(
             Some(resp.status),
         ),
     };
+    if remote_hung_up {
+        v.summary
+            .push_str("; the far end hung up during the media window");
+        return v;
+    }
     let bye_seq = s.cseq.max(dialog.invite_seq) + 1;
     s.cseq = bye_seq;
     let bye = in_dialog(s, &dialog, Method::Bye, &creds.user, bye_seq);
@@ -596,6 +609,45 @@ async fn do_call(
         }
     }
     v
+}
+
+/// Watches an established dialog until `until`: re-ACKs a retransmitted 2xx (the ACK was lost,
+/// RFC 3261 §13.3.1.4, RFC 6026 §8.1), answers a BYE from the far end (returns true), and
+/// refuses other mid-dialog requests with 501 so the server is not left waiting.
+async fn watch_dialog(s: &mut Session, ack: &[u8], until_at: Instant) -> bool {
+    loop {
+        match s.next_message(until_at).await {
+            Ok(sip_message::Message::Response(r)) => {
+                let is_invite = r
+                    .headers
+                    .cseq()
+                    .ok()
+                    .flatten()
+                    .is_some_and(|c| c.method == Method::Invite);
+                if is_invite && (200..300).contains(&r.status) {
+                    let _ = s
+                        .send_raw(ack, "2xx retransmitted: ACK again (§13.2.2.4)")
+                        .await;
+                }
+            }
+            Ok(sip_message::Message::Request(req)) => {
+                let status = if req.method == Method::Bye { 200 } else { 501 };
+                if req.method != Method::Ack {
+                    let r = response_to(&req, status, "", None);
+                    let note = if status == 200 {
+                        "the far end hung up"
+                    } else {
+                        "mid-dialog request not supported"
+                    };
+                    let _ = s.send_raw(&r.to_bytes(), note).await;
+                }
+                if req.method == Method::Bye {
+                    return true;
+                }
+            }
+            Err(_) => return false,
+        }
+    }
 }
 
 /// CANCEL the pending INVITE (§9.1): same Request-URI, Call-ID, From, To, CSeq number and
@@ -718,7 +770,7 @@ fn response_to(req: &Request, status: u16, to_tag: &str, contact: Option<String>
         r.headers.push("From", v);
     }
     if let Some(to) = req.headers.get("To") {
-        let tagged = if to.contains(";tag=") {
+        let tagged = if to.contains(";tag=") || to_tag.is_empty() {
             to.to_owned()
         } else {
             format!("{to};tag={to_tag}")

@@ -299,3 +299,155 @@ fn unanswered_call_is_cancelled() {
         ]
     );
 }
+
+/// A scripted UAS that answers, sends its 200 again after our ACK (as if the ACK were lost),
+/// reflects RTP, then hangs up itself: the probe re-ACKs, answers the BYE and sends none.
+#[test]
+fn far_end_retransmits_200_and_hangs_up() {
+    use sip_message::{Message, Request, Response, parse};
+    let rt = rt();
+    let peer = UdpSocket::bind("127.0.0.1:0").expect("bind");
+    peer.set_read_timeout(Some(Duration::from_millis(2000)))
+        .expect("timeout");
+    let port = peer.local_addr().expect("addr").port();
+    let rtp = UdpSocket::bind("127.0.0.1:0").expect("bind rtp");
+    rtp.set_read_timeout(Some(Duration::from_millis(1500)))
+        .expect("timeout");
+    let rtp_port = rtp.local_addr().expect("addr").port();
+    let reflector = std::thread::spawn(move || {
+        let mut buf = [0u8; 2048];
+        let mut n = 0;
+        while let Ok((len, from)) = rtp.recv_from(&mut buf) {
+            let _ = rtp.send_to(&buf[..len], from);
+            n += 1;
+        }
+        n
+    });
+    let script = std::thread::spawn(move || {
+        let mut buf = [0u8; 8192];
+        let mut log: Vec<String> = Vec::new();
+        let mut ok_bytes = Vec::new();
+        let mut invite: Option<Request> = None;
+        let mut client = None;
+        let mut hung_up_at = None;
+        loop {
+            if let (Some(at), Some(inv), Some(to)) = (hung_up_at, &invite, client)
+                && Instant::now() >= at
+            {
+                let mut bye = Request::new(
+                    sip_message::Method::Bye,
+                    sip_message::Uri::sip(Some("alice"), "127.0.0.1", None),
+                );
+                bye.headers.push(
+                    "Via",
+                    format!("SIP/2.0/UDP 127.0.0.1:{port};branch=z9hG4bK-peer-bye"),
+                );
+                bye.headers.push("Max-Forwards", "70");
+                bye.headers.push(
+                    "From",
+                    format!("{};tag=peer", inv.headers.get("To").unwrap_or_default()),
+                );
+                bye.headers
+                    .push("To", inv.headers.get("From").unwrap_or_default());
+                bye.headers
+                    .push("Call-ID", inv.headers.get("Call-ID").unwrap_or_default());
+                bye.headers.push("CSeq", "1 BYE");
+                bye.headers.push("Content-Length", "0");
+                let _ = peer.send_to(&bye.to_bytes(), to);
+                log.push("sent BYE".into());
+                hung_up_at = None;
+            }
+            peer.set_read_timeout(Some(Duration::from_millis(100)))
+                .expect("timeout");
+            let Ok((n, from)) = peer.recv_from(&mut buf) else {
+                if log.len() > 12
+                    || (hung_up_at.is_none() && log.iter().any(|l| l == "got 200 BYE"))
+                {
+                    break;
+                }
+                continue;
+            };
+            match parse(&buf[..n]).message {
+                Some(Message::Request(req)) => {
+                    log.push(format!("got {}", req.method));
+                    match req.method.as_str() {
+                        "INVITE" => {
+                            let mut r = Response::new(200);
+                            for name in ["Via", "From", "Call-ID", "CSeq"] {
+                                if let Some(v) = req.headers.get(name) {
+                                    r.headers.push(name, v);
+                                }
+                            }
+                            r.headers.push(
+                                "To",
+                                format!("{};tag=peer", req.headers.get("To").unwrap_or_default()),
+                            );
+                            r.headers
+                                .push("Contact", format!("<sip:peer@127.0.0.1:{port}>"));
+                            let sdp = format!(
+                                "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio {rtp_port} RTP/AVP 0\r\n"
+                            );
+                            r.set_body("application/sdp", sdp.into_bytes());
+                            ok_bytes = r.to_bytes();
+                            let _ = peer.send_to(&ok_bytes, from);
+                            invite = Some(req);
+                            client = Some(from);
+                        }
+                        "ACK" if log.iter().filter(|l| *l == "got ACK").count() == 1 => {
+                            // Pretend the ACK was lost: the 200 goes out again (§13.3.1.4).
+                            let _ = peer.send_to(&ok_bytes, from);
+                            hung_up_at = Some(Instant::now() + Duration::from_millis(300));
+                        }
+                        _ => {}
+                    }
+                }
+                Some(Message::Response(r)) => log.push(format!(
+                    "got {} {}",
+                    r.status,
+                    r.headers
+                        .cseq()
+                        .ok()
+                        .flatten()
+                        .map(|c| c.method.to_string())
+                        .unwrap_or_default()
+                )),
+                None => {}
+            }
+        }
+        log
+    });
+    let t = ProbeTarget::direct("127.0.0.1", port, Transport::Udp, "127.0.0.1");
+    let o = ProbeOptions {
+        timeout_total: Duration::from_secs(5),
+        media_window: Duration::from_millis(800),
+        ..ProbeOptions::default()
+    };
+    let r = rt.block_on(sip_probe::call(
+        &t,
+        &sip_probe::Credentials::new("alice", "pw"),
+        "peer",
+        &o,
+    ));
+    let log = script.join().expect("peer thread");
+    let reflected = reflector.join().expect("rtp thread");
+    check(&r, Category::Ok, &[]);
+    assert_eq!(
+        log,
+        [
+            "got INVITE",
+            "got ACK",
+            "got ACK",
+            "sent BYE",
+            "got 200 BYE"
+        ],
+        "{}",
+        sip_probe::ladder(&r)
+    );
+    assert!(
+        r.verdict.summary.contains("far end hung up"),
+        "{}",
+        r.verdict.summary
+    );
+    assert!(reflected > 0);
+    assert!(r.media.as_ref().is_some_and(|m| m.echoed > 0));
+}
