@@ -146,3 +146,39 @@ fn naptr_srv_a_chain_reaches_the_lab() {
         "explicit port must skip NAPTR: {seen:?}"
     );
 }
+
+/// A name the (scripted, loopback) DNS server knows nothing about: a dns verdict, every step
+/// recorded, and no query leaves the machine.
+#[test]
+fn unknown_name_is_dns() {
+    let rt = rt();
+    let (dns, server) = dns_server(vec![]);
+    let t = ProbeTarget {
+        host: "sip.nowhere.test".into(),
+        port: None,
+        transport: Transport::Tls,
+        domain: "nowhere.test".into(),
+        tls_trust: vec![],
+        insecure_continue: false,
+    };
+    let o = ProbeOptions {
+        dns_server: Some(dns),
+        ..opts()
+    };
+    let r = rt.block_on(sip_probe::options(&t, &o));
+    check(&r, Category::Dns, &[]);
+    assert!(r.trace.is_empty(), "nothing sent");
+    let kinds: Vec<&str> = r.resolution.iter().map(|s| s.kind.as_str()).collect();
+    assert_eq!(kinds, ["naptr", "srv", "a/aaaa"], "{:?}", r.resolution);
+    assert_eq!(r.resolution[1].query, "_sips._tcp.sip.nowhere.test.");
+    assert!(
+        r.resolution.iter().all(|s| s.error.is_some()),
+        "{:?}",
+        r.resolution
+    );
+    let seen = server.join().expect("dns thread");
+    assert!(
+        seen.iter().any(|q| q == "SRV _sips._tcp.sip.nowhere.test."),
+        "{seen:?}"
+    );
+}

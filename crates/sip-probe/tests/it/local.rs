@@ -96,28 +96,6 @@ fn garbage_answer_is_bad_response() {
 }
 
 #[test]
-fn unresolvable_name_is_dns() {
-    let rt = rt();
-    // RFC 2606 reserves .invalid: it can never resolve.
-    let t = ProbeTarget {
-        host: "sip.dialtone.invalid".into(),
-        port: None,
-        transport: Transport::Udp,
-        domain: "dialtone.invalid".into(),
-        tls_trust: vec![],
-        insecure_continue: false,
-    };
-    let r = rt.block_on(sip_probe::options(&t, &ProbeOptions::default()));
-    check(&r, Category::Dns, &[]);
-    assert!(!r.resolution.is_empty());
-    assert!(
-        r.resolution.iter().any(|s| s.kind == "naptr"),
-        "{:?}",
-        r.resolution
-    );
-}
-
-#[test]
 fn peer_closing_the_connection_is_unreachable() {
     let rt = rt();
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");

@@ -15,6 +15,18 @@ fn certificate_findings() {
     assert!(!info.subject.is_empty() && !info.issuer.is_empty() && !info.not_after.is_empty());
     assert!(info.protocol.is_some());
 
+    let unreadable = ProbeTarget {
+        tls_trust: vec![lab.run_dir().join("no-such-ca.pem")],
+        ..good.clone()
+    };
+    let r = rt.block_on(sip_probe::options(&unreadable, &opts()));
+    check(&r, Category::Tls, &[]);
+    assert!(
+        r.verdict.summary.contains("trust anchor"),
+        "{}",
+        r.verdict.summary
+    );
+
     let no_anchor = ProbeTarget {
         tls_trust: vec![],
         ..good.clone()
