@@ -267,7 +267,19 @@ async fn do_register(
     let contact_uri = s.contact_uri(&creds.user);
     let contact = format!("<{contact_uri}>");
     let req = register_request(s, creds, &contact, opts.register_expires);
-    let (res, _) = s.transact_with_auth(req, creds, opts, None).await;
+    let (mut res, _) = s.transact_with_auth(req, creds, opts, None).await;
+    // 423 Interval Too Brief: retry once with the server's Min-Expires (RFC 3261 §10.2.8).
+    if let TsxResult::Final(r) = &res
+        && r.status == 423
+        && let Some(min) = r
+            .headers
+            .get("Min-Expires")
+            .and_then(|v| v.trim().parse::<u32>().ok())
+        && min > opts.register_expires
+    {
+        let req = register_request(s, creds, &contact, min);
+        res = s.transact_with_auth(req, creds, opts, None).await.0;
+    }
     let mut v = verdict_for(&res, "REGISTER", s);
     let TsxResult::Final(r) = res else {
         return (v, None);

@@ -429,3 +429,90 @@ fn far_end_retransmits_200_and_hangs_up() {
     assert!(reflected > 0);
     assert!(r.media.as_ref().is_some_and(|m| m.echoed > 0));
 }
+
+/// Starts a scripted UAS: `answer` gets each request and returns the responses to send.
+/// Returns its port and a handle yielding `METHOD Expires` lines for the requests seen.
+fn scripted(
+    mut answer: impl FnMut(&sip_message::Request) -> Vec<sip_message::Response> + Send + 'static,
+) -> (u16, std::thread::JoinHandle<Vec<String>>) {
+    let peer = UdpSocket::bind("127.0.0.1:0").expect("bind");
+    peer.set_read_timeout(Some(Duration::from_millis(800)))
+        .expect("timeout");
+    let port = peer.local_addr().expect("addr").port();
+    let h = std::thread::spawn(move || {
+        let mut buf = [0u8; 8192];
+        let mut log = Vec::new();
+        while let Ok((n, from)) = peer.recv_from(&mut buf) {
+            let Some(sip_message::Message::Request(req)) = sip_message::parse(&buf[..n]).message
+            else {
+                continue;
+            };
+            log.push(format!(
+                "{} {}",
+                req.method,
+                req.headers.get("Expires").unwrap_or("-")
+            ));
+            for r in answer(&req) {
+                let _ = peer.send_to(&r.to_bytes(), from);
+            }
+        }
+        log
+    });
+    (port, h)
+}
+
+fn reply(
+    req: &sip_message::Request,
+    status: u16,
+    extra: &[(&str, String)],
+) -> sip_message::Response {
+    let mut r = sip_message::Response::new(status);
+    for name in ["Via", "From", "Call-ID", "CSeq", "Contact"] {
+        if let Some(v) = req.headers.get(name) {
+            r.headers.push(name, v);
+        }
+    }
+    r.headers.push(
+        "To",
+        format!("{};tag=peer", req.headers.get("To").unwrap_or_default()),
+    );
+    for (n, v) in extra {
+        r.headers.push(*n, v.clone());
+    }
+    r.headers.push("Content-Length", "0");
+    r
+}
+
+/// 423 Interval Too Brief with Min-Expires: the probe retries once with the server's minimum.
+#[test]
+fn interval_too_brief_is_retried_with_min_expires() {
+    let rt = rt();
+    let (port, peer) = scripted(|req| {
+        let expires: u32 = req
+            .headers
+            .get("Expires")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
+        if expires == 0 {
+            vec![reply(req, 200, &[])]
+        } else if expires < 3600 {
+            vec![reply(req, 423, &[("Min-Expires", "3600".into())])]
+        } else {
+            vec![reply(req, 200, &[("Expires", expires.to_string())])]
+        }
+    });
+    let t = ProbeTarget::direct("127.0.0.1", port, Transport::Udp, "127.0.0.1");
+    let r = rt.block_on(sip_probe::register(
+        &t,
+        &sip_probe::Credentials::new("alice", "pw"),
+        &ProbeOptions::default(),
+    ));
+    let log = peer.join().expect("peer");
+    check(&r, Category::Ok, &[]);
+    assert!(
+        r.verdict.summary.contains("expires in 3600 s"),
+        "{}",
+        r.verdict.summary
+    );
+    assert_eq!(log, ["REGISTER 300", "REGISTER 3600", "REGISTER 0"]);
+}
