@@ -5,7 +5,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, mkdirSync, copyFileSync, existsSync, rmSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, existsSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -174,7 +174,5 @@ test('L1 opens, walks and escalates; L2 takes, meets a stale tab, and closes', {
   await page.screenshot({ path: join(shots, 'admin.png'), fullPage: true });
   await ctx.close();
 
-  // The README shows the step page.
-  mkdirSync(join(root, 'docs'), { recursive: true });
-  copyFileSync(join(shots, 'step-page.png'), join(root, 'docs', 'step-page.png'));
+  // docs/step-page.png comes from checks.test.mjs (the step page with automated evidence).
 });
