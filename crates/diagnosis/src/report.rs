@@ -189,6 +189,20 @@ pub fn walk(
     }
 
     let ev = evaluation;
+    // Steps the agent answered keep what the evidence said too, for the dossier.
+    if let Some(ev) = &ev {
+        for entry in ev.path.iter().filter(|e| e.source == Source::Agent) {
+            if let Some((_, st)) = set.step(&entry.step)
+                && let Some(check) = &st.check
+                && !decisions.contains_key(&entry.step)
+            {
+                decisions.insert(
+                    entry.step.clone(),
+                    decide(&entry.step, check, g, thresholds),
+                );
+            }
+        }
+    }
     let mut path = Vec::new();
     let mut redirects: Vec<String> = Vec::new();
     if let Some(ev) = &ev {
@@ -199,27 +213,36 @@ pub fn walk(
             let st = set.step(&entry.step).map(|(_, s)| s);
             let d = decisions.get(&entry.step);
             let check = st.and_then(|s| s.check.clone()).unwrap_or_default();
-            let duration_ms = sources_of(&check)
-                .iter()
-                .filter_map(|s| g.timings.get(*s))
-                .copied()
-                .max()
-                .unwrap_or(0);
+            // Only an automated answer cost gathering time.
+            let duration_ms = if check.is_empty() || entry.source != Source::Automated {
+                0
+            } else {
+                sources_of(&check)
+                    .iter()
+                    .filter_map(|s| g.timings.get(*s))
+                    .copied()
+                    .max()
+                    .unwrap_or(0)
+            };
             path.push(PathStep {
                 runbook: entry.runbook.clone(),
                 step: entry.step.clone(),
                 title: st.map(|s| s.title.clone()).unwrap_or_default(),
                 answer: entry.answer.clone(),
                 source: entry.source.as_str().to_string(),
-                summary: d
-                    .map(|d| d.summary.clone())
-                    .unwrap_or_else(|| match entry.source {
-                        Source::Agent => "answered by the agent".into(),
-                        Source::Assumed => {
-                            "nobody answered: the runbook's default is assumed".into()
-                        }
-                        Source::Automated => String::new(),
-                    }),
+                summary: match (entry.source, d) {
+                    (Source::Assumed, _) => format!(
+                        "nobody answered: the runbook's default ({}) is assumed",
+                        entry.answer
+                    ),
+                    // The agent's answer stands; what the evidence said is kept beside it.
+                    (Source::Agent, Some(d)) if d.answer.is_some() => {
+                        format!("answered by the agent (the evidence says: {})", d.summary)
+                    }
+                    (Source::Agent, _) => "answered by the agent".into(),
+                    (Source::Automated, Some(d)) => d.summary.clone(),
+                    (Source::Automated, None) => String::new(),
+                },
                 evidence: d
                     .map(|d| d.evidence.clone())
                     .unwrap_or(serde_json::Value::Null),

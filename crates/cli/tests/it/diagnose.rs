@@ -331,3 +331,36 @@ fn diagnose_records_its_steps_into_the_incident() {
         "not_an_issue_user_not_provisioned"
     );
 }
+
+#[test]
+fn watch_sees_the_forced_reconnection() {
+    let s = Stand::start();
+    // The user is offline when the agent starts watching; then the app reconnects.
+    let config = s.config.to_str().unwrap().to_string();
+    let child = s
+        .cli
+        .command(&["--json", "diagnose", "alice", "--config", &config, "--watch", "12s"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn diagnose --watch");
+    std::thread::sleep(Duration::from_secs(2));
+    s.register("alice");
+    let out = child.wait_with_output().expect("diagnose --watch");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let v: Value = serde_json::from_slice(&out.stdout).expect("JSON report");
+    let step = step(&v, "l1.force_reconnection");
+    assert_eq!(step["answer"], "fine", "{v:#}");
+    assert!(step["summary"].as_str().unwrap().contains("fresh REGISTER"), "{step}");
+    // It stopped watching as soon as the REGISTER was accepted, not at the end of the window.
+    assert!(v["duration_ms"].as_u64().unwrap() < 11_000, "{}", v["duration_ms"]);
+}
+
+#[test]
+fn watch_reports_silence_as_a_connection_problem() {
+    let s = Stand::start();
+    let (_, v) = s.diagnose("bob", &["--watch", "2s"]);
+    let step = step(&v, "l1.force_reconnection");
+    assert_eq!(step["answer"], "connection_problem", "{v:#}");
+    assert!(step["summary"].as_str().unwrap().contains("no REGISTER reached the server"), "{step}");
+}
