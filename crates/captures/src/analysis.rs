@@ -706,9 +706,14 @@ impl Dialog {
             finished: false,
             cut_by_end: false,
             messages: 0,
-            seen: Vec::new(),
-            ladder: Ladder::default(),
-            peers: Vec::new(),
+            // Sized for a typical call (about ten messages, two peers): no regrowth on the hot path.
+            seen: Vec::with_capacity(16),
+            ladder: Ladder {
+                endpoints: Vec::new(),
+                events: Vec::with_capacity(12),
+                labels: String::with_capacity(192),
+            },
+            peers: Vec::with_capacity(2),
         }
     }
 
@@ -817,10 +822,13 @@ impl Dialog {
                 if self.user_agent.is_empty() {
                     self.user_agent = text(head.user_agent);
                 }
-                if !head.contact_host.is_empty() {
+                // Usually unchanged from the previous request: do not reallocate then.
+                if !head.contact_host.is_empty()
+                    && self.contact_host.as_bytes() != head.contact_host
+                {
                     self.contact_host = text(head.contact_host);
                 }
-                if !head.via_host.is_empty() {
+                if !head.via_host.is_empty() && self.via_host.as_bytes() != head.via_host {
                     self.via_host = text(head.via_host);
                 }
                 // A new request to a finished registration is a refresh: reopen it.
