@@ -988,6 +988,57 @@ impl Store {
         Ok(user)
     }
 
+    /// Gives a user another role (l1, l2 or admin) and ends their sessions, so nothing keeps
+    /// running with the old role's rights. Setting the role a user already has changes nothing
+    /// (no audit line, sessions kept). API tokens stay: they take the role at each request.
+    pub async fn set_user_role(&self, username: &str, role: &str, actor: &str) -> Result<User> {
+        check_actor(actor)?;
+        let role = check_role(role)?;
+        let now = now_ms();
+        let user = in_write_tx!(self, |tx| {
+            let row = sqlx::query(
+                "SELECT username, password_hash, role, disabled, created_at \
+                 FROM users WHERE username = $1",
+            )
+            .bind(username)
+            .fetch_optional(&mut *tx)
+            .await?;
+            let Some(row) = row else {
+                return Err(Error::NotFound {
+                    what: "user",
+                    id: username.to_owned(),
+                });
+            };
+            let before = rows::user(&row)?;
+            if before.role == role {
+                before
+            } else {
+                let row = sqlx::query(
+                    "UPDATE users SET role = $2 WHERE username = $1 \
+                     RETURNING username, password_hash, role, disabled, created_at",
+                )
+                .bind(username)
+                .bind(&role)
+                .fetch_one(&mut *tx)
+                .await?;
+                sqlx::query("DELETE FROM sessions WHERE username = $1")
+                    .bind(username)
+                    .execute(&mut *tx)
+                    .await?;
+                audit!(
+                    tx,
+                    None::<i64>,
+                    actor,
+                    now,
+                    "user.role",
+                    json!({ "username": username, "from": before.role, "to": role })
+                );
+                rows::user(&row)?
+            }
+        });
+        Ok(user)
+    }
+
     /// Replaces a user's password hash and ends their sessions.
     pub async fn set_user_password(
         &self,

@@ -136,6 +136,77 @@ async fn users_sessions_and_tokens(store: &Store, _url: &str) {
         Some("$argon2id$new".to_owned())
     );
 
+    // A role change ends the user's sessions and is audited with both roles; setting the same
+    // role again changes nothing; unknown roles and users are refused without a change.
+    store
+        .create_session("hash-of-cookie-4", "bob", later)
+        .await
+        .expect("session");
+    let promoted = store
+        .set_user_role("bob", " L2 ", "carol")
+        .await
+        .expect("promote");
+    assert_eq!(
+        (promoted.username.as_str(), promoted.role.as_str()),
+        ("bob", "l2")
+    );
+    assert_eq!(
+        store.user("bob").await.expect("user"),
+        Some(promoted.clone())
+    );
+    assert_eq!(
+        store.session("hash-of-cookie-4").await.expect("lookup"),
+        None
+    );
+    store
+        .create_session("hash-of-cookie-5", "bob", later)
+        .await
+        .expect("session");
+    assert_eq!(
+        store
+            .set_user_role("bob", "l2", "carol")
+            .await
+            .expect("same role"),
+        promoted
+    );
+    assert!(
+        store
+            .session("hash-of-cookie-5")
+            .await
+            .expect("lookup")
+            .is_some(),
+        "an unchanged role keeps the sessions"
+    );
+    for (name, role, actor, want) in [
+        (
+            "bob",
+            "root",
+            "carol",
+            "unknown role \"root\" (expected l1, l2 or admin)",
+        ),
+        ("bob", "", "carol", "unknown role"),
+        ("nobody", "l1", "carol", "user nobody not found"),
+        ("bob", "l1", " ", "actor must not be empty"),
+    ] {
+        match store.set_user_role(name, role, actor).await {
+            Err(err) => assert!(err.to_string().contains(want), "{name}/{role}: {err}"),
+            Ok(u) => panic!("{name}/{role}/{actor:?} accepted: {u:?}"),
+        }
+    }
+    assert_eq!(store.user("bob").await.expect("user"), Some(promoted));
+    assert!(
+        store
+            .session("hash-of-cookie-5")
+            .await
+            .expect("lookup")
+            .is_some()
+    );
+    let back = store
+        .set_user_role("bob", "l1", "carol")
+        .await
+        .expect("demote");
+    assert_eq!(back.role, "l1");
+
     // API tokens.
     let token = store
         .create_api_token("hash-of-token", "carol", "monitoring")
@@ -172,10 +243,31 @@ async fn users_sessions_and_tokens(store: &Store, _url: &str) {
         ("user.disable", "bob"),
         ("user.enable", "bob"),
         ("user.password", "carol"),
+        ("user.role", "bob"),
+        ("user.role", "bob"),
     ];
     assert_eq!(
         lines,
         expected.map(|(a, u)| (a.to_owned(), u.to_owned())).to_vec()
+    );
+    let roles: Vec<(String, String)> = audit
+        .iter()
+        .filter(|a| a.action == "user.role")
+        .map(|a| {
+            (
+                a.detail["from"].as_str().unwrap_or("").to_owned(),
+                a.detail["to"].as_str().unwrap_or("").to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        roles,
+        [("l1", "l2"), ("l2", "l1")].map(|(f, t)| (f.to_owned(), t.to_owned()))
+    );
+    assert!(
+        audit
+            .iter()
+            .all(|a| a.actor == "system" || a.actor == "carol")
     );
     assert!(
         audit

@@ -724,6 +724,10 @@ async fn run_op(
             .set_user_disabled(&s("username", "existing"), true, &actor)
             .await
             .map(drop),
+        "set_user_role" => store
+            .set_user_role(&s("username", "existing"), &s("role", "l2"), &actor)
+            .await
+            .map(drop),
         other => panic!("bad_inputs.json: unknown op {other}"),
     }
 }
