@@ -121,12 +121,50 @@ pub trait CheckRunner: Send + Sync {
     }
 }
 
+/// One ladder diagram of an attachment: a call (or a registration) and its SIP messages.
+#[derive(Debug, Clone)]
+pub struct AttachmentLadder {
+    /// The dialog's Call-ID.
+    pub call_id: String,
+    /// One line saying what it is, e.g. "alice -> 600: 486 Busy Here".
+    pub label: String,
+    /// The diagram as a standalone SVG document. The page never inserts it as markup: it goes
+    /// into an `<img>` as a `data:` URI, where scripts and external loads do not run.
+    pub svg: String,
+}
+
+/// What an [`AttachmentViewer`] found in a client log or capture.
+#[derive(Debug, Clone, Default)]
+pub struct AttachmentView {
+    /// What the file is, e.g. "pcap" or "baresip log".
+    pub kind: String,
+    /// The analysis summary as plain text (the page escapes it and keeps its layout).
+    pub summary: String,
+    /// The ladders, in the order to show them.
+    pub ladders: Vec<AttachmentLadder>,
+}
+
+/// Analyses an attachment for the "view" page (the CLI implements it with the captures crate).
+/// It runs on a blocking thread under a time bound; the error is a message for the agent.
+pub trait AttachmentViewer: Send + Sync {
+    /// Analyses one attachment as uploaded.
+    fn view(
+        &self,
+        name: &str,
+        content_type: &str,
+        bytes: &[u8],
+    ) -> std::result::Result<AttachmentView, String>;
+}
+
 /// Everything a handler needs; cheap to clone.
 #[derive(Clone)]
 pub struct AppState {
     pub(crate) store: incidents::Store,
     pub(crate) runbooks: Arc<runbook::RunbookSet>,
     pub(crate) checks: Option<Arc<dyn CheckRunner>>,
+    pub(crate) viewer: Option<Arc<dyn AttachmentViewer>>,
+    /// Analyses of attachments running at once: they are CPU-bound, so a few at a time.
+    pub(crate) view_slots: Arc<tokio::sync::Semaphore>,
     pub(crate) cfg: Arc<WebConfig>,
     pub(crate) metrics: Arc<metrics::Metrics>,
 }
@@ -143,9 +181,19 @@ impl AppState {
             store,
             runbooks: Arc::new(runbooks),
             checks,
+            viewer: None,
+            view_slots: Arc::new(tokio::sync::Semaphore::new(VIEW_SLOTS)),
             cfg: Arc::new(cfg),
             metrics: Arc::new(metrics::Metrics::default()),
         }
+    }
+
+    /// Shows client logs and captures as ladder diagrams with this viewer; without one the
+    /// attachment page says the analysis is not configured.
+    #[must_use]
+    pub fn with_viewer(mut self, viewer: Arc<dyn AttachmentViewer>) -> Self {
+        self.viewer = Some(viewer);
+        self
     }
 
     /// The incident store this app works on.
@@ -156,6 +204,12 @@ impl AppState {
 
 /// Upper bound on one automated check, so a page never hangs on a stuck probe.
 pub(crate) const CHECK_TIMEOUT: Duration = Duration::from_secs(90);
+
+/// Upper bound on showing one attachment (waiting for a slot included).
+pub(crate) const VIEW_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// How many attachment analyses run at once.
+const VIEW_SLOTS: usize = 2;
 
 /// The whole app: pages, API, health and metrics.
 pub fn router(state: AppState) -> Router {
@@ -192,12 +246,17 @@ pub fn router(state: AppState) -> Router {
             post(pages::upload).layer(body_limit),
         )
         .route("/attachments/{att}", get(pages::download))
+        .route(
+            "/incidents/{id}/attachments/{att}/view",
+            get(pages::view_attachment),
+        )
         .route("/admin", get(pages::admin))
         .route("/admin/users", post(pages::admin_create_user))
         .route(
             "/admin/users/{name}/disable",
             post(pages::admin_disable_user),
         )
+        .route("/admin/users/{name}/role", post(pages::admin_set_role))
         .route("/admin/tokens", post(pages::admin_create_token))
         // API
         .route("/api/openapi.json", get(api::openapi))

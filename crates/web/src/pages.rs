@@ -574,6 +574,20 @@ struct AttView {
     name: String,
     size: i64,
     actor: String,
+    /// Whether the page links to its analysis (not for the app's own evidence files).
+    viewable: bool,
+}
+
+fn att_views(state: &AppState, atts: &[incidents::Attachment]) -> Vec<AttView> {
+    atts.iter()
+        .map(|a| AttView {
+            id: a.id,
+            name: a.name.clone(),
+            size: a.size,
+            actor: a.actor.clone(),
+            viewable: state.viewer.is_some() && !a.name.starts_with(ops::CHECK_PREFIX),
+        })
+        .collect()
 }
 
 struct OutcomeView {
@@ -638,15 +652,7 @@ async fn step_page_view(
         closed: None,
         evidence: Vec::new(),
         path: path_rows(state, &steps),
-        attachments: atts
-            .iter()
-            .map(|a| AttView {
-                id: a.id,
-                name: a.name.clone(),
-                size: a.size,
-                actor: a.actor.clone(),
-            })
-            .collect(),
+        attachments: att_views(state, &atts),
         escalated_by: escalations
             .last()
             .map(|e| (e.from_level.clone(), e.actor.clone(), e.reason.clone())),
@@ -982,15 +988,7 @@ async fn escalate_view(
         kind,
         reason,
         path: path_rows(state, &steps),
-        attachments: atts
-            .iter()
-            .map(|a| AttView {
-                id: a.id,
-                name: a.name.clone(),
-                size: a.size,
-                actor: a.actor.clone(),
-            })
-            .collect(),
+        attachments: att_views(state, &atts),
     })
 }
 
@@ -1052,6 +1050,7 @@ struct TimelinePage {
     inc: IncView,
     path: Vec<PathRow>,
     audit: Vec<(String, String, String, String)>,
+    attachments: Vec<AttView>,
 }
 
 pub(crate) async fn timeline(
@@ -1062,7 +1061,9 @@ pub(crate) async fn timeline(
     let inc = ops::load(&state, id).await?;
     let steps = state.store.steps(id).await.map_err(AppError::from)?;
     let audit = state.store.audit(id).await.map_err(AppError::from)?;
+    let atts = state.store.attachments(id).await.map_err(AppError::from)?;
     html(&TimelinePage {
+        attachments: att_views(&state, &atts),
         nav: Some(Nav::of(&user)),
         inc: IncView::of(&inc),
         path: path_rows(&state, &steps),
@@ -1181,6 +1182,157 @@ pub(crate) async fn download(
     Ok(attachment_response(&state, att).await?)
 }
 
+struct LadderView {
+    call_id: String,
+    label: String,
+    /// `data:image/svg+xml;base64,…`: only base64 characters after the prefix.
+    src: String,
+}
+
+#[derive(Template)]
+#[template(path = "attachment.html")]
+struct AttachmentPage {
+    nav: Option<Nav>,
+    inc: IncView,
+    att: AttView,
+    content_type: String,
+    kind: String,
+    summary: String,
+    ladders: Vec<LadderView>,
+    /// Ladders found but not drawn (the page shows the first [`MAX_LADDERS`]).
+    more: usize,
+    error: Option<String>,
+}
+
+/// The most ladders drawn on one page; the rest are in the summary.
+const MAX_LADDERS: usize = 40;
+
+/// The capture or log analysis of an attachment with a ladder diagram per call. Anyone logged
+/// in may read it, as anyone logged in may download the file.
+pub(crate) async fn view_attachment(
+    State(state): State<AppState>,
+    PageUser(user): PageUser,
+    Path((id, att)): Path<(i64, i64)>,
+) -> PageResult {
+    let inc = ops::load(&state, id).await?;
+    let atts = state.store.attachments(id).await.map_err(AppError::from)?;
+    let Some(meta) = atts.iter().find(|a| a.id == att) else {
+        return Err(AppError::NotFound(format!("incident {id} has no attachment {att}")).into());
+    };
+    let mut page = AttachmentPage {
+        nav: Some(Nav::of(&user)),
+        inc: IncView::of(&inc),
+        att: att_views(&state, std::slice::from_ref(meta)).remove(0),
+        content_type: meta.content_type.clone(),
+        kind: String::new(),
+        summary: String::new(),
+        ladders: Vec::new(),
+        more: 0,
+        error: None,
+    };
+    match analyse(&state, meta).await {
+        Ok(view) => {
+            page.kind = view.kind;
+            page.summary = view.summary;
+            page.more = view.ladders.len().saturating_sub(MAX_LADDERS);
+            page.ladders = view
+                .ladders
+                .into_iter()
+                .take(MAX_LADDERS)
+                .map(|l| LadderView {
+                    src: format!("data:image/svg+xml;base64,{}", base64(l.svg.as_bytes())),
+                    call_id: l.call_id,
+                    label: l.label,
+                })
+                .collect();
+        }
+        Err(msg) => page.error = Some(msg),
+    }
+    let mut res = html(&page)?;
+    // The diagrams are images; nothing on this page needs inline script or foreign content.
+    res.headers_mut().insert(
+        axum::http::header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(
+            "default-src 'none'; img-src 'self' data:; style-src 'self'; script-src 'self'; \
+             form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+        ),
+    );
+    Ok(res)
+}
+
+/// Runs the viewer on a blocking thread, a few at a time, under [`crate::VIEW_TIMEOUT`]. The
+/// error is a sentence for the agent.
+async fn analyse(
+    state: &AppState,
+    meta: &incidents::Attachment,
+) -> Result<crate::AttachmentView, String> {
+    let Some(viewer) = state.viewer.clone() else {
+        return Err(
+            "Capture and log analysis is not configured on this server; download the file \
+             instead."
+                .to_owned(),
+        );
+    };
+    let limit = state.cfg.max_upload_bytes;
+    if usize::try_from(meta.size).map_or(true, |n| n > limit) {
+        return Err(format!(
+            "This file ({} bytes) is larger than the {limit} bytes analysed here; download it \
+             and run `dialtone capture analyze` on it.",
+            meta.size
+        ));
+    }
+    let (_, bytes) = state
+        .store
+        .attachment(meta.id)
+        .await
+        .map_err(|e| AppError::from(e).reason())?;
+    let slots = state.view_slots.clone();
+    let name = meta.name.clone();
+    let content_type = meta.content_type.clone();
+    let work = async move {
+        let _slot = slots
+            .acquire_owned()
+            .await
+            .map_err(|_| "the server is shutting down".to_owned())?;
+        tokio::task::spawn_blocking(move || viewer.view(&name, &content_type, &bytes))
+            .await
+            .map_err(|e| {
+                tracing::error!(error = %e, "attachment analysis panicked");
+                "the analysis failed; the details are in the server log".to_owned()
+            })?
+    };
+    match tokio::time::timeout(crate::VIEW_TIMEOUT, work).await {
+        Ok(r) => r,
+        Err(_) => Err(format!(
+            "The analysis took longer than {} s; download the file and run \
+             `dialtone capture analyze` on it.",
+            crate::VIEW_TIMEOUT.as_secs()
+        )),
+    }
+}
+
+/// Standard base64 (RFC 4648 §4) with padding, for `data:` URIs.
+fn base64(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for chunk in bytes.chunks(3) {
+        let b = [
+            chunk[0],
+            chunk.get(1).copied().unwrap_or(0),
+            chunk.get(2).copied().unwrap_or(0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(char::from(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize]));
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
 // ---------------------------------------------------------------- admin
 
 #[derive(Template)]
@@ -1191,6 +1343,10 @@ struct AdminPage {
     message: Option<String>,
     new_token: Option<String>,
     users: Vec<(String, String, bool)>,
+    /// The roles an admin can give: (value, label).
+    roles: Vec<(&'static str, &'static str)>,
+    /// Who is looking: their own row has no role form.
+    nav_user: String,
     server_config: String,
     backend: &'static str,
     runbooks: String,
@@ -1213,6 +1369,12 @@ async fn admin_view(
             .iter()
             .map(|u| (u.username.clone(), u.role.clone(), u.disabled))
             .collect(),
+        roles: vec![
+            ("l1", "L1 agent"),
+            ("l2", "L2 engineer"),
+            ("admin", "admin"),
+        ],
+        nav_user: user.username.clone(),
         server_config: serde_json::to_string_pretty(&state.cfg.server_config_summary)
             .unwrap_or_default(),
         backend: state.store.backend(),
@@ -1312,6 +1474,57 @@ pub(crate) async fn admin_disable_user(
         "User {name} {}.",
         if form.disabled { "disabled" } else { "enabled" }
     );
+    html(&admin_view(&state, &user, Some(msg), None).await?)
+}
+
+#[derive(Deserialize)]
+pub(crate) struct RoleForm {
+    #[serde(default)]
+    csrf: Option<String>,
+    #[serde(default)]
+    role: String,
+}
+
+/// Gives a user another role; the store ends their sessions so the old rights stop at once.
+pub(crate) async fn admin_set_role(
+    State(state): State<AppState>,
+    PageUser(user): PageUser,
+    Path(name): Path<String>,
+    Form(form): Form<RoleForm>,
+) -> PageResult {
+    user.check_csrf(form.csrf.as_deref())?;
+    user.require(user.role == Role::Admin, "administration")?;
+    let role = form.role.trim().to_ascii_lowercase();
+    let Some(role) = Role::parse(&role) else {
+        return Err(AppError::BadRequest(format!(
+            "unknown role {:?} (l1, l2 or admin)",
+            form.role
+        ))
+        .into());
+    };
+    // An admin demoting themselves could leave the server without any admin.
+    if name == user.username {
+        return Err(AppError::BadRequest("you cannot change your own role".to_owned()).into());
+    }
+    let before = state
+        .store
+        .user(&name)
+        .await
+        .map_err(AppError::from)?
+        .ok_or_else(|| AppError::NotFound(format!("user {name} not found")))?;
+    let after = state
+        .store
+        .set_user_role(&name, role.as_str(), &user.username)
+        .await
+        .map_err(AppError::from)?;
+    let msg = if before.role == after.role {
+        format!("User {name} already has the role {}.", after.role)
+    } else {
+        format!(
+            "User {name} is now {} (was {}); their sessions were ended.",
+            after.role, before.role
+        )
+    };
     html(&admin_view(&state, &user, Some(msg), None).await?)
 }
 

@@ -10,3 +10,4 @@ mod live;
 mod matrix;
 mod openapi;
 mod support;
+mod views;

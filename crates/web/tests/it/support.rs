@@ -13,7 +13,10 @@ use futures::future::BoxFuture;
 use serde_json::Value;
 use sqlx::Connection;
 use tower::ServiceExt;
-use web::{AppState, CheckAttachment, CheckContext, CheckOutcome, CheckRunner, WebConfig};
+use web::{
+    AppState, AttachmentLadder, AttachmentView, AttachmentViewer, CheckAttachment, CheckContext,
+    CheckOutcome, CheckRunner, WebConfig,
+};
 
 pub const PG_ENV: &str = "DIALTONE_TEST_PG_URL";
 pub const PASSWORD: &str = "correct horse battery";
@@ -75,6 +78,45 @@ impl CheckRunner for TableChecks {
             })
         })
     }
+}
+
+/// An attachment viewer reading "Call-ID: X" lines (one ladder each) instead of SIP: the captures
+/// crate is the CLI's; here we test what the page does with a view. The SVG is built without
+/// escaping on purpose, so a hostile Call-ID shows whether the page ever inserts it as markup.
+pub struct LineViewer;
+
+impl AttachmentViewer for LineViewer {
+    fn view(&self, name: &str, content_type: &str, bytes: &[u8]) -> Result<AttachmentView, String> {
+        let text = String::from_utf8_lossy(bytes);
+        let ids: Vec<&str> = text
+            .lines()
+            .filter_map(|l| l.strip_prefix("Call-ID: "))
+            .map(str::trim)
+            .collect();
+        if ids.is_empty() {
+            return Err(format!("no SIP message in {name}"));
+        }
+        Ok(AttachmentView {
+            kind: format!("line log ({content_type})"),
+            summary: format!("{} call(s) in {name}\n<b>not bold</b>", ids.len()),
+            ladders: ids
+                .iter()
+                .enumerate()
+                .map(|(i, id)| AttachmentLadder {
+                    call_id: (*id).to_owned(),
+                    label: format!("call {}", i + 1),
+                    svg: line_svg(id),
+                })
+                .collect(),
+        })
+    }
+}
+
+/// The SVG the [`LineViewer`] draws for a Call-ID.
+pub fn line_svg(call_id: &str) -> String {
+    format!(
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"300\" height=\"40\"><text x=\"5\" y=\"20\">{call_id}</text></svg>"
+    )
 }
 
 pub fn table_checks() -> Arc<dyn CheckRunner> {
@@ -142,7 +184,8 @@ pub async fn sqlite_app() -> TestApp {
             store,
             runbook::RunbookSet::builtin(),
             Some(table_checks()),
-        ),
+        )
+        .with_viewer(Arc::new(LineViewer)),
         url,
         _dir: Some(dir),
         _pg: None,
