@@ -105,6 +105,66 @@ impl web::CheckRunner for Checks {
     }
 }
 
+/// The web app's attachment pages: client logs and captures analysed by the captures crate,
+/// each call and registration drawn as a ladder. The web app calls it on a blocking thread, for
+/// files up to its upload limit.
+struct Viewer;
+
+impl web::AttachmentViewer for Viewer {
+    fn view(
+        &self,
+        name: &str,
+        _content_type: &str,
+        bytes: &[u8],
+    ) -> Result<web::AttachmentView, String> {
+        // The content decides (magic numbers, log markers), not the type the browser sent.
+        let a = captures::analyze_reader(bytes, &captures::AnalyzeOptions::default())
+            .map_err(|e| format!("{name} cannot be analysed: {e}"))?;
+        let status = |code: Option<u16>, reason: &str| match code {
+            Some(c) => format!("{c} {reason}"),
+            None => "no final response".to_owned(),
+        };
+        let calls = a.calls.iter().map(|c| {
+            (
+                c.call_id.clone(),
+                format!(
+                    "Call {} -> {}: {}",
+                    c.from_user,
+                    c.to_user,
+                    status(c.final_status, &c.final_reason)
+                ),
+            )
+        });
+        let registrations = a.registrations.iter().map(|r| {
+            (
+                r.call_id.clone(),
+                format!(
+                    "Registration of {} at {}: {}",
+                    r.user,
+                    r.registrar,
+                    status(r.final_status, &r.final_reason)
+                ),
+            )
+        });
+        let ladders = calls
+            .chain(registrations)
+            .filter_map(|(call_id, label)| {
+                captures::ladder_svg(&a, &call_id).map(|svg| web::AttachmentLadder {
+                    call_id,
+                    label,
+                    svg,
+                })
+            })
+            .collect();
+        Ok(web::AttachmentView {
+            kind: a.input_kind.name().to_owned(),
+            // Calls, registrations, findings and reading warnings, as `dialtone capture analyze`.
+            summary: captures::summary_table(&a),
+            ladders,
+        })
+    }
+}
+
 pub async fn serve(ctx: &Ctx, args: ServeArgs) -> anyhow::Result<u8> {
     let store = ctx.store().await?;
     let set = ctx.runbooks()?;
@@ -143,7 +203,7 @@ pub async fn serve(ctx: &Ctx, args: ServeArgs) -> anyhow::Result<u8> {
         "dialtone web listening on http://{addr} ({} store)",
         store.backend()
     );
-    let state = web::AppState::new(cfg, store, set, checks);
+    let state = web::AppState::new(cfg, store, set, checks).with_viewer(Arc::new(Viewer));
     web::serve_on(listener, state, shutdown()).await?;
     Ok(exit::OK)
 }

@@ -4,5 +4,6 @@
 mod architecture;
 mod diagnose;
 mod incident;
+mod serve;
 mod support;
 mod work;
