@@ -147,7 +147,11 @@ pub(crate) async fn run_echo(
     let mut buf = vec![0u8; 2048];
     loop {
         let now = Instant::now();
-        if now >= listen_until {
+        // The grace period is for late echoes; once every packet sent has come back there is
+        // nothing left to wait for.
+        if now >= listen_until
+            || (now >= send_until && tally.sent > 0 && tally.echoed >= tally.sent)
+        {
             break;
         }
         if now >= next_send && now < send_until {

@@ -561,17 +561,23 @@ async fn do_call(
             let hard = s.deadline;
             let watch_until = (Instant::now() + opts.media_window + opts.media_grace).min(hard);
             // Signalling stays live during media: a retransmitted 200 is ACKed again, a BYE answered.
-            let (tally, hung_up) = tokio::join!(
-                media::run_echo(
-                    &media,
-                    remote,
-                    pt,
-                    opts.media_window,
-                    opts.media_grace,
-                    hard
-                ),
-                watch_dialog(s, &ack, watch_until)
+            // The media run ends early once every packet came back; the watch then stops too
+            // (it only matters while audio flows), so a clean call costs no grace period.
+            let echo = media::run_echo(
+                &media,
+                remote,
+                pt,
+                opts.media_window,
+                opts.media_grace,
+                hard,
             );
+            let watch = watch_dialog(s, &ack, watch_until);
+            tokio::pin!(echo);
+            tokio::pin!(watch);
+            let (tally, hung_up) = tokio::select! {
+                tally = &mut echo => (tally, false),
+                hung_up = &mut watch => ((&mut echo).await, hung_up),
+            };
             remote_hung_up = hung_up;
             let tally: Tally = tally;
             let codec = if pt == 0 { "PCMU/8000" } else { "PCMA/8000" };
