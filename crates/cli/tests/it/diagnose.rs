@@ -339,7 +339,9 @@ fn watch_sees_the_forced_reconnection() {
     let config = s.config.to_str().unwrap().to_string();
     let child = s
         .cli
-        .command(&["--json", "diagnose", "alice", "--config", &config, "--watch", "12s"])
+        .command(&[
+            "--json", "diagnose", "alice", "--config", &config, "--watch", "12s",
+        ])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
@@ -347,13 +349,24 @@ fn watch_sees_the_forced_reconnection() {
     std::thread::sleep(Duration::from_secs(2));
     s.register("alice");
     let out = child.wait_with_output().expect("diagnose --watch");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let v: Value = serde_json::from_slice(&out.stdout).expect("JSON report");
     let step = step(&v, "l1.force_reconnection");
     assert_eq!(step["answer"], "fine", "{v:#}");
-    assert!(step["summary"].as_str().unwrap().contains("fresh REGISTER"), "{step}");
+    assert!(
+        step["summary"].as_str().unwrap().contains("fresh REGISTER"),
+        "{step}"
+    );
     // It stopped watching as soon as the REGISTER was accepted, not at the end of the window.
-    assert!(v["duration_ms"].as_u64().unwrap() < 11_000, "{}", v["duration_ms"]);
+    assert!(
+        v["duration_ms"].as_u64().unwrap() < 11_000,
+        "{}",
+        v["duration_ms"]
+    );
 }
 
 #[test]
@@ -362,5 +375,11 @@ fn watch_reports_silence_as_a_connection_problem() {
     let (_, v) = s.diagnose("bob", &["--watch", "2s"]);
     let step = step(&v, "l1.force_reconnection");
     assert_eq!(step["answer"], "connection_problem", "{v:#}");
-    assert!(step["summary"].as_str().unwrap().contains("no REGISTER reached the server"), "{step}");
+    assert!(
+        step["summary"]
+            .as_str()
+            .unwrap()
+            .contains("no REGISTER reached the server"),
+        "{step}"
+    );
 }
