@@ -1,8 +1,9 @@
 //! The agents' web app behind `dialtone serve`: server-rendered pages, a JSON API, login and roles.
 //!
 //! Only this crate knows HTTP. It works incidents (the `incidents` store) through runbooks (the
-//! `runbook` engine) and asks a [`CheckRunner`] for automated evidence; the CLI plugs the
-//! diagnosis crate in, so `web` knows nothing of SIP.
+//! `runbook` engine) and asks a [`CheckRunner`] for automated evidence and an
+//! [`AttachmentViewer`] for ladder diagrams of client logs and captures; the CLI plugs the
+//! diagnosis and captures crates in, so `web` knows nothing of SIP.
 
 mod api;
 mod auth;
