@@ -160,6 +160,18 @@ fn force_reconnection(g: &Gathered) -> Decision {
     // Not watching: the latest registration and the latest attempt stand in for the reconnection.
     let regs = match &g.registrations {
         Ok(r) => r,
+        // Without the registrations, the probes can still tell: a server that answers SIP on
+        // no transport at all accepts no client's reconnection.
+        Err(e) if server_silent_everywhere(g) => {
+            return yes(
+                "connection_problem",
+                format!(
+                    "the server answers SIP on none of its transports ({}); registrations unreadable: {e}",
+                    list_transports(g)
+                ),
+                json!({"error": e, "transports": g.transports}),
+            );
+        }
         Err(e) => {
             return unsure(
                 format!("registration lookup failed: {e}"),
@@ -204,6 +216,17 @@ fn force_reconnection(g: &Gathered) -> Decision {
         ),
         (false, _) => yes("connection_problem", "not registered now", ev),
     }
+}
+
+/// Every probed transport failed to reach the server (refused, silent, unreachable).
+fn server_silent_everywhere(g: &Gathered) -> bool {
+    !g.transports.is_empty()
+        && g.transports.iter().all(|t| {
+            matches!(
+                t.options.category.as_str(),
+                "refused" | "timeout" | "unreachable"
+            )
+        })
 }
 
 fn status_text(s: u16) -> String {
@@ -961,6 +984,15 @@ fn register_result(g: &Gathered) -> Decision {
             format!("the server rejects the credentials: 403 {}", last.reason),
             ev,
         ),
+        // A challenge to a request that already carried credentials refuses them.
+        401 | 407 if last.auth_user.as_deref().is_some_and(|u| !u.is_empty()) => yes(
+            "auth_rejected",
+            format!(
+                "the server challenged the REGISTER again although it carried credentials for {}: the password is wrong",
+                last.auth_user.as_deref().unwrap_or_default()
+            ),
+            ev,
+        ),
         401 | 407 => {
             let challenged = attempts
                 .iter()
@@ -994,6 +1026,30 @@ fn register_result(g: &Gathered) -> Decision {
 fn nat_keepalive(g: &Gathered) -> Decision {
     if g.registrations.is_err() {
         return unsure("registration lookup failed", Value::Null);
+    }
+    let live = g
+        .registrations
+        .as_ref()
+        .map(|r| r.iter().any(|r| r.expires_at > g.now))
+        .unwrap_or(false);
+    let last_ok = g
+        .attempts
+        .as_ref()
+        .ok()
+        .and_then(|a| a.last())
+        .filter(|a| (200..300).contains(&a.status));
+    if !live && let Some(a) = last_ok {
+        // Accepted, then lapsed with no refresh: the client stopped refreshing its binding,
+        // the signature of a NAT or firewall dropping an idle connection (or a killed app).
+        return yes(
+            "problem",
+            format!(
+                "the registration accepted at {} from {} lapsed and no refresh arrived: the client's connection is being dropped (NAT/firewall idle timeout; enable keep-alive)",
+                a.at.format("%H:%M:%S"),
+                a.source
+            ),
+            json!({"latest_accepted": a}),
+        );
     }
     match nat_hint(g) {
         Some(h) => yes(

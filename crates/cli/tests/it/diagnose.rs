@@ -383,3 +383,32 @@ fn watch_reports_silence_as_a_connection_problem() {
         "{step}"
     );
 }
+
+#[test]
+fn the_whole_sip_server_down_is_unreachable() {
+    let s = Stand::start();
+    s.register("alice");
+    let pid = std::fs::read_to_string(s.lab.run_dir().join("kamailio.pid")).expect("kamailio.pid");
+    // Kamailio runs in its own session (setsid): kill its whole process group, children too.
+    let killed = std::process::Command::new("kill")
+        .args(["-KILL", "--", &format!("-{}", pid.trim())])
+        .status()
+        .expect("kill");
+    assert!(killed.success());
+    // Wait (bounded) until SIP is refused.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while std::net::TcpStream::connect(s.lab.sip_addr()).is_ok() {
+        assert!(Instant::now() < deadline, "Kamailio still listens");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let (_, v) = s.diagnose("alice", &[]);
+    assert_outcome(&v, "server_unreachable");
+    assert_eq!(
+        step(&v, "l1.force_reconnection")["answer"],
+        "connection_problem"
+    );
+    assert!(
+        v["findings"].to_string().contains("management interface"),
+        "{v:#}"
+    );
+}
