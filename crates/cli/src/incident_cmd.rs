@@ -91,6 +91,8 @@ pub enum IncidentCmd {
     },
     /// Assign an incident (no name: unassign).
     Assign { id: i64, assignee: Option<String> },
+    /// Set an incident's status: open, waiting_user (waiting for the user) or escalated.
+    Status { id: i64, status: String },
     /// Attach a client log or a capture to an incident.
     Attach {
         id: i64,
@@ -232,6 +234,14 @@ pub async fn run(ctx: &Ctx, cmd: IncidentCmd) -> anyhow::Result<u8> {
         IncidentCmd::Assign { id, assignee } => {
             let inc = store.get(id).await?;
             let inc = store.assign(id, inc.version, assignee, &ctx.actor).await?;
+            report_after_change(ctx, &store, &set, &inc).await
+        }
+        IncidentCmd::Status { id, status } => {
+            let status: incidents::Status = status.parse()?;
+            let inc = store.get(id).await?;
+            let inc = store
+                .set_status(id, inc.version, status, &ctx.actor)
+                .await?;
             report_after_change(ctx, &store, &set, &inc).await
         }
         IncidentCmd::Attach {

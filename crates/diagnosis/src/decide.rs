@@ -653,6 +653,14 @@ fn server_services(g: &Gathered) -> Decision {
         }
         Err(e) => failures.push(format!("management interface: {e}")),
     }
+    if let Ok(p) = &g.self_test
+        && !p.ok()
+    {
+        failures.push(format!(
+            "self-test call between the probe accounts: {}",
+            p.summary
+        ));
+    }
     match &g.echo {
         Ok(p) if !p.ok() => failures.push(format!("echo service: {}", p.summary)),
         Ok(_) => {}
@@ -660,7 +668,8 @@ fn server_services(g: &Gathered) -> Decision {
     }
     let ev = json!({
         "transports": g.transports, "tls": g.tls, "health": g.health.as_ref().ok(),
-        "health_error": g.health.as_ref().err(), "echo": g.echo.as_ref().ok(), "not_checked": unknown,
+        "health_error": g.health.as_ref().err(), "echo": g.echo.as_ref().ok(),
+        "self_test": g.self_test.as_ref().ok(), "not_checked": unknown,
     });
     if failures.is_empty() {
         if g.transports.is_empty() {

@@ -152,6 +152,8 @@ pub struct Gathered {
     pub tls: Option<ProbeSummary>,
     /// The synthetic echo call by the probe account; Err when no probe account is configured.
     pub echo: Got<ProbeSummary>,
+    /// The self-test call between the two probe accounts; Err when not configured.
+    pub self_test: Got<ProbeSummary>,
     pub dns: Option<DnsSummary>,
     pub client_logs: Vec<LogAnalysis>,
     pub callee: Got<Option<CalleeInfo>>,
@@ -182,6 +184,7 @@ impl Gathered {
             transports: Vec::new(),
             tls: None,
             echo: Err(why.to_string()),
+            self_test: Err(why.to_string()),
             dns: None,
             client_logs: Vec::new(),
             callee: Err(why.to_string()),

@@ -196,6 +196,7 @@ pub async fn gather(
         transports: probes.transports,
         tls: probes.tls,
         echo: probes.echo,
+        self_test: probes.self_test,
         dns: probes.dns,
         client_logs,
         callee,

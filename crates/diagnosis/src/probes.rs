@@ -6,7 +6,7 @@ use crate::config::Config;
 use crate::evidence::{
     BurstStats, CertSummary, DnsSummary, Got, MediaSummary, ProbeSummary, TransportProbe,
 };
-use secrecy::ExposeSecret;
+use secrecy::{ExposeSecret, SecretString};
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
@@ -17,9 +17,17 @@ pub struct ProbeResults {
     pub transports: Vec<TransportProbe>,
     pub tls: Option<ProbeSummary>,
     pub echo: Got<ProbeSummary>,
+    /// A call between dialtone's two probe accounts, media both ways (PrivateServer's own
+    /// self-test between two service accounts); Err when no peer account is configured.
+    #[serde(default = "not_configured")]
+    pub self_test: Got<ProbeSummary>,
     pub dns: Option<DnsSummary>,
     pub license: Got<bool>,
     pub timings: BTreeMap<String, u64>,
+}
+
+fn not_configured() -> Got<ProbeSummary> {
+    Err("not recorded".into())
 }
 
 /// Sends the probes. A trait so that decisions can be tested on recorded results too.
@@ -119,6 +127,14 @@ impl SipProber {
     }
 }
 
+fn credentials(user: &str, password: &SecretString) -> sip_probe::Credentials {
+    sip_probe::Credentials {
+        user: user.to_string(),
+        password: SecretString::from(password.expose_secret().to_string()),
+        auth_user: None,
+    }
+}
+
 pub fn summarize(r: &sip_probe::ProbeReport) -> ProbeSummary {
     let certificate = r.tls.as_ref().map(|t| CertSummary {
         subject: t.subject.clone(),
@@ -164,50 +180,92 @@ impl Prober for SipProber {
     async fn run_all(&self) -> ProbeResults {
         let opts = self.options();
         let burst = self.cfg.diagnosis.network_burst.max(1);
-        let transports = futures::future::join_all(self.cfg.server.transports.iter().map(|t| {
-            let target = self.target(t);
-            let opts = opts.clone();
-            let t = t.clone();
-            async move {
-                let start = Instant::now();
-                let first = sip_probe::options(&target, &opts).await;
-                let first_s = summarize(&first);
-                // The burst measures the path only where the server answers at all.
-                let burst_stats = if first_s.ok() {
-                    let mut rtts = Vec::new();
-                    let mut answered = 0u32;
-                    for _ in 1..burst {
-                        let r = sip_probe::options(&target, &opts).await;
-                        if r.verdict.category == sip_probe::Category::Ok {
-                            answered += 1;
-                            if let Some(x) = round_trip_ms(&r) {
-                                rtts.push(x);
+        let transports_fut =
+            futures::future::join_all(self.cfg.server.transports.iter().map(|t| {
+                let target = self.target(t);
+                let opts = opts.clone();
+                let t = t.clone();
+                async move {
+                    let start = Instant::now();
+                    let first = sip_probe::options(&target, &opts).await;
+                    let first_s = summarize(&first);
+                    // The burst measures the path only where the server answers at all.
+                    let burst_stats = if first_s.ok() {
+                        let mut rtts = Vec::new();
+                        let mut answered = 0u32;
+                        for _ in 1..burst {
+                            let r = sip_probe::options(&target, &opts).await;
+                            if r.verdict.category == sip_probe::Category::Ok {
+                                answered += 1;
+                                if let Some(x) = round_trip_ms(&r) {
+                                    rtts.push(x);
+                                }
                             }
                         }
-                    }
-                    answered += 1;
-                    if let Some(x) = round_trip_ms(&first) {
-                        rtts.push(x);
-                    }
-                    Some(burst_of(burst, answered, &rtts))
-                } else {
-                    None
-                };
-                let port = target.port.unwrap_or(0);
-                (
-                    t.clone(),
-                    start.elapsed().as_millis() as u64,
-                    first,
-                    TransportProbe {
-                        transport: t,
-                        port,
-                        options: first_s,
-                        burst: burst_stats,
-                    },
-                )
+                        answered += 1;
+                        if let Some(x) = round_trip_ms(&first) {
+                            rtts.push(x);
+                        }
+                        Some(burst_of(burst, answered, &rtts))
+                    } else {
+                        None
+                    };
+                    let port = target.port.unwrap_or(0);
+                    (
+                        t.clone(),
+                        start.elapsed().as_millis() as u64,
+                        first,
+                        TransportProbe {
+                            transport: t,
+                            port,
+                            options: first_s,
+                            burst: burst_stats,
+                        },
+                    )
+                }
+            }));
+        let echo_fut = async {
+            match &self.cfg.probe {
+                None => {
+                    Err("no probe account is configured ([probe] in the configuration)".to_string())
+                }
+                Some(p) => {
+                    let start = Instant::now();
+                    let creds = credentials(&p.user, &p.password);
+                    let target = self.target(&self.call_transport());
+                    let r =
+                        sip_probe::echo(&target, &creds, &self.cfg.server.echo_number, &opts).await;
+                    Ok((summarize(&r), start.elapsed().as_millis() as u64))
+                }
             }
-        }))
-        .await;
+        };
+        let self_test_fut = async {
+            match &self.cfg.probe {
+                Some(p) if p.peer_user.is_some() && p.peer_password.is_some() => {
+                    let start = Instant::now();
+                    let caller = credentials(&p.user, &p.password);
+                    let peer_password = p
+                        .peer_password
+                        .clone()
+                        .unwrap_or_else(|| SecretString::from(String::new()));
+                    let callee =
+                        credentials(p.peer_user.as_deref().unwrap_or_default(), &peer_password);
+                    let target = self.target(&self.call_transport());
+                    let r = sip_probe::call_between(&target, &caller, &callee, &opts).await;
+                    Ok((summarize(&r), start.elapsed().as_millis() as u64))
+                }
+                _ => Err("no second probe account is configured (probe.peer_user)".to_string()),
+            }
+        };
+        // Every probe runs at once: the transports, the echo call, the self-test call, DNS and
+        // the licence service; the slowest (the echo call's media window) sets the pace.
+        let (transports, echo, self_test, dns, license) = tokio::join!(
+            transports_fut,
+            echo_fut,
+            self_test_fut,
+            self.dns(),
+            self.license()
+        );
         let mut timings = BTreeMap::new();
         let mut tls = None;
         let mut out = Vec::new();
@@ -225,32 +283,20 @@ impl Prober for SipProber {
         if let Some(t) = timings.get("options_tls").copied() {
             timings.insert("tls".into(), t);
         }
-
-        let echo = match &self.cfg.probe {
-            None => {
-                Err("no probe account is configured ([probe] in the configuration)".to_string())
-            }
-            Some(p) => {
-                let start = Instant::now();
-                let creds = sip_probe::Credentials {
-                    user: p.user.clone(),
-                    password: secrecy::SecretString::from(p.password.expose_secret().to_string()),
-                    auth_user: None,
-                };
-                let target = self.target(&self.call_transport());
-                let r = sip_probe::echo(&target, &creds, &self.cfg.server.echo_number, &opts).await;
-                timings.insert("echo".into(), start.elapsed().as_millis() as u64);
-                Ok(summarize(&r))
-            }
-        };
-
-        let dns = Some(self.dns().await);
-        let license = self.license().await;
+        let echo = echo.map(|(s, ms)| {
+            timings.insert("echo".into(), ms);
+            s
+        });
+        let self_test = self_test.map(|(s, ms)| {
+            timings.insert("self_test".into(), ms);
+            s
+        });
         ProbeResults {
             transports: out,
             tls,
             echo,
-            dns,
+            self_test,
+            dns: Some(dns),
             license,
             timings,
         }

@@ -83,7 +83,7 @@ fn sources_of(check: &str) -> &'static [&'static str] {
         "trunk_health" => &["trunks", "calls", "routes"],
         "account_exists" => &["account"],
         "virtual_number_unique" => &["duplicates"],
-        "server_services" => &["transports", "tls", "health", "echo"],
+        "server_services" => &["transports", "tls", "health", "echo", "self_test"],
         "network_status" => &["dns", "transports", "registrations"],
         "client_logs" => &["client_logs"],
         "dns_resolution" => &["dns"],
@@ -257,6 +257,11 @@ pub fn walk(
         && let server_state::CheckState::Down(why) = &h.management
     {
         findings.push(format!("the management interface is down: {why}"));
+    }
+    if let Ok(h) = &g.health
+        && let server_state::CheckState::Down(why) = &h.database
+    {
+        findings.push(format!("the server's database is down: {why}"));
     }
     if let Err(e) = &g.health {
         findings.push(format!("the server's state could not be read: {e}"));

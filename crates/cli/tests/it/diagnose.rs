@@ -263,6 +263,16 @@ fn echo_service_down_is_a_server_service_failure() {
             .contains("echo"),
         "{v:#}"
     );
+    // The self-test call between the two probe accounts still works: only the echo is down.
+    let services = &step(&v, "l2.server_services")["evidence"];
+    assert_eq!(services["self_test"]["category"], "ok", "{services:#}");
+    assert!(
+        services["self_test"]["media"]["echoed"]
+            .as_u64()
+            .unwrap_or(0)
+            > 0,
+        "{services:#}"
+    );
 }
 
 #[test]

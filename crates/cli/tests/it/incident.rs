@@ -82,6 +82,14 @@ fn full_walk(cli: &Cli) {
         "duplicate_virtual_number"
     );
 
+    let waiting = cli
+        .ok(&["--json", "incident", "status", &id_s, "waiting_user"])
+        .json();
+    assert_eq!(waiting["incident"]["status"], "waiting_user");
+    let listed = cli
+        .ok(&["--json", "incident", "list", "--status", "waiting_user"])
+        .json();
+    assert_eq!(listed.as_array().map(|a| a.len()), Some(1));
     let closed = cli
         .ok(&[
             "--json",

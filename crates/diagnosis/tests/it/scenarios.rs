@@ -49,6 +49,9 @@ struct Probes {
     loss_percent: f64,
     #[serde(default = "one")]
     rtt_ms: f64,
+    /// ok | failed | none (no second probe account)
+    #[serde(default = "ok")]
+    self_test: String,
     /// None: no licence service configured
     #[serde(default)]
     license: Option<bool>,
@@ -62,6 +65,7 @@ impl Default for Probes {
         Probes {
             transports: all_ok(),
             echo: ok(),
+            self_test: ok(),
             loss_percent: 0.0,
             rtt_ms: 1.0,
             license: None,
@@ -190,6 +194,17 @@ fn results(p: &Probes) -> ProbeResults {
         transports,
         tls,
         echo,
+        self_test: match p.self_test.as_str() {
+            "ok" => Ok(summary(
+                "ok",
+                "probe1 called probe2: answered, 50 of 50 packets each way",
+            )),
+            "failed" => Ok(summary(
+                "unavailable",
+                "probe1 could not reach probe2: 480 Temporarily Unavailable",
+            )),
+            _ => Err("no second probe account is configured".to_string()),
+        },
         dns: Some(dns),
         license: p
             .license
