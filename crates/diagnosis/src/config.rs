@@ -164,7 +164,7 @@ impl Config {
     /// Parses the TOML text, then applies `DIALTONE_CFG_<SECTION>_<KEY>` overrides from `env`.
     pub fn from_toml(text: &str, env: &[(String, String)]) -> Result<Config> {
         let mut value: toml::Table =
-            toml::from_str(text).map_err(|e| Error::Config(toml_message(&e)))?;
+            toml::from_str(text).map_err(|e| Error::Config(with_line(text, &e)))?;
         for (key, val) in env {
             let Some(rest) = key.strip_prefix("DIALTONE_CFG_") else {
                 continue;
@@ -288,6 +288,17 @@ pub fn redact_url(url: &str) -> String {
         return format!("{scheme}://{user}:***@{host}");
     }
     url.to_string()
+}
+
+/// The parser's message with the line it points at.
+fn with_line(text: &str, e: &toml::de::Error) -> String {
+    match e.span() {
+        Some(span) => {
+            let line = text[..span.start.min(text.len())].matches('\n').count() + 1;
+            format!("line {line}: {}", toml_message(e))
+        }
+        None => toml_message(e),
+    }
 }
 
 fn toml_message(e: &toml::de::Error) -> String {

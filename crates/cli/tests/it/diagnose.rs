@@ -327,10 +327,10 @@ fn diagnose_records_its_steps_into_the_incident() {
         .unwrap();
     let (_, v) = s.diagnose("carol", &["--incident", &id.to_string()]);
     assert_outcome(&v, "not_an_issue_user_not_provisioned");
-    let shown = s
-        .cli
-        .ok(&["--json", "incident", "show", &id.to_string()])
-        .json();
+    let shown_run = s.cli.ok(&["--json", "incident", "show", &id.to_string()]);
+    // The incident record holds evidence, never a secret.
+    no_secrets(&s, &shown_run);
+    let shown = shown_run.json();
     let steps = shown["steps"].as_array().unwrap();
     assert_eq!(steps.len(), v["path"].as_array().unwrap().len());
     assert!(steps.iter().any(|st| st["step"] == "ci.account_exists"

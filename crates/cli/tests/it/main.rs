@@ -2,8 +2,11 @@
 //! captures, probes and diagnoses against a real lab, and the architecture's invariants.
 
 mod architecture;
+mod capture;
+mod config;
 mod diagnose;
 mod incident;
+mod probe;
 mod serve;
 mod support;
 mod work;
