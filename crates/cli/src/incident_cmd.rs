@@ -102,6 +102,13 @@ pub enum IncidentCmd {
     },
     /// Show the audit trail of an incident.
     Audit { id: i64 },
+    /// The escalation dossier: path, evidence, escalations, analysed attachments (Markdown).
+    Dossier {
+        id: i64,
+        /// Write it to this file instead of standard output.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
     /// Walk an incident interactively: the question, what to tell the user, the choices.
     Work { id: i64 },
 }
@@ -293,6 +300,25 @@ pub async fn run(ctx: &Ctx, cmd: IncidentCmd) -> anyhow::Result<u8> {
             Ok(exit::OK)
         }
         IncidentCmd::Work { id } => work(ctx, &store, &set, id).await,
+        IncidentCmd::Dossier { id, out } => {
+            let inc = store.get(id).await?;
+            let md = crate::dossier::render(&store, &set, &inc).await?;
+            match out {
+                Some(path) => {
+                    std::fs::write(&path, &md).map_err(|e| {
+                        coded(
+                            exit::INVALID,
+                            format!("cannot write {}: {e}", path.display()),
+                        )
+                    })?;
+                    if !ctx.json {
+                        println!("dossier of incident {id} written to {}", path.display());
+                    }
+                }
+                None => print!("{md}"),
+            }
+            Ok(exit::OK)
+        }
     }
 }
 

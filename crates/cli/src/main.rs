@@ -6,6 +6,7 @@
 mod capture_cmd;
 mod config;
 mod diagnose_cmd;
+mod dossier;
 mod exit;
 mod flow;
 mod incident_cmd;

@@ -327,6 +327,34 @@ fn diagnose_records_its_steps_into_the_incident() {
         .unwrap();
     let (_, v) = s.diagnose("carol", &["--incident", &id.to_string()]);
     assert_outcome(&v, "not_an_issue_user_not_provisioned");
+    // The dossier carries the path, the evidence and the analysed attachment.
+    let capture = repo_root().join("crates/captures/test_data/baresip_wrong_password.log");
+    s.cli.ok(&[
+        "incident",
+        "attach",
+        &id.to_string(),
+        capture.to_str().unwrap(),
+        "--content-type",
+        "text/plain",
+    ]);
+    let dossier = s.cli.ok(&["incident", "dossier", &id.to_string()]).stdout;
+    for words in [
+        "# Incident",
+        "ci.account_exists",
+        "## Evidence",
+        "## Attachments",
+        "baresip_wrong_password.log",
+        "## Audit trail",
+    ] {
+        assert!(
+            dossier.contains(words),
+            "dossier lacks {words:?}:\n{dossier}"
+        );
+    }
+    assert!(
+        dossier.contains("403") || dossier.contains("credentials"),
+        "{dossier}"
+    );
     let shown_run = s.cli.ok(&["--json", "incident", "show", &id.to_string()]);
     // The incident record holds evidence, never a secret.
     no_secrets(&s, &shown_run);
