@@ -73,16 +73,21 @@ measure() {
   p50=$(awk '$1 == "50%" { print $2 }' <<<"$out")
   p99=$(awk '$1 == "99%" { print $2 }' <<<"$out")
   non2xx=$(awk '/Non-2xx/ { print $NF }' <<<"$out")
-  printf '%-10s %-28s %10s %10s %10s %8s\n' "$BACKEND" "$label" "$rps" "$p50" "$p99" "${non2xx:-0}"
+  [ "$label" = "baseline GET /healthz" ] && BASELINE_RPS=$rps
+  ratio=$(awk -v a="$rps" -v b="${BASELINE_RPS:-0}" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }')
+  printf '%-10s %-28s %10s %10s %10s %8s %9s\n' "$BACKEND" "$label" "$rps" "$p50" "$p99" "${non2xx:-0}" "$ratio"
 }
 
 printf 'dialtone web benchmark: %s concurrent agents, %s s per run, %s wrk threads, %s CPUs\n' \
   "$AGENTS" "$DURATION" "$THREADS" "$(nproc)"
-printf '%-10s %-28s %10s %10s %10s %8s\n' backend request req/s p50 p99 non-2xx
+# The baseline is the same server's cheapest route, /healthz (one store ping, no page): the
+# ratio column says what fraction of that throughput each real page or API call keeps.
+printf '%-10s %-28s %10s %10s %10s %8s %9s\n' backend request req/s p50 p99 non-2xx vs-base
 
 BACKEND=sqlite
 start_server --data-dir "$WORK/data"
 prepare
+measure "baseline GET /healthz" /healthz
 measure "step page GET /incidents/25" /incidents/25
 measure "API GET /api/incidents/25" /api/incidents/25
 measure "API GET /api/incidents" "/api/incidents?limit=50"
@@ -93,6 +98,7 @@ DB=dialtone_bench_$$
 psql -q "$PG_ADMIN" -c "CREATE DATABASE $DB" >/dev/null
 start_server --database "${PG_ADMIN%/*}/$DB"
 prepare
+measure "baseline GET /healthz" /healthz
 measure "step page GET /incidents/25" /incidents/25
 measure "API GET /api/incidents/25" /api/incidents/25
 measure "API GET /api/incidents" "/api/incidents?limit=50"
