@@ -1110,7 +1110,9 @@ fn callee_registered(g: &Gathered) -> Decision {
         Ok(Some(c)) if c.account.is_some() => yes(
             if c.registered { "yes" } else { "no" },
             format!(
-                "the callee is {}registered",
+                "the callee {} ({}) is {}registered",
+                c.account.as_ref().map(|a| a.user.as_str()).unwrap_or("?"),
+                c.dialled,
                 if c.registered { "" } else { "not " }
             ),
             json!({"callee": c}),

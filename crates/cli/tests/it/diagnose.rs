@@ -450,3 +450,21 @@ fn the_whole_sip_server_down_is_unreachable() {
         "{v:#}"
     );
 }
+
+#[test]
+fn callee_offline_when_the_client_says_user_offline() {
+    let s = Stand::start();
+    s.register("alice");
+    assert_eq!(s.call("alice", "1003"), Some(480)); // carol is not registered
+    let (_, v) = s.diagnose("alice", &["--answer", "gate.client_error=user_offline"]);
+    assert_outcome(&v, "callee_offline");
+    assert_eq!(v["redirects"][0], "user-not-found");
+    assert_eq!(step(&v, "gate.client_error")["source"], "agent");
+    assert!(
+        step(&v, "unf.callee_registered")["summary"]
+            .as_str()
+            .unwrap()
+            .contains("carol"),
+        "{v:#}"
+    );
+}
