@@ -73,6 +73,21 @@ pub enum ProbeCmd {
         #[arg(long, value_parser = |s: &str| diagnosis::config::parse_duration(s))]
         media: Option<std::time::Duration>,
     },
+    /// The server's self-test: one account calls another on the same server, audio both ways.
+    Selftest {
+        /// The called account (defaults to the configuration's probe.peer_user).
+        #[arg(long)]
+        peer: Option<String>,
+        /// Read the called account's password from this environment variable.
+        #[arg(long, default_value = "DIALTONE_PROBE_PEER_PASSWORD")]
+        peer_password_env: String,
+        #[command(flatten)]
+        target: TargetArgs,
+        #[command(flatten)]
+        cred: CredArgs,
+        #[arg(long, value_parser = |s: &str| diagnosis::config::parse_duration(s))]
+        media: Option<std::time::Duration>,
+    },
     /// Call the echo service and measure the audio that comes back.
     Echo {
         /// The echo number (defaults to the configuration's).
@@ -236,6 +251,54 @@ pub async fn run(ctx: &Ctx, cmd: ProbeCmd) -> anyhow::Result<u8> {
             }
             let creds = credentials(&cred, &r.cfg)?;
             sip_probe::call(&r.target, &creds, &to, &r.opts).await
+        }
+        ProbeCmd::Selftest {
+            peer,
+            peer_password_env,
+            target,
+            cred,
+            media,
+        } => {
+            let mut r = resolve(&target)?;
+            if let Some(m) = media {
+                r.opts.media_window = m;
+            }
+            let caller = credentials(&cred, &r.cfg)?;
+            let probe = r.cfg.as_ref().and_then(|c| c.probe.clone());
+            let peer_user = peer
+                .or_else(|| probe.as_ref().and_then(|p| p.peer_user.clone()))
+                .ok_or_else(|| {
+                    coded(
+                        exit::CONFIG,
+                        "name the called account: --peer, or probe.peer_user in the configuration",
+                    )
+                })?;
+            let peer_password = match std::env::var(&peer_password_env) {
+                Ok(p) => p,
+                Err(_) => {
+                    use secrecy::ExposeSecret;
+                    probe
+                        .as_ref()
+                        .filter(|p| p.peer_user.as_deref() == Some(peer_user.as_str()))
+                        .and_then(|p| {
+                            p.peer_password
+                                .as_ref()
+                                .map(|x| x.expose_secret().to_string())
+                        })
+                        .ok_or_else(|| {
+                            coded(
+                                exit::CONFIG,
+                                format!("no password for {peer_user}: set {peer_password_env}"),
+                            )
+                        })?
+                }
+            };
+            let callee = sip_probe::Credentials {
+                user: peer_user,
+                password: SecretString::from(peer_password),
+                auth_user: None,
+            };
+            sip_probe::call_between(&r.target, &caller, &callee, &r.opts).await
         }
         ProbeCmd::Echo {
             number,

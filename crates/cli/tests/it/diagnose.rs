@@ -468,3 +468,34 @@ fn callee_offline_when_the_client_says_user_offline() {
         "{v:#}"
     );
 }
+
+#[test]
+fn sweep_lists_what_is_wrong_across_the_server() {
+    let s = Stand::start();
+    s.register("alice");
+    s.lab
+        .fault("duplicate-number", &["bob", "1001"])
+        .expect("fault");
+    s.lab.fault("kill-gateway", &[]).expect("fault");
+    let config = s.config.to_str().unwrap().to_string();
+    let r = s.cli.run(&["--json", "sweep", "--config", &config]);
+    assert_eq!(r.code, 10, "problems found: {} {}", r.stdout, r.stderr);
+    let v = r.json();
+    assert_eq!(v["accounts"], 6, "{v:#}");
+    let never = v["never_registered"].to_string();
+    assert!(
+        never.contains("carol") && never.contains("dave") && !never.contains("alice"),
+        "{v:#}"
+    );
+    let shared = v["shared_numbers"].to_string();
+    assert!(
+        shared.contains("1001") && shared.contains("bob") && shared.contains("alice"),
+        "{v:#}"
+    );
+    assert!(v["trunks_down"].to_string().contains("pstn"), "{v:#}");
+    let text = s.cli.run(&["sweep", "--config", &config]).stdout;
+    assert!(
+        text.contains("6 accounts read") && text.contains("trunks down: pstn"),
+        "{text}"
+    );
+}

@@ -89,6 +89,34 @@ fn probe_commands_say_what_happened() {
         r.stdout
     );
 
+    // The self-test: probe1 calls probe2 on the same server, audio both ways.
+    let probe1 = lab.account("probe1").expect("probe1").clone();
+    let probe2 = lab.account("probe2").expect("probe2").clone();
+    let mut c = cli.command(&[]);
+    let port = lab.sip_port().to_string();
+    c.args([
+        "--json", "probe", "selftest", "--user", "probe1", "--peer", "probe2", "--media", "300ms",
+    ])
+    .args([
+        "--host",
+        "127.0.0.1",
+        "--domain",
+        lab.domain(),
+        "--port",
+        &port,
+    ])
+    .env("DIALTONE_PROBE_PASSWORD", &probe1.password)
+    .env("DIALTONE_PROBE_PEER_PASSWORD", &probe2.password);
+    let out = c.output().expect("selftest");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(v["verdict"]["category"], "ok", "{v:#}");
+    assert!(v["media"]["echoed"].as_u64().unwrap_or(0) > 0, "{v:#}");
+
     // TLS without the lab's CA: the certificate is reported, the verdict is tls.
     let tls_port = lab.tls_port().to_string();
     let r = probe(
