@@ -180,6 +180,18 @@ fn resolve(t: &TargetArgs) -> anyhow::Result<Resolved> {
     })
 }
 
+/// The target and options, with the media window the command asked for.
+fn resolve_with_media(
+    t: &TargetArgs,
+    media: Option<std::time::Duration>,
+) -> anyhow::Result<Resolved> {
+    let mut r = resolve(t)?;
+    if let Some(m) = media {
+        r.opts.media_window = m;
+    }
+    Ok(r)
+}
+
 fn credentials(
     c: &CredArgs,
     cfg: &Option<diagnosis::Config>,
@@ -245,10 +257,7 @@ pub async fn run(ctx: &Ctx, cmd: ProbeCmd) -> anyhow::Result<u8> {
             cred,
             media,
         } => {
-            let mut r = resolve(&target)?;
-            if let Some(m) = media {
-                r.opts.media_window = m;
-            }
+            let r = resolve_with_media(&target, media)?;
             let creds = credentials(&cred, &r.cfg)?;
             sip_probe::call(&r.target, &creds, &to, &r.opts).await
         }
@@ -259,10 +268,7 @@ pub async fn run(ctx: &Ctx, cmd: ProbeCmd) -> anyhow::Result<u8> {
             cred,
             media,
         } => {
-            let mut r = resolve(&target)?;
-            if let Some(m) = media {
-                r.opts.media_window = m;
-            }
+            let r = resolve_with_media(&target, media)?;
             let caller = credentials(&cred, &r.cfg)?;
             let probe = r.cfg.as_ref().and_then(|c| c.probe.clone());
             let peer_user = peer
@@ -306,10 +312,7 @@ pub async fn run(ctx: &Ctx, cmd: ProbeCmd) -> anyhow::Result<u8> {
             cred,
             media,
         } => {
-            let mut r = resolve(&target)?;
-            if let Some(m) = media {
-                r.opts.media_window = m;
-            }
+            let r = resolve_with_media(&target, media)?;
             let creds = credentials(&cred, &r.cfg)?;
             let number = number
                 .or_else(|| r.cfg.as_ref().map(|c| c.server.echo_number.clone()))
@@ -326,41 +329,10 @@ pub async fn run(ctx: &Ctx, cmd: ProbeCmd) -> anyhow::Result<u8> {
             report.verdict.category.as_str(),
             report.verdict.summary
         );
-        if let Some(m) = &report.media {
-            println!(
-                "media: {} sent, {} echoed, {:.1}% loss, rtt min/avg/max {}/{}/{} ms, jitter {} ms",
-                m.sent,
-                m.echoed,
-                m.loss * 100.0,
-                fmt_ms(m.rtt_min_ms),
-                fmt_ms(m.rtt_avg_ms),
-                fmt_ms(m.rtt_max_ms),
-                fmt_ms(m.jitter_ms)
-            );
-        }
-        if let Some(t) = &report.tls {
-            println!(
-                "certificate: {} (issuer {}, SANs {}, valid {} .. {}): {}",
-                t.subject,
-                t.issuer,
-                t.sans.join(", "),
-                t.not_before,
-                t.not_after,
-                if t.verified {
-                    "verified".to_string()
-                } else {
-                    t.error.clone().unwrap_or_else(|| "not verified".into())
-                }
-            );
-        }
     }
     Ok(if report.verdict.category == sip_probe::Category::Ok {
         exit::OK
     } else {
         exit::FINDING
     })
-}
-
-fn fmt_ms(v: Option<f64>) -> String {
-    v.map(|x| format!("{x:.2}")).unwrap_or_else(|| "-".into())
 }

@@ -55,9 +55,9 @@ impl Ctx {
 
     pub async fn store(&self) -> anyhow::Result<incidents::Store> {
         match &self.database {
-            Some(url) => incidents::Store::connect(url)
-                .await
-                .with_context(|| format!("while opening the database {}", redact_url(url))),
+            Some(url) => incidents::Store::connect(url).await.with_context(|| {
+                format!("while opening the database {}", incidents::redact_url(url))
+            }),
             None => {
                 let dir = self.default_data_dir();
                 incidents::Store::open_data_dir(&dir)
@@ -101,17 +101,6 @@ pub fn load_runbook_dir(dir: &std::path::Path) -> anyhow::Result<runbook::Runboo
             format!("invalid runbooks:\n{}", lines.join("\n")),
         )
     })
-}
-
-/// Hides the password of a database URL.
-pub fn redact_url(url: &str) -> String {
-    if let Some((scheme, rest)) = url.split_once("://")
-        && let Some((auth, host)) = rest.rsplit_once('@')
-    {
-        let user = auth.split(':').next().unwrap_or("");
-        return format!("{scheme}://{user}:***@{host}");
-    }
-    url.to_string()
 }
 
 pub fn print_json<T: serde::Serialize>(value: &T) -> anyhow::Result<()> {
