@@ -109,8 +109,14 @@ pub enum IncidentCmd {
         #[arg(long)]
         out: Option<PathBuf>,
     },
-    /// Walk an incident interactively: the question, what to tell the user, the choices.
-    Work { id: i64 },
+    /// Walk an incident interactively: the question, what to tell the user, the choices, and
+    /// (with a configuration) the step's automated check.
+    Work {
+        id: i64,
+        /// Server configuration: offers "c" to run a step's automated check.
+        #[arg(long, env = "DIALTONE_CONFIG")]
+        config: Option<PathBuf>,
+    },
 }
 
 pub async fn run(ctx: &Ctx, cmd: IncidentCmd) -> anyhow::Result<u8> {
@@ -299,7 +305,19 @@ pub async fn run(ctx: &Ctx, cmd: IncidentCmd) -> anyhow::Result<u8> {
             }
             Ok(exit::OK)
         }
-        IncidentCmd::Work { id } => work(ctx, &store, &set, id).await,
+        IncidentCmd::Work { id, config } => {
+            let diag = match crate::config::locate(config.as_deref()) {
+                Some(path) => {
+                    let cfg = crate::config::load_file(&path)?;
+                    Some(
+                        diagnosis::Diagnoser::from_config(cfg, std::sync::Arc::new(set.clone()))
+                            .map_err(|e| coded(exit::CONFIG, e.to_string()))?,
+                    )
+                }
+                None => None,
+            };
+            work(ctx, &store, &set, id, diag.as_ref()).await
+        }
         IncidentCmd::Dossier { id, out } => {
             let inc = store.get(id).await?;
             let md = crate::dossier::render(&store, &set, &inc).await?;
@@ -713,7 +731,13 @@ async fn show(ctx: &Ctx, store: &Store, set: &RunbookSet, id: i64) -> anyhow::Re
 }
 
 /// The interactive walk. Plain line prompts, so it works in any terminal and through a pipe.
-async fn work(ctx: &Ctx, store: &Store, set: &RunbookSet, id: i64) -> anyhow::Result<u8> {
+async fn work(
+    ctx: &Ctx,
+    store: &Store,
+    set: &RunbookSet,
+    id: i64,
+    diag: Option<&diagnosis::Diagnoser>,
+) -> anyhow::Result<u8> {
     let stdin = std::io::stdin();
     let mut lines = stdin.lock().lines();
     let mut out = std::io::stdout();
@@ -745,7 +769,12 @@ async fn work(ctx: &Ctx, store: &Store, set: &RunbookSet, id: i64) -> anyhow::Re
                     let to = crate::runbook_cmd::describe_target(&a.target);
                     println!("  {}) {:<24} {}  {}", i + 1, a.value, a.label, to);
                 }
-                print!("Answer (number or value, q to stop): ");
+                let can_check = diag.is_some() && st.check.is_some();
+                if can_check {
+                    print!("Answer (number or value, c to run the automated check, q to stop): ");
+                } else {
+                    print!("Answer (number or value, q to stop): ");
+                }
                 out.flush()?;
                 let Some(line) = lines.next().transpose()? else {
                     return Ok(exit::OK);
@@ -753,6 +782,56 @@ async fn work(ctx: &Ctx, store: &Store, set: &RunbookSet, id: i64) -> anyhow::Re
                 let line = line.trim().to_string();
                 if line == "q" || line.is_empty() && st.answers.is_empty() {
                     return Ok(exit::OK);
+                }
+                if line == "c"
+                    && let Some(d) = diag.filter(|_| can_check)
+                {
+                    println!(
+                        "Running the automated check of {step} for {} …",
+                        inc.account
+                    );
+                    let (decision, ms) = d
+                        .check_step(&inc.account, &step, Vec::new())
+                        .await
+                        .map_err(|e| coded(exit::INVALID, e.to_string()))?;
+                    println!("Found ({ms} ms): {}", decision.summary);
+                    let Some(value) = decision.answer.clone() else {
+                        println!("Not conclusive: answer from what the user tells you.");
+                        continue;
+                    };
+                    print!("Record \"{value}\" from the check? [Y/n] ");
+                    out.flush()?;
+                    let yes = lines
+                        .next()
+                        .transpose()?
+                        .is_none_or(|l| !l.trim().eq_ignore_ascii_case("n"));
+                    if yes {
+                        let evidence = json!({"summary": decision.summary, "duration_ms": ms, "data": decision.evidence});
+                        let note = Some(format!("automated check: {}", decision.summary));
+                        match answer(
+                            store,
+                            set,
+                            id,
+                            Some(step),
+                            &value,
+                            "automated",
+                            evidence,
+                            note,
+                            Some(inc.version),
+                            &ctx.actor,
+                        )
+                        .await
+                        {
+                            Ok(_) => {}
+                            Err(e) if exit::code_for(&e) == exit::CONFLICT => {
+                                println!(
+                                    "Someone else changed this incident meanwhile; showing it again."
+                                );
+                            }
+                            Err(e) => return Err(e),
+                        }
+                    }
+                    continue;
                 }
                 let value = match line.parse::<usize>() {
                     Ok(n) if n >= 1 && n <= st.answers.len() => st.answers[n - 1].value.clone(),

@@ -15,6 +15,8 @@ fn work_walks_an_incident_interactively_to_its_outcome() {
     cmd.arg("--data-dir")
         .arg(cli.dir.path().join("data"))
         .env("DIALTONE_USER", "agent-ann")
+        .env_remove("DIALTONE_CONFIG")
+        .current_dir(cli.dir.path())
         .args(["incident", "work", &id.to_string()]);
     let mut p = spawn_command(cmd, Some(20_000)).expect("spawn in a pty");
     p.exp_string("gate.operational_requirements").unwrap();
@@ -71,4 +73,104 @@ fn work_walks_an_incident_interactively_to_its_outcome() {
             .all(|s| s["actor"] == "agent-ann" && s["source"] == "agent")
     );
     assert_eq!(steps[1]["note"], "no error shown");
+}
+
+/// With a configuration, `work` runs a step's automated check on "c" and records its answer.
+#[test]
+fn work_runs_the_automated_check_of_a_step() {
+    let cli = Cli::sqlite();
+    // A server known through its exports (the file backend): alice is registered.
+    let export = cli.dir.path().join("export");
+    std::fs::create_dir_all(&export).unwrap();
+    std::fs::write(
+        export.join("accounts.csv"),
+        "user,domain,primary_number,alternate_number\nalice,voip.example.com,1001,\n",
+    )
+    .unwrap();
+    std::fs::write(
+        export.join("registrations.json"),
+        r#"[{"user":"alice","contact":"sip:alice@198.51.100.7:5060","source":"198.51.100.7:5060","transport":"tls",
+            "user_agent":"PrivateGSM 4.2","expires_at":"2099-01-01T00:00:00Z","registered_at":"2026-11-26T04:00:00Z","call_id":"r1"}]"#,
+    )
+    .unwrap();
+    std::fs::write(
+        export.join("registration_attempts.csv"),
+        "at,user,source,status,reason,auth_user\n2026-11-26T04:00:00Z,alice,tls:198.51.100.7:5060,200,OK,alice\n",
+    )
+    .unwrap();
+    let config = cli.dir.path().join("dialtone.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[server]\ndomain = \"voip.example.com\"\nhost = \"127.0.0.1\"\ntransports = [\"udp\"]\nudp_port = 9\n[management]\nexport_dir = \"{}\"\n",
+            export.display()
+        ),
+    )
+    .unwrap();
+    let id = cli
+        .ok(&[
+            "--json",
+            "incident",
+            "open",
+            "--account",
+            "alice",
+            "--answer",
+            "gate.operational_requirements=no",
+            "--answer",
+            "gate.client_error=none",
+        ])
+        .json()["incident"]["id"]
+        .as_i64()
+        .unwrap();
+    let mut cmd = std::process::Command::new(bin());
+    cmd.arg("--data-dir")
+        .arg(cli.dir.path().join("data"))
+        .env("DIALTONE_USER", "agent-ann")
+        .args([
+            "incident",
+            "work",
+            &id.to_string(),
+            "--config",
+            config.to_str().unwrap(),
+        ]);
+    let mut p = spawn_command(cmd, Some(30_000)).expect("spawn in a pty");
+    p.exp_string("l1.connection_status").unwrap();
+    p.exp_string("c to run the automated check").unwrap();
+    p.send_line("c").unwrap();
+    p.exp_string("registered from 198.51.100.7:5060 over tls")
+        .unwrap();
+    p.exp_string("Record \"connected\" from the check? [Y/n]")
+        .unwrap();
+    p.send_line("").unwrap();
+    p.exp_string("l1.force_reconnection").unwrap();
+    p.exp_string("c to run the automated check").unwrap();
+    p.send_line("c").unwrap();
+    p.exp_string("the latest REGISTER was accepted").unwrap();
+    p.exp_string("[Y/n]").unwrap();
+    p.send_line("y").unwrap();
+    p.exp_string("l1.echo_call").unwrap();
+    p.exp_string("c to run the automated check").unwrap();
+    p.send_line("c").unwrap();
+    // No probe account and no call records: the check says so and leaves the step to the agent.
+    p.exp_string("Not conclusive").unwrap();
+    p.exp_string("Answer").unwrap();
+    p.send_line("q").unwrap();
+    p.exp_eof().unwrap();
+
+    let shown = cli
+        .ok(&["--json", "incident", "show", &id.to_string()])
+        .json();
+    let steps = shown["steps"].as_array().unwrap();
+    assert_eq!(steps.len(), 4);
+    assert_eq!(steps[2]["step"], "l1.connection_status");
+    assert_eq!(steps[2]["source"], "automated");
+    assert_eq!(steps[2]["answer"], "connected");
+    assert!(
+        steps[2]["evidence"]["summary"]
+            .as_str()
+            .unwrap()
+            .contains("198.51.100.7")
+    );
+    assert_eq!(steps[3]["answer"], "fine");
+    assert_eq!(shown["incident"]["current_step"], "l1.echo_call");
 }
