@@ -303,7 +303,8 @@ stop_pids() {
         [[ -s $f ]] || continue
         pid=$(cat "$f")
         [[ $pid =~ ^[0-9]+$ ]] || continue
-        if kill -0 "$pid" 2>/dev/null; then
+        # The group too: Kamailio's children outlive a main process that was killed or crashed.
+        if kill -0 "$pid" 2>/dev/null || pgrep -g "$pid" >/dev/null 2>&1; then
             kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
             pids+=("$pid")
         fi
