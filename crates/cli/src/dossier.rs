@@ -1,7 +1,6 @@
 //! The escalation dossier: everything known about an incident, as one Markdown document an
 //! engineer at the next level can read without opening anything else.
 
-use crate::flow;
 use incidents::{Incident, Store};
 use runbook::RunbookSet;
 use std::fmt::Write as _;
@@ -14,7 +13,7 @@ pub async fn render(store: &Store, set: &RunbookSet, inc: &Incident) -> anyhow::
     let escalations = store.escalations(inc.id).await?;
     let attachments = store.attachments(inc.id).await?;
     let audit = store.audit(inc.id).await?;
-    let ev = flow::evaluate(set, inc, &flow::facts_from(&steps)).ok();
+    let ev = casework::evaluate(set, inc, &casework::facts_of(&steps)).ok();
     let mut md = String::new();
     let _ = writeln!(md, "# Incident {} — {} can't call\n", inc.id, inc.account);
     let _ = writeln!(md, "| | |\n|---|---|");

@@ -1,7 +1,6 @@
 //! `dialtone incident …`: open, list, show, answer, escalate, close, assign, attach and work incidents.
 
 use crate::exit::{self, coded};
-use crate::flow;
 use crate::util::{Ctx, fmt_time, parse_kv, print_json};
 use anyhow::Context as _;
 use clap::Subcommand;
@@ -424,8 +423,8 @@ pub async fn answer(
         return Err(coded(exit::INVALID, format!("incident {id} is closed")));
     }
     let steps = store.steps(id).await?;
-    let mut facts = flow::facts_from(&steps);
-    let before = flow::evaluate(set, &inc, &facts)?;
+    let mut facts = casework::facts_of(&steps);
+    let before = casework::evaluate(set, &inc, &facts)?;
     let step = match step {
         Some(s) => s,
         None => before.next_step().map(str::to_string).ok_or_else(|| {
@@ -443,7 +442,7 @@ pub async fn answer(
         step.clone(),
         runbook::Fact::new(value, source.parse().unwrap_or(runbook::Source::Agent)),
     );
-    let after = flow::evaluate(set, &inc, &facts)?;
+    let after = casework::evaluate(set, &inc, &facts)?;
     let rec = NewStepRecord {
         runbook: rb.id.clone(),
         step: step.clone(),
@@ -477,8 +476,8 @@ pub async fn escalate(
 ) -> anyhow::Result<Incident> {
     let inc = store.get(id).await?;
     let steps = store.steps(id).await?;
-    let facts = flow::facts_from(&steps);
-    let ev = flow::evaluate(set, &inc, &facts)?;
+    let facts = casework::facts_of(&steps);
+    let ev = casework::evaluate(set, &inc, &facts)?;
     let (suggested_level, suggested_kind) = match ev.ending() {
         Some(Ending::Escalated { level, kind }) => (Some(*level), kind.clone()),
         _ => (None, None),
@@ -488,12 +487,12 @@ pub async fn escalate(
             .to_ascii_lowercase()
             .parse()
             .map_err(|_| coded(exit::INVALID, format!("--to must be l2 or l3, got {t:?}")))?,
-        None => suggested_level.unwrap_or(match flow::level_of(&inc) {
+        None => suggested_level.unwrap_or(match casework::level_of(&inc) {
             Level::L1 | Level::Gate => Level::L2,
             _ => Level::L3,
         }),
     };
-    if level <= flow::level_of(&inc) {
+    if level <= casework::level_of(&inc) {
         return Err(coded(
             exit::INVALID,
             format!("incident {id} is already at {}", inc.level),
@@ -526,13 +525,14 @@ pub async fn escalate(
             _ => {}
         }
     }
-    // The next step is where the higher level picks the incident up.
+    // The next step is where the higher level picks the incident up: the walk of the incident
+    // as it will be stored (its new level and kind), the same one the web app shows.
     let mut escalated = inc.clone();
     escalated.level = level.to_string();
-    let next = flow::evaluate(set, &escalated, &facts)?
+    escalated.escalation_kind = kind.clone();
+    let next = casework::evaluate(set, &escalated, &facts)?
         .next_step()
-        .map(str::to_string)
-        .or_else(|| kind.as_ref().and_then(|k| rb.entries.get(k).cloned()));
+        .map(str::to_string);
     let esc = NewEscalation {
         to_level: level.to_string(),
         kind,
@@ -554,7 +554,7 @@ pub async fn close(
 ) -> anyhow::Result<Incident> {
     let inc = store.get(id).await?;
     let steps = store.steps(id).await?;
-    let ev = flow::evaluate(set, &inc, &flow::facts_from(&steps))?;
+    let ev = casework::evaluate(set, &inc, &casework::facts_of(&steps))?;
     let outcome = match (outcome, ev.ending()) {
         (Some(o), _) => o,
         (None, Some(Ending::Outcome { outcome, .. })) => outcome.clone(),
@@ -588,7 +588,7 @@ async fn report_after_change(
 ) -> anyhow::Result<u8> {
     if ctx.json {
         let steps = store.steps(inc.id).await?;
-        let ev = flow::evaluate(set, inc, &flow::facts_from(&steps)).ok();
+        let ev = casework::evaluate(set, inc, &casework::facts_of(&steps)).ok();
         print_json(&json!({ "incident": inc, "evaluation": ev }))?;
         return Ok(exit::OK);
     }
@@ -601,7 +601,7 @@ async fn report_after_change(
         inc.version
     );
     let steps = store.steps(inc.id).await?;
-    print_next(set, inc, &flow::facts_from(&steps))?;
+    print_next(set, inc, &casework::facts_of(&steps))?;
     Ok(exit::OK)
 }
 
@@ -610,7 +610,7 @@ fn print_next(set: &RunbookSet, inc: &Incident, facts: &runbook::Facts) -> anyho
         println!("closed with outcome {o}");
         return Ok(());
     }
-    let ev = flow::evaluate(set, inc, facts)?;
+    let ev = casework::evaluate(set, inc, facts)?;
     match &ev.status {
         Status::NeedsAnswer { step, .. } => {
             if let Some((_, st)) = set.step(step) {
@@ -629,7 +629,7 @@ fn print_next(set: &RunbookSet, inc: &Incident, facts: &runbook::Facts) -> anyho
                 inc.id
             );
         }
-        Status::Finished(Ending::Escalated { level, .. }) if *level <= flow::level_of(inc) => {
+        Status::Finished(Ending::Escalated { level, .. }) if *level <= casework::level_of(inc) => {
             println!(
                 "escalated to {level}: waiting for the {level} team (close it with an outcome when they answer)"
             );
@@ -653,8 +653,8 @@ async fn show(ctx: &Ctx, store: &Store, set: &RunbookSet, id: i64) -> anyhow::Re
     let steps = store.steps(id).await?;
     let escalations = store.escalations(id).await?;
     let attachments = store.attachments(id).await?;
-    let facts = flow::facts_from(&steps);
-    let ev = flow::evaluate(set, &inc, &facts).ok();
+    let facts = casework::facts_of(&steps);
+    let ev = casework::evaluate(set, &inc, &facts).ok();
     if ctx.json {
         print_json(&json!({
             "incident": inc, "steps": steps, "escalations": escalations,
@@ -751,7 +751,7 @@ async fn work(
             return Ok(exit::OK);
         }
         let steps = store.steps(id).await?;
-        let ev = flow::evaluate(set, &inc, &flow::facts_from(&steps))?;
+        let ev = casework::evaluate(set, &inc, &casework::facts_of(&steps))?;
         match ev.status.clone() {
             Status::NeedsAnswer { step, .. } => {
                 let (_, st) = set

@@ -8,7 +8,6 @@ mod config;
 mod diagnose_cmd;
 mod dossier;
 mod exit;
-mod flow;
 mod incident_cmd;
 mod probe_cmd;
 mod runbook_cmd;

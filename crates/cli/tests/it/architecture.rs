@@ -69,6 +69,17 @@ const FORBIDDEN: &[(&str, &[&str])] = &[
     ("sip-probe", &["runbook", "incidents", "axum", "sqlx"]),
     ("captures", &["tokio", "sqlx", "axum", "runbook"]),
     ("diagnosis", &["axum", "incidents"]),
+    (
+        "casework",
+        &[
+            "tokio",
+            "sqlx",
+            "axum",
+            "sip-probe",
+            "server-state",
+            "diagnosis",
+        ],
+    ),
 ];
 
 #[test]
