@@ -36,6 +36,70 @@ fn unsure(summary: impl Into<String>, evidence: Value) -> Decision {
     }
 }
 
+/// The evidence sources each check reads. Gathering uses it to read only what a check needs
+/// (the web app's single-step check), and the report to time each step.
+pub fn sources_of(check: &str) -> &'static [&'static str] {
+    match check {
+        "registration_lookup" | "account_registered" => &["registrations"],
+        // Without registrations, the transports can still tell that nobody can connect.
+        "force_reconnection" => &["registrations", "attempts", "watch", "transports"],
+        "echo_call" => &["calls", "echo"],
+        "recent_calls_to_others" | "dialled_number" => &["calls"],
+        "trunk_inventory" => &["trunks"],
+        "account_and_registration" => &["account", "registrations"],
+        "trunk_health" => &["trunks", "calls", "routes"],
+        "account_exists" => &["account"],
+        "virtual_number_unique" => &["duplicates"],
+        "server_services" => &["transports", "tls", "health", "echo", "self_test", "trunks"],
+        "network_status" => &["dns", "transports", "registrations"],
+        "client_logs" => &["client_logs"],
+        "dns_resolution" => &["dns"],
+        "transport_reachability" => &["transports"],
+        "tls_handshake" => &["tls"],
+        "register_attempts" | "register_result" => &["attempts"],
+        "client_provisioning" => &["ever_registered"],
+        "nat_keepalive" => &["registrations", "attempts"],
+        "license_service" => &["license"],
+        "callee_account_exists" | "callee_registered" | "callee_virtual_number_unique" => {
+            &["callee"]
+        }
+        _ => &[],
+    }
+}
+
+/// Which sources to gather: all of them (a diagnosis), or those some checks read.
+#[derive(Debug, Clone, Default)]
+pub struct Want(Option<std::collections::BTreeSet<&'static str>>);
+
+impl Want {
+    pub fn all() -> Want {
+        Want(None)
+    }
+
+    /// The sources `checks` read, with what those sources are derived from.
+    pub fn checks<'a>(checks: impl IntoIterator<Item = &'a str>) -> Want {
+        let mut set = std::collections::BTreeSet::new();
+        for c in checks {
+            set.extend(sources_of(c).iter().copied());
+        }
+        // duplicates are looked up from the account's numbers; routes and the callee from calls.
+        for (derived, from) in [
+            ("duplicates", "account"),
+            ("routes", "calls"),
+            ("callee", "calls"),
+        ] {
+            if set.contains(derived) {
+                set.insert(from);
+            }
+        }
+        Want(Some(set))
+    }
+
+    pub fn has(&self, source: &str) -> bool {
+        self.0.as_ref().is_none_or(|s| s.contains(source))
+    }
+}
+
 /// Thresholds the network decision uses.
 #[derive(Debug, Clone, Copy)]
 pub struct Thresholds {
@@ -45,33 +109,32 @@ pub struct Thresholds {
 
 /// Decides `step` (whose automated check is `check`) from `g`.
 pub fn decide(step: &str, check: &str, g: &Gathered, t: Thresholds) -> Decision {
-    // A few steps share a check name but not their answers; they are told apart by step id.
-    match (step, check) {
-        ("unf.number_dialled", _) => dialled_number(g),
-        (_, "registration_lookup") => registration_lookup(g),
-        (_, "force_reconnection") => force_reconnection(g),
-        (_, "echo_call") => echo_call(g),
-        (_, "recent_calls_to_others") => calls_to_others(g),
-        (_, "trunk_inventory") => trunk_inventory(g),
-        (_, "account_and_registration") => account_and_registration(g),
-        (_, "trunk_health") => trunk_health(g),
-        (_, "account_exists") => account_exists(g),
-        (_, "account_registered") => account_registered(g),
-        (_, "virtual_number_unique") => virtual_number_unique(g),
-        (_, "server_services") => server_services(g),
-        (_, "network_status") => network_status(g, t),
-        (_, "client_logs") => client_logs(g),
-        (_, "dns_resolution") => dns_resolution(g),
-        (_, "transport_reachability") => transport_reachability(g),
-        (_, "tls_handshake") => tls_handshake(g),
-        (_, "register_attempts") => register_attempts(g),
-        (_, "client_provisioning") => client_provisioning(g),
-        (_, "register_result") => register_result(g),
-        (_, "nat_keepalive") => nat_keepalive(g),
-        (_, "license_service") => license_service(g),
-        (_, "callee_account_exists") => callee_exists(g),
-        (_, "callee_registered") => callee_registered(g),
-        (_, "callee_virtual_number_unique") => callee_number_unique(g),
+    match check {
+        "registration_lookup" => registration_lookup(g),
+        "force_reconnection" => force_reconnection(g),
+        "echo_call" => echo_call(g),
+        "recent_calls_to_others" => calls_to_others(g),
+        "dialled_number" => dialled_number(g),
+        "trunk_inventory" => trunk_inventory(g),
+        "account_and_registration" => account_and_registration(g),
+        "trunk_health" => trunk_health(g),
+        "account_exists" => account_exists(g),
+        "account_registered" => account_registered(g),
+        "virtual_number_unique" => virtual_number_unique(g),
+        "server_services" => server_services(g),
+        "network_status" => network_status(g, t),
+        "client_logs" => client_logs(g),
+        "dns_resolution" => dns_resolution(g),
+        "transport_reachability" => transport_reachability(g),
+        "tls_handshake" => tls_handshake(g),
+        "register_attempts" => register_attempts(g),
+        "client_provisioning" => client_provisioning(g),
+        "register_result" => register_result(g),
+        "nat_keepalive" => nat_keepalive(g),
+        "license_service" => license_service(g),
+        "callee_account_exists" => callee_exists(g),
+        "callee_registered" => callee_registered(g),
+        "callee_virtual_number_unique" => callee_number_unique(g),
         _ => unsure(
             format!("no automated check for {step} ({check}): an agent must answer"),
             Value::Null,

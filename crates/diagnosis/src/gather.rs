@@ -2,6 +2,7 @@
 //! that fails (server down, timeout) becomes evidence that says so, never an error.
 
 use crate::config::Config;
+use crate::decide::Want;
 use crate::evidence::{
     CalleeInfo, Gathered, Got, LogAnalysis, NumberOwners, WatchResult, same_user,
 };
@@ -25,7 +26,12 @@ pub struct GatherRequest {
     pub attachments: Vec<(String, std::path::PathBuf)>,
     /// The time the evidence is judged at (now, or when an export was taken).
     pub now: DateTime<Utc>,
+    /// Which sources to read (a single step's check reads only its own).
+    pub want: Want,
 }
+
+/// What an unread source says about itself.
+const NOT_GATHERED: &str = "not gathered for this check";
 
 /// Runs `fut` under `bound`, timing it; a timeout or an error becomes `Err(reason)`.
 async fn timed<T, E: std::fmt::Display>(
@@ -46,7 +52,22 @@ async fn timed<T, E: std::fmt::Display>(
     r
 }
 
-/// Gathers every piece of evidence the runbooks' checks use, concurrently.
+/// [`timed`] when `source` is wanted; otherwise the future is never polled (no IO at all).
+async fn timed_if<T, E: std::fmt::Display>(
+    want: &Want,
+    timings: &std::sync::Mutex<BTreeMap<String, u64>>,
+    source: &str,
+    bound: Duration,
+    fut: impl Future<Output = Result<T, E>>,
+) -> Got<T> {
+    if !want.has(source) {
+        return Err(NOT_GATHERED.into());
+    }
+    timed(timings, source, bound, fut).await
+}
+
+/// Gathers every piece of evidence the runbooks' checks use (or those `req.want` names),
+/// concurrently.
 pub async fn gather(
     cfg: &Config,
     state: Arc<dyn ServerState>,
@@ -59,26 +80,43 @@ pub async fn gather(
     let user = req.user.as_str();
     let st = state.as_ref();
 
-    let account = timed(&timings, "account", bound, st.account(user));
-    let registrations = timed(&timings, "registrations", bound, st.registrations(user));
-    let attempts = timed(
+    let want = &req.want;
+    let account = timed_if(want, &timings, "account", bound, st.account(user));
+    let registrations = timed_if(
+        want,
+        &timings,
+        "registrations",
+        bound,
+        st.registrations(user),
+    );
+    let attempts = timed_if(
+        want,
         &timings,
         "attempts",
         bound,
         st.registration_attempts(user, req.since),
     );
-    let calls = timed(&timings, "calls", bound, st.calls(user, req.since, 200));
-    let trunks = timed(&timings, "trunks", bound, st.trunks());
-    let health = timed(&timings, "health", bound, st.health());
-    let ever = timed(
+    let calls = timed_if(
+        want,
+        &timings,
+        "calls",
+        bound,
+        st.calls(user, req.since, 200),
+    );
+    let trunks = timed_if(want, &timings, "trunks", bound, st.trunks());
+    let health = timed_if(want, &timings, "health", bound, st.health());
+    // The trace as far back as it goes, for "has this account ever registered".
+    let far = now - chrono::Duration::days(3650);
+    let history = timed_if(
+        want,
         &timings,
         "ever_registered",
         bound,
-        ever_registered(st, user, now),
+        st.registration_attempts(user, far),
     );
     let probes = async {
         let start = Instant::now();
-        let r = prober.run_all().await;
+        let r = prober.run_all(want).await;
         if let Ok(mut t) = timings.lock() {
             t.insert("probes".into(), start.elapsed().as_millis() as u64);
         }
@@ -86,36 +124,57 @@ pub async fn gather(
     };
     let watch = async {
         match req.watch {
-            None => None,
-            Some(w) => {
+            Some(w) if want.has("watch") => {
                 let bound = w + cfg.management_timeout() * 2;
                 Some(timed(&timings, "watch", bound, watch_register(st, user, w)).await)
             }
+            _ => None,
         }
     };
     let logs = async {
         let start = Instant::now();
-        let r = analyse_logs(user, &req.attachments).await;
+        let r = if want.has("client_logs") {
+            analyse_logs(user, &req.attachments).await
+        } else {
+            Vec::new()
+        };
         if let Ok(mut t) = timings.lock() {
             t.insert("client_logs".into(), start.elapsed().as_millis() as u64);
         }
         r
     };
-    let (account, registrations, attempts, calls, trunks, health, ever, probes, watch, client_logs) = tokio::join!(
+    let (
         account,
         registrations,
         attempts,
         calls,
         trunks,
         health,
-        ever,
+        history,
+        probes,
+        watch,
+        client_logs,
+    ) = tokio::join!(
+        account,
+        registrations,
+        attempts,
+        calls,
+        trunks,
+        health,
+        history,
         probes,
         watch,
         logs
     );
+    // Registered now, or an accepted REGISTER in the trace: the registrations already read count.
+    let ever = history.map(|h| {
+        registrations.as_ref().is_ok_and(|r| !r.is_empty())
+            || h.iter().any(|a| (200..300).contains(&a.status))
+    });
 
     // Second round: what depends on the first (numbers of the account, routes of failed calls).
     let duplicates = match &account {
+        _ if !want.has("duplicates") => Err(NOT_GATHERED.into()),
         Ok(Some(a)) => {
             let a = a.clone();
             timed(&timings, "duplicates", bound, async {
@@ -150,6 +209,7 @@ pub async fn gather(
         Err(_) => Vec::new(),
     };
     let routes = match &calls {
+        _ if !want.has("routes") => Err(NOT_GATHERED.into()),
         Err(e) => Err(e.clone()),
         Ok(_) => {
             let dialled: Vec<String> = failed.iter().map(|c| c.dialled.clone()).collect();
@@ -167,6 +227,7 @@ pub async fn gather(
         }
     };
     let callee = match failed.first() {
+        _ if !want.has("callee") => Err(NOT_GATHERED.into()),
         None => Ok(None),
         Some(c) => {
             let c = c.clone();
@@ -203,20 +264,6 @@ pub async fn gather(
         license: probes.license,
         timings,
     }
-}
-
-async fn ever_registered(
-    st: &dyn ServerState,
-    user: &str,
-    now: DateTime<Utc>,
-) -> server_state::Result<bool> {
-    if !st.registrations(user).await?.is_empty() {
-        return Ok(true);
-    }
-    // Any accepted REGISTER in the trace, as far back as it goes.
-    let far = now - chrono::Duration::days(3650);
-    let attempts = st.registration_attempts(user, far).await?;
-    Ok(attempts.iter().any(|a| (200..300).contains(&a.status)))
 }
 
 /// Polls the server's REGISTER trace for `window`, stopping at the first accepted one.

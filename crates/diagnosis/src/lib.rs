@@ -149,6 +149,10 @@ impl Diagnoser {
 
     /// Gathers the evidence for an account (bounded by the configured total time).
     pub async fn gather(&self, req: &Request) -> Gathered {
+        self.gather_wanted(req, decide::Want::all()).await
+    }
+
+    async fn gather_wanted(&self, req: &Request, want: decide::Want) -> Gathered {
         let now = req.at.unwrap_or_else(Utc::now);
         let since = req.since.unwrap_or_else(|| {
             now - chrono::Duration::from_std(self.cfg.diagnosis.window)
@@ -160,6 +164,7 @@ impl Diagnoser {
             watch: req.watch,
             attachments: req.attachments.clone(),
             now,
+            want,
         };
         let bound = self.cfg.diagnosis.total_timeout + req.watch.unwrap_or_default();
         match tokio::time::timeout(
@@ -228,12 +233,14 @@ impl Diagnoser {
             ));
         };
         let start = Instant::now();
+        // Only what this check reads: a click on "connection status" places no echo call.
+        let req = Request {
+            account: account.to_string(),
+            attachments,
+            ..Default::default()
+        };
         let g = self
-            .gather(&Request {
-                account: account.to_string(),
-                attachments,
-                ..Default::default()
-            })
+            .gather_wanted(&req, decide::Want::checks([check.as_str()]))
             .await;
         let mut d = decide::decide(step, &check, &g, self.thresholds());
         if d.answer.as_deref().is_some_and(|a| st.answer(a).is_none()) {

@@ -3,6 +3,7 @@
 //! by dialtone's own probe account), through the `sip-probe` crate.
 
 use crate::config::Config;
+use crate::decide::Want;
 use crate::evidence::{
     BurstStats, CertSummary, DnsSummary, Got, MediaSummary, ProbeSummary, TransportProbe,
 };
@@ -30,10 +31,14 @@ fn not_configured() -> Got<ProbeSummary> {
     Err("not recorded".into())
 }
 
+/// What an unsent probe says about itself.
+const NOT_SENT: &str = "not sent for this check";
+
 /// Sends the probes. A trait so that decisions can be tested on recorded results too.
 #[async_trait::async_trait]
 pub trait Prober: Send + Sync {
-    async fn run_all(&self) -> ProbeResults;
+    /// Sends the probes `want` asks for (all of them for a diagnosis).
+    async fn run_all(&self, want: &Want) -> ProbeResults;
     /// How long the echo call sends audio.
     fn media_window(&self) -> Duration;
 }
@@ -68,7 +73,7 @@ impl RecordedProber {
 
 #[async_trait::async_trait]
 impl Prober for RecordedProber {
-    async fn run_all(&self) -> ProbeResults {
+    async fn run_all(&self, _want: &Want) -> ProbeResults {
         self.results.clone()
     }
 
@@ -177,55 +182,62 @@ impl Prober for SipProber {
         self.options().media_window
     }
 
-    async fn run_all(&self) -> ProbeResults {
+    async fn run_all(&self, want: &Want) -> ProbeResults {
         let opts = self.options();
         let burst = self.cfg.diagnosis.network_burst.max(1);
-        let transports_fut =
-            futures::future::join_all(self.cfg.server.transports.iter().map(|t| {
-                let target = self.target(t);
-                let opts = opts.clone();
-                let t = t.clone();
-                async move {
-                    let start = Instant::now();
-                    let first = sip_probe::options(&target, &opts).await;
-                    let first_s = summarize(&first);
-                    // The burst measures the path only where the server answers at all.
-                    let burst_stats = if first_s.ok() {
-                        let mut rtts = Vec::new();
-                        let mut answered = 0u32;
-                        for _ in 1..burst {
-                            let r = sip_probe::options(&target, &opts).await;
-                            if r.verdict.category == sip_probe::Category::Ok {
-                                answered += 1;
-                                if let Some(x) = round_trip_ms(&r) {
-                                    rtts.push(x);
+        let transports_fut = futures::future::join_all(
+            self.cfg
+                .server
+                .transports
+                .iter()
+                .filter(|t| want.has("transports") || (want.has("tls") && t.as_str() == "tls"))
+                .map(|t| {
+                    let target = self.target(t);
+                    let opts = opts.clone();
+                    let t = t.clone();
+                    async move {
+                        let start = Instant::now();
+                        let first = sip_probe::options(&target, &opts).await;
+                        let first_s = summarize(&first);
+                        // The burst measures the path only where the server answers at all.
+                        let burst_stats = if first_s.ok() {
+                            let mut rtts = Vec::new();
+                            let mut answered = 0u32;
+                            for _ in 1..burst {
+                                let r = sip_probe::options(&target, &opts).await;
+                                if r.verdict.category == sip_probe::Category::Ok {
+                                    answered += 1;
+                                    if let Some(x) = round_trip_ms(&r) {
+                                        rtts.push(x);
+                                    }
                                 }
                             }
-                        }
-                        answered += 1;
-                        if let Some(x) = round_trip_ms(&first) {
-                            rtts.push(x);
-                        }
-                        Some(burst_of(burst, answered, &rtts))
-                    } else {
-                        None
-                    };
-                    let port = target.port.unwrap_or(0);
-                    (
-                        t.clone(),
-                        start.elapsed().as_millis() as u64,
-                        first,
-                        TransportProbe {
-                            transport: t,
-                            port,
-                            options: first_s,
-                            burst: burst_stats,
-                        },
-                    )
-                }
-            }));
+                            answered += 1;
+                            if let Some(x) = round_trip_ms(&first) {
+                                rtts.push(x);
+                            }
+                            Some(burst_of(burst, answered, &rtts))
+                        } else {
+                            None
+                        };
+                        let port = target.port.unwrap_or(0);
+                        (
+                            t.clone(),
+                            start.elapsed().as_millis() as u64,
+                            first,
+                            TransportProbe {
+                                transport: t,
+                                port,
+                                options: first_s,
+                                burst: burst_stats,
+                            },
+                        )
+                    }
+                }),
+        );
         let echo_fut = async {
             match &self.cfg.probe {
+                _ if !want.has("echo") => Err(NOT_SENT.to_string()),
                 None => {
                     Err("no probe account is configured ([probe] in the configuration)".to_string())
                 }
@@ -241,6 +253,7 @@ impl Prober for SipProber {
         };
         let self_test_fut = async {
             match &self.cfg.probe {
+                _ if !want.has("self_test") => Err(NOT_SENT.to_string()),
                 Some(p) if p.peer_user.is_some() && p.peer_password.is_some() => {
                     let start = Instant::now();
                     let caller = credentials(&p.user, &p.password);
@@ -263,8 +276,20 @@ impl Prober for SipProber {
             transports_fut,
             echo_fut,
             self_test_fut,
-            self.dns(),
-            self.license()
+            async {
+                if want.has("dns") {
+                    Some(self.dns().await)
+                } else {
+                    None
+                }
+            },
+            async {
+                if want.has("license") {
+                    self.license().await
+                } else {
+                    Err(NOT_SENT.to_string())
+                }
+            }
         );
         let mut timings = BTreeMap::new();
         let mut tls = None;
@@ -296,7 +321,7 @@ impl Prober for SipProber {
             tls,
             echo,
             self_test,
-            dns: Some(dns),
+            dns,
             license,
             timings,
         }

@@ -1,6 +1,6 @@
 //! Walking a runbook with gathered evidence, and the report that comes out of it.
 
-use crate::decide::{Decision, Thresholds, decide};
+use crate::decide::{Decision, Thresholds, decide, sources_of};
 use crate::evidence::Gathered;
 use runbook::{Ending, EvalOptions, Fact, Facts, Level, RunbookSet, Source, Status};
 use serde::Serialize;
@@ -69,32 +69,6 @@ pub struct Report {
     pub media_window_ms: u64,
     /// How long each source of evidence took.
     pub timings: BTreeMap<String, u64>,
-}
-
-/// Which gathered sources each check reads (for the per-step time).
-fn sources_of(check: &str) -> &'static [&'static str] {
-    match check {
-        "registration_lookup" | "account_registered" => &["registrations"],
-        "force_reconnection" => &["registrations", "attempts", "watch"],
-        "echo_call" => &["calls", "echo"],
-        "recent_calls_to_others" => &["calls"],
-        "trunk_inventory" => &["trunks"],
-        "account_and_registration" => &["account", "registrations"],
-        "trunk_health" => &["trunks", "calls", "routes"],
-        "account_exists" => &["account"],
-        "virtual_number_unique" => &["duplicates"],
-        "server_services" => &["transports", "tls", "health", "echo", "self_test"],
-        "network_status" => &["dns", "transports", "registrations"],
-        "client_logs" => &["client_logs"],
-        "dns_resolution" => &["dns"],
-        "transport_reachability" => &["transports"],
-        "tls_handshake" => &["tls"],
-        "register_attempts" | "register_result" => &["attempts"],
-        "client_provisioning" => &["ever_registered"],
-        "nat_keepalive" => &["registrations"],
-        "license_service" => &["license"],
-        _ => &["callee"],
-    }
 }
 
 /// Walks `runbook` for the gathered evidence and the agent's answers; never fails: a step the

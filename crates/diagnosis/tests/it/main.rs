@@ -5,3 +5,4 @@
 //! answers dialtone must reach.
 
 mod scenarios;
+mod want;
