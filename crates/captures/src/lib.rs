@@ -143,6 +143,29 @@ pub fn analyze_reader<R: Read + Send>(reader: R, opts: &AnalyzeOptions<'_>) -> R
     analyze_input(reader, 0, opts)
 }
 
+/// Analyse a capture or log for one account: its own traffic when the filter selects anything;
+/// otherwise the whole input, because a client log may name its user differently (a number,
+/// a display name). `open` gives a fresh reader each time it is called.
+pub fn analyze_for_user<R: Read + Send>(
+    mut open: impl FnMut() -> std::io::Result<R>,
+    user: &str,
+) -> Result<Analysis> {
+    let io = |source| Error::Io {
+        path: std::path::PathBuf::from("(input)"),
+        source,
+    };
+    let mine = AnalyzeOptions {
+        user: Some(user.to_string()),
+        progress: None,
+    };
+    match analyze_reader(open().map_err(io)?, &mine) {
+        Ok(a) if a.calls.is_empty() && a.registrations.is_empty() && a.log_events.is_empty() => {
+            analyze_reader(open().map_err(io)?, &AnalyzeOptions::default())
+        }
+        other => other,
+    }
+}
+
 /// Detect the kind of input from its first bytes.
 pub fn detect_kind(first: &[u8]) -> Option<InputKind> {
     if first.len() >= 4 {

@@ -86,14 +86,17 @@ pub async fn diagnose(ctx: &Ctx, args: DiagnoseArgs) -> anyhow::Result<u8> {
                     ),
                 ));
             }
+            let mut stored = Vec::new();
             for a in store.attachments(id).await? {
-                let (meta, bytes) = store.attachment(a.id).await?;
-                let path = tmp
-                    .path()
-                    .join(format!("{}-{}", meta.id, sanitize(&meta.name)));
-                std::fs::write(&path, bytes).context("while writing an attachment for analysis")?;
-                attachments.push((meta.name.clone(), path));
+                stored.push(store.attachment(a.id).await?);
             }
+            let items = stored
+                .iter()
+                .map(|(meta, bytes)| (meta.name.as_str(), bytes.as_slice()));
+            attachments.extend(
+                crate::util::write_attachments(tmp.path(), items)
+                    .context("while writing an attachment for analysis")?,
+            );
             Some((store, id))
         }
         None => None,
@@ -145,18 +148,6 @@ pub async fn diagnose(ctx: &Ctx, args: DiagnoseArgs) -> anyhow::Result<u8> {
         }
     }
     Ok(exit::OK)
-}
-
-fn sanitize(name: &str) -> String {
-    name.chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '.' || c == '-' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect()
 }
 
 /// Records the report's path into the incident: each step not yet answered there, with its

@@ -147,22 +147,9 @@ pub async fn render(store: &Store, set: &RunbookSet, inc: &Incident) -> anyhow::
             );
             let (_, bytes) = store.attachment(a.id).await?;
             // Client logs and captures are analysed; anything else is only listed.
-            // The account's own traffic first; a log that names the user otherwise shows whole.
             let account = inc.account.clone();
             let analysis = tokio::task::spawn_blocking(move || {
-                let mine = captures::AnalyzeOptions {
-                    user: Some(account),
-                    progress: None,
-                };
-                match captures::analyze_reader(std::io::Cursor::new(&bytes), &mine) {
-                    Ok(a) if a.calls.is_empty() && a.registrations.is_empty() => {
-                        captures::analyze_reader(
-                            std::io::Cursor::new(&bytes),
-                            &captures::AnalyzeOptions::default(),
-                        )
-                    }
-                    other => other,
-                }
+                captures::analyze_for_user(|| Ok(std::io::Cursor::new(&bytes)), &account)
             })
             .await;
             match analysis {

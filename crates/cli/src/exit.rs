@@ -67,8 +67,7 @@ pub fn code_for(err: &anyhow::Error) -> u8 {
                 _ => STORAGE,
             };
         }
-        if let Some(e) = cause.downcast_ref::<runbook::Error>() {
-            let _ = e;
+        if cause.is::<runbook::Error>() {
             return INVALID;
         }
     }

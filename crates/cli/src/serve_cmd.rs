@@ -74,24 +74,12 @@ impl web::CheckRunner for Checks {
             // The incident's logs and captures go to a private temporary directory for analysis.
             let tmp = tempfile::tempdir()
                 .map_err(|e| format!("cannot create a temporary directory: {e}"))?;
-            let mut files = Vec::new();
-            for (i, a) in ctx.attachments.iter().enumerate() {
-                let safe: String = a
-                    .name
-                    .chars()
-                    .map(|c| {
-                        if c.is_ascii_alphanumeric() || c == '.' || c == '-' {
-                            c
-                        } else {
-                            '_'
-                        }
-                    })
-                    .collect();
-                let path = tmp.path().join(format!("{i}-{safe}"));
-                std::fs::write(&path, &a.bytes)
-                    .map_err(|e| format!("cannot write {}: {e}", a.name))?;
-                files.push((a.name.clone(), path));
-            }
+            let items = ctx
+                .attachments
+                .iter()
+                .map(|a| (a.name.as_str(), a.bytes.as_slice()));
+            let files = crate::util::write_attachments(tmp.path(), items)
+                .map_err(|e| format!("cannot write an attachment for analysis: {e}"))?;
             let (decision, ms) = d
                 .check_step(&ctx.account, &ctx.step, files)
                 .await

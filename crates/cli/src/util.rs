@@ -121,3 +121,28 @@ pub fn parse_kv(s: &str) -> Result<(String, String), String> {
         _ => Err(format!("expected STEP=VALUE, got {s:?}")),
     }
 }
+
+/// Writes attachments (name, bytes) into `dir` for analysis by path, under safe file names;
+/// returns (original name, path) pairs.
+pub fn write_attachments<'a>(
+    dir: &std::path::Path,
+    items: impl IntoIterator<Item = (&'a str, &'a [u8])>,
+) -> std::io::Result<Vec<(String, PathBuf)>> {
+    let mut out = Vec::new();
+    for (i, (name, bytes)) in items.into_iter().enumerate() {
+        let safe: String = name
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '.' || c == '-' {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect();
+        let path = dir.join(format!("{i}-{safe}"));
+        std::fs::write(&path, bytes)?;
+        out.push((name.to_string(), path));
+    }
+    Ok(out)
+}

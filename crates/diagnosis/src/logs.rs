@@ -5,17 +5,7 @@ use std::path::Path;
 
 /// Analyses one attachment, keeping only `user`'s traffic when that selects anything.
 pub fn analyse(name: &str, path: &Path, user: &str) -> LogAnalysis {
-    let filtered = captures::AnalyzeOptions {
-        user: Some(user.to_string()),
-        progress: None,
-    };
-    let result = match captures::analyze_path(path, &filtered) {
-        // A log may name the user differently (a number, a display name): fall back to everything.
-        Ok(a) if a.calls.is_empty() && a.registrations.is_empty() && a.log_events.is_empty() => {
-            captures::analyze_path(path, &captures::AnalyzeOptions::default())
-        }
-        other => other,
-    };
+    let result = captures::analyze_for_user(|| std::fs::File::open(path), user);
     match result {
         Ok(a) => {
             let findings = captures::causes(&a)
