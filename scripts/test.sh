@@ -1,20 +1,38 @@
 #!/usr/bin/env bash
 # Every test of the project, assuming what they need is installed and running (./run test and
 # .ci/run install the packages and start PostgreSQL first, then call this script).
-set -euo pipefail
+# Every step runs even when an earlier one failed; the script names each failed step at the end
+# and exits non-zero if there was one.
+set -uo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-/var/cache/dialtone/target}
 : "${DIALTONE_TEST_PG_URL:?start PostgreSQL first: export DIALTONE_TEST_PG_URL=\$(scripts/pg.sh start)}"
 say() { printf '\n== %s\n' "$*"; }
+failed=()
+step() {
+    local name=$1
+    shift
+    say "$name"
+    local t0=$SECONDS
+    if "$@"; then
+        printf -- '-- %s: ok (%d s)\n' "$name" $((SECONDS - t0))
+    else
+        printf -- '-- %s: FAILED (exit %d, %d s)\n' "$name" "$?" $((SECONDS - t0))
+        failed+=("$name")
+    fi
+}
 
-say "format and lint"
-cargo fmt --all --check
-cargo clippy --workspace --all-targets -- -D warnings
-
-say "unit, integration and lab tests"
-cargo build --workspace --tests --bins
+step "format" cargo fmt --all --check
+step "lint" cargo clippy --workspace --all-targets -- -D warnings
+step "build" cargo build --workspace --tests --bins
 export DIALTONE_BIN=$CARGO_TARGET_DIR/debug/dialtone
-cargo test --workspace --no-fail-fast -- --test-threads="${TEST_THREADS:-4}"
+step "unit, integration and lab tests" cargo test --workspace --no-fail-fast -- --test-threads="${TEST_THREADS:-4}"
+browser() { (cd e2e && node --test --test-concurrency=1); }
+step "browser tests (headless chromium)" browser
 
-say "browser tests (headless chromium)"
-(cd e2e && node --test --test-concurrency=1)
+say "summary"
+if [ ${#failed[@]} -gt 0 ]; then
+    printf 'failed steps: %s\n' "$(IFS=';'; echo "${failed[*]}")"
+    exit 1
+fi
+echo "every step passed"

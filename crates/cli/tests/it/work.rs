@@ -87,15 +87,23 @@ fn work_runs_the_automated_check_of_a_step() {
         "user,domain,primary_number,alternate_number\nalice,voip.example.com,1001,\n",
     )
     .unwrap();
+    // Times relative to now: the check looks at a recent window, and this test runs on any day.
+    let now = chrono::Utc::now();
+    let registered = (now - chrono::Duration::minutes(10)).to_rfc3339();
+    let expires = (now + chrono::Duration::minutes(50)).to_rfc3339();
     std::fs::write(
         export.join("registrations.json"),
-        r#"[{"user":"alice","contact":"sip:alice@198.51.100.7:5060","source":"198.51.100.7:5060","transport":"tls",
-            "user_agent":"PrivateGSM 4.2","expires_at":"2099-01-01T00:00:00Z","registered_at":"2026-11-26T04:00:00Z","call_id":"r1"}]"#,
+        format!(
+            r#"[{{"user":"alice","contact":"sip:alice@198.51.100.7:5060","source":"198.51.100.7:5060","transport":"tls",
+            "user_agent":"PrivateGSM 4.2","expires_at":"{expires}","registered_at":"{registered}","call_id":"r1"}}]"#
+        ),
     )
     .unwrap();
     std::fs::write(
         export.join("registration_attempts.csv"),
-        "at,user,source,status,reason,auth_user\n2026-11-26T04:00:00Z,alice,tls:198.51.100.7:5060,200,OK,alice\n",
+        format!(
+            "at,user,source,status,reason,auth_user\n{registered},alice,tls:198.51.100.7:5060,200,OK,alice\n"
+        ),
     )
     .unwrap();
     let config = cli.dir.path().join("dialtone.toml");
