@@ -21,7 +21,9 @@ fn echo_call_carries_audio_on_every_transport() {
         assert!(m.sent >= 40, "{m:?}");
         assert_eq!(m.echoed, m.sent, "no loss on loopback: {m:?}");
         assert_eq!(m.loss, 0.0);
-        assert!(m.rtt_max_ms.is_some_and(|v| v < 50.0), "{m:?}");
+        // Loopback answers in well under a millisecond; a loaded 2-core CI machine can stall a
+        // packet for tens of milliseconds, so the bound only catches a stalled echo.
+        assert!(m.rtt_max_ms.is_some_and(|v| v < 500.0), "{m:?}");
         assert!(r.setup_ms.is_some());
         let ladder = sip_probe::ladder(&r);
         for step in ["INVITE", "407", "200 OK", "ACK", "BYE"] {
