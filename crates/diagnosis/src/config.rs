@@ -73,6 +73,36 @@ pub struct ManagementConfig {
     /// Bound on each management request, e.g. "5s".
     #[serde(default, with = "opt_duration")]
     pub timeout: Option<Duration>,
+    /// usrloc's `db_mode` on this server (0 memory only, 1 write-through, 2 write-back, 3 DB
+    /// only): how far the `location` table can stand in for the management interface.
+    #[serde(default)]
+    pub usrloc_db_mode: Option<u8>,
+    /// The event window `dialtone collect --hep` keeps (its `events.sqlite`): the SIP trace of a
+    /// server that sends it over HEP instead of into `sip_trace`.
+    #[serde(default)]
+    pub events_db: Option<PathBuf>,
+    /// `acc` columns with unusual names.
+    #[serde(default)]
+    pub columns: ColumnsConfig,
+}
+
+/// `[management.columns]`: which `acc` column holds each part of a call record, for names that
+/// cannot be guessed (the usual ones, src_user/dst_user/dst_ouser/route, are found by themselves).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ColumnsConfig {
+    /// The calling user (From user), e.g. "src_user".
+    #[serde(default)]
+    pub caller: Option<String>,
+    /// The called user after alias resolution, e.g. "dst_user".
+    #[serde(default)]
+    pub callee: Option<String>,
+    /// What the caller dialled, e.g. "dst_ouser".
+    #[serde(default)]
+    pub dialled: Option<String>,
+    /// The route taken (echo, trunk, local).
+    #[serde(default)]
+    pub route: Option<String>,
 }
 
 #[derive(Clone, Deserialize)]
@@ -210,10 +240,17 @@ impl Config {
             }
         }
         let m = &self.management;
-        if m.export_dir.is_none() && (m.rpc_url.is_none() || m.database_url.is_none()) {
+        if m.export_dir.is_none() && m.database_url.is_none() {
             return Err(Error::Config(
-                "management: set both rpc_url and database_url (Kamailio), or export_dir (file exports)".into(),
+                "management: set database_url (and rpc_url when the management interface is reachable) for Kamailio, or export_dir (file exports)".into(),
             ));
+        }
+        if let Some(mode) = m.usrloc_db_mode
+            && mode > 3
+        {
+            return Err(Error::Config(format!(
+                "management.usrloc_db_mode: {mode} is not a usrloc db_mode (0 memory only, 1 write-through, 2 write-back, 3 database only)"
+            )));
         }
         if let Some(p) = &self.probe {
             if p.user.trim().is_empty() {
@@ -267,6 +304,14 @@ impl Config {
                 "rpc_url": self.management.rpc_url.as_deref().map(redact_url),
                 "database_url": self.management.database_url.as_deref().map(redact_url),
                 "export_dir": self.management.export_dir,
+                "usrloc_db_mode": self.management.usrloc_db_mode,
+                "events_db": self.management.events_db,
+                "columns": {
+                    "caller": self.management.columns.caller,
+                    "callee": self.management.columns.callee,
+                    "dialled": self.management.columns.dialled,
+                    "route": self.management.columns.route,
+                },
             },
             "probe": self.probe.as_ref().map(|p| serde_json::json!({
                 "user": p.user, "peer_user": p.peer_user, "password": "***",

@@ -522,16 +522,21 @@ fn trunk_health(g: &Gathered) -> Decision {
             needed.push(t.clone());
         }
     }
-    let via_trunk: Vec<_> = failing
-        .iter()
-        .filter(|c| c.route.as_deref() == Some("trunk"))
-        .collect();
+    let routed = |c: &server_state::CallRecord| {
+        c.route.as_deref() == Some("trunk")
+            || routes.is_some_and(|r| matches!(r.get(&c.dialled), Some(Some(_))))
+    };
+    let via_trunk: Vec<_> = failing.iter().filter(|c| routed(c)).collect();
     let considered: Vec<_> = if needed.is_empty() {
         outgoing_trunks(trunks)
     } else {
         trunks.iter().filter(|t| needed.contains(&t.id)).collect()
     };
-    let down: Vec<_> = considered.iter().filter(|t| !t.is_up()).collect();
+    // A trunk whose state the server does not keep (drouting) is judged by the calls through it.
+    let down: Vec<_> = considered
+        .iter()
+        .filter(|t| !t.is_up() && !t.state_unknown())
+        .collect();
     let ev = json!({
         "trunks_considered": considered,
         "failing_calls": failing.iter().take(10).collect::<Vec<_>>(),
@@ -550,6 +555,7 @@ fn trunk_health(g: &Gathered) -> Decision {
                         DestinationState::Inactive => "inactive",
                         DestinationState::Probing => "probing",
                         DestinationState::Disabled => "disabled",
+                        DestinationState::Unknown => "state unknown",
                     }
                 )
             })
@@ -575,6 +581,33 @@ fn trunk_health(g: &Gathered) -> Decision {
             ),
             ev,
         );
+    }
+    let unknown: Vec<_> = considered.iter().filter(|t| t.state_unknown()).collect();
+    if !unknown.is_empty() {
+        let calls = g.calls_to_others();
+        let answered = calls
+            .iter()
+            .filter(|c| routed(c))
+            .find(|c| (200..300).contains(&c.status));
+        return match answered {
+            Some(c) => yes(
+                "fine",
+                format!(
+                    "the server keeps no state for trunk {} (drouting), but a call through it to {} was answered at {}",
+                    unknown[0].name,
+                    c.dialled,
+                    c.at.format("%H:%M:%S")
+                ),
+                ev,
+            ),
+            None => unsure(
+                format!(
+                    "the server keeps no state for trunk {} (drouting) and no call through it in the window tells whether it works: ask the user to call an outside number",
+                    unknown[0].name
+                ),
+                ev,
+            ),
+        };
     }
     yes(
         "fine",

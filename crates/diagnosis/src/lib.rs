@@ -49,11 +49,12 @@ pub fn open_state(cfg: &Config) -> Result<Arc<dyn ServerState>> {
     if let Some(dir) = &m.export_dir {
         return Ok(Arc::new(server_state::FileState::open(dir)?));
     }
-    let (Some(rpc_url), Some(db_url)) = (&m.rpc_url, &m.database_url) else {
+    let Some(db_url) = &m.database_url else {
         return Err(Error::Config(
-            "management: set rpc_url and database_url, or export_dir".into(),
+            "management: set database_url (and rpc_url), or export_dir".into(),
         ));
     };
+    let rpc_url = m.rpc_url.clone().unwrap_or_default();
     let mut trunk_prefixes = std::collections::BTreeMap::new();
     for (id, prefixes) in &cfg.server.trunk_prefixes {
         let set: u32 = id.parse().map_err(|_| {
@@ -63,15 +64,37 @@ pub fn open_state(cfg: &Config) -> Result<Arc<dyn ServerState>> {
         })?;
         trunk_prefixes.insert(set, prefixes.clone());
     }
+    let columns = server_state::ColumnMap {
+        caller: m.columns.caller.clone(),
+        callee: m.columns.callee.clone(),
+        dialled: m.columns.dialled.clone(),
+        route: m.columns.route.clone(),
+    };
     let kc = server_state::KamailioConfig {
-        rpc_url: rpc_url.clone(),
+        rpc_url,
         db_url: db_url.clone(),
         domain: cfg.server.domain.clone(),
         trunk_prefixes,
         echo_numbers: vec![cfg.server.echo_number.clone(), "echo".into()],
         timeout: cfg.management_timeout(),
+        columns,
+        usrloc_db_mode: m.usrloc_db_mode,
+        events: events_window(m.events_db.as_deref())?,
     };
     Ok(Arc::new(server_state::KamailioState::new(kc)?))
+}
+
+/// The HEP event window named by `[management] events_db`, when one is.
+fn events_window(
+    path: Option<&std::path::Path>,
+) -> Result<Option<Arc<dyn server_state::TraceWindow>>> {
+    match path {
+        None => Ok(None),
+        Some(p) => Err(Error::Config(format!(
+            "management.events_db: {}: the HEP event window is not built into this version",
+            p.display()
+        ))),
+    }
 }
 
 /// What to diagnose.

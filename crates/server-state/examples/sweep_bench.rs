@@ -184,6 +184,7 @@ async fn run(accounts: usize, rounds: usize) -> Result<(), String> {
         trunk_prefixes: BTreeMap::new(),
         echo_numbers: Vec::new(),
         timeout: Duration::from_secs(20),
+        ..KamailioConfig::new("", "")
     })
     .map_err(|e| e.to_string())?;
     // usrloc preloads the location table in a child process after Kamailio already answers
@@ -260,6 +261,7 @@ async fn run(accounts: usize, rounds: usize) -> Result<(), String> {
                 trunk_prefixes: BTreeMap::new(),
                 echo_numbers: Vec::new(),
                 timeout: Duration::from_secs(20),
+                ..KamailioConfig::new("", "")
             })
             .map_err(|e| e.to_string())?;
             let p = time_rounds(&pg_state, rounds, &pop, "postgresql").await?;

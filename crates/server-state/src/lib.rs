@@ -15,16 +15,20 @@ pub mod generate;
 mod kamailio;
 mod model;
 mod sipscan;
+mod window;
 
 use std::path::PathBuf;
 
 use chrono::{DateTime, Utc};
 
 pub use file::FileState;
-pub use kamailio::{KamailioConfig, KamailioState};
+pub use kamailio::{
+    AccColumns, CallParties, ColumnMap, KamailioConfig, KamailioState, Schema, TraceWindow,
+};
 pub use model::{
-    Account, AccountSummary, CallRecord, CheckState, DestinationState, NumberKind, RegAttempt,
-    Registration, ServiceHealth, TlsListener, Transport, Trunk, TrunkDestination, VirtualNumber,
+    Account, AccountSummary, CallRecord, Capabilities, CheckState, DestinationState, NumberKind,
+    RegAttempt, Registration, ServiceHealth, SourceStatus, TlsListener, Transport, Trunk,
+    TrunkDestination, VirtualNumber,
 };
 
 /// Everything that can go wrong while asking a server what it knows.
@@ -59,6 +63,19 @@ pub enum Error {
     /// The backend cannot answer this question at all.
     #[error("not available from this backend: {0}")]
     Unsupported(String),
+    /// This server keeps no source for the evidence: says which and how to get it.
+    #[error("missing because {why}{}", fix.as_deref().map(|f| format!(" (to fix: {f})")).unwrap_or_default())]
+    Missing { why: String, fix: Option<String> },
+}
+
+impl Error {
+    /// Evidence this server does not keep.
+    pub fn missing(why: impl Into<String>, fix: Option<&str>) -> Error {
+        Error::Missing {
+            why: why.into(),
+            fix: fix.map(str::to_string),
+        }
+    }
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -109,4 +126,12 @@ pub trait ServerState: Send + Sync {
 
     /// Backend name and where it reads from, without secrets.
     fn describe(&self) -> String;
+
+    /// What this backend can read on this server, per kind of evidence (for `dialtone doctor`).
+    async fn capabilities(&self) -> Capabilities {
+        Capabilities {
+            backend: self.describe(),
+            ..Capabilities::default()
+        }
+    }
 }

@@ -88,6 +88,10 @@ pub struct Registration {
     /// When the binding was last refreshed.
     pub registered_at: DateTime<Utc>,
     pub call_id: String,
+    /// Where the binding was read from when it is not the server's live memory (e.g. the
+    /// `location` table while the management interface is down), and how fresh that is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub origin: Option<String>,
 }
 
 /// One REGISTER request seen by the server and the final response it got.
@@ -116,6 +120,9 @@ pub enum DestinationState {
     Inactive,
     Probing,
     Disabled,
+    /// The server keeps no state for it (drouting in Kamailio, a row read from a table while the
+    /// management interface is down): whether it takes calls is known only from calls through it.
+    Unknown,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -144,6 +151,47 @@ impl Trunk {
             .iter()
             .any(|d| d.state == DestinationState::Active)
     }
+
+    /// True when the server reports no state for any destination (see
+    /// [`DestinationState::Unknown`]): neither up nor down can be told from the inventory.
+    pub fn state_unknown(&self) -> bool {
+        !self.destinations.is_empty()
+            && self
+                .destinations
+                .iter()
+                .all(|d| d.state == DestinationState::Unknown)
+    }
+}
+
+/// One kind of evidence, as a backend can (or cannot) read it on this server.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SourceStatus {
+    /// The evidence, as diagnosis names its sources: `account`, `duplicates`, `registrations`,
+    /// `attempts`, `ever_registered`, `calls`, `trunks`, `routes`, `health`.
+    pub evidence: String,
+    /// Whether it can be read at all.
+    pub available: bool,
+    /// Where it comes from (e.g. "acc (src_user, dst_user) + acc_cdrs.route").
+    pub from: String,
+    /// What is missing and why, when something is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub missing: Option<String>,
+    /// The config key or server setting that would fix it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fix: Option<String>,
+}
+
+/// What a backend can read on this server, and the schema it found.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Capabilities {
+    pub backend: String,
+    pub sources: Vec<SourceStatus>,
+    /// Tables found, with their columns (database backends).
+    #[serde(default)]
+    pub schema: std::collections::BTreeMap<String, Vec<String>>,
+    /// Anything else worth telling an operator (unreachable interfaces, misnamed columns).
+    #[serde(default)]
+    pub notes: Vec<String>,
 }
 
 /// One call attempt and its outcome.

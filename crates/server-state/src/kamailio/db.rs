@@ -1,13 +1,20 @@
-//! Read-only SQL access to Kamailio's database, the same queries on SQLite and PostgreSQL.
+//! Read-only SQL access to Kamailio's database, the same queries on SQLite, PostgreSQL and
+//! MySQL/MariaDB.
 //!
 //! Rows come back in a neutral shape (text and real columns only) so the mapping code is written
-//! once. Timestamps are normalised in SQL to unix seconds: db_sqlite stores DATETIME as a Julian
-//! day REAL (`(jd - 2440587.5) * 86400` = unix), which SQLite's `julianday()` reads as well as
-//! text dates; PostgreSQL stores `timestamp without time zone`, read as UTC.
+//! once. Queries are written with `$n` placeholders; for MySQL they are rewritten to `?` and the
+//! binds repeated in order. Timestamps are normalised in SQL to unix seconds: db_sqlite stores
+//! DATETIME as a Julian day REAL (`(jd - 2440587.5) * 86400` = unix), which SQLite's `julianday()`
+//! reads as well as text dates; PostgreSQL stores `timestamp without time zone`, read as UTC;
+//! MySQL's `DATETIME` is read with `UNIX_TIMESTAMP()` in the session's time zone.
+//!
+//! [`Db::columns`] reads the database's own catalogue, so that queries name only the columns a
+//! server really has (`schema.rs`).
 
 use std::str::FromStr;
 use std::time::Duration;
 
+use sqlx::mysql::{MySqlConnectOptions, MySqlPool, MySqlPoolOptions};
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqlitePool, SqlitePoolOptions};
 use sqlx::{AssertSqlSafe, Row};
@@ -58,6 +65,7 @@ impl Row0 {
 pub(crate) enum Db {
     Sqlite(SqlitePool),
     Postgres(PgPool),
+    Mysql(MySqlPool),
 }
 
 impl Db {
@@ -77,10 +85,19 @@ impl Db {
                 .connect_lazy_with(opts);
             return Ok(Db::Postgres(pool));
         }
-        if url.starts_with("mysql://") || url.starts_with("mariadb://") {
-            return Err(Error::Config(
-                "db_url: MySQL/MariaDB is documented but not built into this version; export the tables to files or use PostgreSQL/SQLite".into(),
-            ));
+        if let Some(rest) = url
+            .strip_prefix("mysql://")
+            .or_else(|| url.strip_prefix("mariadb://"))
+        {
+            let normalised = format!("mysql://{rest}");
+            let opts = MySqlConnectOptions::from_str(&normalised).map_err(|e| {
+                Error::Config(format!("db_url: {}", redact_error(&e.to_string(), url)))
+            })?;
+            let pool = MySqlPoolOptions::new()
+                .max_connections(4)
+                .acquire_timeout(timeout)
+                .connect_lazy_with(opts);
+            return Ok(Db::Mysql(pool));
         }
         let path = url
             .strip_prefix("sqlite://")
@@ -110,6 +127,7 @@ impl Db {
         match self {
             Db::Sqlite(_) => "sqlite",
             Db::Postgres(_) => "postgresql",
+            Db::Mysql(_) => "mysql",
         }
     }
 
@@ -118,6 +136,7 @@ impl Db {
         match self {
             Db::Sqlite(_) => format!("CAST({expr} AS TEXT)"),
             Db::Postgres(_) => format!("CAST({expr} AS TEXT)"),
+            Db::Mysql(_) => format!("CAST({expr} AS CHAR)"),
         }
     }
 
@@ -126,6 +145,7 @@ impl Db {
         match self {
             Db::Sqlite(_) => format!("CAST({expr} AS REAL)"),
             Db::Postgres(_) => format!("CAST({expr} AS DOUBLE PRECISION)"),
+            Db::Mysql(_) => format!("CAST({expr} AS DOUBLE)"),
         }
     }
 
@@ -134,6 +154,7 @@ impl Db {
         match self {
             Db::Sqlite(_) => format!("((julianday({col}) - 2440587.5) * 86400.0)"),
             Db::Postgres(_) => format!("CAST(EXTRACT(EPOCH FROM {col}) AS DOUBLE PRECISION)"),
+            Db::Mysql(_) => format!("CAST(UNIX_TIMESTAMP({col}) AS DOUBLE)"),
         }
     }
 
@@ -186,6 +207,33 @@ impl Db {
                         })
                         .collect::<Result<Vec<_>, sqlx::Error>>()
                 }
+                Db::Mysql(pool) => {
+                    let (sql, order) = mysql_placeholders(&sql);
+                    let mut q = sqlx::query::<sqlx::MySql>(AssertSqlSafe(sql));
+                    for i in order {
+                        let Some(b) = binds.get(i) else {
+                            return Err(sqlx::Error::Protocol(format!(
+                                "query names ${} but has {} binds",
+                                i + 1,
+                                binds.len()
+                            )));
+                        };
+                        q = match b {
+                            Bind::Text(s) => q.bind(s.clone()),
+                            Bind::Real(f) => q.bind(*f),
+                            Bind::Int(i) => q.bind(*i),
+                        };
+                    }
+                    let rows = q.fetch_all(pool).await?;
+                    rows.iter()
+                        .map(|r| {
+                            convert(cols, |i, c| match c {
+                                Col::Text => mysql_text(r, i).map(V::T),
+                                Col::Real => r.try_get_unchecked::<Option<f64>, _>(i).map(V::R),
+                            })
+                        })
+                        .collect::<Result<Vec<_>, sqlx::Error>>()
+                }
             }
         };
         match tokio::time::timeout(timeout, work).await {
@@ -198,12 +246,99 @@ impl Db {
         }
     }
 
+    /// The columns of `table` (lower case) from the database's own catalogue; `None` when the
+    /// table does not exist.
+    pub async fn columns(
+        &self,
+        table: &str,
+        timeout: Duration,
+    ) -> Result<Option<std::collections::BTreeSet<String>>> {
+        let sql = match self {
+            Db::Sqlite(_) => "SELECT CAST(name AS TEXT) FROM pragma_table_info($1)",
+            Db::Postgres(_) => {
+                "SELECT CAST(column_name AS TEXT) FROM information_schema.columns \
+                 WHERE table_schema = current_schema() AND table_name = $1"
+            }
+            Db::Mysql(_) => {
+                "SELECT CAST(column_name AS CHAR) FROM information_schema.columns \
+                 WHERE table_schema = DATABASE() AND table_name = $1"
+            }
+        };
+        let rows = self
+            .rows(
+                &format!("catalogue of {table}"),
+                sql.to_string(),
+                &[Col::Text],
+                &[Bind::Text(table.to_string())],
+                timeout,
+            )
+            .await?;
+        if rows.is_empty() {
+            return Ok(None);
+        }
+        Ok(Some(
+            rows.iter()
+                .map(|r| r.text(0).to_ascii_lowercase())
+                .collect(),
+        ))
+    }
+
     /// `SELECT 1` within the time bound.
     pub async fn ping(&self, timeout: Duration) -> Result<()> {
         self.rows("ping", "SELECT 1".into(), &[], &[], timeout)
             .await
             .map(|_| ())
     }
+}
+
+/// MySQL returns `CAST(.. AS CHAR)` as text, but catalogue and some driver paths hand back
+/// binary strings: accept both.
+fn mysql_text(r: &sqlx::mysql::MySqlRow, i: usize) -> Result<Option<String>, sqlx::Error> {
+    match r.try_get_unchecked::<Option<String>, _>(i) {
+        Ok(v) => Ok(v),
+        Err(_) => r
+            .try_get_unchecked::<Option<Vec<u8>>, _>(i)
+            .map(|v| v.map(|b| String::from_utf8_lossy(&b).into_owned())),
+    }
+}
+
+/// Rewrites `$n` placeholders to MySQL's `?`, returning the bind index (0-based) for each `?` in
+/// order. Text inside single quotes is left alone.
+pub(crate) fn mysql_placeholders(sql: &str) -> (String, Vec<usize>) {
+    let mut out = String::with_capacity(sql.len());
+    let mut order = Vec::new();
+    let mut quoted = false;
+    let mut chars = sql.char_indices().peekable();
+    while let Some((_, c)) = chars.next() {
+        if c == '\'' {
+            quoted = !quoted;
+            out.push(c);
+            continue;
+        }
+        if c == '$' && !quoted {
+            let mut n = String::new();
+            while let Some((_, d)) = chars.peek() {
+                if d.is_ascii_digit() {
+                    n.push(*d);
+                    chars.next();
+                } else {
+                    break;
+                }
+            }
+            if let Ok(k) = n.parse::<usize>()
+                && k > 0
+            {
+                out.push('?');
+                order.push(k - 1);
+                continue;
+            }
+            out.push('$');
+            out.push_str(&n);
+            continue;
+        }
+        out.push(c);
+    }
+    (out, order)
 }
 
 enum V {
@@ -248,9 +383,12 @@ fn redact_error(msg: &str, url: &str) -> String {
     }
 }
 
+/// The password of a URL's userinfo. The userinfo runs from `://` to the last `@` of the
+/// authority; a password written raw may hold `/`, `?`, `#` or `@`, so the last `@` of the whole
+/// URL is taken (hosts and database names have none).
 fn password_of(url: &str) -> Option<&str> {
     let rest = url.split_once("://")?.1;
-    let userinfo = rest.split('/').next()?.rsplit_once('@')?.0;
+    let userinfo = rest.rsplit_once('@')?.0;
     userinfo.split_once(':').map(|(_, pw)| pw)
 }
 
@@ -284,8 +422,22 @@ mod tests {
                 "/var/lib/kamailio/kam.sqlite",
             ),
             ("mysql://u:p@w@h/db", "mysql://u:***@h/db"),
+            ("mysql://u:a/b?c#d@h:3306/db", "mysql://u:***@h:3306/db"),
+            ("postgres://u:x%2Fy@h/db", "postgres://u:***@h/db"),
         ] {
             assert_eq!(redact_url(url), want);
         }
+    }
+
+    #[test]
+    fn mysql_placeholders_are_rewritten_in_order() {
+        let (sql, order) = mysql_placeholders(
+            "SELECT a FROM t WHERE x = $2 AND y LIKE '$1%' AND z >= $1 OR w = $2",
+        );
+        assert_eq!(
+            sql,
+            "SELECT a FROM t WHERE x = ? AND y LIKE '$1%' AND z >= ? OR w = ?"
+        );
+        assert_eq!(order, vec![1, 0, 1]);
     }
 }

@@ -1,11 +1,17 @@
 //! The Kamailio backend: JSON-RPC (memory state: registrations, dispatcher, core) plus read-only
-//! SQL on Kamailio's own tables (subscriber, dbaliases, location, acc, acc_cdrs, sip_trace).
+//! SQL on Kamailio's own tables (subscriber, dbaliases, location, acc, acc_cdrs, sip_trace,
+//! dispatcher, drouting), on SQLite, PostgreSQL or MySQL/MariaDB.
 //!
-//! Registrations come from `ul.lookup`/`ul.dump`, never from the `location` table: usrloc memory is
-//! authoritative and the table may lag or keep stale rows (lab-notes pitfall 5).
+//! Servers are built in many ways (`schema.rs` reads what this one has). Registrations come from
+//! `ul.lookup`/`ul.dump` (usrloc memory is authoritative); only when the management interface is
+//! unreachable does `fallback.rs` read the `location` table, and says how fresh it is.
 
+mod capabilities;
 mod db;
+mod fallback;
+mod records;
 mod rpc;
+mod schema;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
@@ -23,6 +29,9 @@ use crate::{
 };
 use db::{Bind, Col, Db, redact_url};
 use rpc::RpcClient;
+pub use schema::{AccColumns, ColumnMap, Schema};
+
+pub use crate::window::{CallParties, TraceWindow};
 
 #[cfg(test)]
 pub(crate) use rpc::{
@@ -45,6 +54,14 @@ pub struct KamailioConfig {
     pub echo_numbers: Vec<String>,
     /// Bound for each RPC exchange and each query.
     pub timeout: Duration,
+    /// `acc` columns for what cannot be guessed from the usual names.
+    pub columns: ColumnMap,
+    /// usrloc's `db_mode` when known (0 memory only, 1 write-through, 2 write-back, 3 DB only):
+    /// says how far the `location` table can be trusted when the management interface is down.
+    pub usrloc_db_mode: Option<u8>,
+    /// A window of the server's SIP traffic kept by a HEP capture endpoint, read when the
+    /// database keeps no trace.
+    pub events: Option<std::sync::Arc<dyn TraceWindow>>,
 }
 
 impl KamailioConfig {
@@ -57,6 +74,9 @@ impl KamailioConfig {
             trunk_prefixes: BTreeMap::new(),
             echo_numbers: Vec::new(),
             timeout: Duration::from_secs(2),
+            columns: ColumnMap::default(),
+            usrloc_db_mode: None,
+            events: None,
         }
     }
 }
@@ -70,6 +90,9 @@ impl fmt::Debug for KamailioConfig {
             .field("trunk_prefixes", &self.trunk_prefixes)
             .field("echo_numbers", &self.echo_numbers)
             .field("timeout", &self.timeout)
+            .field("columns", &self.columns)
+            .field("usrloc_db_mode", &self.usrloc_db_mode)
+            .field("events", &self.events.as_ref().map(|e| e.describe()))
             .finish()
     }
 }
@@ -80,6 +103,7 @@ pub struct KamailioState {
     cfg: KamailioConfig,
     rpc: RpcClient,
     db: Db,
+    schema: tokio::sync::Mutex<Option<std::sync::Arc<Schema>>>,
 }
 
 impl KamailioState {
@@ -89,9 +113,18 @@ impl KamailioState {
         if cfg.timeout.is_zero() {
             return Err(Error::Config("timeout must be greater than zero".into()));
         }
-        let rpc = RpcClient::new(&cfg.rpc_url, cfg.timeout)?;
+        let rpc = if cfg.rpc_url.trim().is_empty() {
+            RpcClient::none(cfg.timeout)
+        } else {
+            RpcClient::new(&cfg.rpc_url, cfg.timeout)?
+        };
         let db = Db::open(&cfg.db_url, cfg.timeout)?;
-        Ok(KamailioState { cfg, rpc, db })
+        Ok(KamailioState {
+            cfg,
+            rpc,
+            db,
+            schema: tokio::sync::Mutex::new(None),
+        })
     }
 
     async fn rows(
@@ -310,6 +343,10 @@ impl ServerState for KamailioState {
                 // Kamailio's way of saying "not registered" (code 500, told apart by message).
                 Err(Error::Rpc { message, .. })
                     if message.contains("not found") || message.contains("no contacts") => {}
+                // No management interface: the location table, when usrloc keeps one.
+                Err(Error::Management(why)) => {
+                    return self.location_registrations(user, domain, &why).await;
+                }
                 Err(e) => return Err(e),
             }
         }
@@ -322,61 +359,20 @@ impl ServerState for KamailioState {
         since: DateTime<Utc>,
     ) -> Result<Vec<RegAttempt>> {
         let (user, _) = split_user(user);
-        let d = &self.db;
-        // traced_user is the From user when the server sets it (the lab does); otherwise fall back
-        // to the stored message's From/To.
-        let sql = format!(
-            "SELECT {}, {}, {}, {}, {}, {} FROM sip_trace \
-             WHERE (traced_user = $1 OR (traced_user = '' AND msg LIKE $2)) AND {} >= $3 \
-             ORDER BY id",
-            d.t("callid"),
-            d.epoch("time_stamp"),
-            d.f("time_us"),
-            d.t("fromip"),
-            d.t("direction"),
-            d.t("msg"),
-            d.epoch("time_stamp"),
-        );
-        let like = format!("%sip:{user}@%");
-        let rows = self
-            .rows(
-                "sip_trace",
-                sql,
-                &[
-                    Col::Text,
-                    Col::Real,
-                    Col::Real,
-                    Col::Text,
-                    Col::Text,
-                    Col::Text,
-                ],
-                &[
-                    Bind::Text(user.into()),
-                    Bind::Text(like),
-                    Bind::Real(since.timestamp() as f64 - 1.0),
-                ],
-            )
-            .await?;
-        let traced: Vec<TracedMsg> = rows
-            .iter()
-            .map(|r| TracedMsg {
-                call_id: r.text(0).to_string(),
-                at: trace_time(r.real(1), r.real(2)),
-                source: r.text(3).to_string(),
-                msg: r.text(5).to_string(),
-            })
-            .collect();
-        let mut out = pair_register_attempts(user, &traced);
-        out.retain(|a| a.at >= since);
-        Ok(out)
+        self.attempts(user, since).await
     }
 
     async fn trunks(&self) -> Result<Vec<Trunk>> {
-        self.dispatcher().await
+        self.all_trunks().await
     }
 
     async fn route_for(&self, dialled: &str) -> Result<Option<String>> {
-        Ok(self.static_route(dialled.trim()))
+        let dialled = dialled.trim();
+        if let Some(r) = self.static_route(dialled) {
+            return Ok(Some(r));
+        }
+        // drouting keeps its prefixes in the database.
+        self.drouting_route(dialled).await
     }
 
     async fn calls(
@@ -386,71 +382,7 @@ impl ServerState for KamailioState {
         limit: usize,
     ) -> Result<Vec<CallRecord>> {
         let (user, _) = split_user(user);
-        let d = &self.db;
-        let sql = format!(
-            "SELECT {}, {}, {}, {}, {}, {}, {}, {}, {}, {} \
-             FROM acc a LEFT JOIN acc_cdrs c ON c.callid = a.callid \
-             WHERE a.method = 'INVITE' AND (a.src_user = $1 OR a.dst_user = $1) AND {} >= $2 \
-             ORDER BY a.time DESC, a.id DESC LIMIT $3",
-            d.t("a.callid"),
-            d.t("a.sip_code"),
-            d.t("a.sip_reason"),
-            d.epoch("a.time"),
-            d.t("a.src_user"),
-            d.t("a.dst_ouser"),
-            d.t("a.dst_user"),
-            d.t("a.route"),
-            d.t("c.route"),
-            d.f("c.duration"),
-            d.epoch("a.time"),
-        );
-        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        let rows = self
-            .rows(
-                "acc",
-                sql,
-                &[
-                    Col::Text,
-                    Col::Text,
-                    Col::Text,
-                    Col::Real,
-                    Col::Text,
-                    Col::Text,
-                    Col::Text,
-                    Col::Text,
-                    Col::Text,
-                    Col::Real,
-                ],
-                &[
-                    Bind::Text(user.into()),
-                    Bind::Real(since.timestamp() as f64),
-                    Bind::Int(limit),
-                ],
-            )
-            .await?;
-        Ok(rows
-            .iter()
-            .map(|r| {
-                let dialled = r.text(5).to_string();
-                let callee = r.text(6).to_string();
-                let route = [r.text(7), r.text(8)]
-                    .into_iter()
-                    .find(|s| !s.is_empty())
-                    .map(str::to_string)
-                    .or_else(|| self.derive_route(&dialled, &callee));
-                CallRecord {
-                    at: unix_time(r.real(3)),
-                    caller: r.text(4).to_string(),
-                    callee,
-                    dialled,
-                    status: r.text(1).trim().parse().unwrap_or(0),
-                    reason: r.text(2).to_string(),
-                    duration_s: r.real(9).unwrap_or(0.0),
-                    route,
-                    call_id: r.text(0).to_string(),
-                }
-            })
-            .collect())
+        self.call_records(user, since, limit).await
     }
 
     async fn health(&self) -> Result<ServiceHealth> {
@@ -556,9 +488,13 @@ impl ServerState for KamailioState {
             self.rpc.call("ul.dump", &brief),
         );
         let (subs, aliases) = (subs?, aliases?);
-        let live = live?;
         let mut registered: HashSet<String> = HashSet::new();
-        collect_aors(&live, &mut registered);
+        match live {
+            Ok(live) => collect_aors(&live, &mut registered),
+            // No management interface: who is registered now comes from the location table.
+            Err(Error::Management(why)) => registered = self.location_live_users(&why).await?,
+            Err(e) => return Err(e),
+        }
         let mut ever: HashSet<String> = registered.clone();
         // The history tables are optional on a real server: a missing one only narrows "ever".
         for rows in [location, trace].into_iter().flatten() {
@@ -588,6 +524,10 @@ impl ServerState for KamailioState {
                 }
             })
             .collect())
+    }
+
+    async fn capabilities(&self) -> crate::Capabilities {
+        self.discover_capabilities().await
     }
 
     fn describe(&self) -> String {
@@ -640,6 +580,7 @@ fn state_word(s: DestinationState) -> &'static str {
         DestinationState::Inactive => "inactive",
         DestinationState::Probing => "probing",
         DestinationState::Disabled => "disabled",
+        DestinationState::Unknown => "state unknown",
     }
 }
 
@@ -789,6 +730,7 @@ pub(crate) fn parse_contacts(user: &str, v: &Value, now: DateTime<Utc>) -> Vec<R
             expires_at,
             registered_at,
             call_id: field("Call-ID"),
+            origin: None,
         });
     }
     out

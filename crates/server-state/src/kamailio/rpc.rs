@@ -22,9 +22,22 @@ pub(crate) struct RpcClient {
     port: u16,
     path: String,
     timeout: Duration,
+    /// No management interface configured: every call says so at once.
+    disabled: bool,
 }
 
 impl RpcClient {
+    /// A client for a server whose management interface is not configured.
+    pub fn none(timeout: Duration) -> RpcClient {
+        RpcClient {
+            host: String::new(),
+            port: 0,
+            path: String::new(),
+            timeout,
+            disabled: true,
+        }
+    }
+
     /// Accepts `http://host[:port][/path]`; the path defaults to `/RPC`.
     pub fn new(url: &str, timeout: Duration) -> Result<RpcClient> {
         let rest = url.trim().strip_prefix("http://").ok_or_else(|| {
@@ -48,6 +61,7 @@ impl RpcClient {
             port,
             path: path.to_string(),
             timeout,
+            disabled: false,
         })
     }
 
@@ -56,6 +70,9 @@ impl RpcClient {
     }
 
     pub fn url(&self) -> String {
+        if self.disabled {
+            return "none".into();
+        }
         format!("http://{}:{}{}", self.host_for_url(), self.port, self.path)
     }
 
@@ -69,6 +86,11 @@ impl RpcClient {
 
     /// Calls `method` with positional `params` and returns its `result`.
     pub async fn call(&self, method: &str, params: &[Value]) -> Result<Value> {
+        if self.disabled {
+            return Err(Error::Management(
+                "no management interface configured ([management] rpc_url is not set)".into(),
+            ));
+        }
         let body =
             json!({"jsonrpc": "2.0", "method": method, "params": params, "id": 1}).to_string();
         let exchange = self.exchange(&body);

@@ -165,25 +165,79 @@ async fn suite(db_url: &str, backend: &str) {
         "{attempts:?}"
     );
 
-    // Management down: the methods that need it fail promptly with Error::Management.
+    // Management down and nothing in the location or dispatcher tables: each says what is
+    // missing and why, promptly.
     let t0 = Instant::now();
-    for (what, r) in [
+    for (what, r, why) in [
         (
             "registrations",
             state.registrations("alice").await.map(|_| ()),
+            "location table is empty for every user",
         ),
-        ("trunks", state.trunks().await.map(|_| ())),
-        ("all_accounts", state.all_accounts().await.map(|_| ())),
+        ("trunks", state.trunks().await.map(|_| ()), "hold no trunk"),
+        (
+            "all_accounts",
+            state.all_accounts().await.map(|_| ()),
+            "location table is empty for every user",
+        ),
     ] {
-        assert!(
-            matches!(r, Err(Error::Management(_))),
-            "{backend}: {what}: {r:?}"
-        );
+        match r {
+            Err(e @ Error::Missing { .. }) => {
+                let text = e.to_string();
+                assert!(
+                    text.starts_with("missing because the management interface is unreachable")
+                        && text.contains(why),
+                    "{backend}: {what}: {text}"
+                );
+            }
+            other => panic!("{backend}: {what}: {other:?}"),
+        }
     }
     assert!(
         t0.elapsed() < Duration::from_secs(2),
         "{backend}: took {:?}",
         t0.elapsed()
+    );
+    // usrloc writing the location table and trunks in the dispatcher table: the database
+    // stands in for the management interface, and says so.
+    let (in_an_hour, an_hour_ago) = if backend == "sqlite" {
+        (
+            "julianday('now', '+1 hour')",
+            "julianday('now', '-1 minute')",
+        )
+    } else {
+        ("now() + interval '1 hour'", "now() - interval '1 minute'")
+    };
+    run_seed_sql(
+        db_url,
+        &format!(
+            "INSERT INTO location (ruid, username, contact, received, expires, user_agent, last_modified, socket, callid) \
+             VALUES ('r1', 'alice', 'sip:alice@10.0.0.5:5060', 'sip:198.51.100.7:40000', {in_an_hour}, 'PrivateGSM 4.2', {an_hour_ago}, 'tls:127.0.0.1:5061', 'loc-1');\n\
+             INSERT INTO dispatcher (setid, destination, flags, priority, attrs, description) \
+             VALUES (1, 'sip:127.0.0.1:5092', 0, 0, 'name=pstn-gw1', 'gateway');"
+        ),
+    )
+    .await
+    .unwrap();
+    let regs = state.registrations("alice").await.unwrap();
+    assert_eq!(regs.len(), 1, "{backend}: {regs:?}");
+    assert_eq!(regs[0].source, "198.51.100.7:40000");
+    assert_eq!(regs[0].transport, server_state::Transport::Tls);
+    let origin = regs[0].origin.as_deref().unwrap_or_default();
+    assert!(
+        origin.starts_with(
+            "read from the location table because the management interface is unreachable"
+        ) && origin.contains("usrloc's db_mode is not configured"),
+        "{backend}: {origin}"
+    );
+    let trunks = state.trunks().await.unwrap();
+    assert_eq!(trunks.len(), 1, "{backend}: {trunks:?}");
+    assert!(trunks[0].state_unknown(), "{backend}: {trunks:?}");
+    assert_eq!(trunks[0].destinations[0].name, "pstn-gw1");
+    let all = state.all_accounts().await.unwrap();
+    assert!(
+        all.iter().any(|a| a.user == "alice" && a.registered),
+        "{backend}: {all:?}"
     );
     let health = state.health().await.unwrap();
     assert!(
@@ -266,7 +320,7 @@ fn bad_configuration_is_refused_with_the_key() {
         ("https://127.0.0.1/RPC", "/tmp/x.sqlite", "rpc_url"),
         (
             "http://127.0.0.1:5071/RPC",
-            "mysql://k:pw@h/kamailio",
+            "mysql://k:pw@h:notaport/kamailio",
             "db_url",
         ),
         ("http://127.0.0.1:5071/RPC", "redis://h", "db_url"),
@@ -313,7 +367,7 @@ async fn a_silent_management_interface_is_bounded_by_the_timeout() {
     let t0 = Instant::now();
     let err = state.registrations("alice").await.unwrap_err();
     assert!(
-        matches!(&err, Error::Management(m) if m.contains("within 400 ms")),
+        matches!(&err, Error::Missing { why, .. } if why.contains("within 400 ms")),
         "{err:?}"
     );
     let health = state.health().await.unwrap();
