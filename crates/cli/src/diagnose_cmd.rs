@@ -262,8 +262,15 @@ pub async fn sweep(ctx: &Ctx, args: SweepArgs) -> anyhow::Result<u8> {
     let mut never = Vec::new();
     let mut not_now = Vec::new();
     let mut by_number: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    // dialtone's own probe accounts register only while it probes: not users to worry about.
+    let probe_accounts: Vec<&str> = cfg
+        .probe
+        .iter()
+        .flat_map(|p| std::iter::once(p.user.as_str()).chain(p.peer_user.as_deref()))
+        .collect();
     for (i, a) in accounts.iter().enumerate() {
-        if !a.ever_registered {
+        if probe_accounts.contains(&a.user.as_str()) {
+        } else if !a.ever_registered {
             never.push(a.user.as_str());
         } else if !a.registered {
             not_now.push(a.user.as_str());
@@ -286,7 +293,7 @@ pub async fn sweep(ctx: &Ctx, args: SweepArgs) -> anyhow::Result<u8> {
     let (trunks_down, trunk_error): (Vec<_>, Option<String>) = match &trunks {
         Ok(t) => (
             t.iter()
-                .filter(|t| !t.is_up())
+                .filter(|t| !t.is_up() && !t.state_unknown())
                 .map(|t| t.name.clone())
                 .collect(),
             None,

@@ -6,6 +6,7 @@
 mod capture_cmd;
 mod config;
 mod diagnose_cmd;
+mod doctor_cmd;
 mod dossier;
 mod exit;
 mod incident_cmd;
@@ -60,6 +61,8 @@ pub enum Command {
     Diagnose(diagnose_cmd::DiagnoseArgs),
     /// Check every account of the server at once.
     Sweep(diagnose_cmd::SweepArgs),
+    /// Show what dialtone can read on the configured server, step by step, and what is missing.
+    Doctor(doctor_cmd::DoctorArgs),
     /// Analyse client logs and packet captures.
     #[command(subcommand)]
     Capture(capture_cmd::CaptureCmd),
@@ -104,6 +107,7 @@ async fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Probe(cmd) => probe_cmd::run(&ctx, cmd).await,
         Command::Diagnose(args) => diagnose_cmd::diagnose(&ctx, args).await,
         Command::Sweep(args) => diagnose_cmd::sweep(&ctx, args).await,
+        Command::Doctor(args) => doctor_cmd::doctor(&ctx, args).await,
         Command::Capture(cmd) => capture_cmd::run(&ctx, cmd).await,
         Command::Serve(args) => serve_cmd::serve(&ctx, args).await,
         Command::User(cmd) => serve_cmd::user(&ctx, cmd).await,

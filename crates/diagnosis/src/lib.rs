@@ -8,6 +8,7 @@
 
 pub mod config;
 pub mod decide;
+pub mod doctor;
 pub mod evidence;
 pub mod gather;
 mod logs;

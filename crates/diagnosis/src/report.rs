@@ -226,6 +226,15 @@ pub fn walk(
         }
     }
 
+    // A walk that stopped to ask inside a runbook it was sent to has entered that runbook too.
+    if let Some(n) = &needs_agent
+        && !n.runbook.is_empty()
+        && n.runbook != runbook
+        && !redirects.contains(&n.runbook)
+    {
+        redirects.push(n.runbook.clone());
+    }
+
     let mut findings = Vec::new();
     if let Ok(h) = &g.health
         && let server_state::CheckState::Down(why) = &h.management

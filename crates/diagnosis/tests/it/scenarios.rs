@@ -31,6 +31,9 @@ struct Expect {
     summary_contains: Vec<String>,
     #[serde(default)]
     needs_agent: Option<String>,
+    /// Every runbook the walk entered besides the first, when the scenario says.
+    #[serde(default)]
+    redirects: Option<Vec<String>>,
     #[serde(default)]
     probes: Probes,
 }
@@ -286,6 +289,14 @@ fn run(dir: &Path) -> Result<(), String> {
         if !report.summary.contains(w.as_str()) {
             problems.push(format!("summary {:?} lacks {w:?}", report.summary));
         }
+    }
+    if let Some(want) = &expect.redirects
+        && &report.redirects != want
+    {
+        problems.push(format!(
+            "redirects {:?}, expected {want:?}",
+            report.redirects
+        ));
     }
     let waiting = report.needs_agent.as_ref().map(|n| n.step.clone());
     if waiting != expect.needs_agent {

@@ -79,8 +79,27 @@ impl KamailioState {
             let schema = schema.clone();
             async move { self.table_in_use(&schema, t).await.unwrap_or(false) }
         };
-        let (acc_used, trace_used, location_used) =
-            tokio::join!(used("acc"), used("sip_trace"), used("location"));
+        let filled = |t: &'static str| {
+            let schema = schema.clone();
+            async move { self.table_has_rows(&schema, t).await.unwrap_or(false) }
+        };
+        let (acc_used, trace_used, location_used, acc_rows, trace_rows) = tokio::join!(
+            used("acc"),
+            used("sip_trace"),
+            filled("location"),
+            filled("acc"),
+            filled("sip_trace")
+        );
+        for (t, present, rows) in [
+            ("acc", acc_used, acc_rows),
+            ("sip_trace", trace_used, trace_rows),
+        ] {
+            if present && !rows {
+                caps.notes.push(format!(
+                    "the {t} table is empty so far: either nothing happened yet, or the server does not write it"
+                ));
+            }
+        }
         let window = match &self.cfg.events {
             Some(w) => match w.span().await {
                 Ok(Some((from, to))) => Some(format!(

@@ -31,9 +31,8 @@ impl KamailioState {
         Ok(s)
     }
 
-    /// True when `table` exists and holds at least one row: a table created by `kamdbctl` that
-    /// no module writes to is no evidence.
-    pub(crate) async fn table_in_use(&self, schema: &Schema, table: &str) -> Result<bool> {
+    /// True when `table` exists and holds at least one row.
+    pub(crate) async fn table_has_rows(&self, schema: &Schema, table: &str) -> Result<bool> {
         if !schema.has(table) {
             return Ok(false);
         }
@@ -41,6 +40,16 @@ impl KamailioState {
             .rows(table, format!("SELECT 1 FROM {table} LIMIT 1"), &[], &[])
             .await?;
         Ok(!rows.is_empty())
+    }
+
+    /// Whether to read `table`: it exists, and when a HEP window is configured too, it holds
+    /// rows (a table `kamdbctl` created that no module writes to is no evidence, and then the
+    /// window is the trace).
+    pub(crate) async fn table_in_use(&self, schema: &Schema, table: &str) -> Result<bool> {
+        if self.cfg.events.is_none() {
+            return Ok(schema.has(table));
+        }
+        self.table_has_rows(schema, table).await
     }
 
     pub(crate) async fn attempts(
