@@ -142,8 +142,23 @@ pub fn decide(step: &str, check: &str, g: &Gathered, t: Thresholds) -> Decision 
     }
 }
 
-fn registration_lookup(g: &Gathered) -> Decision {
+/// The registrations, unless they were read from a table while the server answers SIP on no
+/// transport at all: a dead server's `location` rows say who was registered, not who is.
+fn live_registrations(g: &Gathered) -> Result<&Vec<server_state::Registration>, String> {
     match &g.registrations {
+        Ok(r) if server_silent_everywhere(g) && r.iter().any(|r| r.origin.is_some()) => {
+            Err(format!(
+                "the server answers SIP on none of its transports ({}); the registrations read from its database are stale",
+                list_transports(g)
+            ))
+        }
+        Ok(r) => Ok(r),
+        Err(e) => Err(e.clone()),
+    }
+}
+
+fn registration_lookup(g: &Gathered) -> Decision {
+    match live_registrations(g) {
         Err(e) => unsure(
             format!("registration lookup failed: {e}"),
             json!({"error": e}),
@@ -221,7 +236,7 @@ fn force_reconnection(g: &Gathered) -> Decision {
         };
     }
     // Not watching: the latest registration and the latest attempt stand in for the reconnection.
-    let regs = match &g.registrations {
+    let regs = match live_registrations(g) {
         Ok(r) => r,
         // Without the registrations, the probes can still tell: a server that answers SIP on
         // no transport at all accepts no client's reconnection.
