@@ -41,9 +41,6 @@ restart_kamailio() {
     start_kamailio || die "Kamailio did not restart; see $RUN_DIR/kamailio.log"
 }
 
-# RPC works only while the management listener is up.
-rpc_up() { ! fault_state_has stop-rpc; }
-
 swap_cert() {
     local d=$RUN_DIR/tls
     cp "$d/server-$1.pem" "$d/server.pem.new" && mv "$d/server.pem.new" "$d/server.pem"
