@@ -7,6 +7,8 @@ set -euo pipefail
 MARIADB_DIR=${MARIADB_DIR:-/var/tmp/dialtone-mariadb}
 MARIADB_PORT=${MARIADB_PORT:-53306}
 SOCK=$MARIADB_DIR/mysqld.sock
+# As root the server runs as the mysql user; otherwise as the caller.
+USER_OPT=(); [ "$(id -u)" = 0 ] && USER_OPT=(--user=mysql)
 url() { echo "mysql://root@127.0.0.1:${MARIADB_PORT}"; }
 die() { echo "mariadb.sh: $*" >&2; exit 1; }
 client() { mariadb --no-defaults --protocol=socket -S "$SOCK" -u root "$@"; }
@@ -19,13 +21,13 @@ case "${1:-start}" in
     if ! [ -d "$MARIADB_DIR/data/mysql" ]; then
       mkdir -p "$MARIADB_DIR/data"
       [ "$(id -u)" = 0 ] && chown -R mysql:mysql "$MARIADB_DIR"
-      mariadb-install-db --no-defaults --user=mysql --datadir="$MARIADB_DIR/data" \
+      mariadb-install-db --no-defaults "${USER_OPT[@]}" --datadir="$MARIADB_DIR/data" \
         --auth-root-authentication-method=socket --skip-test-db >"$MARIADB_DIR/install.log" 2>&1 ||
         die "mariadb-install-db failed; see $MARIADB_DIR/install.log"
     fi
     if ! alive; then
       # --no-defaults: nothing from /etc/mysql (no systemd service, no port 3306).
-      setsid mariadbd --no-defaults --user=mysql --datadir="$MARIADB_DIR/data" \
+      setsid mariadbd --no-defaults "${USER_OPT[@]}" --datadir="$MARIADB_DIR/data" \
         --bind-address=127.0.0.1 --port="$MARIADB_PORT" --socket="$SOCK" \
         --pid-file="$MARIADB_DIR/mariadbd.pid" --log-error="$MARIADB_DIR/server.log" \
         --skip-name-resolve --max-connections=500 --innodb-buffer-pool-size=64M \
