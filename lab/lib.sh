@@ -200,15 +200,26 @@ schema_sql() {
     if [[ $LAB_TRUNKS == drouting ]]; then cat "$dir/drouting-create.sql"; fi
     if [[ $LAB_ACC != stock ]]; then
         for t in acc missed_calls; do
-            for c in $(acc_extra_columns); do
-                echo "ALTER TABLE $t ADD COLUMN $c VARCHAR(128);"
-            done
+            add_columns "$t" 128 $(acc_extra_columns)
         done
     fi
     if [[ $LAB_ACC == extras ]]; then
-        for c in callid caller callee dialed route; do
-            echo "ALTER TABLE acc_cdrs ADD COLUMN $c VARCHAR(255);"
-        done
+        add_columns acc_cdrs 255 callid caller callee dialed route
+    fi
+}
+
+# add_columns TABLE SIZE COLUMN...: nullable VARCHAR(SIZE) columns. SQLite
+# takes one column per ALTER; MySQL gets one ALTER (each one costs a table
+# rebuild there).
+add_columns() {
+    local t=$1 size=$2 c sep=""
+    shift 2
+    if [[ $LAB_DB_ENGINE == mysql ]]; then
+        printf 'ALTER TABLE %s' "$t"
+        for c in "$@"; do printf '%s ADD COLUMN %s VARCHAR(%s)' "$sep" "$c" "$size" && sep=,; done
+        echo ";"
+    else
+        for c in "$@"; do echo "ALTER TABLE $t ADD COLUMN $c VARCHAR($size);"; done
     fi
 }
 
