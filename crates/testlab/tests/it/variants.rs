@@ -207,6 +207,18 @@ fn mariadb_lab_keeps_everything_in_its_own_database_and_drops_it_on_stop() {
         .unwrap();
     assert!(traced.parse::<u32>().unwrap() >= 2, "{traced}");
     assert!(lab_config(&lab).contains(&format!("database_url = \"{}\"", lab.db_url())));
+    // fault.sh works on MariaDB too.
+    lab.fault("remove-account", &["bob"]).unwrap();
+    assert_eq!(lab.sql("SELECT count(*) FROM subscriber").unwrap(), "5");
+    assert_eq!(
+        lab.sql("SELECT count(*) FROM dbaliases WHERE username='bob'")
+            .unwrap(),
+        "0"
+    );
+    lab.fault("restore-account", &["bob"]).unwrap();
+    let bob = lab.account("bob").unwrap();
+    let reg = lab.sipp_register(&bob.user, &bob.password).unwrap();
+    assert_eq!(reg.final_status, Some(200), "{}", reg.trace);
 
     // stop.sh drops the database and its user.
     let name = env(&lab, "LAB_DB").to_string();
@@ -426,4 +438,30 @@ fn drouting_routes_the_trunk_through_dr_rules_with_failover() {
     assert_eq!(call.final_status, Some(503), "{}", call.trace);
     assert!(t0.elapsed() >= Duration::from_secs(3), "{:?}", t0.elapsed());
     assert!(lab.kamailio_log().contains("trunk failover to 127.0.0.1:"));
+}
+
+#[test]
+fn usrloc_writeback_on_mariadb_lags_then_catches_up() {
+    let mut variant = Variant::named("mariadb").unwrap();
+    variant.usrloc_db_mode = 2;
+    let lab = start(variant);
+    let count = || {
+        lab.sql("SELECT count(*) FROM location WHERE username='carol'")
+            .unwrap()
+    };
+    let carol = lab.account("carol").unwrap().clone();
+    let reg = lab.sipp_register(&carol.user, &carol.password).unwrap();
+    assert_eq!(reg.final_status, Some(200), "{}", reg.trace);
+    assert_eq!(count(), "0", "written before the timer");
+    assert!(
+        wait_until(Duration::from_secs(8), || count() == "1"),
+        "no row within 8 s"
+    );
+    // An unregistration is flushed the same way.
+    let out = lab.sipp_unregister(&carol.user, &carol.password).unwrap();
+    assert_eq!(out.final_status, Some(200), "{}", out.trace);
+    assert!(
+        wait_until(Duration::from_secs(8), || count() == "0"),
+        "row still there after 8 s"
+    );
 }
