@@ -35,7 +35,7 @@ LAB_START_TIMEOUT_MS=${LAB_START_TIMEOUT_MS:-5000}
 # Labs started before the variants existed have no variant keys: today's lab.
 LAB_DB_ENGINE=${LAB_DB_ENGINE:-sqlite} LAB_ACC=${LAB_ACC:-extras} LAB_TRACE=${LAB_TRACE:-sql}
 LAB_USRLOC=${LAB_USRLOC:-1} LAB_USRLOC_TIMER=${LAB_USRLOC_TIMER:-5} LAB_RPC=${LAB_RPC:-on}
-LAB_AUTH_STORE=${LAB_AUTH_STORE:-plain} LAB_TRUNKS=${LAB_TRUNKS:-dispatcher}
+LAB_AUTH_STORE=${LAB_AUTH_STORE:-plain} LAB_TRUNKS=${LAB_TRUNKS:-dispatcher} LAB_DOMAINS=${LAB_DOMAINS:-1}
 
 need_args() { (($# >= 1)) || die "$FAULT: missing argument"; }
 safe_word() { [[ $1 =~ ^[A-Za-z0-9_.+-]+$ ]] || die "$FAULT: invalid name '$1'"; }
@@ -74,7 +74,7 @@ restore-account)
     safe_word "$1"
     seed_account "$1" || die "$1 is not a seeded account"
     sql "DELETE FROM subscriber WHERE username='$1'; DELETE FROM dbaliases WHERE username='$1';
-         $(account_sql "$SEED_USER" "$SEED_PASSWORD" "$SEED_NUMBERS")"
+         $(account_sql "$SEED_USER" "$SEED_PASSWORD" "$SEED_NUMBERS" "$SEED_DOMAIN")"
     ;;
 duplicate-number)
     (($# >= 2)) || die "duplicate-number: usage USER NUMBER"

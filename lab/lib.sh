@@ -9,6 +9,8 @@ MYSQL_SCHEMA_DIR=${MYSQL_SCHEMA_DIR:-/usr/share/kamailio/mysql}
 
 # Seeded accounts: user:password:numbers (first number is the primary one).
 LAB_SEED_ACCOUNTS=${LAB_SEED_ACCOUNTS:-"alice:alice-pw-7431:1001,391001 bob:bob-pw-2266:1002 carol:carol-pw-5190:1003 dave:dave-pw-8824:1004 probe1:probe1-pw-3307:1901 probe2:probe2-pw-4418:1902"}
+# With LAB_DOMAINS=2: accounts of the second domain (LAB_DOMAIN2).
+LAB_SEED_ACCOUNTS2=${LAB_SEED_ACCOUNTS2:-"erin:erin-pw-6612:2001"}
 
 die() { echo "lab: $*" >&2; exit 1; }
 log() { echo "lab: $*" >&2; }
@@ -42,6 +44,17 @@ lab_defaults() {
     LAB_RPC=${LAB_RPC:-on}                     # on | off
     LAB_AUTH_STORE=${LAB_AUTH_STORE:-plain}    # plain | ha1
     LAB_TRUNKS=${LAB_TRUNKS:-dispatcher}       # dispatcher | drouting
+    LAB_DOMAINS=${LAB_DOMAINS:-1}              # 1 | 2 (domain table, use_domain=1, LAB_DOMAIN2)
+    LAB_DOMAIN2=${LAB_DOMAIN2:-second.dialtone.invalid}
+}
+
+# Every seeded account as user:password:numbers:domain, one per line.
+seed_entries() {
+    local entry
+    for entry in $LAB_SEED_ACCOUNTS; do echo "$entry:$LAB_DOMAIN"; done
+    if [[ ${LAB_DOMAINS:-1} == 2 ]]; then
+        for entry in $LAB_SEED_ACCOUNTS2; do echo "$entry:$LAB_DOMAIN2"; done
+    fi
 }
 
 # Checks the variant settings; dies with a message naming the variable.
@@ -59,6 +72,11 @@ check_variants() {
     [[ $LAB_RPC == on || $LAB_RPC == off ]] || die "LAB_RPC must be on or off"
     [[ $LAB_AUTH_STORE == plain || $LAB_AUTH_STORE == ha1 ]] || die "LAB_AUTH_STORE must be plain or ha1"
     [[ $LAB_TRUNKS == dispatcher || $LAB_TRUNKS == drouting ]] || die "LAB_TRUNKS must be dispatcher or drouting"
+    [[ $LAB_DOMAINS == 1 || $LAB_DOMAINS == 2 ]] || die "LAB_DOMAINS must be 1 or 2"
+    if [[ $LAB_DOMAINS == 2 ]]; then
+        [[ $LAB_DOMAIN2 =~ ^[a-z0-9.-]+$ && $LAB_DOMAIN2 != "$LAB_DOMAIN" ]] ||
+            die "LAB_DOMAIN2=$LAB_DOMAIN2 is not a valid second domain"
+    fi
     if [[ $LAB_DB_ENGINE == mysql ]]; then
         [[ -n ${LAB_MYSQL_ADMIN_URL:-} ]] ||
             die "LAB_DB_ENGINE=mysql needs LAB_MYSQL_ADMIN_URL (mysql://root@127.0.0.1:53306, see scripts/mariadb.sh)"
@@ -128,29 +146,31 @@ sha256hex() { printf '%s' "$1" | sha256sum | cut -d' ' -f1; }
 # LAB_AUTH_STORE=ha1 the password column stays empty and only ha1/ha1b hold
 # the secret (SHA-256 hashes when the lab challenges with SHA-256).
 account_sql() {
-    local user=$1 pass=$2 numbers=$3 n hash=md5hex pwcol=$2
+    local user=$1 pass=$2 numbers=$3 dom=${4:-$LAB_DOMAIN} n hash=md5hex pwcol=$2
     if [[ ${LAB_AUTH_STORE:-plain} == ha1 ]]; then
         pwcol=""
         [[ ${LAB_DIGEST_ALGORITHM:-MD5} == SHA-256 ]] && hash=sha256hex
     fi
     printf "INSERT INTO subscriber (username, domain, password, ha1, ha1b) VALUES ('%s','%s','%s','%s','%s');\n" \
-        "$user" "$LAB_DOMAIN" "$pwcol" "$($hash "$user:$LAB_DOMAIN:$pass")" \
-        "$($hash "$user@$LAB_DOMAIN:$LAB_DOMAIN:$pass")"
+        "$user" "$dom" "$pwcol" "$($hash "$user:$dom:$pass")" \
+        "$($hash "$user@$dom:$dom:$pass")"
     for n in ${numbers//,/ }; do
         printf "INSERT INTO dbaliases (alias_username, alias_domain, username, domain) VALUES ('%s','%s','%s','%s');\n" \
-            "$n" "$LAB_DOMAIN" "$user" "$LAB_DOMAIN"
+            "$n" "$dom" "$user" "$dom"
     done
 }
 
-# Looks up a seeded account: sets SEED_USER, SEED_PASSWORD, SEED_NUMBERS.
+# Looks up a seeded account: sets SEED_USER, SEED_PASSWORD, SEED_NUMBERS, SEED_DOMAIN.
 seed_account() {
-    local entry
-    for entry in $LAB_SEED_ACCOUNTS; do
+    local entry rest
+    for entry in $(seed_entries); do
         if [[ ${entry%%:*} == "$1" ]]; then
             SEED_USER=${entry%%:*}
-            local rest=${entry#*:}
+            rest=${entry#*:}
             SEED_PASSWORD=${rest%%:*}
-            SEED_NUMBERS=${rest#*:}
+            rest=${rest#*:}
+            SEED_NUMBERS=${rest%%:*}
+            SEED_DOMAIN=${rest#*:}
             return 0
         fi
     done
@@ -198,6 +218,7 @@ schema_sql() {
     esac
     if [[ $LAB_TRACE == sql ]]; then relax <"$dir/siptrace-create.sql"; fi
     if [[ $LAB_TRUNKS == drouting ]]; then cat "$dir/drouting-create.sql"; fi
+    if [[ $LAB_DOMAINS == 2 ]]; then cat "$dir/domain-create.sql"; fi
     if [[ $LAB_ACC != stock ]]; then
         for t in acc missed_calls; do
             add_columns "$t" 128 $(acc_extra_columns)
@@ -225,12 +246,14 @@ add_columns() {
 
 # Seeded rows: accounts, numbers, the echo service and the trunk.
 seed_sql() {
-    local entry user rest
-    for entry in $LAB_SEED_ACCOUNTS; do
-        user=${entry%%:*}
-        rest=${entry#*:}
-        account_sql "$user" "${rest%%:*}" "${rest#*:}"
+    local entry
+    for entry in $(seed_entries); do
+        seed_account "${entry%%:*}"
+        account_sql "$SEED_USER" "$SEED_PASSWORD" "$SEED_NUMBERS" "$SEED_DOMAIN"
     done
+    if [[ $LAB_DOMAINS == 2 ]]; then
+        echo "INSERT INTO domain (domain, did) VALUES ('$LAB_DOMAIN', '$LAB_DOMAIN'), ('$LAB_DOMAIN2', '$LAB_DOMAIN2');"
+    fi
     echo "INSERT INTO dispatcher (setid, destination, flags, priority, attrs, description) VALUES
   (2, 'sip:$LAB_IP:$LAB_ECHO_PORT', 0, 0, 'duid=echo;name=echo', 'echo service (SIPp -rtp_echo)');"
     if [[ $LAB_TRUNKS == drouting ]]; then
@@ -431,6 +454,8 @@ write_kamailio_cfg() {
         [[ $LAB_AUTH_STORE == ha1 ]] && echo "#!define AUTH_HA1"
         [[ $LAB_TRUNKS == drouting ]] && echo "#!define TRUNKS_DROUTING"
         [[ $LAB_RPC == on ]] && echo "#!define WITH_RPC"
+        [[ $LAB_DOMAINS == 2 ]] && echo "#!define WITH_DOMAINS" && echo "#!define USE_DOMAIN 1"
+        [[ $LAB_DOMAINS == 2 ]] || echo "#!define USE_DOMAIN 0"
         echo "#!define TLSCFG \"$RUN_DIR/tls.cfg\""
         echo "#!define ECHO_NUMBER \"$LAB_ECHO_NUMBER\""
         echo "#!define AUTH_SECRET \"$secret\""
@@ -449,6 +474,7 @@ write_kamailio_cfg() {
         echo "alias=localhost:5060"
         echo "alias=localhost:$LAB_SIP_PORT"
         [[ $LAB_DOMAIN != "$LAB_IP" ]] && echo "alias=$LAB_DOMAIN:5060" && echo "alias=$LAB_DOMAIN:$LAB_SIP_PORT"
+        [[ $LAB_DOMAINS == 2 ]] && echo "alias=$LAB_DOMAIN2:5060" && echo "alias=$LAB_DOMAIN2:$LAB_SIP_PORT"
         cat "$LAB_DIR/kamailio.cfg"
     } >"$cfg"
 }

@@ -54,7 +54,7 @@ make_certs
 head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$RUN_DIR/auth.secret"
 
 write_env() {
-    local e=$RUN_DIR/lab.env entry user rest up accounts=()
+    local e=$RUN_DIR/lab.env entry up accounts=()
     {
         echo "# dialtone lab environment, written by lab/start.sh (shell KEY=VALUE)"
         echo "LAB_RUN_DIR=$RUN_DIR"
@@ -88,6 +88,8 @@ write_env() {
         echo "LAB_RPC=$LAB_RPC"
         echo "LAB_AUTH_STORE=$LAB_AUTH_STORE"
         echo "LAB_TRUNKS=$LAB_TRUNKS"
+        echo "LAB_DOMAINS=$LAB_DOMAINS"
+        echo "LAB_DOMAIN2=$([[ $LAB_DOMAINS == 2 ]] && echo "$LAB_DOMAIN2")"
         echo "LAB_CA_CERT=$RUN_DIR/tls/ca.pem"
         echo "LAB_TLS_CERT=$RUN_DIR/tls/server.pem"
         echo "LAB_TLS_KEY=$RUN_DIR/tls/server.key"
@@ -101,14 +103,14 @@ write_env() {
         echo "LAB_GW2_URI=sip:$LAB_IP:$LAB_GW2_PORT"
         echo "LAB_AUTH=$LAB_AUTH"
         echo "LAB_DIGEST_ALGORITHM=$LAB_DIGEST_ALGORITHM"
-        for entry in $LAB_SEED_ACCOUNTS; do
-            user=${entry%%:*}
-            rest=${entry#*:}
-            up=$(echo "$user" | tr '[:lower:]' '[:upper:]')
-            accounts+=("$user")
-            echo "LAB_ACCOUNT_${up}_USER=$user"
-            echo "LAB_ACCOUNT_${up}_PASSWORD=${rest%%:*}"
-            echo "LAB_ACCOUNT_${up}_NUMBERS=${rest#*:}"
+        for entry in $(seed_entries); do
+            seed_account "${entry%%:*}"
+            up=$(echo "$SEED_USER" | tr '[:lower:]' '[:upper:]')
+            accounts+=("$SEED_USER")
+            echo "LAB_ACCOUNT_${up}_USER=$SEED_USER"
+            echo "LAB_ACCOUNT_${up}_PASSWORD=$SEED_PASSWORD"
+            echo "LAB_ACCOUNT_${up}_NUMBERS=$SEED_NUMBERS"
+            echo "LAB_ACCOUNT_${up}_DOMAIN=$SEED_DOMAIN"
         done
         echo "LAB_ACCOUNTS=$(IFS=,; echo "${accounts[*]}")"
     } >"$e.tmp"

@@ -190,6 +190,10 @@ pub struct Variant {
     pub auth_store: AuthStore,
     /// Outgoing trunk.
     pub trunks: TrunkMode,
+    /// SIP domains: 1 (default), or 2 (`domain` table, `use_domain=1`, a second domain
+    /// `second.dialtone.invalid` with the account `erin`, number 2001). Not among
+    /// [`Variant::all_names`]: set it on a variant.
+    pub domains: u8,
 }
 
 impl Default for Variant {
@@ -202,6 +206,7 @@ impl Default for Variant {
             rpc: true,
             auth_store: AuthStore::default(),
             trunks: TrunkMode::default(),
+            domains: 1,
         }
     }
 }
@@ -256,6 +261,12 @@ impl Variant {
 
     /// The `LAB_*` variables of lab/start.sh for this variant (the MySQL admin URL aside).
     fn env(&self) -> Result<Vec<(&'static str, String)>> {
+        if !(1..=2).contains(&self.domains) {
+            return Err(Error::InvalidArgument(format!(
+                "domains {} (1 or 2)",
+                self.domains
+            )));
+        }
         if self.usrloc_db_mode > 2 {
             return Err(Error::InvalidArgument(format!(
                 "usrloc_db_mode {} (0, 1 or 2)",
@@ -282,6 +293,7 @@ impl Variant {
                 .to_string(),
             ),
             ("LAB_USRLOC", self.usrloc_db_mode.to_string()),
+            ("LAB_DOMAINS", self.domains.to_string()),
             ("LAB_RPC", if self.rpc { "on" } else { "off" }.to_string()),
             (
                 "LAB_AUTH_STORE",
@@ -719,8 +731,15 @@ impl Lab {
             }
             cmd.env("LAB_IP", "127.0.0.1");
             cmd.env_remove("LAB_DOMAIN").env_remove("LAB_KEEP_DB");
-            cmd.env_remove("LAB_HEP_ADDR")
-                .env_remove("LAB_USRLOC_TIMER");
+            for k in [
+                "LAB_HEP_ADDR",
+                "LAB_USRLOC_TIMER",
+                "LAB_DOMAIN2",
+                "LAB_SEED_ACCOUNTS",
+                "LAB_SEED_ACCOUNTS2",
+            ] {
+                cmd.env_remove(k);
+            }
             for (k, v) in &variant_env {
                 cmd.env(k, v);
             }
@@ -888,6 +907,16 @@ impl Lab {
     /// All seeded accounts.
     pub fn accounts(&self) -> &[LabAccount] {
         &self.accounts
+    }
+
+    /// The SIP domain (and digest realm) of account `user`: [`Lab::domain`], or the second
+    /// domain for its accounts on a lab with `domains = 2`. SIPp runs use it for From/To.
+    pub fn account_domain(&self, user: &str) -> &str {
+        self.env
+            .get(&format!("LAB_ACCOUNT_{}_DOMAIN", user.to_uppercase()))
+            .map(String::as_str)
+            .filter(|d| !d.is_empty())
+            .unwrap_or_else(|| self.domain())
     }
 
     /// Kamailio's log so far.
@@ -1191,7 +1220,14 @@ impl Lab {
                 .args(["-timeout", "15", "-timeout_error"])
                 .arg("-message_file")
                 .arg(&trace_path)
-                .args(["-key", "user", user, "-key", "domain", self.domain()])
+                .args([
+                    "-key",
+                    "user",
+                    user,
+                    "-key",
+                    "domain",
+                    self.account_domain(user),
+                ])
                 .args(["-au", user, "-ap", password]);
             cmd.args(["-key", "contact", contact]);
             for (k, v) in keys.iter().filter(|(k, _)| *k != "contact") {

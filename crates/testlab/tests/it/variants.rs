@@ -465,3 +465,49 @@ fn usrloc_writeback_on_mariadb_lags_then_catches_up() {
         "row still there after 8 s"
     );
 }
+
+#[test]
+fn two_domains_keep_accounts_and_registrations_apart() {
+    let mut variant = Variant::named("default").unwrap();
+    variant.domains = 2;
+    let lab = start(variant);
+    assert_eq!(env(&lab, "LAB_DOMAINS"), "2");
+    let second = env(&lab, "LAB_DOMAIN2").to_string();
+    assert_eq!(lab.account_domain("erin"), second);
+    assert_eq!(lab.account_domain("alice"), lab.domain());
+    assert_eq!(
+        lab.sql("SELECT domain FROM domain ORDER BY id").unwrap(),
+        format!("{}\n{second}", lab.domain())
+    );
+    register_and_call_echo(&lab);
+    let erin = lab.account("erin").expect("erin is seeded").clone();
+    let reg = lab.sipp_register(&erin.user, &erin.password).unwrap();
+    assert_eq!(reg.final_status, Some(200), "{}", reg.trace);
+    let rows = lab
+        .sql("SELECT username, domain FROM location ORDER BY username")
+        .unwrap();
+    assert_eq!(rows, format!("alice|{}\nerin|{second}", lab.domain()));
+    // usrloc keys registrations by user@domain now.
+    assert!(
+        lab.rpc(
+            "ul.lookup",
+            serde_json::json!(["location", format!("erin@{second}")])
+        )
+        .is_ok()
+    );
+    assert!(
+        lab.rpc("ul.lookup", serde_json::json!(["location", "erin"]))
+            .is_err()
+    );
+    let call = lab
+        .sipp_call(&erin.user, &erin.password, lab.echo_number())
+        .unwrap();
+    assert!(call.success, "{}", call.trace);
+    let row = lab
+        .sql(&format!(
+            "SELECT src_user, src_domain, sip_code FROM acc WHERE callid='{}' AND method='INVITE'",
+            call.call_id.unwrap()
+        ))
+        .unwrap();
+    assert_eq!(row, format!("erin|{second}|200"));
+}
