@@ -5,9 +5,12 @@ LAB_DIR=${LAB_DIR:-$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)}
 KAMAILIO_BIN=${KAMAILIO_BIN:-/usr/sbin/kamailio}
 SIPP_BIN=${SIPP_BIN:-/usr/bin/sipp}
 SCHEMA_DIR=${SCHEMA_DIR:-/usr/share/kamailio/db_sqlite}
+MYSQL_SCHEMA_DIR=${MYSQL_SCHEMA_DIR:-/usr/share/kamailio/mysql}
 
 # Seeded accounts: user:password:numbers (first number is the primary one).
 LAB_SEED_ACCOUNTS=${LAB_SEED_ACCOUNTS:-"alice:alice-pw-7431:1001,391001 bob:bob-pw-2266:1002 carol:carol-pw-5190:1003 dave:dave-pw-8824:1004 probe1:probe1-pw-3307:1901 probe2:probe2-pw-4418:1902"}
+# With LAB_DOMAINS=2: accounts of the second domain (LAB_DOMAIN2).
+LAB_SEED_ACCOUNTS2=${LAB_SEED_ACCOUNTS2:-"erin:erin-pw-6612:2001"}
 
 die() { echo "lab: $*" >&2; exit 1; }
 log() { echo "lab: $*" >&2; }
@@ -31,6 +34,69 @@ lab_defaults() {
     LAB_AUTH=${LAB_AUTH:-403}          # 403 (403 + Warning) or 401 (stock re-challenge)
     LAB_DIGEST_ALGORITHM=${LAB_DIGEST_ALGORITHM:-MD5}   # MD5 or SHA-256
     LAB_START_TIMEOUT_MS=${LAB_START_TIMEOUT_MS:-5000}
+    # Variants: how the server is built (see "Variants" in lab/README.md).
+    LAB_DB_ENGINE=${LAB_DB_ENGINE:-sqlite}     # sqlite | mysql (needs LAB_MYSQL_ADMIN_URL)
+    LAB_ACC=${LAB_ACC:-extras}                 # extras | stock | common | renamed
+    LAB_TRACE=${LAB_TRACE:-sql}                # sql | hep | none
+    LAB_HEP_ADDR=${LAB_HEP_ADDR:-127.0.0.1:9060}
+    LAB_USRLOC=${LAB_USRLOC:-1}                # usrloc db_mode: 1 | 0 | 2
+    LAB_USRLOC_TIMER=${LAB_USRLOC_TIMER:-5}    # usrloc timer_interval (s), flush period of db_mode 2
+    LAB_RPC=${LAB_RPC:-on}                     # on | off
+    LAB_AUTH_STORE=${LAB_AUTH_STORE:-plain}    # plain | ha1
+    LAB_TRUNKS=${LAB_TRUNKS:-dispatcher}       # dispatcher | drouting
+    LAB_DOMAINS=${LAB_DOMAINS:-1}              # 1 | 2 (domain table, use_domain=1, LAB_DOMAIN2)
+    LAB_DOMAIN2=${LAB_DOMAIN2:-second.dialtone.invalid}
+}
+
+# Every seeded account as user:password:numbers:domain, one per line.
+seed_entries() {
+    local entry
+    for entry in $LAB_SEED_ACCOUNTS; do echo "$entry:$LAB_DOMAIN"; done
+    if [[ ${LAB_DOMAINS:-1} == 2 ]]; then
+        for entry in $LAB_SEED_ACCOUNTS2; do echo "$entry:$LAB_DOMAIN2"; done
+    fi
+}
+
+# Checks the variant settings; dies with a message naming the variable.
+check_variants() {
+    [[ $LAB_DB_ENGINE == sqlite || $LAB_DB_ENGINE == mysql ]] || die "LAB_DB_ENGINE must be sqlite or mysql"
+    [[ $LAB_ACC =~ ^(extras|stock|common|renamed)$ ]] || die "LAB_ACC must be extras, stock, common or renamed"
+    [[ $LAB_TRACE =~ ^(sql|hep|none)$ ]] || die "LAB_TRACE must be sql, hep or none"
+    if [[ $LAB_TRACE == hep ]]; then
+        local hep_ip=${LAB_HEP_ADDR%:*} hep_port=${LAB_HEP_ADDR##*:}
+        [[ $LAB_HEP_ADDR == *:* ]] && is_loopback_ipv4 "$hep_ip" && is_port "$hep_port" ||
+            die "LAB_HEP_ADDR=$LAB_HEP_ADDR refused: it must be a loopback IPv4 address and a port (127.0.0.1:9060)"
+    fi
+    [[ $LAB_USRLOC =~ ^[012]$ ]] || die "LAB_USRLOC must be 0, 1 or 2 (usrloc db_mode)"
+    [[ $LAB_USRLOC_TIMER =~ ^[1-9][0-9]{0,3}$ ]] || die "LAB_USRLOC_TIMER must be a number of seconds"
+    [[ $LAB_RPC == on || $LAB_RPC == off ]] || die "LAB_RPC must be on or off"
+    [[ $LAB_AUTH_STORE == plain || $LAB_AUTH_STORE == ha1 ]] || die "LAB_AUTH_STORE must be plain or ha1"
+    [[ $LAB_TRUNKS == dispatcher || $LAB_TRUNKS == drouting ]] || die "LAB_TRUNKS must be dispatcher or drouting"
+    [[ $LAB_DOMAINS == 1 || $LAB_DOMAINS == 2 ]] || die "LAB_DOMAINS must be 1 or 2"
+    if [[ $LAB_DOMAINS == 2 ]]; then
+        [[ $LAB_DOMAIN2 =~ ^[a-z0-9.-]+$ && $LAB_DOMAIN2 != "$LAB_DOMAIN" ]] ||
+            die "LAB_DOMAIN2=$LAB_DOMAIN2 is not a valid second domain"
+    fi
+    if [[ $LAB_DB_ENGINE == mysql ]]; then
+        [[ -n ${LAB_MYSQL_ADMIN_URL:-} ]] ||
+            die "LAB_DB_ENGINE=mysql needs LAB_MYSQL_ADMIN_URL (mysql://root@127.0.0.1:53306, see scripts/mariadb.sh)"
+        parse_mysql_admin_url "$LAB_MYSQL_ADMIN_URL"
+        command -v mysql >/dev/null || die "mysql not found (install mariadb-client)"
+        [[ -s $MYSQL_SCHEMA_DIR/acc-create.sql ]] || die "$MYSQL_SCHEMA_DIR missing (install kamailio-mysql-modules)"
+    fi
+}
+
+# Splits mysql://USER[:PASSWORD]@HOST[:PORT][/] (TCP, loopback only) into MYSQL_ADMIN_*.
+parse_mysql_admin_url() {
+    local re='^mysql://([A-Za-z0-9_.-]+)(:([^@/]*))?@([A-Za-z0-9.-]+)(:([0-9]+))?/?$'
+    [[ $1 =~ $re ]] || die "LAB_MYSQL_ADMIN_URL is not mysql://USER[:PASSWORD]@HOST[:PORT] (TCP only)"
+    MYSQL_ADMIN_USER=${BASH_REMATCH[1]}
+    MYSQL_ADMIN_PASSWORD=${BASH_REMATCH[3]}
+    MYSQL_HOST=${BASH_REMATCH[4]}
+    MYSQL_PORT=${BASH_REMATCH[6]:-3306}
+    [[ $MYSQL_HOST == localhost ]] && MYSQL_HOST=127.0.0.1
+    is_loopback_ipv4 "$MYSQL_HOST" || die "LAB_MYSQL_ADMIN_URL refused: the database server must be on loopback (127.0.0.0/8)"
+    is_port "$MYSQL_PORT" || die "LAB_MYSQL_ADMIN_URL: bad port $MYSQL_PORT"
 }
 
 is_loopback_ipv4() {
@@ -59,31 +125,52 @@ all_ports() {
 
 # ---------------------------------------------------------------- database
 
-sql() { sqlite3 -cmd ".timeout 3000" "$LAB_DB" "$@"; }
+# Runs one SQL text on the lab database: sqlite3 (busy timeout) or, for the
+# mysql variant, the mysql client with the lab user's option file. Rows on
+# lines; columns separated by | (sqlite3) or a tab (mysql).
+sql() {
+    if [[ ${LAB_DB_ENGINE:-sqlite} == mysql ]]; then
+        mysql --defaults-file="$RUN_DIR/mysql-lab.cnf" -N -B -r -e "$1"
+    else
+        sqlite3 -cmd ".timeout 3000" "$LAB_DB" "$1"
+    fi
+}
+
+# The MariaDB/MySQL server's admin account (from LAB_MYSQL_ADMIN_URL, saved at start).
+mysql_admin() { mysql --defaults-file="$RUN_DIR/mysql-admin.cnf" -N -B "$@"; }
 
 md5hex() { printf '%s' "$1" | md5sum | cut -d' ' -f1; }
+sha256hex() { printf '%s' "$1" | sha256sum | cut -d' ' -f1; }
 
-# SQL that inserts one seeded account (subscriber row and its numbers).
+# SQL that inserts one seeded account (subscriber row and its numbers). With
+# LAB_AUTH_STORE=ha1 the password column stays empty and only ha1/ha1b hold
+# the secret (SHA-256 hashes when the lab challenges with SHA-256).
 account_sql() {
-    local user=$1 pass=$2 numbers=$3 n
+    local user=$1 pass=$2 numbers=$3 dom=${4:-$LAB_DOMAIN} n hash=md5hex pwcol=$2
+    if [[ ${LAB_AUTH_STORE:-plain} == ha1 ]]; then
+        pwcol=""
+        [[ ${LAB_DIGEST_ALGORITHM:-MD5} == SHA-256 ]] && hash=sha256hex
+    fi
     printf "INSERT INTO subscriber (username, domain, password, ha1, ha1b) VALUES ('%s','%s','%s','%s','%s');\n" \
-        "$user" "$LAB_DOMAIN" "$pass" "$(md5hex "$user:$LAB_DOMAIN:$pass")" \
-        "$(md5hex "$user@$LAB_DOMAIN:$LAB_DOMAIN:$pass")"
+        "$user" "$dom" "$pwcol" "$($hash "$user:$dom:$pass")" \
+        "$($hash "$user@$dom:$dom:$pass")"
     for n in ${numbers//,/ }; do
         printf "INSERT INTO dbaliases (alias_username, alias_domain, username, domain) VALUES ('%s','%s','%s','%s');\n" \
-            "$n" "$LAB_DOMAIN" "$user" "$LAB_DOMAIN"
+            "$n" "$dom" "$user" "$dom"
     done
 }
 
-# Looks up a seeded account: sets SEED_USER, SEED_PASSWORD, SEED_NUMBERS.
+# Looks up a seeded account: sets SEED_USER, SEED_PASSWORD, SEED_NUMBERS, SEED_DOMAIN.
 seed_account() {
-    local entry
-    for entry in $LAB_SEED_ACCOUNTS; do
+    local entry rest
+    for entry in $(seed_entries); do
         if [[ ${entry%%:*} == "$1" ]]; then
             SEED_USER=${entry%%:*}
-            local rest=${entry#*:}
+            rest=${entry#*:}
             SEED_PASSWORD=${rest%%:*}
-            SEED_NUMBERS=${rest#*:}
+            rest=${rest#*:}
+            SEED_NUMBERS=${rest%%:*}
+            SEED_DOMAIN=${rest#*:}
             return 0
         fi
     done
@@ -92,41 +179,163 @@ seed_account() {
 
 # The Debian schema declares acc/sip_trace columns "DEFAULT '' NOT NULL", which
 # rejects rows for locally generated replies (lab-notes pitfall 4): relax them.
-relaxed_schema() { sed -E "s/(DEFAULT ('[^']*'|[0-9.]+)) NOT NULL/\1/" "$SCHEMA_DIR/$1-create.sql"; }
+relax() { sed -E "s/(DEFAULT ('[^']*'|[0-9.]+)) NOT NULL/\1/"; }
+
+# Prints the statements of schema FILE that concern the tables named after it
+# (CREATE TABLE, CREATE INDEX ... ON, the version row); statements are
+# separated by blank lines in the Debian files of both engines.
+schema_tables() {
+    local file=$1
+    shift
+    awk -v want=" $* " 'BEGIN { RS = ""; ORS = "\n\n" }
+    {
+        s = $0; gsub(/`/, "", s); t = ""
+        if (match(s, /CREATE TABLE [A-Za-z0-9_]+/)) t = substr(s, RSTART + 13, RLENGTH - 13)
+        else if (match(s, / ON [A-Za-z0-9_]+/)) t = substr(s, RSTART + 4, RLENGTH - 4)
+        else if (match(s, /values \(.[A-Za-z0-9_]+/)) t = substr(s, RSTART + 9, RLENGTH - 9)
+        if (t != "" && index(want, " " t " ")) print $0
+    }' "$file"
+}
+
+# Extra columns of acc and missed_calls for LAB_ACC (stock: none).
+acc_extra_columns() {
+    case $LAB_ACC in
+    extras) echo "src_user src_domain src_ip dst_ouser dst_user dst_domain route" ;;
+    common) echo "src_user src_domain src_ip dst_ouser dst_user dst_domain" ;;
+    renamed) echo "orig_user term_user digits" ;;
+    esac
+}
+
+# The schema of the variant, from the engine's Debian files in directory $1.
+schema_sql() {
+    local dir=$1 t c
+    cat "$dir/standard-create.sql" "$dir/auth_db-create.sql" "$dir/usrloc-create.sql" \
+        "$dir/alias_db-create.sql" "$dir/dispatcher-create.sql"
+    case $LAB_ACC in
+    extras) relax <"$dir/acc-create.sql" ;;
+    stock) schema_tables "$dir/acc-create.sql" acc | relax ;;
+    *) schema_tables "$dir/acc-create.sql" acc missed_calls | relax ;;
+    esac
+    if [[ $LAB_TRACE == sql ]]; then relax <"$dir/siptrace-create.sql"; fi
+    if [[ $LAB_TRUNKS == drouting ]]; then cat "$dir/drouting-create.sql"; fi
+    if [[ $LAB_DOMAINS == 2 ]]; then cat "$dir/domain-create.sql"; fi
+    if [[ $LAB_ACC != stock ]]; then
+        for t in acc missed_calls; do
+            add_columns "$t" 128 $(acc_extra_columns)
+        done
+    fi
+    if [[ $LAB_ACC == extras ]]; then
+        add_columns acc_cdrs 255 callid caller callee dialed route
+    fi
+}
+
+# add_columns TABLE SIZE COLUMN...: nullable VARCHAR(SIZE) columns. SQLite
+# takes one column per ALTER; MySQL gets one ALTER (each one costs a table
+# rebuild there).
+add_columns() {
+    local t=$1 size=$2 c sep=""
+    shift 2
+    if [[ $LAB_DB_ENGINE == mysql ]]; then
+        printf 'ALTER TABLE %s' "$t"
+        for c in "$@"; do printf '%s ADD COLUMN %s VARCHAR(%s)' "$sep" "$c" "$size" && sep=,; done
+        echo ";"
+    else
+        for c in "$@"; do echo "ALTER TABLE $t ADD COLUMN $c VARCHAR($size);"; done
+    fi
+}
+
+# Seeded rows: accounts, numbers, the echo service and the trunk.
+seed_sql() {
+    local entry
+    for entry in $(seed_entries); do
+        seed_account "${entry%%:*}"
+        account_sql "$SEED_USER" "$SEED_PASSWORD" "$SEED_NUMBERS" "$SEED_DOMAIN"
+    done
+    if [[ $LAB_DOMAINS == 2 ]]; then
+        echo "INSERT INTO domain (domain, did) VALUES ('$LAB_DOMAIN', '$LAB_DOMAIN'), ('$LAB_DOMAIN2', '$LAB_DOMAIN2');"
+    fi
+    echo "INSERT INTO dispatcher (setid, destination, flags, priority, attrs, description) VALUES
+  (2, 'sip:$LAB_IP:$LAB_ECHO_PORT', 0, 0, 'duid=echo;name=echo', 'echo service (SIPp -rtp_echo)');"
+    if [[ $LAB_TRUNKS == drouting ]]; then
+        # strip 1: the gateway gets the number without the trunk prefix.
+        cat <<EOS
+INSERT INTO dr_gateways (gwid, type, address, strip, pri_prefix, attrs, description) VALUES
+  (1, 0, '$LAB_IP:$LAB_GW_PORT', 1, '', 'name=pstn-gw1', 'trunk gateway 1 (SIPp)'),
+  (2, 0, '$LAB_IP:$LAB_GW2_PORT', 1, '', 'name=pstn-gw2', 'trunk gateway 2 (nothing listens)');
+INSERT INTO dr_rules (ruleid, groupid, prefix, timerec, priority, routeid, gwlist, description) VALUES
+  (1, '0', '$LAB_TRUNK_PREFIX', '', 0, '', '1,2', 'outgoing trunk: gw1, then gw2');
+EOS
+    else
+        echo "INSERT INTO dispatcher (setid, destination, flags, priority, attrs, description) VALUES
+  (1, 'sip:$LAB_IP:$LAB_GW_PORT', 0, 10, 'duid=gw1;name=pstn-gw1', 'trunk gateway 1 (SIPp)'),
+  (1, 'sip:$LAB_IP:$LAB_GW2_PORT', 0, 0, 'duid=gw2;name=pstn-gw2', 'trunk gateway 2 (nothing listens)');"
+    fi
+}
+
+# Kamailio's database URL (written into kamailio.cfg and lab.env).
+db_url() {
+    if [[ $LAB_DB_ENGINE == mysql ]]; then
+        echo "mysql://$MYSQL_LAB_DB:$(cat "$RUN_DIR/mysql-lab.pw")@$MYSQL_HOST:$MYSQL_PORT/$MYSQL_LAB_DB"
+    else
+        echo "sqlite://$LAB_DB"
+    fi
+}
 
 create_db() {
+    if [[ $LAB_DB_ENGINE == mysql ]]; then
+        create_db_mysql
+        return
+    fi
     rm -f "$LAB_DB" "$LAB_DB-wal" "$LAB_DB-shm"
     {
         echo "PRAGMA journal_mode = WAL;"
         echo "BEGIN;"
-        cat "$SCHEMA_DIR/standard-create.sql" "$SCHEMA_DIR/auth_db-create.sql" \
-            "$SCHEMA_DIR/usrloc-create.sql" "$SCHEMA_DIR/alias_db-create.sql" \
-            "$SCHEMA_DIR/dispatcher-create.sql"
-        relaxed_schema acc
-        relaxed_schema siptrace
-        local t
-        for t in acc missed_calls; do
-            for c in src_user src_domain src_ip dst_ouser dst_user dst_domain route; do
-                echo "ALTER TABLE $t ADD COLUMN $c VARCHAR(128);"
-            done
-        done
-        for c in callid caller callee dialed route; do
-            echo "ALTER TABLE acc_cdrs ADD COLUMN $c VARCHAR(255);"
-        done
-        local entry user rest
-        for entry in $LAB_SEED_ACCOUNTS; do
-            user=${entry%%:*}
-            rest=${entry#*:}
-            account_sql "$user" "${rest%%:*}" "${rest#*:}"
-        done
-        cat <<EOF
-INSERT INTO dispatcher (setid, destination, flags, priority, attrs, description) VALUES
-  (1, 'sip:$LAB_IP:$LAB_GW_PORT', 0, 10, 'duid=gw1;name=pstn-gw1', 'trunk gateway 1 (SIPp)'),
-  (1, 'sip:$LAB_IP:$LAB_GW2_PORT', 0, 0, 'duid=gw2;name=pstn-gw2', 'trunk gateway 2 (nothing listens)'),
-  (2, 'sip:$LAB_IP:$LAB_ECHO_PORT', 0, 0, 'duid=echo;name=echo', 'echo service (SIPp -rtp_echo)');
-COMMIT;
-EOF
+        schema_sql "$SCHEMA_DIR"
+        seed_sql
+        echo "COMMIT;"
     } | sqlite3 "$LAB_DB" >/dev/null || die "cannot create the database $LAB_DB"
+}
+
+random_hex() { head -c "$1" /dev/urandom | od -An -tx1 | tr -d ' \n'; }
+
+# A fresh database and user on the MariaDB/MySQL server of LAB_MYSQL_ADMIN_URL:
+# both named lab_<sipport>_<random>; the name is kept in RUN_DIR/mysql.db for
+# stop.sh, which drops them. Option files (mode 600) keep passwords off
+# command lines.
+create_db_mysql() {
+    local pw
+    MYSQL_LAB_DB=lab_${LAB_SIP_PORT}_$(random_hex 4)
+    pw=$(random_hex 12)
+    (
+        umask 077
+        printf '[client]\nuser=%s\nhost=%s\nport=%s\nprotocol=tcp\nconnect-timeout=5\n' \
+            "$MYSQL_ADMIN_USER" "$MYSQL_HOST" "$MYSQL_PORT" >"$RUN_DIR/mysql-admin.cnf"
+        [[ -n $MYSQL_ADMIN_PASSWORD ]] && printf 'password=%s\n' "$MYSQL_ADMIN_PASSWORD" >>"$RUN_DIR/mysql-admin.cnf"
+        printf '[client]\nuser=%s\npassword=%s\nhost=%s\nport=%s\nprotocol=tcp\nconnect-timeout=5\ndatabase=%s\n' \
+            "$MYSQL_LAB_DB" "$pw" "$MYSQL_HOST" "$MYSQL_PORT" "$MYSQL_LAB_DB" >"$RUN_DIR/mysql-lab.cnf"
+        printf '%s' "$pw" >"$RUN_DIR/mysql-lab.pw"
+    )
+    echo "$MYSQL_LAB_DB" >"$RUN_DIR/mysql.db"
+    mysql_admin -e "CREATE DATABASE \`$MYSQL_LAB_DB\` CHARACTER SET utf8mb4;
+        CREATE USER '$MYSQL_LAB_DB'@'127.0.0.1' IDENTIFIED BY '$pw';
+        CREATE USER '$MYSQL_LAB_DB'@'localhost' IDENTIFIED BY '$pw';
+        GRANT ALL PRIVILEGES ON \`$MYSQL_LAB_DB\`.* TO '$MYSQL_LAB_DB'@'127.0.0.1';
+        GRANT ALL PRIVILEGES ON \`$MYSQL_LAB_DB\`.* TO '$MYSQL_LAB_DB'@'localhost';" ||
+        { drop_db_mysql; die "cannot create database $MYSQL_LAB_DB on $MYSQL_HOST:$MYSQL_PORT (LAB_MYSQL_ADMIN_URL)"; }
+    { schema_sql "$MYSQL_SCHEMA_DIR" && seed_sql; } | mysql --defaults-file="$RUN_DIR/mysql-lab.cnf" ||
+        { drop_db_mysql; die "cannot load the schema into $MYSQL_LAB_DB"; }
+}
+
+# Drops the lab's MariaDB/MySQL database and user, if it has them.
+drop_db_mysql() {
+    [[ -s $RUN_DIR/mysql.db && -s $RUN_DIR/mysql-admin.cnf ]] || return 0
+    local name
+    name=$(cat "$RUN_DIR/mysql.db")
+    [[ $name =~ ^lab_[0-9]+_[0-9a-f]+$ ]] || return 0
+    mysql_admin -e "DROP DATABASE IF EXISTS \`$name\`;
+        DROP USER IF EXISTS '$name'@'127.0.0.1', '$name'@'localhost';" ||
+        { log "warning: could not drop database $name"; return 1; }
+    rm -f "$RUN_DIR/mysql.db"
 }
 
 # ------------------------------------------------------------ certificates
@@ -228,8 +437,25 @@ write_kamailio_cfg() {
         echo "#!define SIP_PORT $LAB_SIP_PORT"
         echo "#!define TLS_PORT $LAB_TLS_PORT"
         echo "#!define RPC_PORT $LAB_RPC_PORT"
-        echo "#!define DBURL \"sqlite://$LAB_DB\""
-        echo "#!define SQLCON \"lab=>sqlite://$LAB_DB\""
+        echo "#!define DBURL \"$LAB_DB_URL\""
+        if [[ $LAB_DB_ENGINE == mysql ]]; then
+            echo "#!define WITH_MYSQL"
+        else
+            echo "#!define WITH_SQLITE"
+            echo "#!define SQLCON \"lab=>$LAB_DB_URL\""
+        fi
+        echo "#!define ACC_$(echo "$LAB_ACC" | tr '[:lower:]' '[:upper:]')"
+        case $LAB_TRACE in
+        sql) echo "#!define TRACE_SQL" ;;
+        hep) echo "#!define TRACE_HEP" && echo "#!define HEP_URI \"sip:$LAB_HEP_ADDR\"" ;;
+        esac
+        echo "#!define USRLOC_DB_MODE $LAB_USRLOC"
+        echo "#!define USRLOC_TIMER $LAB_USRLOC_TIMER"
+        [[ $LAB_AUTH_STORE == ha1 ]] && echo "#!define AUTH_HA1"
+        [[ $LAB_TRUNKS == drouting ]] && echo "#!define TRUNKS_DROUTING"
+        [[ $LAB_RPC == on ]] && echo "#!define WITH_RPC"
+        [[ $LAB_DOMAINS == 2 ]] && echo "#!define WITH_DOMAINS" && echo "#!define USE_DOMAIN 1"
+        [[ $LAB_DOMAINS == 2 ]] || echo "#!define USE_DOMAIN 0"
         echo "#!define TLSCFG \"$RUN_DIR/tls.cfg\""
         echo "#!define ECHO_NUMBER \"$LAB_ECHO_NUMBER\""
         echo "#!define AUTH_SECRET \"$secret\""
@@ -241,13 +467,14 @@ write_kamailio_cfg() {
             echo "#!define WITH_TLS"
             echo "listen=tls:$LAB_IP:$LAB_TLS_PORT"
         fi
-        fault_state_has stop-rpc || echo "listen=tcp:$LAB_IP:$LAB_RPC_PORT"
+        [[ $LAB_RPC == on ]] && ! fault_state_has stop-rpc && echo "listen=tcp:$LAB_IP:$LAB_RPC_PORT"
         # "uri==myself" compares host and port, and a URI without a port means
         # 5060 (lab-notes pitfall 8): alias the default ports, never port-less.
         echo "alias=$LAB_IP:5060"
         echo "alias=localhost:5060"
         echo "alias=localhost:$LAB_SIP_PORT"
         [[ $LAB_DOMAIN != "$LAB_IP" ]] && echo "alias=$LAB_DOMAIN:5060" && echo "alias=$LAB_DOMAIN:$LAB_SIP_PORT"
+        [[ $LAB_DOMAINS == 2 ]] && echo "alias=$LAB_DOMAIN2:5060" && echo "alias=$LAB_DOMAIN2:$LAB_SIP_PORT"
         cat "$LAB_DIR/kamailio.cfg"
     } >"$cfg"
 }
@@ -259,19 +486,23 @@ rpc() {
         "http://$LAB_IP:$LAB_RPC_PORT/RPC"
 }
 
-# Waits until Kamailio answers: RPC core.uptime, or (RPC down) its SIP UDP/TCP
-# listener is bound. Bounded by LAB_START_TIMEOUT_MS.
+# The management interface is served (variant on, not stopped by a fault).
+rpc_up() { [[ ${LAB_RPC:-on} == on ]] && ! fault_state_has stop-rpc; }
+
+# Waits until Kamailio answers: RPC core.uptime; without RPC a SIP OPTIONS
+# (sipsak) over UDP, or, with UDP blocked or no sipsak, its listeners being
+# bound. Bounded by LAB_START_TIMEOUT_MS.
 wait_kamailio_ready() {
     local deadline=$(($(now_ms) + LAB_START_TIMEOUT_MS)) pid
     pid=$(cat "$RUN_DIR/kamailio.pid")
     while (($(now_ms) < deadline)); do
         kill -0 "$pid" 2>/dev/null || return 1
-        if fault_state_has stop-rpc; then
-            if [[ -n $(ss -Hlnt "sport = :$LAB_TLS_PORT" 2>/dev/null)$(ss -Hanu "sport = :$LAB_SIP_PORT" 2>/dev/null)$(ss -Hlnt "sport = :$LAB_SIP_PORT" 2>/dev/null) ]]; then
-                sleep 0.2
-                return 0
-            fi
-        elif RPC_TIMEOUT=0.5 rpc core.uptime 2>/dev/null | grep -q '"uptime"'; then
+        if rpc_up; then
+            RPC_TIMEOUT=0.5 rpc core.uptime 2>/dev/null | grep -q '"uptime"' && return 0
+        elif ! fault_state_has block-udp && command -v sipsak >/dev/null; then
+            timeout 1 sipsak -s "sip:$LAB_IP:$LAB_SIP_PORT" >/dev/null 2>&1 && return 0
+        elif [[ -n $(ss -Hlnt "sport = :$LAB_TLS_PORT" 2>/dev/null)$(ss -Hanu "sport = :$LAB_SIP_PORT" 2>/dev/null)$(ss -Hlnt "sport = :$LAB_SIP_PORT" 2>/dev/null) ]]; then
+            sleep 0.2
             return 0
         fi
         sleep 0.05

@@ -22,6 +22,7 @@ is_port "$LAB_MEDIA_BASE" && ((LAB_MEDIA_BASE <= 65529)) || die "LAB_MEDIA_BASE=
 [[ $LAB_AUTH == 403 || $LAB_AUTH == 401 ]] || die "LAB_AUTH must be 403 or 401"
 [[ $LAB_DIGEST_ALGORITHM == MD5 || $LAB_DIGEST_ALGORITHM == SHA-256 ]] || die "LAB_DIGEST_ALGORITHM must be MD5 or SHA-256"
 [[ $(all_ports | tr ' ' '\n' | sed '/^$/d' | sort | uniq -d) == "" ]] || die "two LAB_* ports are equal: $(all_ports)"
+check_variants
 for f in "$KAMAILIO_BIN" "$SIPP_BIN"; do [[ -x $f ]] || die "$f not found (install kamailio, sip-tester)"; done
 for c in sqlite3 openssl curl ss setsid; do command -v "$c" >/dev/null || die "$c not found"; done
 
@@ -38,16 +39,22 @@ done
 
 LAB_DB=$RUN_DIR/lab.sqlite
 rm -f "$RUN_DIR/faults" "$RUN_DIR/kamailio.log"
-if [[ ${LAB_KEEP_DB:-0} == 1 && -s $LAB_DB ]]; then
+if [[ $LAB_DB_ENGINE == mysql ]]; then
+    # Always a fresh database (LAB_KEEP_DB is for SQLite only); LAB_DB is its name.
+    RUN_DIR=$RUN_DIR drop_db_mysql || true
+    create_db
+    LAB_DB=$MYSQL_LAB_DB
+elif [[ ${LAB_KEEP_DB:-0} == 1 && -s $LAB_DB ]]; then
     log "keeping the existing database $LAB_DB"
 else
     create_db
 fi
+LAB_DB_URL=$(db_url)
 make_certs
 head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$RUN_DIR/auth.secret"
 
 write_env() {
-    local e=$RUN_DIR/lab.env entry user rest up accounts=()
+    local e=$RUN_DIR/lab.env entry up accounts=()
     {
         echo "# dialtone lab environment, written by lab/start.sh (shell KEY=VALUE)"
         echo "LAB_RUN_DIR=$RUN_DIR"
@@ -71,7 +78,18 @@ write_env() {
         echo "LAB_SIPS_URI=sip:$LAB_IP:$LAB_TLS_PORT;transport=tls"
         echo "LAB_RPC_URL=http://$LAB_IP:$LAB_RPC_PORT/RPC"
         echo "LAB_DB=$LAB_DB"
-        echo "LAB_DB_URL=sqlite://$LAB_DB"
+        echo "LAB_DB_URL=$LAB_DB_URL"
+        echo "LAB_DB_ENGINE=$LAB_DB_ENGINE"
+        echo "LAB_ACC=$LAB_ACC"
+        echo "LAB_TRACE=$LAB_TRACE"
+        echo "LAB_HEP_ADDR=$([[ $LAB_TRACE == hep ]] && echo "$LAB_HEP_ADDR")"
+        echo "LAB_USRLOC=$LAB_USRLOC"
+        echo "LAB_USRLOC_TIMER=$LAB_USRLOC_TIMER"
+        echo "LAB_RPC=$LAB_RPC"
+        echo "LAB_AUTH_STORE=$LAB_AUTH_STORE"
+        echo "LAB_TRUNKS=$LAB_TRUNKS"
+        echo "LAB_DOMAINS=$LAB_DOMAINS"
+        echo "LAB_DOMAIN2=$([[ $LAB_DOMAINS == 2 ]] && echo "$LAB_DOMAIN2")"
         echo "LAB_CA_CERT=$RUN_DIR/tls/ca.pem"
         echo "LAB_TLS_CERT=$RUN_DIR/tls/server.pem"
         echo "LAB_TLS_KEY=$RUN_DIR/tls/server.key"
@@ -85,14 +103,14 @@ write_env() {
         echo "LAB_GW2_URI=sip:$LAB_IP:$LAB_GW2_PORT"
         echo "LAB_AUTH=$LAB_AUTH"
         echo "LAB_DIGEST_ALGORITHM=$LAB_DIGEST_ALGORITHM"
-        for entry in $LAB_SEED_ACCOUNTS; do
-            user=${entry%%:*}
-            rest=${entry#*:}
-            up=$(echo "$user" | tr '[:lower:]' '[:upper:]')
-            accounts+=("$user")
-            echo "LAB_ACCOUNT_${up}_USER=$user"
-            echo "LAB_ACCOUNT_${up}_PASSWORD=${rest%%:*}"
-            echo "LAB_ACCOUNT_${up}_NUMBERS=${rest#*:}"
+        for entry in $(seed_entries); do
+            seed_account "${entry%%:*}"
+            up=$(echo "$SEED_USER" | tr '[:lower:]' '[:upper:]')
+            accounts+=("$SEED_USER")
+            echo "LAB_ACCOUNT_${up}_USER=$SEED_USER"
+            echo "LAB_ACCOUNT_${up}_PASSWORD=$SEED_PASSWORD"
+            echo "LAB_ACCOUNT_${up}_NUMBERS=$SEED_NUMBERS"
+            echo "LAB_ACCOUNT_${up}_DOMAIN=$SEED_DOMAIN"
         done
         echo "LAB_ACCOUNTS=$(IFS=,; echo "${accounts[*]}")"
     } >"$e.tmp"
@@ -102,9 +120,13 @@ write_env
 
 cleanup_on_failure() {
     stop_pids "$RUN_DIR/kamailio.pid" "$RUN_DIR/sipp-echo.pid" "$RUN_DIR/sipp-gw.pid"
+    drop_db_mysql || true
     die "start failed; see $RUN_DIR"
 }
 start_echo || cleanup_on_failure
 start_gateway || cleanup_on_failure
 start_kamailio || cleanup_on_failure
-log "lab up in $(($(now_ms) - started_ms)) ms: SIP $LAB_IP:$LAB_SIP_PORT (udp/tcp), TLS $LAB_TLS_PORT, RPC http://$LAB_IP:$LAB_RPC_PORT/RPC; env in $RUN_DIR/lab.env"
+rpc_note="RPC http://$LAB_IP:$LAB_RPC_PORT/RPC"
+[[ $LAB_RPC == on ]] || rpc_note="no RPC"
+log "lab up in $(($(now_ms) - started_ms)) ms: SIP $LAB_IP:$LAB_SIP_PORT (udp/tcp), TLS $LAB_TLS_PORT, $rpc_note;" \
+    "db $LAB_DB_ENGINE, acc $LAB_ACC, trace $LAB_TRACE, usrloc $LAB_USRLOC, auth $LAB_AUTH_STORE, trunks $LAB_TRUNKS; env in $RUN_DIR/lab.env"

@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Every test of the project, assuming what they need is installed and running (./run test and
-# .ci/run install the packages and start PostgreSQL first, then call this script).
+# .ci/run install the packages and start PostgreSQL and MariaDB first, then call this script).
 # Every step runs even when an earlier one failed; the script names each failed step at the end
 # and exits non-zero if there was one.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-/var/cache/dialtone/target}
 : "${DIALTONE_TEST_PG_URL:?start PostgreSQL first: export DIALTONE_TEST_PG_URL=\$(scripts/pg.sh start)}"
+: "${DIALTONE_TEST_MYSQL_URL:?start MariaDB first: export DIALTONE_TEST_MYSQL_URL=\$(scripts/mariadb.sh start)}"
 say() { printf '\n== %s\n' "$*"; }
 failed=()
 step() {

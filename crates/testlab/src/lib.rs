@@ -75,6 +75,9 @@ pub enum Error {
     /// An argument was rejected before anything was run.
     #[error("invalid argument: {0}")]
     InvalidArgument(String),
+    /// Something the lab needs from the environment is missing (e.g. the MariaDB URL).
+    #[error("lab setup: {0}")]
+    Setup(String),
 }
 
 /// `Result` with this crate's [`Error`].
@@ -107,6 +110,230 @@ pub enum DigestAlgorithm {
     Sha256,
 }
 
+/// Database engine of the lab's Kamailio (`LAB_DB_ENGINE`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum DbEngine {
+    /// A SQLite file in the run directory (today's lab).
+    #[default]
+    Sqlite,
+    /// A fresh database on a MariaDB/MySQL server given by `DIALTONE_TEST_MYSQL_URL`
+    /// (or `LAB_MYSQL_ADMIN_URL`); see `scripts/mariadb.sh`.
+    Mysql,
+}
+
+/// Shape of the accounting tables (`LAB_ACC`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum AccSchema {
+    /// Stock `acc` plus `src_user src_domain src_ip dst_ouser dst_user dst_domain route`,
+    /// `missed_calls`, and `acc_cdrs` with `callid caller callee dialed route`.
+    #[default]
+    Extras,
+    /// The stock `acc` table only: no extra columns, no `missed_calls`, no `acc_cdrs`.
+    Stock,
+    /// The stock config's commented ALTERs: `src_user src_domain src_ip dst_ouser dst_user
+    /// dst_domain` on `acc` and `missed_calls`; no `route`, no `acc_cdrs`.
+    Common,
+    /// Extras under other names: `orig_user` (From user), `term_user` (callee after alias
+    /// lookup), `digits` (dialled number); no `acc_cdrs`.
+    Renamed,
+}
+
+/// Where SIP messages are traced (`LAB_TRACE`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum TraceMode {
+    /// Into the `sip_trace` table (today's lab).
+    #[default]
+    Sql,
+    /// HEPv3 over UDP to this loopback address; no `sip_trace` table.
+    Hep(SocketAddr),
+    /// No tracing and no `sip_trace` table.
+    None,
+}
+
+/// How accounts' secrets are stored (`LAB_AUTH_STORE`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum AuthStore {
+    /// Plaintext `password` (and ha1/ha1b filled), `calculate_ha1` on.
+    #[default]
+    Plain,
+    /// `ha1`/`ha1b` only, `password` empty; Kamailio reads the `ha1` column.
+    Ha1,
+}
+
+/// Where the outgoing trunk lives (`LAB_TRUNKS`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum TrunkMode {
+    /// Dispatcher set 1 (gw1, gw2), probed with OPTIONS.
+    #[default]
+    Dispatcher,
+    /// drouting: `dr_gateways` (gw1, gw2) and a `dr_rules` row for the trunk prefix,
+    /// `do_routing()` with failover by `next_routing()`; no probing.
+    Drouting,
+}
+
+/// How the lab's server is built: the variants of `lab/start.sh` (lab/README.md, "Variants").
+/// `Variant::default()` is today's lab.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Variant {
+    /// Database engine.
+    pub db: DbEngine,
+    /// Accounting tables.
+    pub acc: AccSchema,
+    /// SIP trace.
+    pub trace: TraceMode,
+    /// usrloc `db_mode`: 1 (write-through, default), 0 (memory only), 2 (write-back).
+    pub usrloc_db_mode: u8,
+    /// The JSON-RPC management interface is served.
+    pub rpc: bool,
+    /// Account secrets.
+    pub auth_store: AuthStore,
+    /// Outgoing trunk.
+    pub trunks: TrunkMode,
+    /// SIP domains: 1 (default), or 2 (`domain` table, `use_domain=1`, a second domain
+    /// `second.dialtone.invalid` with the account `erin`, number 2001). Not among
+    /// [`Variant::all_names`]: set it on a variant.
+    pub domains: u8,
+}
+
+impl Default for Variant {
+    fn default() -> Self {
+        Self {
+            db: DbEngine::default(),
+            acc: AccSchema::default(),
+            trace: TraceMode::default(),
+            usrloc_db_mode: 1,
+            rpc: true,
+            auth_store: AuthStore::default(),
+            trunks: TrunkMode::default(),
+            domains: 1,
+        }
+    }
+}
+
+/// Placeholder HEP address of the `hep-only` named variant: the caller sets a real one.
+const HEP_PLACEHOLDER: SocketAddr = SocketAddr::new(std::net::IpAddr::V4(Ipv4Addr::LOCALHOST), 0);
+
+impl Variant {
+    const NAMES: &'static [&'static str] = &[
+        "default",
+        "stock-acc",
+        "common-acc",
+        "renamed-acc",
+        "mariadb",
+        "hep-only",
+        "no-trace",
+        "usrloc-memory",
+        "usrloc-writeback",
+        "rpc-down",
+        "ha1-only",
+        "drouting",
+    ];
+
+    /// A named variant (see [`Variant::all_names`]), each differing from the default in one
+    /// respect. `hep-only` traces to `127.0.0.1:0`, a placeholder: set
+    /// `trace = TraceMode::Hep(addr)` with the address of your capture socket before starting.
+    /// `mariadb` needs `DIALTONE_TEST_MYSQL_URL`.
+    pub fn named(name: &str) -> Option<Variant> {
+        let mut v = Variant::default();
+        match name {
+            "default" => {}
+            "stock-acc" => v.acc = AccSchema::Stock,
+            "common-acc" => v.acc = AccSchema::Common,
+            "renamed-acc" => v.acc = AccSchema::Renamed,
+            "mariadb" => v.db = DbEngine::Mysql,
+            "hep-only" => v.trace = TraceMode::Hep(HEP_PLACEHOLDER),
+            "no-trace" => v.trace = TraceMode::None,
+            "usrloc-memory" => v.usrloc_db_mode = 0,
+            "usrloc-writeback" => v.usrloc_db_mode = 2,
+            "rpc-down" => v.rpc = false,
+            "ha1-only" => v.auth_store = AuthStore::Ha1,
+            "drouting" => v.trunks = TrunkMode::Drouting,
+            _ => return None,
+        }
+        Some(v)
+    }
+
+    /// The names [`Variant::named`] knows.
+    pub fn all_names() -> &'static [&'static str] {
+        Self::NAMES
+    }
+
+    /// The `LAB_*` variables of lab/start.sh for this variant (the MySQL admin URL aside).
+    fn env(&self) -> Result<Vec<(&'static str, String)>> {
+        if !(1..=2).contains(&self.domains) {
+            return Err(Error::InvalidArgument(format!(
+                "domains {} (1 or 2)",
+                self.domains
+            )));
+        }
+        if self.usrloc_db_mode > 2 {
+            return Err(Error::InvalidArgument(format!(
+                "usrloc_db_mode {} (0, 1 or 2)",
+                self.usrloc_db_mode
+            )));
+        }
+        let mut env = vec![
+            (
+                "LAB_DB_ENGINE",
+                match self.db {
+                    DbEngine::Sqlite => "sqlite",
+                    DbEngine::Mysql => "mysql",
+                }
+                .to_string(),
+            ),
+            (
+                "LAB_ACC",
+                match self.acc {
+                    AccSchema::Extras => "extras",
+                    AccSchema::Stock => "stock",
+                    AccSchema::Common => "common",
+                    AccSchema::Renamed => "renamed",
+                }
+                .to_string(),
+            ),
+            ("LAB_USRLOC", self.usrloc_db_mode.to_string()),
+            ("LAB_DOMAINS", self.domains.to_string()),
+            ("LAB_RPC", if self.rpc { "on" } else { "off" }.to_string()),
+            (
+                "LAB_AUTH_STORE",
+                match self.auth_store {
+                    AuthStore::Plain => "plain",
+                    AuthStore::Ha1 => "ha1",
+                }
+                .to_string(),
+            ),
+            (
+                "LAB_TRUNKS",
+                match self.trunks {
+                    TrunkMode::Dispatcher => "dispatcher",
+                    TrunkMode::Drouting => "drouting",
+                }
+                .to_string(),
+            ),
+        ];
+        match self.trace {
+            TraceMode::Sql => env.push(("LAB_TRACE", "sql".into())),
+            TraceMode::None => env.push(("LAB_TRACE", "none".into())),
+            TraceMode::Hep(addr) => {
+                let ok = matches!(addr, SocketAddr::V4(a) if a.ip().is_loopback() && a.port() != 0);
+                if !ok {
+                    return Err(Error::InvalidArgument(format!(
+                        "HEP address {addr}: set TraceMode::Hep to a loopback IPv4 address with a port \
+                         (the hep-only variant's 127.0.0.1:0 is a placeholder)"
+                    )));
+                }
+                env.push(("LAB_TRACE", "hep".into()));
+                env.push(("LAB_HEP_ADDR", addr.to_string()));
+            }
+        }
+        Ok(env)
+    }
+}
+
+/// Environment variable with the MariaDB/MySQL admin URL for mysql labs (`scripts/mariadb.sh`).
+pub const MYSQL_URL_VAR: &str = "DIALTONE_TEST_MYSQL_URL";
+
 /// Options for [`Lab::start_with`].
 #[derive(Debug, Clone)]
 pub struct LabOptions {
@@ -120,6 +347,8 @@ pub struct LabOptions {
     pub keep_run_dir: bool,
     /// Bound on one start.sh run.
     pub start_timeout: Duration,
+    /// How the server is built (default: today's lab).
+    pub variant: Variant,
 }
 
 impl Default for LabOptions {
@@ -130,6 +359,7 @@ impl Default for LabOptions {
             attempts: 5,
             keep_run_dir: false,
             start_timeout: Duration::from_secs(20),
+            variant: Variant::default(),
         }
     }
 }
@@ -209,6 +439,7 @@ pub struct Lab {
     env: BTreeMap<String, String>,
     accounts: Vec<LabAccount>,
     sipp_runs: AtomicU64,
+    variant: Variant,
 }
 
 impl fmt::Debug for Lab {
@@ -391,6 +622,33 @@ fn accounts_from_env(env: &BTreeMap<String, String>) -> Result<Vec<LabAccount>> 
         .collect()
 }
 
+/// The MariaDB/MySQL admin URL for a mysql lab: `DIALTONE_TEST_MYSQL_URL`, else
+/// `LAB_MYSQL_ADMIN_URL`, read through `var`.
+fn mysql_admin_url(var: impl Fn(&str) -> Option<String>) -> Result<String> {
+    [MYSQL_URL_VAR, "LAB_MYSQL_ADMIN_URL"]
+        .iter()
+        .find_map(|k| var(k).filter(|u| !u.trim().is_empty()))
+        .ok_or_else(|| {
+            Error::Setup(format!(
+                "a mysql lab needs a MariaDB server: export {MYSQL_URL_VAR}=$(scripts/mariadb.sh start) \
+                 (or LAB_MYSQL_ADMIN_URL)"
+            ))
+        })
+}
+
+/// Turns `mysql -N -B -r` output into the sqlite3 CLI's: `|` between columns, NULL empty.
+fn mysql_to_sqlite_output(text: &str) -> String {
+    text.split('\n')
+        .map(|line| {
+            line.split('\t')
+                .map(|f| if f == "NULL" { "" } else { f })
+                .collect::<Vec<_>>()
+                .join("|")
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 /// Replaces digest `response="..."` values (RFC 2617 3.2.2) in a SIPp trace.
 fn redact_digest(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
@@ -447,6 +705,12 @@ impl Lab {
     /// Starts a lab with `options`. Retries on a port clash with another
     /// block of ports, at most `options.attempts` times.
     pub fn start_with(options: LabOptions) -> Result<Lab> {
+        let variant_env = options.variant.env()?;
+        let mysql_url = if options.variant.db == DbEngine::Mysql {
+            Some(mysql_admin_url(|k| std::env::var(k).ok())?)
+        } else {
+            None
+        };
         let lab_dir = Self::lab_dir()?;
         let tmp = tempfile::Builder::new()
             .prefix("dialtone-lab-")
@@ -467,6 +731,22 @@ impl Lab {
             }
             cmd.env("LAB_IP", "127.0.0.1");
             cmd.env_remove("LAB_DOMAIN").env_remove("LAB_KEEP_DB");
+            for k in [
+                "LAB_HEP_ADDR",
+                "LAB_USRLOC_TIMER",
+                "LAB_DOMAIN2",
+                "LAB_SEED_ACCOUNTS",
+                "LAB_SEED_ACCOUNTS2",
+            ] {
+                cmd.env_remove(k);
+            }
+            for (k, v) in &variant_env {
+                cmd.env(k, v);
+            }
+            match &mysql_url {
+                Some(url) => cmd.env("LAB_MYSQL_ADMIN_URL", url),
+                None => cmd.env_remove("LAB_MYSQL_ADMIN_URL"),
+            };
             cmd.env(
                 "LAB_AUTH",
                 match options.auth {
@@ -502,6 +782,7 @@ impl Lab {
                     env,
                     accounts,
                     sipp_runs: AtomicU64::new(0),
+                    variant: options.variant,
                 });
             }
             last_err = String::from_utf8_lossy(&out.stderr).trim().to_string();
@@ -582,8 +863,20 @@ impl Lab {
     }
 
     /// The SQLite database file (acc, acc_cdrs, missed_calls, location, sip_trace, ...).
+    /// On a mysql lab this is the database's name (`LAB_DB`), not a file: use [`Lab::db_url`].
     pub fn db_path(&self) -> PathBuf {
         PathBuf::from(self.env_value("LAB_DB"))
+    }
+
+    /// Kamailio's database URL (`LAB_DB_URL`): `sqlite:///RUN_DIR/lab.sqlite`, or
+    /// `mysql://user:password@127.0.0.1:port/dbname` on a mysql lab (it holds a password).
+    pub fn db_url(&self) -> &str {
+        self.env_value("LAB_DB_URL")
+    }
+
+    /// How this lab's server is built.
+    pub fn variant(&self) -> &Variant {
+        &self.variant
     }
 
     /// PEM file of the lab CA that signs the good TLS certificate.
@@ -614,6 +907,16 @@ impl Lab {
     /// All seeded accounts.
     pub fn accounts(&self) -> &[LabAccount] {
         &self.accounts
+    }
+
+    /// The SIP domain (and digest realm) of account `user`: [`Lab::domain`], or the second
+    /// domain for its accounts on a lab with `domains = 2`. SIPp runs use it for From/To.
+    pub fn account_domain(&self, user: &str) -> &str {
+        self.env
+            .get(&format!("LAB_ACCOUNT_{}_DOMAIN", user.to_uppercase()))
+            .map(String::as_str)
+            .filter(|d| !d.is_empty())
+            .unwrap_or_else(|| self.domain())
     }
 
     /// Kamailio's log so far.
@@ -650,21 +953,38 @@ impl Lab {
         }
     }
 
-    /// Runs SQL on the lab database through the `sqlite3` CLI (with a busy
-    /// timeout) and returns its output: rows on lines, columns separated by `|`.
+    /// Runs SQL on the lab database and returns its output: rows on lines,
+    /// columns separated by `|`, NULL as an empty field, no header. SQLite
+    /// labs use the `sqlite3` CLI (with a busy timeout), mysql labs the `mysql`
+    /// client (batch mode, tabs turned into `|`, `NULL` into an empty field).
+    /// The SQL is the engine's own dialect.
     pub fn sql(&self, sql: &str) -> Result<String> {
-        let out = run_bounded(
-            Command::new("sqlite3")
-                .arg("-cmd")
-                .arg(".timeout 3000")
-                .arg(self.db_path())
-                .arg(sql),
-            "sqlite3",
-            SCRIPT_TIMEOUT,
-        )?;
+        let mysql = self.variant.db == DbEngine::Mysql;
+        let (tool, out) = if mysql {
+            let cnf = self.run_dir.join("mysql-lab.cnf");
+            let out = run_bounded(
+                Command::new("mysql")
+                    .arg(format!("--defaults-file={}", cnf.display()))
+                    .args(["-N", "-B", "-r", "-e", sql]),
+                "mysql",
+                SCRIPT_TIMEOUT,
+            )?;
+            ("mysql", out)
+        } else {
+            let out = run_bounded(
+                Command::new("sqlite3")
+                    .arg("-cmd")
+                    .arg(".timeout 3000")
+                    .arg(self.db_path())
+                    .arg(sql),
+                "sqlite3",
+                SCRIPT_TIMEOUT,
+            )?;
+            ("sqlite3", out)
+        };
         if !out.status.success() {
             return Err(Error::Command {
-                what: format!("sqlite3 {sql:?}"),
+                what: format!("{tool} {sql:?}"),
                 status: status_text(out.status),
                 stderr: String::from_utf8_lossy(&out.stderr).trim().to_string(),
             });
@@ -673,16 +993,50 @@ impl Lab {
         while s.ends_with('\n') {
             s.pop();
         }
+        if mysql {
+            s = mysql_to_sqlite_output(&s);
+        }
         Ok(s)
+    }
+
+    /// The tables of the lab database, sorted (from the engine's catalogue).
+    pub fn tables(&self) -> Result<Vec<String>> {
+        let sql = match self.variant.db {
+            DbEngine::Mysql => "SHOW TABLES",
+            DbEngine::Sqlite => "SELECT name FROM sqlite_master WHERE type='table'",
+        };
+        let mut t: Vec<String> = self.sql(sql)?.lines().map(str::to_string).collect();
+        t.sort();
+        Ok(t)
+    }
+
+    /// The columns of `table` in the lab database, in table order (empty when it does not exist).
+    pub fn columns(&self, table: &str) -> Result<Vec<String>> {
+        check_word("table", table)?;
+        let sql = match self.variant.db {
+            DbEngine::Mysql => format!(
+                "SELECT column_name FROM information_schema.columns WHERE table_schema = DATABASE() \
+                 AND table_name = '{table}' ORDER BY ordinal_position"
+            ),
+            DbEngine::Sqlite => format!("SELECT name FROM pragma_table_info('{table}')"),
+        };
+        Ok(self.sql(&sql)?.lines().map(str::to_string).collect())
     }
 
     /// Calls a JSON-RPC method and returns its `result`; a JSON-RPC error
     /// becomes [`Error::Rpc`] with Kamailio's message.
+    /// On a lab built without the management interface ([`Variant::rpc`] false) this fails
+    /// at once.
     pub fn rpc(&self, method: &str, params: serde_json::Value) -> Result<serde_json::Value> {
         let rpc_err = |message: String| Error::Rpc {
             method: method.to_string(),
             message,
         };
+        if !self.variant.rpc {
+            return Err(rpc_err(
+                "this lab runs without a management interface (LAB_RPC=off)".into(),
+            ));
+        }
         let body =
             serde_json::json!({"jsonrpc": "2.0", "method": method, "params": params, "id": 1})
                 .to_string();
@@ -866,7 +1220,14 @@ impl Lab {
                 .args(["-timeout", "15", "-timeout_error"])
                 .arg("-message_file")
                 .arg(&trace_path)
-                .args(["-key", "user", user, "-key", "domain", self.domain()])
+                .args([
+                    "-key",
+                    "user",
+                    user,
+                    "-key",
+                    "domain",
+                    self.account_domain(user),
+                ])
                 .args(["-au", user, "-ap", password]);
             cmd.args(["-key", "contact", contact]);
             for (k, v) in keys.iter().filter(|(k, _)| *k != "contact") {
@@ -961,6 +1322,39 @@ mod tests {
     fn statuses_come_from_status_lines() {
         let t = "SIP/2.0 401 Unauthorized\r\nVia: x\r\n\r\nREGISTER sip:a SIP/2.0\r\n  SIP/2.0 200 OK\r\nSIP/2.0 9\r\n";
         assert_eq!(response_statuses(t), vec![401, 200]);
+    }
+
+    #[test]
+    fn a_mysql_lab_without_a_server_url_names_the_variable() {
+        let err = mysql_admin_url(|_| None).unwrap_err().to_string();
+        assert!(err.contains("DIALTONE_TEST_MYSQL_URL"), "{err}");
+        let url = mysql_admin_url(|k| {
+            (k == "LAB_MYSQL_ADMIN_URL").then(|| "mysql://root@127.0.0.1:1".into())
+        });
+        assert_eq!(url.unwrap(), "mysql://root@127.0.0.1:1");
+    }
+
+    #[test]
+    fn mysql_output_looks_like_sqlite_output() {
+        assert_eq!(mysql_to_sqlite_output("a\tNULL\t3\nb\tx\t"), "a||3\nb|x|");
+    }
+
+    #[test]
+    fn every_named_variant_exists_and_differs_from_the_default_but_one() {
+        for name in Variant::all_names() {
+            let v = Variant::named(name).unwrap_or_else(|| panic!("{name}"));
+            assert_eq!(*name == "default", v == Variant::default(), "{name}");
+        }
+        assert!(Variant::named("nonsense").is_none());
+        let d = Variant::default();
+        assert_eq!((d.usrloc_db_mode, d.rpc), (1, true));
+        let hep = Variant::named("hep-only").unwrap();
+        assert!(hep.env().is_err(), "the placeholder address is refused");
+        let bad = Variant {
+            usrloc_db_mode: 3,
+            ..Variant::default()
+        };
+        assert!(bad.env().is_err());
     }
 
     #[test]

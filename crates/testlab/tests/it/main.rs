@@ -4,6 +4,7 @@ mod calls;
 mod faults;
 mod register;
 mod start;
+mod variants;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
