@@ -37,6 +37,7 @@ pub mod collector;
 pub mod events;
 pub mod hep;
 pub mod store;
+pub mod synth;
 
 pub use collector::{Collector, CollectorStats, Counts, Ingest};
 pub use events::{CallEvent, CallParties, RegAttemptEvent, SipRecord, TimelineEvent};
