@@ -1,4 +1,4 @@
-//! The `dialtone` command line: incidents, runbooks, probes, diagnosis, captures and the web app.
+//! The `dialtone` command line: incidents, runbooks, probes, diagnosis, captures, SIP events and the web app.
 //!
 //! This is the edge of the system: it alone reads arguments, the environment and
 //! configuration files, sets up logging, and maps errors to exit codes.
@@ -7,6 +7,7 @@ mod capture_cmd;
 mod config;
 mod diagnose_cmd;
 mod dossier;
+mod events_cmd;
 mod exit;
 mod incident_cmd;
 mod probe_cmd;
@@ -65,6 +66,10 @@ pub enum Command {
     Capture(capture_cmd::CaptureCmd),
     /// Run the agents' web app.
     Serve(serve_cmd::ServeArgs),
+    /// Receive SIP traces over HEPv3 and keep a window of SIP events per account.
+    Collect(events_cmd::CollectArgs),
+    /// An account's recent SIP events (registrations, calls) from the HEP window.
+    Events(events_cmd::EventsArgs),
     /// Manage the web app's users.
     #[command(subcommand)]
     User(serve_cmd::UserCmd),
@@ -106,6 +111,8 @@ async fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Sweep(args) => diagnose_cmd::sweep(&ctx, args).await,
         Command::Capture(cmd) => capture_cmd::run(&ctx, cmd).await,
         Command::Serve(args) => serve_cmd::serve(&ctx, args).await,
+        Command::Collect(args) => events_cmd::collect(&ctx, args).await,
+        Command::Events(args) => events_cmd::events(&ctx, args).await,
         Command::User(cmd) => serve_cmd::user(&ctx, cmd).await,
         Command::ConfigExample => {
             print!("{}", config::EXAMPLE);
