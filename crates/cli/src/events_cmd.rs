@@ -271,7 +271,7 @@ fn bench_send(to: SocketAddr, n: u64, rate: u64) -> anyhow::Result<u8> {
         let client = SocketAddr::from(([127, 0, 0, 1], 20_000 + (flow % 10_000) as u16));
         let now = chrono::Utc::now().timestamp_micros();
         let call_id = format!("bench-{flow}-{}", start.elapsed().as_nanos());
-        let msgs = if flow % 2 == 0 {
+        let msgs = if flow.is_multiple_of(2) {
             synth::registration(
                 &user,
                 "bench.test",
