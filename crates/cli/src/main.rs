@@ -1,4 +1,4 @@
-//! The `dialtone` command line: incidents, runbooks, probes, diagnosis, captures and the web app.
+//! The `dialtone` command line: incidents, runbooks, probes, diagnosis, captures, SIP events and the web app.
 //!
 //! This is the edge of the system: it alone reads arguments, the environment and
 //! configuration files, sets up logging, and maps errors to exit codes.
@@ -8,6 +8,7 @@ mod config;
 mod diagnose_cmd;
 mod doctor_cmd;
 mod dossier;
+mod events_cmd;
 mod exit;
 mod incident_cmd;
 mod probe_cmd;
@@ -68,6 +69,10 @@ pub enum Command {
     Capture(capture_cmd::CaptureCmd),
     /// Run the agents' web app.
     Serve(serve_cmd::ServeArgs),
+    /// Receive SIP traces over HEPv3 and keep a window of SIP events per account.
+    Collect(events_cmd::CollectArgs),
+    /// An account's recent SIP events (registrations, calls) from the HEP window.
+    Events(events_cmd::EventsArgs),
     /// Manage the web app's users.
     #[command(subcommand)]
     User(serve_cmd::UserCmd),
@@ -110,6 +115,8 @@ async fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Doctor(args) => doctor_cmd::doctor(&ctx, args).await,
         Command::Capture(cmd) => capture_cmd::run(&ctx, cmd).await,
         Command::Serve(args) => serve_cmd::serve(&ctx, args).await,
+        Command::Collect(args) => events_cmd::collect(&ctx, args).await,
+        Command::Events(args) => events_cmd::events(&ctx, args).await,
         Command::User(cmd) => serve_cmd::user(&ctx, cmd).await,
         Command::ConfigExample => {
             print!("{}", config::EXAMPLE);

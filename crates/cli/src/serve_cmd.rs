@@ -25,6 +25,10 @@ pub struct ServeArgs {
     /// Session lifetime, e.g. 8h.
     #[arg(long, default_value = "8h", value_parser = |s: &str| diagnosis::config::parse_duration(s))]
     pub session_ttl: std::time::Duration,
+    /// Also receive HEPv3 on this address (UDP and TCP), into events.sqlite in the data
+    /// directory (as `dialtone collect`).
+    #[arg(long, env = "DIALTONE_HEP")]
+    pub hep: Option<SocketAddr>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -191,12 +195,33 @@ pub async fn serve(ctx: &Ctx, args: ServeArgs) -> anyhow::Result<u8> {
         "dialtone web listening on http://{addr} ({} store)",
         store.backend()
     );
+    let collector = match args.hep {
+        Some(hep) => {
+            let path = crate::events_cmd::events_path(ctx, None);
+            let c =
+                crate::events_cmd::start_collector(hep, sip_events::StoreConfig::new(path)).await?;
+            let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+            let task = tokio::spawn(c.run(async move {
+                let _ = stopped.await;
+            }));
+            Some((stop, task))
+        }
+        None => None,
+    };
     let state = web::AppState::new(cfg, store, set, checks).with_viewer(Arc::new(Viewer));
-    web::serve_on(listener, state, shutdown()).await?;
+    let served = web::serve_on(listener, state, shutdown()).await;
+    if let Some((stop, task)) = collector {
+        // The collector commits what it has queued before the web app's exit.
+        let _ = stop.send(());
+        task.await?
+            .map_err(|e| coded(exit::STORAGE, e.to_string()))?;
+    }
+    served?;
     Ok(exit::OK)
 }
 
-async fn shutdown() {
+/// Resolves on SIGINT or SIGTERM.
+pub(crate) async fn shutdown() {
     let term = async {
         match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
             Ok(mut s) => {

@@ -80,6 +80,17 @@ const FORBIDDEN: &[(&str, &[&str])] = &[
     ("captures", &["tokio", "sqlx", "axum", "runbook"]),
     ("diagnosis", &["axum", "incidents"]),
     (
+        "sip-events",
+        &[
+            "runbook",
+            "incidents",
+            "diagnosis",
+            "server-state",
+            "web",
+            "axum",
+        ],
+    ),
+    (
         "casework",
         &[
             "tokio",

@@ -5,6 +5,7 @@ mod architecture;
 mod capture;
 mod config;
 mod diagnose;
+mod events;
 mod incident;
 mod probe;
 mod serve;

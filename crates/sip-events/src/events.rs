@@ -1,0 +1,346 @@
+//! From a captured SIP message to the little a "can't call" diagnosis needs, and the events
+//! (registration attempts, call outcomes) that requests and responses make once paired by
+//! Call-ID and CSeq. Pure: no IO.
+
+use crate::hep::HepPacket;
+use chrono::{DateTime, TimeZone, Utc};
+use serde::Serialize;
+use sip_message::{Message, Method};
+
+/// Longest text kept from any header (user agents, reasons, users); longer is cut.
+pub const MAX_FIELD: usize = 120;
+
+/// The compact row kept for each message of interest (no body, no credentials).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SipRecord {
+    /// Capture time (the agent's timestamp, else the arrival time), microseconds since the epoch.
+    pub at: i64,
+    pub call_id: String,
+    pub cseq: u32,
+    /// REGISTER, INVITE, BYE or CANCEL: the CSeq method.
+    pub method: String,
+    /// `None` for a request.
+    pub status: Option<u16>,
+    pub reason: String,
+    pub from_user: String,
+    pub to_user: String,
+    /// Request-URI user (requests only).
+    pub ruri_user: String,
+    /// `ip:port` of the sender and the receiver.
+    pub src: String,
+    pub dst: String,
+    /// udp, tcp, tls, ws, wss, sctp.
+    pub transport: String,
+    /// User-Agent of a request, Server of a response.
+    pub user_agent: String,
+    /// The `username` of an Authorization / Proxy-Authorization header (never the response).
+    pub auth_user: String,
+    /// Whether a 401/407 carried a challenge.
+    pub challenge: bool,
+    /// The first line, redacted and cut at [`MAX_FIELD`].
+    pub summary: String,
+}
+
+/// Why a message was not kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Skip {
+    /// Not SIP (HEP protocol type other than 1), or no SIP message could be read.
+    NotSip,
+    /// A method the window does not keep (OPTIONS, ACK, MESSAGE, ...).
+    Uninteresting,
+    /// No Call-ID or no readable CSeq: it cannot be paired.
+    Unpairable,
+}
+
+fn cut(s: &str) -> String {
+    if s.len() <= MAX_FIELD {
+        return s.to_owned();
+    }
+    let mut end = MAX_FIELD;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    s[..end].to_owned()
+}
+
+fn wanted(m: &Method) -> bool {
+    matches!(
+        m,
+        Method::Register | Method::Invite | Method::Bye | Method::Cancel
+    )
+}
+
+/// Reads a HEP packet's SIP payload into a record; `received_at` (µs) is used when the agent
+/// sent no timestamp.
+pub fn record_from_hep(p: &HepPacket<'_>, received_at: i64) -> Result<SipRecord, Skip> {
+    if p.proto_type.is_some_and(|t| t != crate::hep::PROTO_SIP) {
+        return Err(Skip::NotSip);
+    }
+    let parsed = sip_message::parse(p.payload);
+    let Some(msg) = parsed.message else {
+        return Err(Skip::NotSip);
+    };
+    let at = p.timestamp_micros().unwrap_or(received_at);
+    let src = p.src().map(|a| a.to_string()).unwrap_or_default();
+    let dst = p.dst().map(|a| a.to_string()).unwrap_or_default();
+    record_from_message(&msg, at, src, dst, p.transport())
+}
+
+/// Reads a parsed message into a record.
+pub fn record_from_message(
+    msg: &Message,
+    at: i64,
+    src: String,
+    dst: String,
+    ip_transport: Option<&str>,
+) -> Result<SipRecord, Skip> {
+    let h = msg.headers();
+    let cseq = match h.cseq() {
+        Ok(Some(c)) => c,
+        _ => {
+            return Err(match msg {
+                Message::Request(r) if !wanted(&r.method) => Skip::Uninteresting,
+                _ => Skip::Unpairable,
+            });
+        }
+    };
+    if !wanted(&cseq.method) {
+        return Err(Skip::Uninteresting);
+    }
+    let call_id = match h.call_id() {
+        Some(c) if !c.trim().is_empty() => cut(c.trim()),
+        _ => return Err(Skip::Unpairable),
+    };
+    let user_of = |na: Option<sip_message::NameAddr>| {
+        na.and_then(|n| n.uri.user)
+            .map(|u| cut(&u))
+            .unwrap_or_default()
+    };
+    let from_user = user_of(h.from().ok().flatten());
+    let to_user = user_of(h.to().ok().flatten());
+    let via_transport = h
+        .via()
+        .ok()
+        .and_then(|v| v.into_iter().next())
+        .map(|v| v.transport.to_ascii_lowercase());
+    let transport = via_transport
+        .filter(|t| !t.is_empty())
+        .or_else(|| ip_transport.map(str::to_owned))
+        .unwrap_or_default();
+    let (status, reason, ruri_user, user_agent, auth_user, challenge) = match msg {
+        Message::Request(r) => {
+            if r.method != cseq.method {
+                // An ACK or other request inside an INVITE transaction's CSeq: not kept.
+                return Err(Skip::Uninteresting);
+            }
+            let auth = h
+                .authorization()
+                .ok()
+                .flatten()
+                .or_else(|| h.proxy_authorization().ok().flatten())
+                .and_then(|c| c.param("username"))
+                .map(|u| cut(&u))
+                .unwrap_or_default();
+            (
+                None,
+                String::new(),
+                r.uri.user.as_deref().map(cut).unwrap_or_default(),
+                h.user_agent().map(cut).unwrap_or_default(),
+                auth,
+                false,
+            )
+        }
+        Message::Response(r) => {
+            let challenge = matches!(r.status, 401 | 407)
+                && (h.get("WWW-Authenticate").is_some() || h.get("Proxy-Authenticate").is_some());
+            (
+                Some(r.status),
+                cut(&r.reason),
+                String::new(),
+                h.server().map(cut).unwrap_or_default(),
+                String::new(),
+                challenge,
+            )
+        }
+    };
+    Ok(SipRecord {
+        at,
+        call_id,
+        cseq: cseq.seq,
+        method: cseq.method.as_str().to_owned(),
+        status,
+        reason,
+        from_user,
+        to_user,
+        ruri_user,
+        src: cut(&src),
+        dst: cut(&dst),
+        transport: cut(&transport),
+        user_agent,
+        auth_user,
+        challenge,
+        summary: cut(&msg.summary()),
+    })
+}
+
+/// Microseconds since the epoch as a time (the epoch for out-of-range values).
+pub fn time_of(micros: i64) -> DateTime<Utc> {
+    Utc.timestamp_micros(micros)
+        .single()
+        .unwrap_or(DateTime::UNIX_EPOCH)
+}
+
+/// One REGISTER transaction: the request and its final (or last) response.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RegAttemptEvent {
+    pub at: DateTime<Utc>,
+    /// The account: the To user of the REGISTER (its From user when To has none).
+    pub user: String,
+    /// The client's `ip:port` as the server saw it.
+    pub source: String,
+    pub transport: String,
+    pub user_agent: String,
+    /// 0 while no response was seen.
+    pub status: u16,
+    pub reason: String,
+    /// The username of the credentials sent, when the REGISTER carried some.
+    pub auth_user: Option<String>,
+    /// A 401/407 with a challenge: the normal first answer, not a failure.
+    pub challenge: bool,
+    pub call_id: String,
+    pub cseq: u32,
+}
+
+/// One call (all INVITE transactions of a Call-ID) and how it ended.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CallEvent {
+    pub at: DateTime<Utc>,
+    pub call_id: String,
+    /// From user of the first INVITE.
+    pub caller: String,
+    /// To user of the first INVITE.
+    pub callee: String,
+    /// Request-URI user of the first INVITE: what was dialled.
+    pub dialled: String,
+    /// The deciding response (2xx beats a later failure, a final beats a provisional); 0 when none.
+    pub status: u16,
+    pub reason: String,
+    pub answered_at: Option<DateTime<Utc>>,
+    pub ended_at: Option<DateTime<Utc>>,
+    /// The caller's `ip:port` (sender of the first INVITE).
+    pub source: String,
+}
+
+/// The parties of a call, for joining call records that have only a Call-ID.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CallParties {
+    pub caller: String,
+    pub callee: String,
+    pub dialled: String,
+}
+
+/// An account's event, for its timeline.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum TimelineEvent {
+    Registration(RegAttemptEvent),
+    Call(CallEvent),
+}
+
+impl TimelineEvent {
+    pub fn at(&self) -> DateTime<Utc> {
+        match self {
+            TimelineEvent::Registration(r) => r.at,
+            TimelineEvent::Call(c) => c.at,
+        }
+    }
+
+    /// A stable key (for following a timeline whose events get their answers later).
+    pub fn key(&self) -> String {
+        match self {
+            TimelineEvent::Registration(r) => format!("r {} {}", r.call_id, r.cseq),
+            TimelineEvent::Call(c) => format!("c {}", c.call_id),
+        }
+    }
+
+    /// The event in plain words, as seen from `account`:
+    /// `REGISTER from 127.0.0.1:5098 udp (baresip 1.0) → 401 challenge`,
+    /// `call to 95551234 → 503 Service Unavailable`.
+    pub fn describe(&self, account: &str) -> String {
+        match self {
+            TimelineEvent::Registration(r) => {
+                let mut s = format!("REGISTER from {}", or_unknown(&r.source));
+                if !r.transport.is_empty() {
+                    s.push(' ');
+                    s.push_str(&r.transport);
+                }
+                if !r.user_agent.is_empty() {
+                    s.push_str(&format!(" ({})", r.user_agent));
+                }
+                let result = match r.status {
+                    0 => "no response seen".to_owned(),
+                    401 | 407 if r.challenge => format!("{} challenge", r.status),
+                    200..=299 => format!("{} {} registered", r.status, r.reason),
+                    _ => format!("{} {}", r.status, r.reason),
+                };
+                format!("{s} → {}", result.trim_end())
+            }
+            TimelineEvent::Call(c) => {
+                let outgoing = c.caller == account || c.callee != account && c.dialled != account;
+                let who = if outgoing {
+                    format!(
+                        "call to {}",
+                        or_unknown(if c.dialled.is_empty() {
+                            &c.callee
+                        } else {
+                            &c.dialled
+                        })
+                    )
+                } else {
+                    format!("call from {}", or_unknown(&c.caller))
+                };
+                let mut result = match c.status {
+                    0 => "no response seen".to_owned(),
+                    s => format!("{s} {}", c.reason).trim_end().to_owned(),
+                };
+                if c.answered_at.is_some() {
+                    result.push_str(" answered");
+                }
+                if let Some(end) = c.ended_at {
+                    let secs = c
+                        .answered_at
+                        .map(|a| (end - a).num_seconds().max(0))
+                        .unwrap_or(0);
+                    if c.answered_at.is_some() {
+                        result.push_str(&format!(", ended after {secs}s"));
+                    } else if c.status == 0 || c.status == 487 {
+                        result.push_str(" (cancelled)");
+                    }
+                }
+                format!("{who} → {result}")
+            }
+        }
+    }
+}
+
+fn or_unknown(s: &str) -> &str {
+    if s.is_empty() { "?" } else { s }
+}
+
+/// How strongly a response decides a call's outcome: a 2xx beats everything (a later failed
+/// re-INVITE does not undo an answered call), then later transactions beat earlier ones, and
+/// within one a final response beats a provisional one.
+pub fn call_rank(status: u16, cseq: u32) -> i64 {
+    let class = if status >= 200 { 1 } else { 0 };
+    let base = i64::from(cseq) * 2 + class;
+    if (200..300).contains(&status) {
+        base + (1 << 40)
+    } else {
+        base
+    }
+}
+
+/// Whether a response status is final.
+pub fn is_final(status: u16) -> bool {
+    status >= 200
+}

@@ -1,0 +1,793 @@
+//! The persisted window: one SQLite file (WAL) holding compact message rows, registration
+//! attempts and calls, bounded by count and age; [`EventStore`] writes it in batches,
+//! [`EventWindow`] reads it (from any process).
+
+use crate::Error;
+use crate::events::{
+    CallEvent, CallParties, RegAttemptEvent, SipRecord, TimelineEvent, call_rank, time_of,
+};
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
+    SqliteSynchronous,
+};
+use sqlx::{QueryBuilder, Row, Sqlite};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// The events file's name in dialtone's data directory.
+pub const DEFAULT_FILE: &str = "events.sqlite";
+/// Every read gives up after this long.
+pub const READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// No read returns more rows than this, whatever the limit asked.
+pub const MAX_READ_ROWS: usize = 10_000;
+/// How long a write or read waits for the file's lock.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+/// Rows per multi-row statement (SQLite allows 32766 bound values).
+const ROWS_PER_STATEMENT: usize = 500;
+/// Rows looked at per pruning step (oldest first, by arrival).
+const PRUNE_STEP: i64 = 10_000;
+
+/// Bounds and batching of the window.
+#[derive(Debug, Clone)]
+pub struct StoreConfig {
+    /// The SQLite file (created with its directory).
+    pub path: PathBuf,
+    /// Most SIP message rows kept; registration and call rows older than the oldest kept
+    /// message go with it (there is at most one per message).
+    pub max_events: u64,
+    /// Rows older than this are pruned.
+    pub max_age: Duration,
+    /// Messages waiting for the writer; past this, new ones are dropped and counted.
+    pub queue_capacity: usize,
+    /// A batch is committed when it has this many messages…
+    pub batch_max: usize,
+    /// …or this long after the previous commit.
+    pub batch_interval: Duration,
+}
+
+impl StoreConfig {
+    /// The defaults: 1,000,000 events, 7 days, a 50,000-message queue, batches of 5,000 or
+    /// every 100 ms.
+    pub fn new(path: impl Into<PathBuf>) -> Self {
+        Self {
+            path: path.into(),
+            max_events: 1_000_000,
+            max_age: Duration::from_secs(7 * 24 * 3600),
+            queue_capacity: 50_000,
+            batch_max: 5_000,
+            batch_interval: Duration::from_millis(100),
+        }
+    }
+}
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS messages (
+    id INTEGER PRIMARY KEY,
+    at INTEGER NOT NULL,
+    call_id TEXT NOT NULL,
+    cseq INTEGER NOT NULL,
+    method TEXT NOT NULL,
+    status INTEGER,
+    src TEXT NOT NULL,
+    dst TEXT NOT NULL,
+    transport TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS registrations (
+    id INTEGER PRIMARY KEY,
+    call_id TEXT NOT NULL,
+    cseq INTEGER NOT NULL,
+    at INTEGER NOT NULL,
+    user TEXT NOT NULL,
+    source TEXT NOT NULL,
+    transport TEXT NOT NULL,
+    user_agent TEXT NOT NULL,
+    auth_user TEXT NOT NULL,
+    from_request INTEGER NOT NULL,
+    status INTEGER NOT NULL,
+    reason TEXT NOT NULL,
+    challenge INTEGER NOT NULL,
+    UNIQUE (call_id, cseq)
+);
+CREATE INDEX IF NOT EXISTS registrations_user_at ON registrations (user, at);
+CREATE TABLE IF NOT EXISTS calls (
+    id INTEGER PRIMARY KEY,
+    call_id TEXT NOT NULL UNIQUE,
+    at INTEGER NOT NULL,
+    caller TEXT NOT NULL,
+    callee TEXT NOT NULL,
+    dialled TEXT NOT NULL,
+    source TEXT NOT NULL,
+    from_request INTEGER NOT NULL,
+    status INTEGER NOT NULL,
+    reason TEXT NOT NULL,
+    rank INTEGER NOT NULL,
+    answered_at INTEGER,
+    ended_at INTEGER
+);
+CREATE INDEX IF NOT EXISTS calls_caller_at ON calls (caller, at);
+CREATE INDEX IF NOT EXISTS calls_callee_at ON calls (callee, at);
+CREATE INDEX IF NOT EXISTS calls_dialled_at ON calls (dialled, at);
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
+";
+
+fn store_err(path: &Path) -> impl Fn(sqlx::Error) -> Error + '_ {
+    move |source| Error::Store {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// The writer of the window (one per file).
+pub struct EventStore {
+    pool: SqlitePool,
+    cfg: StoreConfig,
+}
+
+impl std::fmt::Debug for EventStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EventStore")
+            .field("path", &self.cfg.path)
+            .finish()
+    }
+}
+
+/// A registration row being merged (one REGISTER transaction).
+#[derive(Debug, Clone)]
+struct RegRow {
+    call_id: String,
+    cseq: u32,
+    at: i64,
+    user: String,
+    source: String,
+    transport: String,
+    user_agent: String,
+    auth_user: String,
+    from_request: bool,
+    status: u16,
+    reason: String,
+    challenge: bool,
+}
+
+impl RegRow {
+    fn from_record(r: &SipRecord) -> Self {
+        let request = r.status.is_none();
+        let user = if r.to_user.is_empty() {
+            r.from_user.clone()
+        } else {
+            r.to_user.clone()
+        };
+        Self {
+            call_id: r.call_id.clone(),
+            cseq: r.cseq,
+            at: r.at,
+            user,
+            // The client sent the request, and receives the response.
+            source: if request {
+                r.src.clone()
+            } else {
+                r.dst.clone()
+            },
+            transport: r.transport.clone(),
+            user_agent: if request {
+                r.user_agent.clone()
+            } else {
+                String::new()
+            },
+            auth_user: r.auth_user.clone(),
+            from_request: request,
+            status: r.status.unwrap_or(0),
+            reason: r.reason.clone(),
+            challenge: r.challenge,
+        }
+    }
+
+    /// Same rules as the SQL upsert: the first request's fields, the last final response.
+    fn merge(&mut self, o: RegRow) {
+        if o.from_request && !self.from_request {
+            self.at = o.at;
+            self.user = o.user;
+            self.source = o.source;
+            self.transport = o.transport;
+            self.user_agent = o.user_agent;
+            self.auth_user = o.auth_user;
+            self.from_request = true;
+        }
+        if o.status >= 200 || (self.status < 200 && o.status > 0) {
+            self.status = o.status;
+            self.reason = o.reason;
+            self.challenge = o.challenge;
+        }
+    }
+}
+
+/// A call row being merged (all INVITE transactions of a Call-ID).
+#[derive(Debug, Clone)]
+struct CallRow {
+    call_id: String,
+    at: i64,
+    caller: String,
+    callee: String,
+    dialled: String,
+    source: String,
+    from_request: bool,
+    status: u16,
+    reason: String,
+    rank: i64,
+    answered_at: Option<i64>,
+    ended_at: Option<i64>,
+}
+
+impl CallRow {
+    fn from_invite(r: &SipRecord) -> Self {
+        let request = r.status.is_none();
+        let status = r.status.unwrap_or(0);
+        Self {
+            call_id: r.call_id.clone(),
+            at: r.at,
+            caller: r.from_user.clone(),
+            callee: r.to_user.clone(),
+            dialled: if request {
+                r.ruri_user.clone()
+            } else {
+                String::new()
+            },
+            source: if request {
+                r.src.clone()
+            } else {
+                r.dst.clone()
+            },
+            from_request: request,
+            status,
+            reason: r.reason.clone(),
+            rank: if request {
+                -1
+            } else {
+                call_rank(status, r.cseq)
+            },
+            answered_at: (200..300).contains(&status).then_some(r.at),
+            ended_at: None,
+        }
+    }
+
+    fn merge(&mut self, o: CallRow) {
+        if o.from_request && !self.from_request {
+            self.at = o.at;
+            self.caller = o.caller;
+            self.callee = o.callee;
+            self.dialled = o.dialled;
+            self.source = o.source;
+            self.from_request = true;
+        }
+        if o.rank > self.rank {
+            self.rank = o.rank;
+            self.status = o.status;
+            self.reason = o.reason;
+        }
+        self.answered_at = self.answered_at.or(o.answered_at);
+        self.ended_at = self.ended_at.or(o.ended_at);
+    }
+}
+
+fn now_micros() -> i64 {
+    Utc::now().timestamp_micros()
+}
+
+impl EventStore {
+    /// Opens (creating it and its directory) the window's file for writing.
+    pub async fn open(cfg: StoreConfig) -> Result<EventStore, Error> {
+        let path = cfg.path.clone();
+        if let Some(parent) = path.parent()
+            && !parent.as_os_str().is_empty()
+        {
+            std::fs::create_dir_all(parent).map_err(|source| Error::Io {
+                what: format!("cannot create directory {}", parent.display()),
+                source,
+            })?;
+        }
+        let options = SqliteConnectOptions::new()
+            .filename(&path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            // NORMAL in WAL mode: a committed batch survives a crash of the process.
+            .synchronous(SqliteSynchronous::Normal)
+            .busy_timeout(BUSY_TIMEOUT);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(1)
+            .acquire_timeout(BUSY_TIMEOUT)
+            .connect_with(options)
+            .await
+            .map_err(store_err(&path))?;
+        sqlx::raw_sql(SCHEMA)
+            .execute(&pool)
+            .await
+            .map_err(store_err(&path))?;
+        Ok(EventStore { pool, cfg })
+    }
+
+    pub fn config(&self) -> &StoreConfig {
+        &self.cfg
+    }
+
+    /// Writes one batch in one transaction: message rows, then the registration and call rows
+    /// they make or complete. Returns how many message rows were stored.
+    pub async fn write_batch(&self, records: &[SipRecord]) -> Result<usize, Error> {
+        if records.is_empty() {
+            return Ok(0);
+        }
+        let err = store_err(&self.cfg.path);
+        let mut regs: Vec<RegRow> = Vec::new();
+        let mut reg_index: HashMap<(&str, u32), usize> = HashMap::new();
+        let mut calls: Vec<CallRow> = Vec::new();
+        let mut call_index: HashMap<&str, usize> = HashMap::new();
+        let mut ends: Vec<(&str, i64)> = Vec::new();
+        for r in records {
+            match (r.method.as_str(), r.status) {
+                ("REGISTER", _) => {
+                    let row = RegRow::from_record(r);
+                    match reg_index.get(&(r.call_id.as_str(), r.cseq)) {
+                        Some(&i) => regs[i].merge(row),
+                        None => {
+                            reg_index.insert((r.call_id.as_str(), r.cseq), regs.len());
+                            regs.push(row);
+                        }
+                    }
+                }
+                ("INVITE", _) => {
+                    let row = CallRow::from_invite(r);
+                    match call_index.get(r.call_id.as_str()) {
+                        Some(&i) => calls[i].merge(row),
+                        None => {
+                            call_index.insert(r.call_id.as_str(), calls.len());
+                            calls.push(row);
+                        }
+                    }
+                }
+                ("BYE" | "CANCEL", None) => ends.push((r.call_id.as_str(), r.at)),
+                _ => {}
+            }
+        }
+        // Ends of calls whose INVITE is in this batch merge in memory; the others update rows.
+        let mut late_ends = Vec::new();
+        for (call_id, at) in ends {
+            match call_index.get(call_id) {
+                Some(&i) => calls[i].ended_at = calls[i].ended_at.or(Some(at)),
+                None => late_ends.push((call_id, at)),
+            }
+        }
+
+        let mut tx = self.pool.begin().await.map_err(&err)?;
+        for chunk in records.chunks(ROWS_PER_STATEMENT) {
+            let mut q = QueryBuilder::<Sqlite>::new(
+                "INSERT INTO messages (at, call_id, cseq, method, status, src, dst, transport) ",
+            );
+            q.push_values(chunk, |mut b, r| {
+                b.push_bind(r.at)
+                    .push_bind(r.call_id.clone())
+                    .push_bind(i64::from(r.cseq))
+                    .push_bind(r.method.clone())
+                    .push_bind(r.status.map(i64::from))
+                    .push_bind(r.src.clone())
+                    .push_bind(r.dst.clone())
+                    .push_bind(r.transport.clone());
+            });
+            q.build().execute(&mut *tx).await.map_err(&err)?;
+        }
+        for chunk in regs.chunks(ROWS_PER_STATEMENT) {
+            let mut q = QueryBuilder::<Sqlite>::new(
+                "INSERT INTO registrations (call_id, cseq, at, user, source, transport, user_agent, \
+                 auth_user, from_request, status, reason, challenge) ",
+            );
+            q.push_values(chunk, |mut b, r| {
+                b.push_bind(r.call_id.clone())
+                    .push_bind(i64::from(r.cseq))
+                    .push_bind(r.at)
+                    .push_bind(r.user.clone())
+                    .push_bind(r.source.clone())
+                    .push_bind(r.transport.clone())
+                    .push_bind(r.user_agent.clone())
+                    .push_bind(r.auth_user.clone())
+                    .push_bind(r.from_request)
+                    .push_bind(i64::from(r.status))
+                    .push_bind(r.reason.clone())
+                    .push_bind(r.challenge);
+            });
+            // Same rules as RegRow::merge; SET expressions see the row as it was.
+            q.push(
+                " ON CONFLICT (call_id, cseq) DO UPDATE SET
+                  at = CASE WHEN excluded.from_request AND NOT registrations.from_request THEN excluded.at ELSE registrations.at END,
+                  user = CASE WHEN excluded.from_request AND NOT registrations.from_request THEN excluded.user ELSE registrations.user END,
+                  source = CASE WHEN excluded.from_request AND NOT registrations.from_request THEN excluded.source ELSE registrations.source END,
+                  transport = CASE WHEN excluded.from_request AND NOT registrations.from_request THEN excluded.transport ELSE registrations.transport END,
+                  user_agent = CASE WHEN excluded.from_request AND NOT registrations.from_request THEN excluded.user_agent ELSE registrations.user_agent END,
+                  auth_user = CASE WHEN excluded.from_request AND NOT registrations.from_request THEN excluded.auth_user ELSE registrations.auth_user END,
+                  from_request = MAX(registrations.from_request, excluded.from_request),
+                  status = CASE WHEN excluded.status >= 200 OR (registrations.status < 200 AND excluded.status > 0) THEN excluded.status ELSE registrations.status END,
+                  reason = CASE WHEN excluded.status >= 200 OR (registrations.status < 200 AND excluded.status > 0) THEN excluded.reason ELSE registrations.reason END,
+                  challenge = CASE WHEN excluded.status >= 200 OR (registrations.status < 200 AND excluded.status > 0) THEN excluded.challenge ELSE registrations.challenge END",
+            );
+            q.build().execute(&mut *tx).await.map_err(&err)?;
+        }
+        for chunk in calls.chunks(ROWS_PER_STATEMENT) {
+            let mut q = QueryBuilder::<Sqlite>::new(
+                "INSERT INTO calls (call_id, at, caller, callee, dialled, source, from_request, \
+                 status, reason, rank, answered_at, ended_at) ",
+            );
+            q.push_values(chunk, |mut b, c| {
+                b.push_bind(c.call_id.clone())
+                    .push_bind(c.at)
+                    .push_bind(c.caller.clone())
+                    .push_bind(c.callee.clone())
+                    .push_bind(c.dialled.clone())
+                    .push_bind(c.source.clone())
+                    .push_bind(c.from_request)
+                    .push_bind(i64::from(c.status))
+                    .push_bind(c.reason.clone())
+                    .push_bind(c.rank)
+                    .push_bind(c.answered_at)
+                    .push_bind(c.ended_at);
+            });
+            // Same rules as CallRow::merge.
+            q.push(
+                " ON CONFLICT (call_id) DO UPDATE SET
+                  at = CASE WHEN excluded.from_request AND NOT calls.from_request THEN excluded.at ELSE calls.at END,
+                  caller = CASE WHEN excluded.from_request AND NOT calls.from_request THEN excluded.caller ELSE calls.caller END,
+                  callee = CASE WHEN excluded.from_request AND NOT calls.from_request THEN excluded.callee ELSE calls.callee END,
+                  dialled = CASE WHEN excluded.from_request AND NOT calls.from_request THEN excluded.dialled ELSE calls.dialled END,
+                  source = CASE WHEN excluded.from_request AND NOT calls.from_request THEN excluded.source ELSE calls.source END,
+                  from_request = MAX(calls.from_request, excluded.from_request),
+                  status = CASE WHEN excluded.rank > calls.rank THEN excluded.status ELSE calls.status END,
+                  reason = CASE WHEN excluded.rank > calls.rank THEN excluded.reason ELSE calls.reason END,
+                  rank = MAX(calls.rank, excluded.rank),
+                  answered_at = COALESCE(calls.answered_at, excluded.answered_at),
+                  ended_at = COALESCE(calls.ended_at, excluded.ended_at)",
+            );
+            q.build().execute(&mut *tx).await.map_err(&err)?;
+        }
+        for (call_id, at) in late_ends {
+            sqlx::query("UPDATE calls SET ended_at = COALESCE(ended_at, ?) WHERE call_id = ?")
+                .bind(at)
+                .bind(call_id)
+                .execute(&mut *tx)
+                .await
+                .map_err(&err)?;
+        }
+        sqlx::query(
+            "INSERT INTO meta (key, value) VALUES ('last_received', ?) \
+             ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        )
+        .bind(now_micros())
+        .execute(&mut *tx)
+        .await
+        .map_err(&err)?;
+        tx.commit().await.map_err(&err)?;
+        Ok(records.len())
+    }
+
+    /// Applies the bounds: the oldest messages beyond `max_events`, then everything older than
+    /// `max_age`, then registration and call rows older than the oldest message kept. Returns the
+    /// number of message rows removed.
+    pub async fn prune(&self) -> Result<u64, Error> {
+        let err = store_err(&self.cfg.path);
+        let max = i64::try_from(self.cfg.max_events).unwrap_or(i64::MAX);
+        // Row ids grow with arrival, so the lowest are the oldest.
+        let mut removed =
+            sqlx::query("DELETE FROM messages WHERE id <= (SELECT MAX(id) FROM messages) - ?")
+                .bind(max)
+                .execute(&self.pool)
+                .await
+                .map_err(&err)?
+                .rows_affected();
+        let age = i64::try_from(self.cfg.max_age.as_micros()).unwrap_or(i64::MAX);
+        let cutoff = now_micros().saturating_sub(age);
+        removed += self.prune_older(&err, "messages", cutoff).await?;
+        let oldest: Option<i64> = sqlx::query_scalar("SELECT at FROM messages ORDER BY id LIMIT 1")
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(&err)?;
+        // With no message left, nothing derived may stay either.
+        let derived_cutoff = oldest.map_or(i64::MAX, |o| o.max(cutoff));
+        self.prune_older(&err, "registrations", derived_cutoff)
+            .await?;
+        self.prune_older(&err, "calls", derived_cutoff).await?;
+        Ok(removed)
+    }
+
+    /// Deletes rows with `at < cutoff`, looking only at the oldest rows by arrival, step by step.
+    async fn prune_older(
+        &self,
+        err: &impl Fn(sqlx::Error) -> Error,
+        table: &'static str,
+        cutoff: i64,
+    ) -> Result<u64, Error> {
+        let sql = match table {
+            "messages" => {
+                "DELETE FROM messages WHERE id IN (SELECT id FROM (SELECT id, at FROM messages ORDER BY id LIMIT ?) WHERE at < ?)"
+            }
+            "registrations" => {
+                "DELETE FROM registrations WHERE id IN (SELECT id FROM (SELECT id, at FROM registrations ORDER BY id LIMIT ?) WHERE at < ?)"
+            }
+            _ => {
+                "DELETE FROM calls WHERE id IN (SELECT id FROM (SELECT id, at FROM calls ORDER BY id LIMIT ?) WHERE at < ?)"
+            }
+        };
+        let mut total = 0;
+        // Bounded: at most 1,000 steps per call.
+        for _ in 0..1_000 {
+            let n = sqlx::query(sql)
+                .bind(PRUNE_STEP)
+                .bind(cutoff)
+                .execute(&self.pool)
+                .await
+                .map_err(err)?
+                .rows_affected();
+            total += n;
+            if n < PRUNE_STEP as u64 {
+                break;
+            }
+        }
+        Ok(total)
+    }
+
+    /// Closes the file (a checkpoint folds the WAL back into it).
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+/// What the window holds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct WindowStats {
+    /// Message rows kept (from the row ids, which grow with arrival and are pruned oldest
+    /// first: exact unless rows arrived with capture times far out of order).
+    pub events: u64,
+    pub registration_attempts: u64,
+    pub calls: u64,
+    pub oldest_event: Option<DateTime<Utc>>,
+    pub newest_event: Option<DateTime<Utc>>,
+    /// When the collector last stored a message.
+    pub last_received: Option<DateTime<Utc>>,
+}
+
+/// A reader of the window: opens an existing file (another process may be writing it).
+pub struct EventWindow {
+    pool: SqlitePool,
+    path: PathBuf,
+}
+
+impl std::fmt::Debug for EventWindow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EventWindow")
+            .field("path", &self.path)
+            .finish()
+    }
+}
+
+const REG_COLUMNS: &str =
+    "at, user, source, transport, user_agent, status, reason, auth_user, challenge, call_id, cseq";
+const CALL_COLUMNS: &str =
+    "at, call_id, caller, callee, dialled, status, reason, answered_at, ended_at, source";
+
+fn reg_of(row: &SqliteRow) -> Result<RegAttemptEvent, sqlx::Error> {
+    let auth: String = row.try_get("auth_user")?;
+    Ok(RegAttemptEvent {
+        at: time_of(row.try_get("at")?),
+        user: row.try_get("user")?,
+        source: row.try_get("source")?,
+        transport: row.try_get("transport")?,
+        user_agent: row.try_get("user_agent")?,
+        status: u16::try_from(row.try_get::<i64, _>("status")?).unwrap_or(0),
+        reason: row.try_get("reason")?,
+        auth_user: (!auth.is_empty()).then_some(auth),
+        challenge: row.try_get("challenge")?,
+        call_id: row.try_get("call_id")?,
+        cseq: u32::try_from(row.try_get::<i64, _>("cseq")?).unwrap_or(0),
+    })
+}
+
+fn call_of(row: &SqliteRow) -> Result<CallEvent, sqlx::Error> {
+    Ok(CallEvent {
+        at: time_of(row.try_get("at")?),
+        call_id: row.try_get("call_id")?,
+        caller: row.try_get("caller")?,
+        callee: row.try_get("callee")?,
+        dialled: row.try_get("dialled")?,
+        status: u16::try_from(row.try_get::<i64, _>("status")?).unwrap_or(0),
+        reason: row.try_get("reason")?,
+        answered_at: row.try_get::<Option<i64>, _>("answered_at")?.map(time_of),
+        ended_at: row.try_get::<Option<i64>, _>("ended_at")?.map(time_of),
+        source: row.try_get("source")?,
+    })
+}
+
+impl EventWindow {
+    /// Opens the window's file; it must exist (`dialtone collect` creates it).
+    pub async fn open(path: &Path) -> Result<EventWindow, Error> {
+        if !path.exists() {
+            return Err(Error::NoWindow(path.to_path_buf()));
+        }
+        let options = SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(false)
+            .busy_timeout(BUSY_TIMEOUT);
+        let pool = tokio::time::timeout(
+            READ_TIMEOUT,
+            SqlitePoolOptions::new()
+                .max_connections(2)
+                .acquire_timeout(BUSY_TIMEOUT)
+                .connect_with(options),
+        )
+        .await
+        .map_err(|_| Error::Timeout(READ_TIMEOUT))?
+        .map_err(store_err(path))?;
+        let w = EventWindow {
+            pool,
+            path: path.to_path_buf(),
+        };
+        // A file that is not a window says so now, not at the first query.
+        w.stats().await?;
+        Ok(w)
+    }
+
+    async fn bounded<T>(
+        &self,
+        f: impl std::future::Future<Output = Result<T, sqlx::Error>>,
+    ) -> Result<T, Error> {
+        tokio::time::timeout(READ_TIMEOUT, f)
+            .await
+            .map_err(|_| Error::Timeout(READ_TIMEOUT))?
+            .map_err(store_err(&self.path))
+    }
+
+    /// The account's registration attempts since `since`, newest first (at most
+    /// [`MAX_READ_ROWS`]).
+    pub async fn registration_attempts(
+        &self,
+        user: &str,
+        since: DateTime<Utc>,
+    ) -> Result<Vec<RegAttemptEvent>, Error> {
+        let sql = format!(
+            "SELECT {REG_COLUMNS} FROM registrations WHERE user = ? AND at >= ? ORDER BY at DESC, id DESC LIMIT ?"
+        );
+        let rows = self
+            .bounded(
+                sqlx::query(sqlx::AssertSqlSafe(sql))
+                    .bind(user)
+                    .bind(since.timestamp_micros())
+                    .bind(MAX_READ_ROWS as i64)
+                    .fetch_all(&self.pool),
+            )
+            .await?;
+        rows.iter()
+            .map(reg_of)
+            .collect::<Result<_, _>>()
+            .map_err(store_err(&self.path))
+    }
+
+    /// Calls the account made or received (caller, callee or dialled) since `since`, newest first.
+    pub async fn calls(
+        &self,
+        user: &str,
+        since: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<CallEvent>, Error> {
+        let limit = limit.min(MAX_READ_ROWS) as i64;
+        // One indexed branch per party; UNION drops a call seen through two of them.
+        let sql = format!(
+            "SELECT {CALL_COLUMNS} FROM (
+               SELECT * FROM calls WHERE caller = ?1 AND at >= ?2
+               UNION SELECT * FROM calls WHERE callee = ?1 AND at >= ?2
+               UNION SELECT * FROM calls WHERE dialled = ?1 AND at >= ?2)
+             ORDER BY at DESC, id DESC LIMIT ?3"
+        );
+        let rows = self
+            .bounded(
+                sqlx::query(sqlx::AssertSqlSafe(sql))
+                    .bind(user)
+                    .bind(since.timestamp_micros())
+                    .bind(limit)
+                    .fetch_all(&self.pool),
+            )
+            .await?;
+        rows.iter()
+            .map(call_of)
+            .collect::<Result<_, _>>()
+            .map_err(store_err(&self.path))
+    }
+
+    /// The parties of the calls whose Call-IDs are given (those the window has).
+    pub async fn call_parties(
+        &self,
+        call_ids: &[String],
+    ) -> Result<HashMap<String, CallParties>, Error> {
+        let mut out = HashMap::new();
+        for chunk in call_ids
+            .chunks(ROWS_PER_STATEMENT)
+            .take(MAX_READ_ROWS / ROWS_PER_STATEMENT)
+        {
+            let mut q = QueryBuilder::<Sqlite>::new(
+                "SELECT call_id, caller, callee, dialled FROM calls WHERE call_id IN (",
+            );
+            let mut sep = q.separated(", ");
+            for id in chunk {
+                sep.push_bind(id.clone());
+            }
+            q.push(")");
+            let rows = self.bounded(q.build().fetch_all(&self.pool)).await?;
+            for row in rows {
+                let get = |c: &str| row.try_get::<String, _>(c).map_err(store_err(&self.path));
+                out.insert(
+                    get("call_id")?,
+                    CallParties {
+                        caller: get("caller")?,
+                        callee: get("callee")?,
+                        dialled: get("dialled")?,
+                    },
+                );
+            }
+        }
+        Ok(out)
+    }
+
+    /// Every event of the account since `since`, newest first.
+    pub async fn timeline(
+        &self,
+        user: &str,
+        since: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<TimelineEvent>, Error> {
+        let limit = limit.min(MAX_READ_ROWS);
+        let mut regs = self.registration_attempts(user, since).await?;
+        regs.truncate(limit);
+        let calls = self.calls(user, since, limit).await?;
+        let mut all: Vec<TimelineEvent> = regs
+            .into_iter()
+            .map(TimelineEvent::Registration)
+            .chain(calls.into_iter().map(TimelineEvent::Call))
+            .collect();
+        all.sort_by_key(|e| std::cmp::Reverse(e.at()));
+        all.truncate(limit);
+        Ok(all)
+    }
+
+    /// How much the window holds and how fresh it is.
+    pub async fn stats(&self) -> Result<WindowStats, Error> {
+        let row = self
+            .bounded(
+                sqlx::query(
+                    "SELECT
+                       (SELECT MAX(id) - MIN(id) + 1 FROM messages) AS events,
+                       (SELECT COUNT(*) FROM registrations) AS regs,
+                       (SELECT COUNT(*) FROM calls) AS calls,
+                       (SELECT at FROM messages ORDER BY id LIMIT 1) AS oldest,
+                       (SELECT at FROM messages ORDER BY id DESC LIMIT 1) AS newest,
+                       (SELECT value FROM meta WHERE key = 'last_received') AS last",
+                )
+                .fetch_one(&self.pool),
+            )
+            .await?;
+        let n = |c: &str| -> Result<u64, Error> {
+            Ok(row
+                .try_get::<Option<i64>, _>(c)
+                .map_err(store_err(&self.path))?
+                .and_then(|v| u64::try_from(v).ok())
+                .unwrap_or(0))
+        };
+        let t = |c: &str| -> Result<Option<DateTime<Utc>>, Error> {
+            Ok(row
+                .try_get::<Option<i64>, _>(c)
+                .map_err(store_err(&self.path))?
+                .map(time_of))
+        };
+        Ok(WindowStats {
+            events: n("events")?,
+            registration_attempts: n("regs")?,
+            calls: n("calls")?,
+            oldest_event: t("oldest")?,
+            newest_event: t("newest")?,
+            last_received: t("last")?,
+        })
+    }
+}

@@ -1,0 +1,301 @@
+//! Event extraction and pairing, data-driven: each scenario's messages go through the store in
+//! one batch, one message per batch, and (for order-independence) responses first; all three
+//! must give the expected events.
+
+use chrono::{DateTime, Utc};
+use sip_events::events::{Skip, record_from_hep};
+use sip_events::synth::{self, RegOutcome};
+use sip_events::{EventStore, EventWindow, SipRecord, StoreConfig, hep};
+use std::net::SocketAddr;
+
+fn client() -> SocketAddr {
+    "127.0.0.1:5098".parse().unwrap()
+}
+fn server() -> SocketAddr {
+    "127.0.0.1:5060".parse().unwrap()
+}
+
+fn now() -> i64 {
+    Utc::now().timestamp_micros() - 60_000_000
+}
+
+fn records(msgs: Vec<(Vec<u8>, SocketAddr, SocketAddr, i64)>) -> Vec<SipRecord> {
+    synth::wrap(msgs)
+        .iter()
+        .filter_map(|p| record_from_hep(&hep::decode(p).unwrap(), 0).ok())
+        .collect()
+}
+
+async fn window(batches: Vec<Vec<SipRecord>>) -> (tempfile::TempDir, EventWindow) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("events.sqlite");
+    let store = EventStore::open(StoreConfig::new(&path)).await.unwrap();
+    for b in batches {
+        store.write_batch(&b).await.unwrap();
+    }
+    store.close().await;
+    let w = EventWindow::open(&path).await.unwrap();
+    (dir, w)
+}
+
+/// The three ways of feeding the same messages.
+fn feeds(recs: &[SipRecord]) -> Vec<(&'static str, Vec<Vec<SipRecord>>)> {
+    let (resp, req): (Vec<_>, Vec<_>) = recs.iter().cloned().partition(|r| r.status.is_some());
+    vec![
+        ("one batch", vec![recs.to_vec()]),
+        (
+            "one per batch",
+            recs.iter().map(|r| vec![r.clone()]).collect(),
+        ),
+        ("responses first", vec![resp, req]),
+    ]
+}
+
+fn long_ago() -> DateTime<Utc> {
+    Utc::now() - chrono::Duration::days(1)
+}
+
+/// (outcome, expected (status, challenge, auth user) per attempt, oldest first)
+type RegCase = (RegOutcome, &'static [(u16, bool, Option<&'static str>)]);
+
+#[tokio::test]
+async fn registration_attempts_pair_request_and_response() {
+    let cases: &[RegCase] = &[
+        (
+            RegOutcome::Registered,
+            &[(401, true, None), (200, false, Some("alice"))],
+        ),
+        (
+            RegOutcome::Refused,
+            &[(401, true, None), (403, false, Some("alice"))],
+        ),
+        (RegOutcome::ChallengeOnly, &[(401, true, None)]),
+    ];
+    for (outcome, expected) in cases {
+        let recs = records(synth::registration(
+            "alice",
+            "example.test",
+            client(),
+            server(),
+            "reg-1",
+            now(),
+            *outcome,
+        ));
+        for (how, batches) in feeds(&recs) {
+            let (_dir, w) = window(batches).await;
+            let mut got = w.registration_attempts("alice", long_ago()).await.unwrap();
+            got.reverse();
+            let summary: Vec<_> = got
+                .iter()
+                .map(|r| (r.status, r.challenge, r.auth_user.as_deref()))
+                .collect();
+            assert_eq!(summary, expected.to_vec(), "{outcome:?}, {how}");
+            for r in &got {
+                // The client's address and its user agent, from the request, whatever came first.
+                assert_eq!(r.source, "127.0.0.1:5098", "{outcome:?}, {how}");
+                assert_eq!(r.transport, "udp");
+                assert_eq!(r.user_agent, "baresip 1.0", "{outcome:?}, {how}");
+                assert_eq!(r.user, "alice");
+            }
+            assert!(
+                w.registration_attempts("bob", long_ago())
+                    .await
+                    .unwrap()
+                    .is_empty()
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn call_outcomes_pair_invite_responses_and_bye() {
+    // (final status, reason, answered)
+    let cases: &[(u16, &str, bool)] = &[
+        (200, "OK", true),
+        (503, "Service Unavailable", false),
+        (486, "Busy Here", false),
+        (404, "Not Found", false),
+    ];
+    for (status, reason, answered) in cases {
+        let recs = records(synth::call(
+            "alice",
+            "95551234",
+            "example.test",
+            client(),
+            server(),
+            "call-1",
+            now(),
+            *status,
+        ));
+        for (how, batches) in feeds(&recs) {
+            let (_dir, w) = window(batches).await;
+            let calls = w.calls("alice", long_ago(), 10).await.unwrap();
+            assert_eq!(calls.len(), 1, "{status} {how}");
+            let c = &calls[0];
+            assert_eq!((c.status, c.reason.as_str()), (*status, *reason), "{how}");
+            assert_eq!(c.caller, "alice");
+            assert_eq!(c.callee, "95551234");
+            assert_eq!(c.dialled, "95551234");
+            assert_eq!(c.source, "127.0.0.1:5098", "{how}");
+            assert_eq!(c.answered_at.is_some(), *answered, "{status} {how}");
+            assert_eq!(c.ended_at.is_some(), *answered, "{status} {how}");
+            if let (Some(a), Some(e)) = (c.answered_at, c.ended_at) {
+                assert_eq!((e - a).num_seconds(), 30);
+            }
+            // The dialled number finds the call too, and the parties join by Call-ID.
+            assert_eq!(w.calls("95551234", long_ago(), 10).await.unwrap().len(), 1);
+            let parties = w
+                .call_parties(&["call-1".to_string(), "unknown".to_string()])
+                .await
+                .unwrap();
+            assert_eq!(parties.len(), 1);
+            assert_eq!(parties["call-1"].dialled, "95551234");
+        }
+    }
+}
+
+#[tokio::test]
+async fn the_first_invite_names_the_dialled_number_and_a_2xx_decides() {
+    let t = now();
+    let mut msgs = synth::call(
+        "alice",
+        "95551234",
+        "example.test",
+        client(),
+        server(),
+        "fwd-1",
+        t,
+        200,
+    );
+    // Kamailio's copy of the INVITE it forwards: same Call-ID and CSeq, a new Request-URI,
+    // sent by the server; then a late failed re-INVITE (CSeq 3) that must not undo the answer.
+    let fwd = String::from_utf8(msgs[0].0.clone()).unwrap().replace(
+        "INVITE sip:95551234@example.test",
+        "INVITE sip:+3195551234@gw.example.test",
+    );
+    msgs.insert(
+        1,
+        (
+            fwd.into_bytes(),
+            server(),
+            "127.0.0.1:7092".parse().unwrap(),
+            t + 500,
+        ),
+    );
+    let reinvite_fail = "SIP/2.0 491 Request Pending\r\nVia: SIP/2.0/UDP 127.0.0.1:5098;branch=z9hG4bKx\r\nFrom: <sip:alice@example.test>;tag=a\r\nTo: <sip:95551234@example.test>;tag=s1\r\nCall-ID: fwd-1\r\nCSeq: 3 INVITE\r\nContent-Length: 0\r\n\r\n";
+    msgs.push((
+        reinvite_fail.as_bytes().to_vec(),
+        server(),
+        client(),
+        t + 5_000_000,
+    ));
+    let recs = records(msgs);
+    for (how, batches) in feeds(&recs) {
+        let (_dir, w) = window(batches).await;
+        let c = &w.calls("alice", long_ago(), 10).await.unwrap()[0];
+        assert_eq!(c.dialled, "95551234", "{how}");
+        assert_eq!(c.source, "127.0.0.1:5098", "{how}");
+        assert_eq!(c.status, 200, "{how}");
+        assert!(c.answered_at.is_some());
+    }
+}
+
+#[test]
+fn only_what_the_diagnosis_needs_is_kept() {
+    let t = now();
+    let pk = |m: &str| synth::hep_sip(m.as_bytes(), client(), server(), t);
+    let skip = |m: &str| record_from_hep(&hep::decode(&pk(m)).unwrap(), 0).err();
+    let options = "OPTIONS sip:x@y SIP/2.0\r\nCall-ID: o1\r\nCSeq: 1 OPTIONS\r\nFrom: <sip:a@y>\r\nTo: <sip:x@y>\r\n\r\n";
+    assert_eq!(skip(options), Some(Skip::Uninteresting));
+    let ack = "ACK sip:x@y SIP/2.0\r\nCall-ID: o1\r\nCSeq: 1 ACK\r\nFrom: <sip:a@y>\r\nTo: <sip:x@y>\r\n\r\n";
+    assert_eq!(skip(ack), Some(Skip::Uninteresting));
+    let no_cseq =
+        "INVITE sip:x@y SIP/2.0\r\nCall-ID: o1\r\nFrom: <sip:a@y>\r\nTo: <sip:x@y>\r\n\r\n";
+    assert_eq!(skip(no_cseq), Some(Skip::Unpairable));
+    let no_callid =
+        "INVITE sip:x@y SIP/2.0\r\nCSeq: 1 INVITE\r\nFrom: <sip:a@y>\r\nTo: <sip:x@y>\r\n\r\n";
+    assert_eq!(skip(no_callid), Some(Skip::Unpairable));
+    assert_eq!(skip("\x00\x01 binary"), Some(Skip::NotSip));
+
+    // A REGISTER keeps the credentials' username, never the digest response, and no body.
+    let recs = records(synth::registration(
+        "bob",
+        "example.test",
+        client(),
+        server(),
+        "r9",
+        t,
+        RegOutcome::Registered,
+    ));
+    assert_eq!(recs.len(), 4);
+    let with_auth = &recs[2];
+    assert_eq!(with_auth.auth_user, "bob");
+    assert!(!format!("{with_auth:?}").contains("0123456789abcdef"));
+    assert_eq!(
+        with_auth.at,
+        t + 10_000,
+        "the agent's timestamp is the event's time"
+    );
+    // Long header values are cut.
+    let long_ua = format!(
+        "REGISTER sip:y SIP/2.0\r\nCall-ID: l1\r\nCSeq: 1 REGISTER\r\nFrom: <sip:a@y>\r\nTo: <sip:a@y>\r\nUser-Agent: {}\r\n\r\n",
+        "x".repeat(5000)
+    );
+    let r = record_from_hep(&hep::decode(&pk(&long_ua)).unwrap(), 0).unwrap();
+    assert_eq!(r.user_agent.len(), sip_events::events::MAX_FIELD);
+}
+
+#[tokio::test]
+async fn the_timeline_reads_in_plain_words() {
+    let t = now();
+    let mut recs = records(synth::registration(
+        "alice",
+        "example.test",
+        client(),
+        server(),
+        "r1",
+        t,
+        RegOutcome::Registered,
+    ));
+    recs.extend(records(synth::call(
+        "alice",
+        "95551234",
+        "example.test",
+        client(),
+        server(),
+        "c1",
+        t + 1_000_000,
+        503,
+    )));
+    recs.extend(records(synth::call(
+        "bob",
+        "alice",
+        "example.test",
+        "127.0.0.1:5200".parse().unwrap(),
+        server(),
+        "c2",
+        t + 2_000_000,
+        486,
+    )));
+    let (_dir, w) = window(vec![recs]).await;
+    let lines: Vec<String> = w
+        .timeline("alice", long_ago(), 50)
+        .await
+        .unwrap()
+        .iter()
+        .map(|e| e.describe("alice"))
+        .collect();
+    assert_eq!(
+        lines,
+        vec![
+            "call from bob → 486 Busy Here",
+            "call to 95551234 → 503 Service Unavailable",
+            "REGISTER from 127.0.0.1:5098 udp (baresip 1.0) → 200 OK registered",
+            "REGISTER from 127.0.0.1:5098 udp (baresip 1.0) → 401 challenge",
+        ]
+    );
+    assert_eq!(w.timeline("alice", long_ago(), 2).await.unwrap().len(), 2);
+    // `since` bounds the window read.
+    let later = sip_events::events::time_of(t + 1_500_000);
+    assert_eq!(w.timeline("alice", later, 50).await.unwrap().len(), 1);
+}

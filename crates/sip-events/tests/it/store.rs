@@ -1,0 +1,174 @@
+//! The window's bounds, its persistence across restarts, and the bounded queue.
+
+use chrono::Utc;
+use sip_events::events::record_from_hep;
+use sip_events::synth::{self, RegOutcome};
+use sip_events::{Collector, EventStore, EventWindow, SipRecord, StoreConfig, hep};
+use std::net::SocketAddr;
+use std::time::Duration;
+
+fn reg_records(tag: &str, n: usize, at: i64) -> Vec<SipRecord> {
+    let c: SocketAddr = "127.0.0.1:5098".parse().unwrap();
+    let s: SocketAddr = "127.0.0.1:5060".parse().unwrap();
+    (0..n)
+        .flat_map(|i| {
+            synth::wrap(synth::registration(
+                &format!("user{}", i % 50),
+                "example.test",
+                c,
+                s,
+                &format!("{tag}-{i}"),
+                at + i as i64 * 1_000,
+                RegOutcome::ChallengeOnly,
+            ))
+        })
+        .map(|p| record_from_hep(&hep::decode(&p).unwrap(), 0).unwrap())
+        .collect()
+}
+
+#[tokio::test]
+async fn the_count_bound_prunes_the_oldest_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("events.sqlite");
+    let mut cfg = StoreConfig::new(&path);
+    cfg.max_events = 100;
+    let store = EventStore::open(cfg).await.unwrap();
+    let t0 = Utc::now().timestamp_micros() - 3_600_000_000;
+    // 150 registrations of 2 messages each, in 3 batches.
+    let recs = reg_records("a", 150, t0);
+    for chunk in recs.chunks(100) {
+        store.write_batch(chunk).await.unwrap();
+    }
+    let removed = store.prune().await.unwrap();
+    assert_eq!(removed, 200);
+    let w = EventWindow::open(&path).await.unwrap();
+    let st = w.stats().await.unwrap();
+    assert_eq!(st.events, 100);
+    // The newest 50 registrations stay (two messages each), and only them.
+    assert_eq!(st.registration_attempts, 50);
+    assert_eq!(
+        st.oldest_event.unwrap().timestamp_micros(),
+        t0 + 100 * 1_000
+    );
+    assert_eq!(
+        st.newest_event.unwrap().timestamp_micros(),
+        t0 + 149 * 1_000 + 2_000
+    );
+    assert!(st.last_received.is_some());
+    // Pruning again is a no-op.
+    assert_eq!(store.prune().await.unwrap(), 0);
+}
+
+#[tokio::test]
+async fn the_age_bound_prunes_old_events() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("events.sqlite");
+    let mut cfg = StoreConfig::new(&path);
+    cfg.max_age = Duration::from_secs(3600);
+    let store = EventStore::open(cfg).await.unwrap();
+    let now = Utc::now().timestamp_micros();
+    store
+        .write_batch(&reg_records("old", 10, now - 2 * 3_600_000_000))
+        .await
+        .unwrap();
+    store
+        .write_batch(&reg_records("new", 5, now - 60_000_000))
+        .await
+        .unwrap();
+    assert_eq!(store.prune().await.unwrap(), 20);
+    let st = EventWindow::open(&path)
+        .await
+        .unwrap()
+        .stats()
+        .await
+        .unwrap();
+    assert_eq!((st.events, st.registration_attempts), (10, 5));
+}
+
+#[tokio::test]
+async fn committed_events_survive_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("sub/dir/events.sqlite");
+    let now = Utc::now().timestamp_micros();
+    {
+        let store = EventStore::open(StoreConfig::new(&path)).await.unwrap();
+        store
+            .write_batch(&reg_records("before", 3, now))
+            .await
+            .unwrap();
+        // No close: as if the process died after the commit.
+    }
+    let store = EventStore::open(StoreConfig::new(&path)).await.unwrap();
+    store
+        .write_batch(&reg_records("after", 2, now + 10_000_000))
+        .await
+        .unwrap();
+    let w = EventWindow::open(&path).await.unwrap();
+    assert_eq!(w.stats().await.unwrap().events, 10);
+    let since = Utc::now() - chrono::Duration::hours(1);
+    assert_eq!(
+        w.registration_attempts("user0", since).await.unwrap().len(),
+        2
+    );
+}
+
+#[tokio::test]
+async fn a_missing_or_foreign_file_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let e = EventWindow::open(&dir.path().join("nope.sqlite"))
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("no events file"), "{e}");
+    let junk = dir.path().join("junk.sqlite");
+    std::fs::write(
+        &junk,
+        b"this is not a database at all, not even close........",
+    )
+    .unwrap();
+    let e = EventWindow::open(&junk).await.unwrap_err();
+    assert!(e.to_string().contains("junk.sqlite"), "{e}");
+}
+
+#[tokio::test]
+async fn a_full_queue_drops_and_counts_never_grows() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("events.sqlite");
+    let mut cfg = StoreConfig::new(&path);
+    cfg.queue_capacity = 5;
+    let c = Collector::bind(None, None, cfg).await.unwrap();
+    let ingest = c.ingest();
+    let peer: SocketAddr = "127.0.0.1:5060".parse().unwrap();
+    let packets = synth::wrap(synth::call(
+        "alice",
+        "bob",
+        "example.test",
+        "127.0.0.1:5098".parse().unwrap(),
+        peer,
+        "q-1",
+        Utc::now().timestamp_micros(),
+        200,
+    ));
+    // The writer is not running yet: 5 fit, the rest are dropped.
+    for _ in 0..4 {
+        for p in &packets {
+            ingest.offer(p, peer);
+        }
+    }
+    ingest.offer(b"not hep at all", peer);
+    let stats = c.stats();
+    let s = stats.snapshot();
+    assert_eq!(s.received, 29);
+    assert_eq!(s.malformed, 1);
+    assert_eq!(s.ignored, 4, "the ACKs");
+    assert_eq!(s.dropped, 19);
+    let done = c.run(async {}).await.unwrap();
+    assert_eq!(done.stored, 5, "{done:?}");
+    assert_eq!(done.dropped, 19);
+    let st = EventWindow::open(&path)
+        .await
+        .unwrap()
+        .stats()
+        .await
+        .unwrap();
+    assert_eq!(st.events, 5);
+}
