@@ -173,6 +173,16 @@ pub enum TrunkMode {
 
 /// How the lab's server is built: the variants of `lab/start.sh` (lab/README.md, "Variants").
 /// `Variant::default()` is today's lab.
+///
+/// ```no_run
+/// use testlab::{Lab, LabOptions, TraceMode, Variant};
+/// let capture = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+/// let mut variant = Variant::named("hep-only").expect("known name");
+/// variant.trace = TraceMode::Hep(capture.local_addr().unwrap());
+/// let lab = Lab::start_with(LabOptions { variant, ..LabOptions::default() })?;
+/// assert!(!lab.tables()?.iter().any(|t| t == "sip_trace"));
+/// # Ok::<(), testlab::Error>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Variant {

@@ -64,10 +64,14 @@ fn every_variant_value_is_recorded_in_lab_env() {
         ("LAB_RPC", "on"),
         ("LAB_AUTH_STORE", "plain"),
         ("LAB_TRUNKS", "dispatcher"),
+        ("LAB_DOMAINS", "1"),
     ] {
         assert_eq!(env(&lab, key), value, "{key}");
     }
-    assert!(lab.env().contains_key("LAB_HEP_ADDR"));
+    for key in ["LAB_HEP_ADDR", "LAB_DOMAIN2"] {
+        assert_eq!(env(&lab, key), "", "{key} is recorded empty when unused");
+        assert!(lab.env().contains_key(key), "{key}");
+    }
     assert_eq!(lab.variant(), &Variant::named("no-trace").unwrap());
     assert!(lab.db_url().starts_with("sqlite://"), "{}", lab.db_url());
     register_and_call_echo(&lab);
