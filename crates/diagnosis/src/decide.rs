@@ -598,6 +598,22 @@ fn trunk_health(g: &Gathered) -> Decision {
         );
     }
     let unknown: Vec<_> = considered.iter().filter(|t| t.state_unknown()).collect();
+    // The failing calls stay local (the routes say so): the trunks are not their cause.
+    let routes_known = routes.is_some_and(|r| {
+        failing
+            .iter()
+            .all(|c| matches!(r.get(&c.dialled), Some(None)))
+    });
+    if !unknown.is_empty() && !failing.is_empty() && routes_known {
+        return yes(
+            "fine",
+            format!(
+                "the failing calls route through no trunk (latest to {}: {} {}); the server reports no state for its trunks",
+                failing[0].dialled, failing[0].status, failing[0].reason
+            ),
+            ev,
+        );
+    }
     if !unknown.is_empty() {
         let calls = g.calls_to_others();
         let answered = calls
@@ -608,8 +624,13 @@ fn trunk_health(g: &Gathered) -> Decision {
             Some(c) => yes(
                 "fine",
                 format!(
-                    "the server keeps no state for trunk {} (drouting), but a call through it to {} was answered at {}",
+                    "the server reports no state for trunk {} ({}), but a call through it to {} was answered at {}",
                     unknown[0].name,
+                    unknown[0]
+                        .destinations
+                        .first()
+                        .and_then(|d| d.last_probe.as_deref())
+                        .unwrap_or("no state kept"),
                     c.dialled,
                     c.at.format("%H:%M:%S")
                 ),
@@ -617,8 +638,13 @@ fn trunk_health(g: &Gathered) -> Decision {
             ),
             None => unsure(
                 format!(
-                    "the server keeps no state for trunk {} (drouting) and no call through it in the window tells whether it works: ask the user to call an outside number",
-                    unknown[0].name
+                    "the server reports no state for trunk {} ({}) and no call through it in the window tells whether it works: ask the user to call an outside number",
+                    unknown[0].name,
+                    unknown[0]
+                        .destinations
+                        .first()
+                        .and_then(|d| d.last_probe.as_deref())
+                        .unwrap_or("no state kept")
                 ),
                 ev,
             ),

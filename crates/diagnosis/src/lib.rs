@@ -9,6 +9,7 @@
 pub mod config;
 pub mod decide;
 pub mod doctor;
+pub mod events;
 pub mod evidence;
 pub mod gather;
 mod logs;
@@ -89,13 +90,7 @@ pub fn open_state(cfg: &Config) -> Result<Arc<dyn ServerState>> {
 fn events_window(
     path: Option<&std::path::Path>,
 ) -> Result<Option<Arc<dyn server_state::TraceWindow>>> {
-    match path {
-        None => Ok(None),
-        Some(p) => Err(Error::Config(format!(
-            "management.events_db: {}: the HEP event window is not built into this version",
-            p.display()
-        ))),
-    }
+    Ok(path.map(|p| Arc::new(events::HepWindow::new(p)) as Arc<dyn server_state::TraceWindow>))
 }
 
 /// What to diagnose.

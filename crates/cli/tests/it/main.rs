@@ -10,4 +10,5 @@ mod incident;
 mod probe;
 mod serve;
 mod support;
+mod variants;
 mod work;

@@ -3,8 +3,13 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
+/// The `dialtone` binary under test: `DIALTONE_BIN` when set (a copy made for a run), else the
+/// one cargo built for these tests.
 pub fn bin() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_dialtone"))
+    std::env::var_os("DIALTONE_BIN")
+        .map(PathBuf::from)
+        .filter(|p| p.exists())
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_dialtone")))
 }
 
 pub struct Cli {

@@ -339,7 +339,7 @@ impl KamailioState {
     async fn drouting_tables(&self) -> Result<(BTreeMap<String, (String, String)>, Vec<DrRule>)> {
         let d = &self.db;
         let gw_sql = format!(
-            "SELECT {}, {}, {} FROM dr_gateways ORDER BY id",
+            "SELECT {}, {}, {} FROM dr_gateways ORDER BY gwid",
             d.t("gwid"),
             d.t("address"),
             d.t("description"),

@@ -148,7 +148,11 @@ impl KamailioState {
             )
         } else if let Some(w) = &self.cfg.events {
             if !acc_used {
-                return w.calls(user, since, limit).await;
+                let mut calls = w.calls(user, since, limit).await?;
+                for c in &mut calls {
+                    c.route = self.derive_route(&c.dialled, &c.callee);
+                }
+                return Ok(calls);
             }
             let calls = w.calls(user, since, 1000).await?;
             Some(

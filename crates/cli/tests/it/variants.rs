@@ -1,0 +1,328 @@
+//! `dialtone diagnose` on servers built the ways operators build them (`deployments.md`): the
+//! lab in each variant (stock `acc`, other extra names, MariaDB, trace over HEP only, no trace,
+//! usrloc in memory or write-back, no management interface, ha1-only accounts, drouting trunks).
+//! Every scenario reaches the outcome it reaches on the default lab, with no agent answer beyond
+//! the gate, wherever the evidence exists in some form; where a variant removes the only evidence
+//! for a step, the report says exactly what is missing and why.
+
+use super::support::{Cli, bin, repo_root};
+use serde_json::Value;
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+use testlab::{Lab, LabOptions, TraceMode, Variant};
+
+struct Stand {
+    lab: Lab,
+    cli: Cli,
+    config: PathBuf,
+    collector: Option<Child>,
+}
+
+impl Drop for Stand {
+    fn drop(&mut self) {
+        if let Some(c) = &mut self.collector {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// Starts `dialtone collect` on a free loopback port; returns it with its address.
+fn start_collector(cli: &Cli) -> (Child, std::net::SocketAddr, PathBuf) {
+    let events = cli.dir.path().join("events.sqlite");
+    let mut child = Command::new(bin())
+        .args(["collect", "--hep", "127.0.0.1:0", "--events"])
+        .arg(&events)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("dialtone collect");
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let line = rx
+        .recv_timeout(Duration::from_secs(15))
+        .expect("collect prints its address");
+    // "dialtone collecting HEP on udp 127.0.0.1:PORT and tcp ... into ..."
+    let addr = line
+        .split_whitespace()
+        .nth(5)
+        .and_then(|a| a.parse().ok())
+        .unwrap_or_else(|| panic!("no address in {line:?}"));
+    (child, addr, events)
+}
+
+impl Stand {
+    fn start(mut variant: Variant) -> Stand {
+        let cli = Cli::sqlite();
+        let mut collector = None;
+        let mut events = None;
+        if matches!(variant.trace, TraceMode::Hep(_)) {
+            let (child, addr, path) = start_collector(&cli);
+            variant.trace = TraceMode::Hep(addr);
+            collector = Some(child);
+            events = Some(path);
+        }
+        let lab = Lab::start_with(LabOptions {
+            variant: variant.clone(),
+            ..LabOptions::default()
+        })
+        .unwrap_or_else(|e| panic!("lab {variant:?} starts: {e}"));
+        let out = Command::new(repo_root().join("scripts/lab-config.sh"))
+            .arg(lab.run_dir())
+            .output()
+            .expect("lab-config.sh");
+        assert!(out.status.success(), "lab-config.sh failed");
+        let mut text = String::from_utf8(out.stdout).unwrap();
+        if let Some(e) = &events {
+            text = text.replacen(
+                "[management]\n",
+                &format!("[management]\nevents_db = \"{}\"\n", e.display()),
+                1,
+            );
+        }
+        let config = cli.dir.path().join("dialtone.toml");
+        std::fs::write(&config, text).unwrap();
+        Stand {
+            lab,
+            cli,
+            config,
+            collector,
+        }
+    }
+
+    fn password(&self, user: &str) -> String {
+        self.lab.account(user).unwrap().password.clone()
+    }
+
+    fn register(&self, user: &str) {
+        let r = self
+            .lab
+            .sipp_register(user, &self.password(user))
+            .expect("sipp register");
+        assert_eq!(r.final_status, Some(200), "REGISTER {user}");
+    }
+
+    fn call(&self, user: &str, target: &str) -> Option<u16> {
+        self.lab
+            .sipp_call(user, &self.password(user), target)
+            .expect("sipp call")
+            .final_status
+    }
+
+    /// Lets the HEP collector commit what it received (it writes in batches).
+    fn settle(&self) {
+        if self.collector.is_some() {
+            std::thread::sleep(Duration::from_millis(600));
+        }
+    }
+
+    fn diagnose(&self, account: &str) -> Value {
+        self.settle();
+        let config = self.config.to_str().unwrap().to_string();
+        let t0 = Instant::now();
+        let r = self
+            .cli
+            .run(&["--json", "diagnose", account, "--config", &config]);
+        assert_eq!(r.code, 0, "diagnose failed:\n{}\n{}", r.stdout, r.stderr);
+        let v = r.json();
+        // Each scenario within 5 s outside the echo media window.
+        let outside = t0.elapsed().as_millis() as u64 - v["media_window_ms"].as_u64().unwrap_or(0);
+        assert!(outside < 5000, "{outside} ms outside the media window");
+        for a in self.lab.accounts() {
+            assert!(
+                !r.stdout.contains(&a.password),
+                "{}'s password leaked",
+                a.user
+            );
+        }
+        v
+    }
+}
+
+fn step<'a>(report: &'a Value, id: &str) -> &'a Value {
+    report["path"]
+        .as_array()
+        .and_then(|p| p.iter().find(|s| s["step"] == id))
+        .unwrap_or_else(|| panic!("step {id} not on the path: {report:#}"))
+}
+
+/// The outcome, reached with no agent answer: every non-gate step automated.
+fn reached(report: &Value, outcome: &str, label: &str) {
+    assert_eq!(report["outcome"], outcome, "{label}: {report:#}");
+    for s in report["path"].as_array().unwrap() {
+        let id = s["step"].as_str().unwrap();
+        if !id.starts_with("gate.") {
+            assert_eq!(
+                s["source"], "automated",
+                "{label}: {id} not automated: {s:#}"
+            );
+        }
+    }
+}
+
+/// The run stops at `step` and says exactly why.
+fn asks(report: &Value, step: &str, why: &str, label: &str) {
+    assert_eq!(report["needs_agent"]["step"], step, "{label}: {report:#}");
+    let said = report["needs_agent"]["why"].as_str().unwrap_or_default();
+    assert!(said.contains(why), "{label}: {said:?} lacks {why:?}");
+}
+
+/// The four scenarios whose evidence is calls, attempts, numbers and trunks, one after the
+/// other on one lab: healthy, wrong password, shared number, trunk down.
+fn scenarios(name: &str, variant: Variant) {
+    let s = Stand::start(variant);
+    let label = |what: &str| format!("{name}: {what}");
+
+    // Healthy: registered, echo works, a call to another user was answered.
+    s.register("alice");
+    let phone = s.lab.sipp_phone().expect("phone");
+    let r = s
+        .lab
+        .sipp_register_contact("bob", &s.password("bob"), &phone.contact("bob"))
+        .expect("register bob");
+    assert_eq!(r.final_status, Some(200));
+    assert_eq!(s.call("alice", "600"), Some(200));
+    assert_eq!(s.call("alice", "1002"), Some(200));
+    let v = s.diagnose("alice");
+    reached(&v, "temporary_network_problem", &label("healthy"));
+    assert!(
+        step(&v, "l1.call_other_user")["summary"]
+            .as_str()
+            .unwrap()
+            .contains("1002"),
+        "{v:#}"
+    );
+
+    // A wrong password: the 403 is in the trace (table or HEP window)…
+    let r = s.lab.sipp_register("carol", "not-her-password").unwrap();
+    assert_eq!(r.final_status, Some(403));
+    let v = s.diagnose("carol");
+    if name == "no-trace" {
+        // …except on a server that traces nothing: the report says what is missing.
+        asks(
+            &v,
+            "ci.register_seen",
+            "REGISTER attempts unavailable: missing because REGISTER attempts are not recorded: there is no sip_trace table and no HEP event window is configured ([management] events_db)",
+            &label("wrong password"),
+        );
+        assert_eq!(v["redirects"][0], "connection-issues");
+    } else {
+        reached(&v, "authentication_failure", &label("wrong password"));
+        assert!(
+            step(&v, "ci.register_result")["summary"]
+                .as_str()
+                .unwrap()
+                .contains("403"),
+            "{v:#}"
+        );
+    }
+
+    // dave's number given to bob too; dave's call to an offline user fails (dave, whose calls
+    // to others never succeeded, so that the walk gets past "can the user call others").
+    s.register("dave");
+    s.lab.fault("duplicate-number", &["bob", "1004"]).unwrap();
+    assert_eq!(s.call("dave", "600"), Some(200));
+    assert_eq!(s.call("dave", "carol"), Some(480));
+    let v = s.diagnose("dave");
+    reached(&v, "duplicate_virtual_number", &label("shared number"));
+    assert!(
+        step(&v, "l2.virtual_number_unique")["summary"]
+            .as_str()
+            .unwrap()
+            .contains("bob")
+    );
+
+    // The trunk's gateway dies: dave's calls out fail at the trunk (the trunk step comes before
+    // the number's, at the first level).
+    s.lab.fault("kill-gateway", &[]).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(25);
+    loop {
+        let status = s.call("dave", "95551234");
+        if status.is_some_and(|c| c >= 500) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{name}: trunk call got {status:?}"
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    let v = s.diagnose("dave");
+    reached(&v, "trunk_problem", &label("trunk down"));
+}
+
+macro_rules! variant_tests {
+    ($($test:ident => $name:literal),* $(,)?) => {
+        $(
+            #[test]
+            fn $test() {
+                scenarios($name, Variant::named($name).expect($name));
+            }
+        )*
+    };
+}
+
+variant_tests! {
+    stock_acc_reaches_every_outcome => "stock-acc",
+    common_acc_reaches_every_outcome => "common-acc",
+    renamed_acc_reaches_every_outcome => "renamed-acc",
+    mariadb_reaches_every_outcome => "mariadb",
+    hep_only_reaches_every_outcome => "hep-only",
+    no_trace_reaches_what_it_can_and_says_what_is_missing => "no-trace",
+    usrloc_memory_reaches_every_outcome => "usrloc-memory",
+    usrloc_writeback_reaches_every_outcome => "usrloc-writeback",
+    rpc_down_reaches_every_outcome => "rpc-down",
+    ha1_only_reaches_every_outcome => "ha1-only",
+    drouting_reaches_every_outcome => "drouting",
+}
+
+/// No management interface and usrloc in memory only: nothing says who is registered, and the
+/// report says so; the probes still run.
+#[test]
+fn registrations_without_any_source_are_named_missing() {
+    let mut v = Variant::named("rpc-down").unwrap();
+    v.usrloc_db_mode = 0;
+    let s = Stand::start(v);
+    s.register("alice");
+    let r = s.diagnose("alice");
+    // Connection status has a default (unknown); the reconnection step is where it stops.
+    asks(
+        &r,
+        "l1.force_reconnection",
+        "registration lookup failed: missing because the management interface is unreachable (cannot connect to",
+        "rpc down, usrloc memory",
+    );
+    let why = r["needs_agent"]["why"].as_str().unwrap();
+    assert!(
+        why.contains("and usrloc keeps registrations in memory only (db_mode 0), so no source says who is registered"),
+        "{why}"
+    );
+    assert!(
+        r["findings"].to_string().contains("management interface"),
+        "{r:#}"
+    );
+}
+
+/// Stock `acc` and no trace at all: nothing says whose calls the records are.
+#[test]
+fn calls_without_parties_are_named_missing() {
+    let mut v = Variant::named("stock-acc").unwrap();
+    v.trace = TraceMode::None;
+    let s = Stand::start(v);
+    s.register("alice");
+    assert_eq!(s.call("alice", "600"), Some(200));
+    let r = s.diagnose("alice");
+    asks(
+        &r,
+        "l1.call_other_user",
+        "call records unavailable: missing because acc has no column naming the caller or callee (it has callid, from_tag, id, method, sip_code, sip_reason, time, to_tag) and there is no SIP trace to tell whose calls they are (there is no sip_trace table, no HEP event window configured)",
+        "stock acc, no trace",
+    );
+}
