@@ -487,6 +487,11 @@ fn sweep_lists_what_is_wrong_across_the_server() {
         never.contains("carol") && never.contains("dave") && !never.contains("alice"),
         "{v:#}"
     );
+    // dialtone's own probe accounts are not users who never registered.
+    assert!(
+        !never.contains("probe1") && !never.contains("probe2"),
+        "{v:#}"
+    );
     let shared = v["shared_numbers"].to_string();
     assert!(
         shared.contains("1001") && shared.contains("bob") && shared.contains("alice"),

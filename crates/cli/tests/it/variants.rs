@@ -326,3 +326,126 @@ fn calls_without_parties_are_named_missing() {
         "stock acc, no trace",
     );
 }
+
+/// `dialtone doctor` on a server with stock `acc` and no trace: the steps that need whose calls
+/// they are, or REGISTER attempts, are named with what is missing and the fix; the schema found
+/// is printed.
+#[test]
+fn doctor_names_each_gap_with_its_fix() {
+    let mut v = Variant::named("stock-acc").unwrap();
+    v.trace = TraceMode::None;
+    let s = Stand::start(v);
+    let config = s.config.to_str().unwrap().to_string();
+    let r = s.cli.run(&["--json", "doctor", "--config", &config]);
+    assert_eq!(r.code, 10, "gaps are a finding: {}\n{}", r.stdout, r.stderr);
+    let d = r.json();
+    let src = |ev: &str| {
+        d["capabilities"]["sources"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|x| x["evidence"] == ev)
+            .cloned()
+            .unwrap_or_else(|| panic!("{ev} missing: {d:#}"))
+    };
+    assert_eq!(src("registrations")["available"], true);
+    assert_eq!(src("calls")["available"], false);
+    assert!(
+        src("calls")["missing"]
+            .as_str()
+            .unwrap()
+            .contains("acc has no caller or callee column"),
+        "{d:#}"
+    );
+    assert!(
+        src("calls")["fix"]
+            .as_str()
+            .unwrap()
+            .contains("[management.columns]")
+    );
+    assert_eq!(src("attempts")["available"], false);
+    let step = |id: &str| {
+        d["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|x| x["step"] == id)
+            .cloned()
+            .unwrap()
+    };
+    assert_eq!(step("l1.connection_status")["ready"], true);
+    assert_eq!(step("l1.call_other_user")["ready"], false);
+    assert_eq!(step("ci.register_result")["ready"], false);
+    let acc: Vec<&str> = d["capabilities"]["schema"]["acc"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_str().unwrap())
+        .collect();
+    assert!(
+        acc.contains(&"callid") && !acc.contains(&"src_user"),
+        "{acc:?}"
+    );
+    assert!(d["capabilities"]["schema"]["sip_trace"].is_null());
+
+    // The text form says the same for a person.
+    let text = s.cli.run(&["doctor", "--config", &config]).stdout;
+    assert!(text.contains("GAP  l1.call_other_user"), "{text}");
+    assert!(text.contains("Schema found:"), "{text}");
+    assert!(
+        text.contains("OK") || text.contains("ok   l1.connection_status"),
+        "{text}"
+    );
+}
+
+/// A server that traces over HEP only: `dialtone events` shows the account's timeline from the
+/// window the collector keeps, REGISTERs and calls with their results.
+#[test]
+fn events_show_the_accounts_timeline_from_hep() {
+    let s = Stand::start(Variant::named("hep-only").unwrap());
+    s.register("alice");
+    assert_eq!(s.call("alice", "600"), Some(200));
+    let r = s.lab.sipp_register("carol", "not-her-password").unwrap();
+    assert_eq!(r.final_status, Some(403));
+    s.settle();
+    let events = s.cli.dir.path().join("events.sqlite");
+    let events = events.to_str().unwrap();
+    let r = s.cli.run(&["events", "alice", "--events", events]);
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    assert!(r.stdout.contains("REGISTER"), "{}", r.stdout);
+    assert!(r.stdout.contains("200"), "{}", r.stdout);
+    assert!(r.stdout.contains("600"), "the echo call: {}", r.stdout);
+    let r = s
+        .cli
+        .run(&["events", "carol", "--events", events, "--json"]);
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    assert!(r.stdout.contains("403"), "{}", r.stdout);
+    assert!(!r.stdout.contains("not-her-password"));
+}
+
+/// Two SIP domains (use_domain=1): an account of the second domain is diagnosed as
+/// user@domain.
+#[test]
+fn an_account_of_a_second_domain_is_diagnosed() {
+    let mut v = Variant::default();
+    v.domains = 2;
+    let s = Stand::start(v);
+    s.register("erin");
+    s.register("alice");
+    assert_eq!(s.call("erin", "600"), Some(200));
+    let account = format!("erin@{}", s.lab.account_domain("erin"));
+    let r = s.diagnose(&account);
+    assert_eq!(
+        step(&r, "l1.connection_status")["answer"],
+        "connected",
+        "{r:#}"
+    );
+    assert_eq!(step(&r, "l1.echo_call")["answer"], "works", "{r:#}");
+    // alice of the first domain is still found with the configured domain.
+    let r = s.diagnose("alice");
+    assert_eq!(
+        step(&r, "l1.connection_status")["answer"],
+        "connected",
+        "{r:#}"
+    );
+}

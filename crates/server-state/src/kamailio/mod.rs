@@ -341,8 +341,12 @@ impl ServerState for KamailioState {
             {
                 Ok(v) => return Ok(parse_contacts(user, &v, Utc::now())),
                 // Kamailio's way of saying "not registered" (code 500, told apart by message).
+                // With use_domain=1 a bare user is refused ("Domain missing in AOR"): try
+                // user@domain next.
                 Err(Error::Rpc { message, .. })
-                    if message.contains("not found") || message.contains("no contacts") => {}
+                    if message.contains("not found")
+                        || message.contains("no contacts")
+                        || message.contains("Domain missing") => {}
                 // No management interface: the location table, when usrloc keeps one.
                 Err(Error::Management(why)) => {
                     return self.location_registrations(user, domain, &why).await;
