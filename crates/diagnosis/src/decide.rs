@@ -169,7 +169,7 @@ fn registration_lookup(g: &Gathered) -> Decision {
                 Some(r) => yes(
                     "connected",
                     format!(
-                        "registered from {} over {} ({}), contact {}, expires in {} s",
+                        "registered from {} over {} ({}), contact {}, expires in {} s{}",
                         r.source,
                         r.transport.as_str(),
                         if r.user_agent.is_empty() {
@@ -178,7 +178,11 @@ fn registration_lookup(g: &Gathered) -> Decision {
                             &r.user_agent
                         },
                         r.contact,
-                        (r.expires_at - g.now).num_seconds()
+                        (r.expires_at - g.now).num_seconds(),
+                        r.origin
+                            .as_deref()
+                            .map(|o| format!(" ({o})"))
+                            .unwrap_or_default()
                     ),
                     json!({"registrations": live}),
                 ),

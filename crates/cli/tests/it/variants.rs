@@ -449,3 +449,45 @@ fn an_account_of_a_second_domain_is_diagnosed() {
         "{r:#}"
     );
 }
+
+/// Stock `acc` and the trace over HEP only: the window tells whose calls the records are.
+#[test]
+fn stock_acc_with_hep_reaches_every_outcome() {
+    let mut v = Variant::named("stock-acc").unwrap();
+    v.trace = TraceMode::Hep(std::net::SocketAddr::from(([127, 0, 0, 1], 0)));
+    scenarios("stock-acc+hep", v);
+}
+
+/// usrloc writing back and no management interface: the registration comes from the
+/// `location` table, and the report says it may lag.
+#[test]
+fn writeback_location_says_how_fresh_it_is() {
+    let mut v = Variant::named("rpc-down").unwrap();
+    v.usrloc_db_mode = 2;
+    let s = Stand::start(v);
+    s.register("alice");
+    // Write-back flushes on usrloc's timer (5 s in the lab): wait for the row, bounded.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while !s
+        .lab
+        .sql("SELECT username FROM location")
+        .unwrap_or_default()
+        .contains("alice")
+    {
+        assert!(Instant::now() < deadline, "location never written back");
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    let r = s.diagnose("alice");
+    let st = step(&r, "l1.connection_status");
+    assert_eq!(st["answer"], "connected", "{r:#}");
+    let origin = st["evidence"]["registrations"][0]["origin"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(
+        origin.starts_with(
+            "read from the location table because the management interface is unreachable"
+        ) && origin.contains("writes it back on its timer (db_mode 2")
+            && origin.contains("may lag"),
+        "{origin}"
+    );
+}
