@@ -200,14 +200,17 @@ async fn suite(db_url: &str, backend: &str) {
     );
     // usrloc writing the location table and trunks in the dispatcher table: the database
     // stands in for the management interface, and says so.
-    let (in_an_hour, an_hour_ago) = if backend == "sqlite" {
-        (
-            "julianday('now', '+1 hour')",
-            "julianday('now', '-1 minute')",
+    // Times from this process's clock (the one dialtone judges by), as Kamailio stores them.
+    let ts = |d: chrono::Duration| {
+        format!(
+            "TS('{}')",
+            (chrono::Utc::now() + d).format("%Y-%m-%d %H:%M:%S")
         )
-    } else {
-        ("now() + interval '1 hour'", "now() - interval '1 minute'")
     };
+    let (in_an_hour, an_hour_ago) = (
+        ts(chrono::Duration::hours(1)),
+        ts(chrono::Duration::minutes(-1)),
+    );
     run_seed_sql(
         db_url,
         &format!(
