@@ -31,6 +31,9 @@ sipp_uac() { # scenario user password [sipp args...]
 }
 pw() { local v="LAB_ACCOUNT_${1^^}_PASSWORD"; echo "${!v}"; }
 
+title "0. What dialtone can read on this server (the first command on a new server)"
+dt doctor --config "$RUN/dialtone.toml" | sed -n '1,/^Runbook steps/p' || true
+
 title "1. Alice says she can't call. Her phone registers and calls the echo service and a trunk number."
 sipp_uac register.xml alice "$(pw alice)"
 sipp_uac call.xml alice "$(pw alice)" -key target 600 -d 500
