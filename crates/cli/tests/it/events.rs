@@ -202,7 +202,9 @@ fn collect_then_events_shows_the_timeline_and_survives_kill_9() {
         v[4]["text"],
         "REGISTER from 127.0.0.1:5098 udp (baresip 1.0) → 200 OK registered"
     );
-    let st = cli.ok(&["--json", "events", "--stats", "--events", events]).json();
+    let st = cli
+        .ok(&["--json", "events", "--stats", "--events", events])
+        .json();
     assert_eq!(st["events"], 11, "{st}");
     assert_eq!(st["registration_attempts"], 4, "{st}");
 }
