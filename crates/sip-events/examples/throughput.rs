@@ -21,7 +21,7 @@ async fn main() {
         let client = SocketAddr::from(([127, 0, 0, 1], 20_000 + (flow % 10_000) as u16));
         let user = format!("u{}", flow % 10_000);
         let id = format!("tp-{flow}");
-        let msgs = if flow % 2 == 0 {
+        let msgs = if flow.is_multiple_of(2) {
             synth::registration(
                 &user,
                 "b.test",
