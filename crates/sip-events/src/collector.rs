@@ -11,7 +11,7 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 use tokio::io::AsyncReadExt;
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
@@ -23,6 +23,8 @@ pub const MAX_TCP_CONNECTIONS: usize = 256;
 const LOG_EVERY: Duration = Duration::from_secs(10);
 /// A TCP connection sending nothing for this long is closed.
 const TCP_IDLE: Duration = Duration::from_secs(300);
+/// How often the UDP reader looks at the stop flag when no packet comes.
+const UDP_POLL: Duration = Duration::from_millis(100);
 /// Pruning runs at most this often.
 const PRUNE_EVERY: Duration = Duration::from_secs(1);
 
@@ -250,9 +252,11 @@ impl Collector {
             stats,
         } = self;
         let mut tasks = tokio::task::JoinSet::new();
-        if let Some(sock) = udp {
-            tasks.spawn(udp_loop(sock, ingest.clone()));
-        }
+        let stop_udp = Arc::new(AtomicBool::new(false));
+        let udp_thread = match udp {
+            Some(sock) => Some(spawn_udp_thread(sock, ingest.clone(), stop_udp.clone())?),
+            None => None,
+        };
         if let Some(listener) = tcp {
             tasks.spawn(tcp_loop(listener, ingest.clone()));
         }
@@ -294,6 +298,11 @@ impl Collector {
         .await;
         tasks.abort_all();
         while tasks.join_next().await.is_some() {}
+        stop_udp.store(true, Ordering::Relaxed);
+        if let Some(t) = udp_thread {
+            // It sees the flag within one read timeout.
+            let _ = tokio::task::spawn_blocking(move || t.join()).await;
+        }
         // Whatever is queued is committed before we stop.
         if result.is_ok() {
             while let Ok(r) = rx.try_recv() {
@@ -317,18 +326,42 @@ impl Collector {
     }
 }
 
-async fn udp_loop(sock: UdpSocket, ingest: Ingest) {
-    let mut buf = vec![0u8; 65_536];
-    loop {
-        match sock.recv_from(&mut buf).await {
-            Ok((n, peer)) => ingest.offer(&buf[..n], peer),
-            Err(e) => {
-                // ICMP errors and the like: note and go on.
-                tracing::debug!("HEP UDP receive error: {e}");
-                tokio::task::yield_now().await;
+/// UDP is read by an OS thread of its own: the kernel's receive buffer holds only a few
+/// milliseconds of traffic, so the reader must not wait behind the writer's batch work.
+fn spawn_udp_thread(
+    sock: UdpSocket,
+    ingest: Ingest,
+    stop: Arc<AtomicBool>,
+) -> Result<std::thread::JoinHandle<()>, Error> {
+    let io = |what: &str| {
+        let what = what.to_owned();
+        move |source| Error::Io { what, source }
+    };
+    let sock = sock
+        .into_std()
+        .map_err(io("cannot take the HEP UDP socket"))?;
+    sock.set_nonblocking(false)
+        .map_err(io("cannot make the HEP UDP socket blocking"))?;
+    sock.set_read_timeout(Some(UDP_POLL))
+        .map_err(io("cannot set the HEP UDP read timeout"))?;
+    std::thread::Builder::new()
+        .name("hep-udp".into())
+        .spawn(move || {
+            let mut buf = vec![0u8; 65_536];
+            while !stop.load(Ordering::Relaxed) {
+                match sock.recv_from(&mut buf) {
+                    Ok((n, peer)) => ingest.offer(&buf[..n], peer),
+                    Err(e)
+                        if matches!(
+                            e.kind(),
+                            std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                        ) => {}
+                    // ICMP errors and the like: note and go on.
+                    Err(e) => tracing::debug!("HEP UDP receive error: {e}"),
+                }
             }
-        }
-    }
+        })
+        .map_err(io("cannot start the HEP UDP reader thread"))
 }
 
 async fn tcp_loop(listener: TcpListener, ingest: Ingest) {

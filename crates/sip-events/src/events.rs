@@ -37,8 +37,6 @@ pub struct SipRecord {
     pub auth_user: String,
     /// Whether a 401/407 carried a challenge.
     pub challenge: bool,
-    /// The first line, redacted and cut at [`MAX_FIELD`].
-    pub summary: String,
 }
 
 /// Why a message was not kept.
@@ -75,6 +73,20 @@ fn wanted(m: &Method) -> bool {
 pub fn record_from_hep(p: &HepPacket<'_>, received_at: i64) -> Result<SipRecord, Skip> {
     if p.proto_type.is_some_and(|t| t != crate::hep::PROTO_SIP) {
         return Err(Skip::NotSip);
+    }
+    // Requests the window never keeps are skipped before parsing (about one message in ten).
+    const SKIPPED: [&[u8]; 8] = [
+        b"ACK ",
+        b"OPTIONS ",
+        b"NOTIFY ",
+        b"SUBSCRIBE ",
+        b"MESSAGE ",
+        b"PUBLISH ",
+        b"INFO ",
+        b"UPDATE ",
+    ];
+    if SKIPPED.iter().any(|m| p.payload.starts_with(m)) {
+        return Err(Skip::Uninteresting);
     }
     let parsed = sip_message::parse(p.payload);
     let Some(msg) = parsed.message else {
@@ -118,10 +130,11 @@ pub fn record_from_message(
     };
     let from_user = user_of(h.from().ok().flatten());
     let to_user = user_of(h.to().ok().flatten());
+    // Only the top Via matters: its transport is the one the message came over.
     let via_transport = h
-        .via()
-        .ok()
-        .and_then(|v| v.into_iter().next())
+        .get("Via")
+        .and_then(|v| sip_message::split_list(v).into_iter().next())
+        .and_then(|v| sip_message::Via::parse(v).ok())
         .map(|v| v.transport.to_ascii_lowercase());
     let transport = via_transport
         .filter(|t| !t.is_empty())
@@ -179,7 +192,6 @@ pub fn record_from_message(
         user_agent,
         auth_user,
         challenge,
-        summary: cut(&msg.summary()),
     })
 }
 
