@@ -516,14 +516,19 @@ start_kamailio() {
     # setsid: Kamailio and its children get their own process group, which
     # stop.sh signals as a whole. Every fd is redirected so a caller reading
     # start.sh's output is not held open by Kamailio.
-    setsid "$KAMAILIO_BIN" -f "$RUN_DIR/kamailio.cfg" -DD -E -m 48 -M 8 -Y "$RUN_DIR/kamailio-rt" \
-        </dev/null >>"$RUN_DIR/kamailio.log" 2>&1 &
-    echo $! >"$RUN_DIR/kamailio.pid"
-    if ! wait_kamailio_ready; then
-        log "Kamailio did not become ready within ${LAB_START_TIMEOUT_MS} ms; last lines of $RUN_DIR/kamailio.log:"
+    # Kamailio 5.6 with OpenSSL 3 occasionally aborts in its TLS module while starting (a
+    # restart by fault.sh included): what is left is stopped and the start tried again.
+    local try
+    for try in 1 2 3; do
+        setsid "$KAMAILIO_BIN" -f "$RUN_DIR/kamailio.cfg" -DD -E -m 48 -M 8 -Y "$RUN_DIR/kamailio-rt" \
+            </dev/null >>"$RUN_DIR/kamailio.log" 2>&1 &
+        echo $! >"$RUN_DIR/kamailio.pid"
+        wait_kamailio_ready && return 0
+        log "Kamailio did not become ready within ${LAB_START_TIMEOUT_MS} ms (try $try of 3); last lines of $RUN_DIR/kamailio.log:"
         tail -n 15 "$RUN_DIR/kamailio.log" >&2
-        return 1
-    fi
+        stop_pids "$RUN_DIR/kamailio.pid"
+    done
+    return 1
 }
 
 # Sends SIGTERM to the process group of each pid file given, then SIGKILL

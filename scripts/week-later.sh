@@ -14,7 +14,7 @@ CRATES=(dialtone diagnosis server-state captures sip-events incidents web)
 failed=()
 for c in "${CRATES[@]}"; do
     exe=$(cargo test -p "$c" --test it --no-run --message-format=json 2>/dev/null |
-        grep -o '"executable":"[^"]*"' | tail -1 | cut -d'"' -f4)
+        grep '"kind":\["test"\]' | grep -o '"executable":"[^"]*"' | tail -1 | cut -d'"' -f4)
     if [[ -z $exe ]]; then
         echo "week-later: no test binary for $c" >&2
         failed+=("$c (not built)")

@@ -102,11 +102,19 @@ impl Stand {
     }
 
     fn register(&self, user: &str) {
-        let r = self
-            .lab
-            .sipp_register(user, &self.password(user))
-            .expect("sipp register");
-        assert_eq!(r.final_status, Some(200), "REGISTER {user}");
+        // A loaded CI machine can make one SIPp REGISTER time out: one more try, bounded.
+        let mut status = None;
+        for _ in 0..2 {
+            status = self
+                .lab
+                .sipp_register(user, &self.password(user))
+                .expect("sipp register")
+                .final_status;
+            if status.is_some() {
+                break;
+            }
+        }
+        assert_eq!(status, Some(200), "REGISTER {user}");
     }
 
     fn call(&self, user: &str, target: &str) -> Option<u16> {
@@ -277,7 +285,7 @@ variant_tests! {
     hep_only_reaches_every_outcome => "hep-only",
     no_trace_reaches_what_it_can_and_says_what_is_missing => "no-trace",
     usrloc_memory_reaches_every_outcome => "usrloc-memory",
-    usrloc_writeback_reaches_every_outcome => "usrloc-writeback",
+
     rpc_down_reaches_every_outcome => "rpc-down",
     ha1_only_reaches_every_outcome => "ha1-only",
     drouting_reaches_every_outcome => "drouting",
@@ -458,12 +466,22 @@ fn stock_acc_with_hep_reaches_every_outcome() {
     scenarios("stock-acc+hep", v);
 }
 
+/// usrloc writing back, on MariaDB: write-back's flush on SQLite has no busy timeout
+/// (lab-notes pitfall 5), and operators who write back use a server database anyway.
+#[test]
+fn usrloc_writeback_reaches_every_outcome() {
+    let mut v = Variant::named("usrloc-writeback").unwrap();
+    v.db = testlab::DbEngine::Mysql;
+    scenarios("usrloc-writeback", v);
+}
+
 /// usrloc writing back and no management interface: the registration comes from the
 /// `location` table, and the report says it may lag.
 #[test]
 fn writeback_location_says_how_fresh_it_is() {
     let mut v = Variant::named("rpc-down").unwrap();
     v.usrloc_db_mode = 2;
+    v.db = testlab::DbEngine::Mysql;
     let s = Stand::start(v);
     s.register("alice");
     // Write-back flushes on usrloc's timer (5 s in the lab): wait for the row, bounded.
