@@ -403,6 +403,18 @@ impl Store {
         })
     }
 
+    /// How many incidents there are per (level, status): one aggregate query, for `/metrics`.
+    pub async fn incident_counts(&self) -> Result<Vec<(String, String, i64)>> {
+        with_pool!(self, |pool| {
+            let rows: Vec<(String, String, i64)> = sqlx::query_as(
+                "SELECT level, status, COUNT(*) FROM incidents GROUP BY level, status",
+            )
+            .fetch_all(pool)
+            .await?;
+            Ok(rows)
+        })
+    }
+
     /// The answered steps of incident `id`, in answer order.
     pub async fn steps(&self, id: i64) -> Result<Vec<StepRecord>> {
         self.get(id).await?;

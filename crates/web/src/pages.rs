@@ -84,21 +84,22 @@ pub(crate) async fn healthz(State(state): State<AppState>) -> Response {
 }
 
 pub(crate) async fn metrics(State(state): State<AppState>) -> PageResult {
-    let all = state
-        .store
-        .list(&incidents::ListFilter::default())
-        .await
-        .map_err(AppError::from)?;
     let mut counts: BTreeMap<(String, String), u64> = BTreeMap::new();
     for level in incidents::LEVELS {
         for status in incidents::Status::ALL {
             counts.insert((level.to_owned(), status.as_str().to_owned()), 0);
         }
     }
-    for i in all {
-        *counts
-            .entry((i.level.clone(), i.status.as_str().to_owned()))
-            .or_default() += 1;
+    // One aggregate query; only known levels and statuses become labels.
+    for (level, status, n) in state
+        .store
+        .incident_counts()
+        .await
+        .map_err(AppError::from)?
+    {
+        if let Some(c) = counts.get_mut(&(level, status)) {
+            *c = u64::try_from(n).unwrap_or(0);
+        }
     }
     Ok((
         [(CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],

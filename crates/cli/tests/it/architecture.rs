@@ -9,7 +9,13 @@ use std::process::Command;
 
 fn graph() -> BTreeMap<String, BTreeSet<String>> {
     let out = Command::new(env!("CARGO"))
-        .args(["metadata", "--format-version", "1", "--no-deps", "--offline"])
+        .args([
+            "metadata",
+            "--format-version",
+            "1",
+            "--no-deps",
+            "--offline",
+        ])
         .current_dir(super::support::repo_root())
         .output()
         .expect("cargo metadata");
