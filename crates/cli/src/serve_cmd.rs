@@ -176,6 +176,7 @@ pub async fn serve(ctx: &Ctx, args: ServeArgs) -> anyhow::Result<u8> {
         session_ttl: args.session_ttl,
         max_upload_bytes: args.max_upload,
         server_config_summary: summary,
+        ..web::WebConfig::default()
     };
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await

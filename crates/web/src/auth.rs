@@ -51,6 +51,16 @@ pub(crate) fn verify_password(password: &str, phc: &str) -> bool {
     }
 }
 
+/// A hash of a password nobody knows, with the default costs: logins of unknown or disabled
+/// users verify against it, so they take as long as a real one and timing does not tell
+/// whether an account exists. Computed once, on first use (call it on a blocking thread).
+pub(crate) fn dummy_hash() -> String {
+    static DUMMY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    DUMMY
+        .get_or_init(|| hash_password(&new_token()).unwrap_or_default())
+        .clone()
+}
+
 /// A fresh random 32-byte token, hex encoded.
 pub(crate) fn new_token() -> String {
     let mut bytes = [0u8; 32];

@@ -12,6 +12,7 @@ mod flow;
 mod metrics;
 mod ops;
 mod pages;
+mod throttle;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -37,6 +38,10 @@ pub struct WebConfig {
     pub max_upload_bytes: usize,
     /// The server configuration in use, shown on the admin page (secrets already removed).
     pub server_config_summary: serde_json::Value,
+    /// Password verifications (Argon2, memory- and CPU-hungry) running at once.
+    pub login_slots: usize,
+    /// How long a login waits for a verification slot before it gets 503.
+    pub login_wait: Duration,
 }
 
 impl Default for WebConfig {
@@ -47,6 +52,10 @@ impl Default for WebConfig {
             session_ttl: Duration::from_secs(8 * 3600),
             max_upload_bytes: 20 * 1024 * 1024,
             server_config_summary: serde_json::Value::Null,
+            login_slots: std::thread::available_parallelism()
+                .map_or(2, std::num::NonZeroUsize::get)
+                .clamp(1, 4),
+            login_wait: Duration::from_secs(2),
         }
     }
 }
@@ -168,6 +177,10 @@ pub struct AppState {
     pub(crate) view_slots: Arc<tokio::sync::Semaphore>,
     pub(crate) cfg: Arc<WebConfig>,
     pub(crate) metrics: Arc<metrics::Metrics>,
+    /// Failed logins per account and per client address.
+    pub(crate) throttle: Arc<throttle::LoginThrottle>,
+    /// Password verifications running at once.
+    pub(crate) login_slots: Arc<tokio::sync::Semaphore>,
 }
 
 impl AppState {
@@ -184,8 +197,10 @@ impl AppState {
             checks,
             viewer: None,
             view_slots: Arc::new(tokio::sync::Semaphore::new(VIEW_SLOTS)),
+            login_slots: Arc::new(tokio::sync::Semaphore::new(cfg.login_slots.max(1))),
             cfg: Arc::new(cfg),
             metrics: Arc::new(metrics::Metrics::default()),
+            throttle: Arc::default(),
         }
     }
 
@@ -311,10 +326,14 @@ pub async fn serve_on(
     if let Ok(addr) = listener.local_addr() {
         tracing::info!(%addr, backend = state.store.backend(), "dialtone web listening");
     }
-    axum::serve(listener, router(state))
-        .with_graceful_shutdown(shutdown)
-        .await
-        .map_err(Error::Serve)
+    // The client address feeds the login throttle.
+    axum::serve(
+        listener,
+        router(state).into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
+    .map_err(Error::Serve)
 }
 
 async fn shutdown_signal() {

@@ -6,7 +6,9 @@ use std::collections::BTreeMap;
 use askama::Template;
 use axum::Form;
 use axum::extract::{Multipart, Path, Query, State};
-use axum::http::header::{CACHE_CONTROL, CONTENT_DISPOSITION, CONTENT_TYPE, SET_COOKIE};
+use axum::http::header::{
+    CACHE_CONTROL, CONTENT_DISPOSITION, CONTENT_TYPE, RETRY_AFTER, SET_COOKIE,
+};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Redirect, Response};
@@ -18,6 +20,7 @@ use crate::auth::{self, CurrentUser, PageUser, Role, Via};
 use crate::error::{AppError, AppResult, PageError};
 use crate::flow::{self, Next};
 use crate::ops;
+use crate::throttle;
 
 type PageResult = Result<Response, PageError>;
 
@@ -206,30 +209,82 @@ pub(crate) async fn login(
             Some("The login form expired (CSRF check failed). Please try again.".to_owned()),
         );
     }
-    let user = state
-        .store
-        .user(form.username.trim())
-        .await
-        .map_err(AppError::from)?;
-    let ok = match &user {
-        Some(u) if !u.disabled => {
-            let hash = u.password_hash.clone();
-            let password = form.password;
-            // Argon2 is deliberately slow: keep it off the async workers.
-            tokio::task::spawn_blocking(move || auth::verify_password(&password, &hash))
-                .await
-                .unwrap_or(false)
-        }
-        _ => false,
+    let name = form.username.trim().to_owned();
+    let user_key = format!(
+        "user:{}",
+        name.chars().take(128).collect::<String>().to_lowercase()
+    );
+    let addr_key = parts
+        .extensions
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|c| format!("addr:{}", c.0.ip()));
+    let locked = state
+        .throttle
+        .locked(&user_key)
+        .or_else(|| addr_key.as_deref().and_then(|k| state.throttle.locked(k)));
+    if let Some(wait) = locked {
+        tracing::info!(username = %throttle::log_safe(&name), "login refused: throttled");
+        let secs = wait.as_secs() + 1;
+        let mut res = login_page(
+            &state,
+            StatusCode::TOO_MANY_REQUESTS,
+            Some(format!(
+                "Too many failed logins. Please wait {secs} seconds and try again."
+            )),
+        )?;
+        res.headers_mut()
+            .insert(RETRY_AFTER, HeaderValue::from(secs));
+        return Ok(res);
+    }
+    // Argon2 takes tens of MB and milliseconds of CPU each: a few at a time, the rest wait a
+    // bounded time and then get 503.
+    let Ok(Ok(permit)) = tokio::time::timeout(
+        state.cfg.login_wait,
+        state.login_slots.clone().acquire_owned(),
+    )
+    .await
+    else {
+        let mut res = login_page(
+            &state,
+            StatusCode::SERVICE_UNAVAILABLE,
+            Some("The server is busy checking other logins. Please try again.".to_owned()),
+        )?;
+        res.headers_mut()
+            .insert(RETRY_AFTER, HeaderValue::from(1u32));
+        return Ok(res);
     };
-    let Some(user) = user.filter(|_| ok) else {
-        tracing::info!(username = %form.username.trim(), "login refused");
+    let user = state.store.user(&name).await.map_err(AppError::from)?;
+    // Unknown and disabled users verify against a dummy hash: the same work, so the answer's
+    // timing does not tell whether the account exists.
+    let hash = match &user {
+        Some(u) if !u.disabled => Some(u.password_hash.clone()),
+        _ => None,
+    };
+    let usable = hash.is_some();
+    let password = form.password;
+    let verified = tokio::task::spawn_blocking(move || {
+        let hash = hash.unwrap_or_else(auth::dummy_hash);
+        let ok = auth::verify_password(&password, &hash);
+        drop(permit);
+        ok
+    })
+    .await
+    .unwrap_or(false);
+    let Some(user) = user.filter(|_| verified && usable) else {
+        state
+            .throttle
+            .failed(&user_key, throttle::ACCOUNT_FREE_FAILURES);
+        if let Some(k) = &addr_key {
+            state.throttle.failed(k, throttle::ADDRESS_FREE_FAILURES);
+        }
+        tracing::info!(username = %throttle::log_safe(&name), "login refused");
         return login_page(
             &state,
             StatusCode::UNAUTHORIZED,
             Some("Wrong user name or password, or the account is disabled.".to_owned()),
         );
     };
+    state.throttle.succeeded(&user_key);
     let token = auth::new_token();
     let ttl = state.cfg.session_ttl;
     let expires = chrono::Utc::now()

@@ -52,3 +52,146 @@ async fn metrics_stay_bounded_whatever_methods_and_paths_are_invented() {
         after.body.len()
     );
 }
+
+/// A login form's cookie and CSRF value, reusable for many posts (as a script would).
+async fn login_form(app: &axum::Router) -> (String, String) {
+    let page = send(app, Method::GET, "/login", None, false, Payload::Empty).await;
+    (
+        set_cookie(&page, "dialtone_login").expect("login cookie"),
+        scrape_csrf(&page.body).expect("login csrf"),
+    )
+}
+
+async fn post_login(app: &axum::Router, form: &(String, String), user: &str, pw: &str) -> Reply {
+    let req = Request::builder()
+        .method(Method::POST)
+        .uri("/login")
+        .header(header::COOKIE, format!("dialtone_login={}", form.0))
+        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .body(Body::from(urlencode(&[
+            ("username".into(), user.into()),
+            ("password".into(), pw.into()),
+            ("csrf".into(), form.1.clone()),
+        ])))
+        .expect("request");
+    let res = app.clone().oneshot(req).await.expect("router");
+    let status = res.status();
+    let headers = res.headers().clone();
+    let bytes = axum::body::to_bytes(res.into_body(), 1 << 20)
+        .await
+        .expect("body");
+    Reply {
+        status,
+        headers,
+        body: String::from_utf8_lossy(&bytes).into_owned(),
+    }
+}
+
+#[tokio::test]
+async fn forty_wrong_passwords_lock_the_account_and_the_right_one_is_then_refused() {
+    let app = sqlite_app().await;
+    app.user("carol", "l1").await;
+    let r = app.router();
+    let form = login_form(&r).await;
+    let mut throttled = 0;
+    for i in 0..40 {
+        let reply = post_login(&r, &form, "carol", &format!("wrong-{i}")).await;
+        assert!(
+            [StatusCode::UNAUTHORIZED, StatusCode::TOO_MANY_REQUESTS].contains(&reply.status),
+            "{}",
+            reply.status
+        );
+        if reply.status == StatusCode::TOO_MANY_REQUESTS {
+            throttled += 1;
+            let wait: u64 = reply.headers[header::RETRY_AFTER]
+                .to_str()
+                .expect("ascii")
+                .parse()
+                .expect("seconds");
+            assert!(wait >= 1);
+        }
+    }
+    assert!(throttled >= 30, "only {throttled} of 40 throttled");
+    let right = post_login(&r, &form, "carol", PASSWORD).await;
+    assert_eq!(right.status, StatusCode::TOO_MANY_REQUESTS);
+    assert!(right.headers.get(header::RETRY_AFTER).is_some());
+    assert!(set_cookie(&right, "dialtone_session").is_none());
+    // Another account is not locked by carol's failures.
+    app.user("dave", "l1").await;
+    let other = post_login(&r, &form, "dave", PASSWORD).await;
+    assert_eq!(other.status, StatusCode::SEE_OTHER);
+}
+
+#[tokio::test]
+async fn an_unknown_user_takes_as_long_as_a_known_one() {
+    let app = sqlite_app().await;
+    // Real costs, as `dialtone user add` makes them.
+    let hash = web::hash_password(PASSWORD).expect("hash");
+    app.store()
+        .create_user("erin", &hash, "l1")
+        .await
+        .expect("user");
+    let r = app.router();
+    let form = login_form(&r).await;
+    // Warm the dummy hash up (computed once).
+    post_login(&r, &form, "warmup-nobody", "x").await;
+    let median = |mut v: Vec<Duration>| {
+        v.sort();
+        v[v.len() / 2]
+    };
+    let (mut known, mut unknown) = (Vec::new(), Vec::new());
+    for i in 0..3 {
+        let t = Instant::now();
+        let a = post_login(&r, &form, "erin", &format!("wrong{i}")).await;
+        known.push(t.elapsed());
+        let t = Instant::now();
+        let b = post_login(&r, &form, &format!("nobody{i}"), "wrong").await;
+        unknown.push(t.elapsed());
+        assert_eq!(a.status, StatusCode::UNAUTHORIZED);
+        assert_eq!(b.status, StatusCode::UNAUTHORIZED);
+        // Same page for both: nothing tells them apart.
+        assert_eq!(a.body.len(), b.body.len());
+    }
+    let (k, u) = (median(known), median(unknown));
+    assert!(
+        u.as_secs_f64() >= 0.5 * k.as_secs_f64(),
+        "unknown {u:?} vs known {k:?}"
+    );
+}
+
+#[tokio::test]
+async fn password_verifications_are_bounded_and_the_excess_gets_503() {
+    let dir = tempfile::tempdir().expect("dir");
+    let store = incidents::Store::open_data_dir(dir.path())
+        .await
+        .expect("store");
+    let cfg = web::WebConfig {
+        login_slots: 1,
+        login_wait: Duration::from_millis(1),
+        ..config()
+    };
+    let state = web::AppState::new(cfg, store, runbook::RunbookSet::builtin(), None);
+    let r = web::router(state);
+    let form = login_form(&r).await;
+    post_login(&r, &form, "warmup", "x").await;
+    let mut tasks = Vec::new();
+    for i in 0..8 {
+        let (r, form) = (r.clone(), form.clone());
+        tasks.push(tokio::spawn(async move {
+            post_login(&r, &form, &format!("ghost{i}"), "wrong").await
+        }));
+    }
+    let mut busy = 0;
+    for t in tasks {
+        let reply = t.await.expect("task");
+        match reply.status {
+            StatusCode::UNAUTHORIZED => {}
+            StatusCode::SERVICE_UNAVAILABLE => {
+                busy += 1;
+                assert!(reply.headers.get(header::RETRY_AFTER).is_some());
+            }
+            other => panic!("unexpected {other}"),
+        }
+    }
+    assert!(busy >= 1, "8 logins at once on 1 slot, none waited out");
+}
