@@ -35,7 +35,8 @@ mod store;
 
 pub use error::{Error, Result, redact_url};
 pub use model::{
-    ApiToken, Attachment, AuditEntry, Escalation, Incident, LEVELS, ListFilter, NewEscalation,
-    NewIncident, NewStepRecord, ROLES, SOURCES, Session, Status, StepRecord, User, normalize_level,
+    ApiToken, Attachment, AuditEntry, CheckRun, Escalation, Incident, LEVELS, ListFilter,
+    NewEscalation, NewIncident, NewStepRecord, ROLES, SOURCES, Session, Status, StepRecord, User,
+    normalize_level,
 };
 pub use store::{CONNECT_TIMEOUT, DATA_FILE, Store};

@@ -340,3 +340,24 @@ impl fmt::Debug for ApiToken {
             .finish()
     }
 }
+
+/// An automated check's result, as the server recorded it (uploads never land here).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CheckRun {
+    /// Its id.
+    pub id: i64,
+    /// The incident.
+    pub incident_id: i64,
+    /// The runbook step whose check ran.
+    pub step: String,
+    /// The answer the check found, when conclusive.
+    pub answer: Option<String>,
+    /// One line for the agent.
+    pub summary: String,
+    /// What the check gathered.
+    pub evidence: serde_json::Value,
+    /// Who asked for the check.
+    pub actor: String,
+    /// When.
+    pub at: DateTime<Utc>,
+}

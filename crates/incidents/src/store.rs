@@ -22,8 +22,9 @@ use sqlx::sqlite::{
 
 use crate::error::{describe, redact_url};
 use crate::model::{
-    ApiToken, Attachment, AuditEntry, Escalation, Incident, LEVELS, ListFilter, NewEscalation,
-    NewIncident, NewStepRecord, ROLES, SOURCES, Session, Status, StepRecord, User, normalize_level,
+    ApiToken, Attachment, AuditEntry, CheckRun, Escalation, Incident, LEVELS, ListFilter,
+    NewEscalation, NewIncident, NewStepRecord, ROLES, SOURCES, Session, Status, StepRecord, User,
+    normalize_level,
 };
 use crate::rows::{self, incident_cols};
 use crate::{Error, Result, migrate};
@@ -778,6 +779,75 @@ impl Store {
             "incident changed"
         );
         Ok(incident)
+    }
+
+    // ----- check runs ------------------------------------------------------------------
+
+    /// Records an automated check's result with the incident, and logs it. Only the server's
+    /// own check runner calls this; uploads never become check runs.
+    pub async fn add_check_run(
+        &self,
+        id: i64,
+        step: &str,
+        answer: Option<&str>,
+        summary: &str,
+        evidence: &serde_json::Value,
+        actor: &str,
+    ) -> Result<CheckRun> {
+        check_actor(actor)?;
+        let step = required("step", step)?;
+        let now = now_ms();
+        let run = in_write_tx!(self, |tx| {
+            let exists: Option<i64> = sqlx::query_scalar("SELECT id FROM incidents WHERE id = $1")
+                .bind(id)
+                .fetch_optional(&mut *tx)
+                .await?;
+            if exists.is_none() {
+                return Err(not_found_incident(id));
+            }
+            let row = sqlx::query(
+                "INSERT INTO check_runs (incident_id, step, answer, summary, evidence, actor, at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7) \
+                 RETURNING id, incident_id, step, answer, summary, evidence, actor, at",
+            )
+            .bind(id)
+            .bind(&step)
+            .bind(answer)
+            .bind(summary)
+            .bind(evidence.to_string())
+            .bind(actor)
+            .bind(now)
+            .fetch_one(&mut *tx)
+            .await?;
+            let run = rows::check_run(&row)?;
+            audit!(
+                tx,
+                id,
+                actor,
+                now,
+                "check",
+                json!({ "check_run_id": run.id, "step": step, "answer": answer })
+            );
+            run
+        });
+        Ok(run)
+    }
+
+    /// The automated check results of incident `id`, oldest first.
+    pub async fn check_runs(&self, id: i64) -> Result<Vec<CheckRun>> {
+        self.get(id).await?;
+        with_pool!(self, |pool| {
+            sqlx::query(
+                "SELECT id, incident_id, step, answer, summary, evidence, actor, at \
+                 FROM check_runs WHERE incident_id = $1 ORDER BY id",
+            )
+            .bind(id)
+            .fetch_all(pool)
+            .await?
+            .iter()
+            .map(rows::check_run)
+            .collect()
+        })
     }
 
     // ----- attachments -----------------------------------------------------------------

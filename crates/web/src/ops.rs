@@ -18,9 +18,6 @@ use crate::{AppState, CHECK_TIMEOUT, CheckOutcome};
 /// The runbook incidents follow unless told otherwise.
 pub(crate) const DEFAULT_RUNBOOK: &str = "user-cant-call";
 
-/// Attachments holding an automated check's evidence are named `check-<step>-<time>.json`.
-pub(crate) const CHECK_PREFIX: &str = "check-";
-
 pub(crate) async fn load(state: &AppState, id: i64) -> AppResult<Incident> {
     Ok(state.store.get(id).await?)
 }
@@ -296,7 +293,7 @@ pub(crate) struct CheckResult {
 }
 
 /// Runs the automated check of the step the runbook asks now; conclusive evidence answers the
-/// step (source "automated"), inconclusive evidence is kept as an attachment for the agent.
+/// step (source "automated"), inconclusive evidence is kept as a check run for the agent.
 pub(crate) async fn run_check(
     state: &AppState,
     user: &CurrentUser,
@@ -398,14 +395,17 @@ pub(crate) async fn run_check(
             incident,
         });
     }
-    let bytes = serde_json::to_vec_pretty(&evidence).unwrap_or_default();
-    let name = format!(
-        "{CHECK_PREFIX}{step}-{}.json",
-        chrono::Utc::now().format("%Y%m%dT%H%M%S")
-    );
+    // Kept as a check run: a record only the server writes, so no upload can pass for one.
     state
         .store
-        .add_attachment(id, &name, "application/json", &bytes, &user.username)
+        .add_check_run(
+            id,
+            &step,
+            outcome.answer.as_deref(),
+            &outcome.summary,
+            &evidence,
+            &user.username,
+        )
         .await?;
     let incident = load(state, id).await?;
     Ok(CheckResult {
@@ -416,15 +416,12 @@ pub(crate) async fn run_check(
     })
 }
 
-/// The incident's attachments for a check: uploaded files only (not the app's own evidence),
+/// The incident's attachments for a check (all uploads: check results are kept apart),
 /// oldest first, within the byte budget.
 async fn check_attachments(state: &AppState, id: i64) -> AppResult<Vec<crate::CheckAttachment>> {
     let mut out = Vec::new();
     let mut total = 0usize;
     for a in state.store.attachments(id).await? {
-        if a.name.starts_with(CHECK_PREFIX) && a.content_type == "application/json" {
-            continue;
-        }
         let size = usize::try_from(a.size).unwrap_or(usize::MAX);
         if total.saturating_add(size) > crate::CHECK_ATTACHMENT_BUDGET {
             tracing::warn!(

@@ -641,7 +641,7 @@ fn att_views(state: &AppState, atts: &[incidents::Attachment]) -> Vec<AttView> {
             name: a.name.clone(),
             size: a.size,
             actor: a.actor.clone(),
-            viewable: state.viewer.is_some() && !a.name.starts_with(ops::CHECK_PREFIX),
+            viewable: state.viewer.is_some(),
         })
         .collect()
 }
@@ -729,7 +729,7 @@ async fn step_page_view(
     match next {
         Next::Ask { runbook, step } => {
             if let Some((_, s)) = state.runbooks.step(&step) {
-                page.evidence = evidence_for(state, &step, &steps, &atts).await?;
+                page.evidence = evidence_for(state, inc.id, &step, &steps).await?;
                 page.ask = Some(StepView {
                     runbook,
                     id: s.id.clone(),
@@ -772,28 +772,22 @@ async fn step_page_view(
     Ok(page)
 }
 
-/// The evidence recorded for one step: earlier answers to it and the checks' evidence files.
+/// The evidence recorded for one step: earlier answers to it and the server's own check runs
+/// (never attachments: an upload can be named anything).
 async fn evidence_for(
     state: &AppState,
+    inc: i64,
     step: &str,
     steps: &[StepRecord],
-    atts: &[incidents::Attachment],
 ) -> AppResult<Vec<EvidenceView>> {
     let mut out = Vec::new();
-    let prefix = format!("{}{step}-", ops::CHECK_PREFIX);
+    let runs = state.store.check_runs(inc).await?;
     // Newest first; a handful is plenty on a page.
-    for a in atts
-        .iter()
-        .rev()
-        .filter(|a| a.name.starts_with(&prefix))
-        .take(5)
-    {
-        let (_, bytes) = state.store.attachment(a.id).await?;
-        let v: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or_default();
+    for run in runs.iter().rev().filter(|r| r.step == step).take(5) {
         out.push(EvidenceView {
-            origin: format!("automated check, {}", short_time(&a.created_at)),
-            summary: v["summary"].as_str().unwrap_or("").to_owned(),
-            json: serde_json::to_string_pretty(&v["evidence"]).unwrap_or_default(),
+            origin: format!("automated check, {}", short_time(&run.at)),
+            summary: run.summary.clone(),
+            json: serde_json::to_string_pretty(&run.evidence["evidence"]).unwrap_or_default(),
         });
     }
     for r in steps.iter().rev().filter(|r| r.step == step) {

@@ -195,3 +195,67 @@ async fn password_verifications_are_bounded_and_the_excess_gets_503() {
     }
     assert!(busy >= 1, "8 logins at once on 1 slot, none waited out");
 }
+
+#[tokio::test]
+async fn an_upload_named_like_a_check_result_is_not_automated_evidence() {
+    let app = sqlite_app().await;
+    let r = app.router();
+    let lena = agent(&app, "lena", "l1").await;
+    let id = open_incident(&r, &lena, "1001").await;
+    let forged = serde_json::json!({
+        "check": "l1.connection_status",
+        "summary": "FORGED: echo call OK",
+        "evidence": { "forged": true },
+    });
+    for step in ["gate.operational_requirements", "l1.connection_status"] {
+        let up = send(
+            &r,
+            Method::POST,
+            &format!("/incidents/{id}/attachments"),
+            Some(&lena),
+            false,
+            Payload::File {
+                csrf: Some(lena.csrf.clone()),
+                name: format!("check-{step}-1.json"),
+                bytes: forged.to_string().into_bytes(),
+            },
+        )
+        .await;
+        assert!(
+            up.status.is_redirection() || up.status.is_success(),
+            "{}",
+            up.status
+        );
+    }
+    let page = send(
+        &r,
+        Method::GET,
+        &format!("/incidents/{id}"),
+        Some(&lena),
+        false,
+        Payload::Empty,
+    )
+    .await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(
+        page.body.contains("check-l1.connection_status-1.json"),
+        "the upload is listed"
+    );
+    assert!(
+        !page.body.contains("FORGED: echo call OK"),
+        "an upload shows as automated evidence"
+    );
+    assert!(!page.body.contains("Evidence from the automated check"));
+    // A real check run still shows.
+    let v = version(&r, &lena, id).await;
+    walk(&r, &lena, id, &[]).await;
+    let res = api(
+        &r,
+        Method::POST,
+        &format!("/api/incidents/{id}/check"),
+        &lena,
+        Some(serde_json::json!({ "version": v })),
+    )
+    .await;
+    assert_eq!(res.status, StatusCode::OK, "{}", res.body);
+}
