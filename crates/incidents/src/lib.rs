@@ -34,6 +34,7 @@ mod rows;
 mod store;
 
 pub use error::{Error, Result, redact_url};
+pub use migrate::SCHEMA_VERSION;
 pub use model::{
     ApiToken, Attachment, AuditEntry, CheckRun, Escalation, Incident, LEVELS, ListFilter,
     NewEscalation, NewIncident, NewStepRecord, ROLES, SOURCES, Session, Status, StepRecord, User,

@@ -22,6 +22,11 @@ pub(crate) const SQLITE: &[Migration] = &[
         name: "check_runs",
         sql: include_str!("../migrations/sqlite/0002_check_runs.sql"),
     },
+    Migration {
+        version: 3,
+        name: "token_expiry",
+        sql: include_str!("../migrations/sqlite/0003_token_expiry.sql"),
+    },
 ];
 
 pub(crate) const POSTGRES: &[Migration] = &[
@@ -35,10 +40,18 @@ pub(crate) const POSTGRES: &[Migration] = &[
         name: "check_runs",
         sql: include_str!("../migrations/postgres/0002_check_runs.sql"),
     },
+    Migration {
+        version: 3,
+        name: "token_expiry",
+        sql: include_str!("../migrations/postgres/0003_token_expiry.sql"),
+    },
 ];
 
 /// Key of the PostgreSQL advisory lock that serializes concurrent migrations.
 pub(crate) const PG_LOCK_KEY: i64 = 0x6469_616c_746f_6e65; // "dialtone"
+
+/// The schema version this build brings databases to (the last migration of both backends).
+pub const SCHEMA_VERSION: i64 = 3;
 
 /// Newest schema this build knows.
 pub(crate) fn latest(migrations: &[Migration]) -> i64 {
@@ -98,3 +111,15 @@ macro_rules! apply {
     }};
 }
 pub(crate) use apply;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn both_backends_end_at_the_same_version() {
+        assert_eq!(latest(SQLITE), SCHEMA_VERSION);
+        assert_eq!(latest(POSTGRES), SCHEMA_VERSION);
+        assert_eq!(SQLITE.len(), POSTGRES.len());
+    }
+}

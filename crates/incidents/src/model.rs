@@ -328,6 +328,10 @@ pub struct ApiToken {
     pub label: String,
     /// When created.
     pub created_at: DateTime<Utc>,
+    /// When it stops working (`None`: never; only tokens made so on purpose).
+    pub expires_at: Option<DateTime<Utc>>,
+    /// When it was revoked, if it was.
+    pub revoked_at: Option<DateTime<Utc>>,
 }
 
 impl fmt::Debug for ApiToken {
@@ -337,6 +341,8 @@ impl fmt::Debug for ApiToken {
             .field("username", &self.username)
             .field("label", &self.label)
             .field("created_at", &self.created_at)
+            .field("expires_at", &self.expires_at)
+            .field("revoked_at", &self.revoked_at)
             .finish()
     }
 }

@@ -174,6 +174,8 @@ pub(crate) fn api_token(row: &impl RowGet) -> Result<ApiToken> {
         username: row.text("username")?,
         label: row.text("label")?,
         created_at: row.time("created_at")?,
+        expires_at: row.opt_int("expires_at")?.map(from_millis).transpose()?,
+        revoked_at: row.opt_int("revoked_at")?.map(from_millis).transpose()?,
     })
 }
 

@@ -958,6 +958,19 @@ impl Store {
         password_hash: &str,
         role: &str,
     ) -> Result<User> {
+        self.create_user_by(username, password_hash, role, "system")
+            .await
+    }
+
+    /// [`Store::create_user`], logged with `actor` as who did it (an admin, the CLI's user).
+    pub async fn create_user_by(
+        &self,
+        username: &str,
+        password_hash: &str,
+        role: &str,
+        actor: &str,
+    ) -> Result<User> {
+        check_actor(actor)?;
         let username = check_username(username)?;
         let password_hash = required("password hash", password_hash)?;
         let role = check_role(role)?;
@@ -986,7 +999,7 @@ impl Store {
                 other => other?,
             };
             let user = rows::user(&row)?;
-            audit!(tx, None::<i64>, "system", now, "user.create", detail);
+            audit!(tx, None::<i64>, actor, now, "user.create", detail);
             user
         });
         Ok(result)
@@ -1225,44 +1238,147 @@ impl Store {
         }))
     }
 
-    /// Stores an API token under its hash.
+    /// Stores an API token under its hash, valid until `expires_at` (`None`: no expiry), and
+    /// logs its creation (never the token or its hash).
     pub async fn create_api_token(
         &self,
         token_hash: &str,
         username: &str,
         label: &str,
+        expires_at: Option<DateTime<Utc>>,
+        actor: &str,
     ) -> Result<ApiToken> {
+        check_actor(actor)?;
         let token_hash = required("token hash", token_hash)?;
         let now = now_ms();
-        with_pool!(self, |pool| {
-            sqlx::query(
-                "INSERT INTO api_tokens (token_hash, username, label, created_at) \
-                 VALUES ($1, $2, $3, $4) RETURNING token_hash, username, label, created_at",
+        let expires = expires_at.map(|t| t.timestamp_millis());
+        let token = in_write_tx!(self, |tx| {
+            let row = sqlx::query(
+                "INSERT INTO api_tokens (token_hash, username, label, created_at, expires_at) \
+                 VALUES ($1, $2, $3, $4, $5) \
+                 RETURNING token_hash, username, label, created_at, expires_at, revoked_at",
             )
             .bind(&token_hash)
             .bind(username)
             .bind(label)
             .bind(now)
-            .fetch_one(pool)
+            .bind(expires)
+            .fetch_one(&mut *tx)
             .await
-            .map_err(|err| people_error(err, "api token", username))
-            .and_then(|row| rows::api_token(&row))
-        })
+            .map_err(|err| people_error(err, "api token", username))?;
+            let token = rows::api_token(&row)?;
+            audit!(
+                tx,
+                None::<i64>,
+                actor,
+                now,
+                "token.create",
+                json!({ "username": username, "label": label, "expires_at": expires })
+            );
+            token
+        });
+        Ok(token)
     }
 
-    /// The API token with this hash, if any.
+    /// The API token with this hash, if it exists, is not revoked and has not expired.
     pub async fn api_token(&self, token_hash: &str) -> Result<Option<ApiToken>> {
+        let now = now_ms();
         with_pool!(self, |pool| {
             sqlx::query(
-                "SELECT token_hash, username, label, created_at FROM api_tokens \
-                 WHERE token_hash = $1",
+                "SELECT token_hash, username, label, created_at, expires_at, revoked_at \
+                 FROM api_tokens WHERE token_hash = $1 AND revoked_at IS NULL \
+                 AND (expires_at IS NULL OR expires_at > $2)",
             )
             .bind(token_hash)
+            .bind(now)
             .fetch_optional(pool)
             .await?
             .map(|row| rows::api_token(&row))
             .transpose()
         })
+    }
+
+    /// The API tokens of a user (revoked and expired ones included), oldest first.
+    pub async fn api_tokens(&self, username: &str) -> Result<Vec<ApiToken>> {
+        with_pool!(self, |pool| {
+            sqlx::query(
+                "SELECT token_hash, username, label, created_at, expires_at, revoked_at \
+                 FROM api_tokens WHERE username = $1 ORDER BY created_at",
+            )
+            .bind(username)
+            .fetch_all(pool)
+            .await?
+            .iter()
+            .map(rows::api_token)
+            .collect()
+        })
+    }
+
+    /// Revokes a user's live tokens (those labelled `label`, or all), logs it, and returns how
+    /// many were revoked.
+    pub async fn revoke_api_tokens(
+        &self,
+        username: &str,
+        label: Option<&str>,
+        actor: &str,
+    ) -> Result<u64> {
+        check_actor(actor)?;
+        let now = now_ms();
+        let n = in_write_tx!(self, |tx| {
+            let n = sqlx::query(
+                "UPDATE api_tokens SET revoked_at = $3 WHERE username = $1 \
+                 AND ($2 IS NULL OR label = $2) AND revoked_at IS NULL",
+            )
+            .bind(username)
+            .bind(label)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            audit!(
+                tx,
+                None::<i64>,
+                actor,
+                now,
+                "token.revoke",
+                json!({ "username": username, "label": label, "revoked": n })
+            );
+            n
+        });
+        Ok(n)
+    }
+
+    /// Revokes the one token with this hash (a script giving up its own token), and logs it.
+    pub async fn revoke_api_token(&self, token_hash: &str, actor: &str) -> Result<bool> {
+        check_actor(actor)?;
+        let now = now_ms();
+        let done = in_write_tx!(self, |tx| {
+            let row = sqlx::query(
+                "UPDATE api_tokens SET revoked_at = $2 WHERE token_hash = $1 \
+                 AND revoked_at IS NULL RETURNING username, label",
+            )
+            .bind(token_hash)
+            .bind(now)
+            .fetch_optional(&mut *tx)
+            .await?;
+            match row {
+                Some(row) => {
+                    let username = rows::RowGet::text(&row, "username")?;
+                    let label = rows::RowGet::text(&row, "label")?;
+                    audit!(
+                        tx,
+                        None::<i64>,
+                        actor,
+                        now,
+                        "token.revoke",
+                        json!({ "username": username, "label": label, "revoked": 1 })
+                    );
+                    true
+                }
+                None => false,
+            }
+        });
+        Ok(done)
     }
 
     /// Revokes an API token. Revoking an unknown token is not an error.

@@ -37,6 +37,25 @@ pub(crate) async fn me(ApiUser(user): ApiUser) -> Json<Me> {
     })
 }
 
+/// Revokes the bearer token the request carries (a script retiring its own token).
+pub(crate) async fn revoke_own_token(
+    State(state): State<AppState>,
+    ApiUser(user): ApiUser,
+) -> ApiResult<Json<serde_json::Value>> {
+    let crate::auth::Via::Token { token_hash } = &user.via else {
+        return Err(AppError::BadRequest(
+            "only an API token can revoke itself; an admin revokes tokens on the admin page"
+                .to_owned(),
+        )
+        .into());
+    };
+    let revoked = state
+        .store
+        .revoke_api_token(token_hash, &user.username)
+        .await?;
+    Ok(Json(serde_json::json!({ "revoked": revoked })))
+}
+
 #[derive(Serialize)]
 pub(crate) struct RunbookSummary {
     id: String,

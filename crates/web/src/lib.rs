@@ -22,7 +22,10 @@ use axum::Router;
 use axum::routing::{get, post};
 use futures::future::BoxFuture;
 
-pub use auth::{create_api_token, hash_password, hash_password_with_cost};
+pub use auth::{
+    DEFAULT_TOKEN_TTL, create_api_token, create_api_token_for, hash_password,
+    hash_password_with_cost,
+};
 pub use error::{Error, Result};
 
 /// How `dialtone serve` runs the app.
@@ -42,6 +45,8 @@ pub struct WebConfig {
     pub login_slots: usize,
     /// How long a login waits for a verification slot before it gets 503.
     pub login_wait: Duration,
+    /// How long API tokens made on the admin page last.
+    pub token_ttl: Duration,
 }
 
 impl Default for WebConfig {
@@ -56,6 +61,7 @@ impl Default for WebConfig {
                 .map_or(2, std::num::NonZeroUsize::get)
                 .clamp(1, 4),
             login_wait: Duration::from_secs(2),
+            token_ttl: auth::DEFAULT_TOKEN_TTL,
         }
     }
 }
@@ -274,9 +280,11 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/admin/users/{name}/role", post(pages::admin_set_role))
         .route("/admin/tokens", post(pages::admin_create_token))
+        .route("/admin/tokens/revoke", post(pages::admin_revoke_tokens))
         // API
         .route("/api/openapi.json", get(api::openapi))
         .route("/api/me", get(api::me))
+        .route("/api/tokens/revoke", post(api::revoke_own_token))
         .route("/api/runbooks", get(api::runbooks))
         .route("/api/runbooks/{id}", get(api::runbook))
         .route("/api/incidents", get(api::list).post(api::open))

@@ -1465,7 +1465,7 @@ pub(crate) async fn admin_create_user(
 /// Creates a user after checking the name, role and password length.
 pub(crate) async fn create_user(
     state: &AppState,
-    _actor: &str,
+    actor: &str,
     name: &str,
     password: String,
     role: &str,
@@ -1493,7 +1493,7 @@ pub(crate) async fn create_user(
     let hash = tokio::task::spawn_blocking(move || crate::hash_password(&password))
         .await
         .map_err(|e| AppError::Internal(crate::Error::PasswordHash(e.to_string())))??;
-    state.store.create_user(name, &hash, role).await?;
+    state.store.create_user_by(name, &hash, role, actor).await?;
     Ok(())
 }
 
@@ -1593,8 +1593,46 @@ pub(crate) async fn admin_create_token(
 ) -> PageResult {
     user.check_csrf(form.csrf.as_deref())?;
     user.require(user.role == Role::Admin, "administration")?;
-    let token = crate::create_api_token(&state.store, form.username.trim(), form.label.trim())
+    let token = crate::create_api_token_for(
+        &state.store,
+        form.username.trim(),
+        form.label.trim(),
+        Some(state.cfg.token_ttl),
+        &user.username,
+    )
+    .await
+    .map_err(AppError::from)?;
+    let mut res = html(&admin_view(&state, &user, None, Some(token)).await?)?;
+    // The page shows a secret once: no cache may keep it.
+    res.headers_mut()
+        .insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok(res)
+}
+
+#[derive(Deserialize)]
+pub(crate) struct RevokeForm {
+    #[serde(default)]
+    csrf: Option<String>,
+    username: String,
+    #[serde(default)]
+    label: String,
+}
+
+/// Revokes a user's API tokens (all, or those with a label).
+pub(crate) async fn admin_revoke_tokens(
+    State(state): State<AppState>,
+    PageUser(user): PageUser,
+    Form(form): Form<RevokeForm>,
+) -> PageResult {
+    user.check_csrf(form.csrf.as_deref())?;
+    user.require(user.role == Role::Admin, "administration")?;
+    let name = form.username.trim();
+    let label = Some(form.label.trim()).filter(|l| !l.is_empty());
+    let n = state
+        .store
+        .revoke_api_tokens(name, label, &user.username)
         .await
         .map_err(AppError::from)?;
-    html(&admin_view(&state, &user, None, Some(token)).await?)
+    let msg = format!("{n} API token(s) of {name} revoked.");
+    html(&admin_view(&state, &user, Some(msg), None).await?)
 }

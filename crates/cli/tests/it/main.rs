@@ -5,6 +5,7 @@ mod architecture;
 mod capture;
 mod config;
 mod diagnose;
+mod hardening;
 mod incident;
 mod probe;
 mod serve;

@@ -178,7 +178,10 @@ async fn a_newer_schema_is_refused_not_touched() {
     let err = Store::connect(&url).await.expect_err("newer schema");
     assert_eq!(
         err.to_string(),
-        "database migration failed: the database has schema version 99, newer than this \
-         program knows (1); upgrade dialtone"
+        format!(
+            "database migration failed: the database has schema version 99, newer than this \
+             program knows ({}); upgrade dialtone",
+            incidents::SCHEMA_VERSION
+        )
     );
 }

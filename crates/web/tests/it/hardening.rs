@@ -259,3 +259,113 @@ async fn an_upload_named_like_a_check_result_is_not_automated_evidence() {
     .await;
     assert_eq!(res.status, StatusCode::OK, "{}", res.body);
 }
+
+#[tokio::test]
+async fn tokens_are_revoked_on_the_admin_page_and_by_themselves_and_audited() {
+    let app = sqlite_app().await;
+    let r = app.router();
+    let ann = agent(&app, "ann", "admin").await;
+    // A user created on the admin page is audited with the admin as actor.
+    let made = send(
+        &r,
+        Method::POST,
+        "/admin/users",
+        Some(&ann),
+        false,
+        form(&[
+            ("csrf", &ann.csrf),
+            ("username", "lena"),
+            ("password", "a long password"),
+            ("role", "l1"),
+        ]),
+    )
+    .await;
+    assert_eq!(made.status, StatusCode::OK, "{}", made.body);
+    // A token made on the admin page: not cached, expires, audited with ann.
+    let page = send(
+        &r,
+        Method::POST,
+        "/admin/tokens",
+        Some(&ann),
+        false,
+        form(&[("csrf", &ann.csrf), ("username", "lena"), ("label", "ci")]),
+    )
+    .await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert_eq!(page.headers[header::CACHE_CONTROL], "no-store");
+    let token = page
+        .body
+        .split("<code class=\"token\">")
+        .nth(1)
+        .and_then(|s| s.split('<').next())
+        .expect("token shown")
+        .to_owned();
+    let lena = Agent {
+        name: "lena".into(),
+        token: Some(token),
+        ..Agent::default()
+    };
+    assert_eq!(
+        api(&r, Method::GET, "/api/me", &lena, None).await.status,
+        StatusCode::OK
+    );
+    let tokens = app.store().api_tokens("lena").await.expect("tokens");
+    let expires = tokens[0].expires_at.expect("an expiry");
+    let days = (expires - chrono::Utc::now()).num_days();
+    assert!((89..=90).contains(&days), "{days}");
+    // Revoked on the admin page: the token stops working at once.
+    let rev = send(
+        &r,
+        Method::POST,
+        "/admin/tokens/revoke",
+        Some(&ann),
+        false,
+        form(&[("csrf", &ann.csrf), ("username", "lena"), ("label", "")]),
+    )
+    .await;
+    assert_eq!(rev.status, StatusCode::OK);
+    assert!(
+        rev.body.contains("1 API token(s) of lena revoked"),
+        "{}",
+        rev.body
+    );
+    assert_eq!(
+        api(&r, Method::GET, "/api/me", &lena, None).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    // A script revokes its own token through the API.
+    let own = web::create_api_token(app.store(), "lena", "script")
+        .await
+        .expect("token");
+    let lena = Agent {
+        token: Some(own),
+        ..lena
+    };
+    let res = api(&r, Method::POST, "/api/tokens/revoke", &lena, None).await;
+    assert_eq!(res.status, StatusCode::OK, "{}", res.body);
+    assert_eq!(res.json()["revoked"], true);
+    assert_eq!(
+        api(&r, Method::GET, "/api/me", &lena, None).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    let audit: Vec<(String, String)> = app
+        .store()
+        .audit_users()
+        .await
+        .expect("audit")
+        .into_iter()
+        .filter(|a| a.detail["username"] == "lena")
+        .map(|a| (a.action, a.actor))
+        .collect();
+    let want = [
+        ("user.create", "ann"),
+        ("token.create", "ann"),
+        ("token.revoke", "ann"),
+        ("token.create", "system"),
+        ("token.revoke", "lena"),
+    ];
+    assert_eq!(
+        audit,
+        want.map(|(a, b)| (a.to_owned(), b.to_owned())).to_vec()
+    );
+}
