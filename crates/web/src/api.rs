@@ -112,9 +112,23 @@ pub(crate) struct ListQuery {
 
 pub(crate) async fn list(
     State(state): State<AppState>,
-    ApiUser(_user): ApiUser,
+    ApiUser(user): ApiUser,
     Query(q): Query<ListQuery>,
 ) -> ApiResult<Json<Vec<Incident>>> {
+    // One rule with the queue pages: a level above the role's is not listed (an L1 agent
+    // without a level filter lists L1 incidents).
+    let level = match q.level.as_deref() {
+        Some(level) => {
+            let level = incidents::normalize_level(level).map_err(AppError::from)?;
+            user.require(
+                ops::can_see_queue(&user, &level),
+                &format!("listing {level} incidents"),
+            )?;
+            Some(level)
+        }
+        None if !ops::can_see_queue(&user, "L2") => Some("L1".to_owned()),
+        None => None,
+    };
     let status = match q.status.as_deref() {
         Some(s) => Some(
             s.parse::<incidents::Status>()
@@ -123,7 +137,7 @@ pub(crate) async fn list(
         None => None,
     };
     let filter = ListFilter {
-        level: q.level,
+        level,
         status,
         assignee: q.assignee,
         account_contains: q.account,
@@ -295,7 +309,9 @@ pub(crate) async fn upload(
     Path(id): Path<i64>,
     multipart: Multipart,
 ) -> ApiResult<(StatusCode, Json<incidents::Attachment>)> {
-    let (_, file) = crate::pages::read_multipart(&state, multipart).await?;
+    ops::may_upload(&state, &user, id).await?;
+    // ApiUser checked the x-csrf-token header of a session already.
+    let (_, file) = crate::pages::read_multipart(&state, &user, true, multipart).await?;
     let Some((name, ct, bytes)) = file else {
         return Err(
             AppError::BadRequest("send the file in a part named \"file\"".to_owned()).into(),

@@ -33,7 +33,8 @@ pub use error::{Error, Result};
 pub struct WebConfig {
     /// Where to listen; the default is loopback only.
     pub listen: SocketAddr,
-    /// Mark the session cookie `Secure` (set it when the app sits behind TLS).
+    /// Mark the session cookie `Secure` (set it when the app sits behind TLS); always on when
+    /// `listen` is not a loopback address.
     pub secure_cookies: bool,
     /// How long a login lasts.
     pub session_ttl: Duration,
@@ -197,6 +198,11 @@ impl AppState {
         runbooks: runbook::RunbookSet,
         checks: Option<Arc<dyn CheckRunner>>,
     ) -> Self {
+        let mut cfg = cfg;
+        // Anything but loopback is reached over a network: cookies only over TLS then.
+        if !cfg.listen.ip().is_loopback() {
+            cfg.secure_cookies = true;
+        }
         Self {
             store,
             runbooks: Arc::new(runbooks),
@@ -229,6 +235,9 @@ pub(crate) const CHECK_TIMEOUT: Duration = Duration::from_secs(90);
 
 /// Upper bound on showing one attachment (waiting for a slot included).
 pub(crate) const VIEW_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// How often `serve_on` removes expired sessions.
+const SESSION_PURGE_EVERY: Duration = Duration::from_secs(600);
 
 /// How many attachment analyses run at once.
 const VIEW_SLOTS: usize = 2;
@@ -306,7 +315,52 @@ pub fn router(state: AppState) -> Router {
             state.clone(),
             metrics::track,
         ))
+        .layer(axum::middleware::from_fn(security_headers))
         .with_state(state)
+}
+
+/// The browser's protections, on every response (pages, API, errors, static files): no framing,
+/// no content sniffing, scripts and styles from this origin only, images also as `data:` URIs
+/// (the ladder diagrams), no referrer sent elsewhere.
+async fn security_headers(
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::http::HeaderValue;
+    let mut res = next.run(req).await;
+    let h = res.headers_mut();
+    for (name, value) in [
+        (
+            "content-security-policy",
+            "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; \
+             object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
+        ),
+        ("x-content-type-options", "nosniff"),
+        ("x-frame-options", "DENY"),
+        ("referrer-policy", "same-origin"),
+    ] {
+        h.insert(name, HeaderValue::from_static(value));
+    }
+    res
+}
+
+/// Removes expired login sessions every `every`, for as long as the store is open.
+pub fn spawn_session_purger(
+    store: incidents::Store,
+    every: Duration,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            match store.purge_expired_sessions().await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(removed = n, "expired sessions purged"),
+                Err(e) => tracing::warn!(error = %e, "purging expired sessions failed"),
+            }
+        }
+    })
 }
 
 /// Listens on `cfg.listen` and serves until Ctrl-C (or SIGTERM).
@@ -334,14 +388,17 @@ pub async fn serve_on(
     if let Ok(addr) = listener.local_addr() {
         tracing::info!(%addr, backend = state.store.backend(), "dialtone web listening");
     }
+    let purger = spawn_session_purger(state.store.clone(), SESSION_PURGE_EVERY);
     // The client address feeds the login throttle.
-    axum::serve(
+    let served = axum::serve(
         listener,
         router(state).into_make_service_with_connect_info::<SocketAddr>(),
     )
     .with_graceful_shutdown(shutdown)
     .await
-    .map_err(Error::Serve)
+    .map_err(Error::Serve);
+    purger.abort();
+    served
 }
 
 async fn shutdown_signal() {

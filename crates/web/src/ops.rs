@@ -665,6 +665,15 @@ pub(crate) async fn set_status(
 }
 
 /// Attaching a client log or capture.
+/// Whether `user` may attach files to incident `id`: checked before an upload's body is read.
+pub(crate) async fn may_upload(state: &AppState, user: &CurrentUser, id: i64) -> AppResult<()> {
+    let inc = load(state, id).await?;
+    user.require(
+        inc.status != IncStatus::Closed && (can_work(user, &inc) || user.role >= Role::L2),
+        "attaching files to this incident",
+    )
+}
+
 pub(crate) async fn upload(
     state: &AppState,
     user: &CurrentUser,
@@ -673,11 +682,7 @@ pub(crate) async fn upload(
     content_type: &str,
     bytes: &[u8],
 ) -> AppResult<incidents::Attachment> {
-    let inc = load(state, id).await?;
-    user.require(
-        inc.status != IncStatus::Closed && (can_work(user, &inc) || user.role >= Role::L2),
-        "attaching files to this incident",
-    )?;
+    may_upload(state, user, id).await?;
     if bytes.len() > state.cfg.max_upload_bytes {
         return Err(too_large(state.cfg.max_upload_bytes));
     }

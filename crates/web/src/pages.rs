@@ -812,20 +812,62 @@ pub(crate) async fn step_page(
     Path(id): Path<i64>,
     Query(q): Query<MsgQuery>,
 ) -> PageResult {
-    let page = step_page_view(&state, &user, id, q.msg, None, String::new()).await?;
+    let message = match q.msg.as_deref() {
+        Some(code) => notice(&state, id, code).await?,
+        None => None,
+    };
+    let page = step_page_view(&state, &user, id, message, None, String::new()).await?;
     html(&page)
 }
 
-fn back_to(id: i64, msg: &str) -> Response {
-    let mut q = String::new();
-    for b in msg.bytes() {
-        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
-            q.push(b as char);
-        } else {
-            q.push_str(&format!("%{b:02X}"));
+/// The notices a redirect may ask for (`?msg=CODE`). The text is built from what the store
+/// holds, never from the URL, so a link cannot put words in the green notice.
+async fn notice(state: &AppState, id: i64, code: &str) -> AppResult<Option<String>> {
+    let inc = ops::load(state, id).await?;
+    let text = match code {
+        "Recorded" => {
+            let steps = state.store.steps(id).await?;
+            steps.last().map(|s| format!("Recorded: {}", s.answer))
         }
-    }
-    Redirect::to(&format!("/incidents/{id}?msg={q}")).into_response()
+        "Check" => {
+            let steps = state.store.steps(id).await?;
+            let runs = state.store.check_runs(id).await?;
+            let answered = steps.iter().rev().find(|s| s.source == "automated");
+            let run = runs.last();
+            match (answered, run) {
+                (Some(s), r) if r.is_none_or(|r| s.at >= r.at) => Some(format!(
+                    "Check of {}: {} (answered automatically: {})",
+                    s.step,
+                    s.note.clone().unwrap_or_default(),
+                    s.answer
+                )),
+                (_, Some(r)) => Some(format!(
+                    "Check of {}: {} (not conclusive; answer it yourself)",
+                    r.step, r.summary
+                )),
+                _ => None,
+            }
+        }
+        "Taken" => Some("You have it now.".to_owned()),
+        "Status" => Some(format!("Status: {}", inc.status)),
+        "Closed" => Some(format!(
+            "Closed with outcome {}",
+            inc.outcome.clone().unwrap_or_default()
+        )),
+        "Escalated" => Some(format!("Escalated to {}", inc.level)),
+        "Attached" => {
+            let atts = state.store.attachments(id).await?;
+            atts.last()
+                .map(|a| format!("Attached {} ({} bytes)", a.name, a.size))
+        }
+        _ => None,
+    };
+    Ok(text)
+}
+
+/// Back to the step page with a notice code (see [`notice`]).
+fn back_to(id: i64, code: &str) -> Response {
+    Redirect::to(&format!("/incidents/{id}?msg={code}")).into_response()
 }
 
 #[derive(Deserialize)]
@@ -855,7 +897,7 @@ pub(crate) async fn answer(
         evidence: None,
     };
     match ops::answer(&state, &user, id, req, "agent").await {
-        Ok(_) => Ok(back_to(id, &format!("Recorded: {}", form.answer))),
+        Ok(_) => Ok(back_to(id, "Recorded")),
         // A stale page: show the incident as it is now, with the agent's note kept.
         Err(AppError::Conflict { message, .. }) => {
             let page = step_page_view(
@@ -894,22 +936,7 @@ pub(crate) async fn run_check(
 ) -> PageResult {
     user.check_csrf(form.csrf.as_deref())?;
     match ops::run_check(&state, &user, id, form.version).await {
-        Ok(r) => {
-            let msg = if r.recorded {
-                format!(
-                    "Check of {}: {} (answered automatically: {})",
-                    r.step,
-                    r.outcome.summary,
-                    r.outcome.answer.unwrap_or_default()
-                )
-            } else {
-                format!(
-                    "Check of {}: {} (not conclusive; answer it yourself)",
-                    r.step, r.outcome.summary
-                )
-            };
-            Ok(back_to(id, &msg))
-        }
+        Ok(_) => Ok(back_to(id, "Check")),
         Err(e) => conflict_or(&state, &user, id, e).await,
     }
 }
@@ -933,7 +960,7 @@ pub(crate) async fn take(
 ) -> PageResult {
     user.check_csrf(form.csrf.as_deref())?;
     match ops::take(&state, &user, id, form.version).await {
-        Ok(_) => Ok(back_to(id, "You have it now.")),
+        Ok(_) => Ok(back_to(id, "Taken")),
         Err(e) => conflict_or(&state, &user, id, e).await,
     }
 }
@@ -947,7 +974,7 @@ pub(crate) async fn set_status(
     user.check_csrf(form.csrf.as_deref())?;
     let status = form.status.unwrap_or_default();
     match ops::set_status(&state, &user, id, form.version, &status).await {
-        Ok(i) => Ok(back_to(id, &format!("Status: {}", i.status))),
+        Ok(_) => Ok(back_to(id, "Status")),
         Err(e) => conflict_or(&state, &user, id, e).await,
     }
 }
@@ -976,10 +1003,7 @@ pub(crate) async fn close(
         note: form.note,
     };
     match ops::close(&state, &user, id, req).await {
-        Ok(i) => Ok(back_to(
-            id,
-            &format!("Closed with outcome {}", i.outcome.unwrap_or_default()),
-        )),
+        Ok(_) => Ok(back_to(id, "Closed")),
         Err(e) => conflict_or(&state, &user, id, e).await,
     }
 }
@@ -1078,7 +1102,7 @@ pub(crate) async fn escalate(
         reason: form.reason,
     };
     match ops::escalate(&state, &user, id, req).await {
-        Ok(i) => Ok(back_to(id, &format!("Escalated to {}", i.level))),
+        Ok(_) => Ok(back_to(id, "Escalated")),
         Err(AppError::BadRequest(m)) => html_status(
             StatusCode::BAD_REQUEST,
             &escalate_view(&state, &user, id, Some(m), reason).await?,
@@ -1139,24 +1163,30 @@ pub(crate) async fn upload(
     Path(id): Path<i64>,
     multipart: Multipart,
 ) -> PageResult {
-    let (csrf, file) = read_multipart(&state, multipart).await?;
-    user.check_csrf(csrf.as_deref())?;
+    // The role first, then the CSRF token (the form sends it before the file), so a refused
+    // upload is not read.
+    ops::may_upload(&state, &user, id).await?;
+    let (_, file) = read_multipart(&state, &user, false, multipart).await?;
     let Some((name, ct, bytes)) = file else {
         return Err(AppError::BadRequest("choose a file to attach".to_owned()).into());
     };
-    let a = ops::upload(&state, &user, id, &name, &ct, &bytes).await?;
-    Ok(back_to(
-        id,
-        &format!("Attached {} ({} bytes)", a.name, a.size),
-    ))
+    ops::upload(&state, &user, id, &name, &ct, &bytes).await?;
+    Ok(back_to(id, "Attached"))
 }
 
 type Upload = (Option<String>, Option<(String, String, Vec<u8>)>);
 
-/// Reads a multipart form: an optional `csrf` field and one `file` field, within the size limit.
-pub(crate) async fn read_multipart(state: &AppState, mut mp: Multipart) -> AppResult<Upload> {
+/// Reads a multipart form: a `csrf` field (required before the file for a browser session, so
+/// a forged upload is refused before its file is read) and one `file` field, within the size
+/// limit.
+pub(crate) async fn read_multipart(
+    state: &AppState,
+    user: &CurrentUser,
+    csrf_checked: bool,
+    mut mp: Multipart,
+) -> AppResult<Upload> {
     let limit = state.cfg.max_upload_bytes;
-    let mut csrf = None;
+    let mut csrf: Option<String> = None;
     let mut file = None;
     loop {
         let field = match mp.next_field().await {
@@ -1169,6 +1199,9 @@ pub(crate) async fn read_multipart(state: &AppState, mut mp: Multipart) -> AppRe
                 csrf = Some(field.text().await.map_err(|e| multipart_error(&e, limit))?);
             }
             Some("file") => {
+                if !csrf_checked {
+                    user.check_csrf(csrf.as_deref())?;
+                }
                 let name = field.file_name().unwrap_or("").to_owned();
                 let ct = field.content_type().unwrap_or("").to_owned();
                 let mut field = field;
@@ -1340,16 +1373,23 @@ async fn analyse(
     let name = meta.name.clone();
     let content_type = meta.content_type.clone();
     let work = async move {
-        let _slot = slots
+        let slot = slots
             .acquire_owned()
             .await
             .map_err(|_| "the server is shutting down".to_owned())?;
-        tokio::task::spawn_blocking(move || viewer.view(&name, &content_type, &bytes))
-            .await
-            .map_err(|e| {
-                tracing::error!(error = %e, "attachment analysis panicked");
-                "the analysis failed; the details are in the server log".to_owned()
-            })?
+        // The slot goes with the work, not with the waiting request: an analysis that outlives
+        // its timeout (a blocking thread cannot be stopped) keeps its slot until it ends, so
+        // timed-out analyses never run beyond the slot count.
+        tokio::task::spawn_blocking(move || {
+            let view = viewer.view(&name, &content_type, &bytes);
+            drop(slot);
+            view
+        })
+        .await
+        .map_err(|e| {
+            tracing::error!(error = %e, "attachment analysis panicked");
+            "the analysis failed; the details are in the server log".to_owned()
+        })?
     };
     match tokio::time::timeout(crate::VIEW_TIMEOUT, work).await {
         Ok(r) => r,

@@ -369,3 +369,210 @@ async fn tokens_are_revoked_on_the_admin_page_and_by_themselves_and_audited() {
         want.map(|(a, b)| (a.to_owned(), b.to_owned())).to_vec()
     );
 }
+
+#[tokio::test]
+async fn every_response_carries_the_security_headers() {
+    let app = sqlite_app().await;
+    let r = app.router();
+    let lena = agent(&app, "lena", "l1").await;
+    let id = open_incident(&r, &lena, "1001").await;
+    for (who, path) in [
+        (None, "/login".to_owned()),
+        (None, "/healthz".to_owned()),
+        (None, "/metrics".to_owned()),
+        (None, "/static/style.css".to_owned()),
+        (None, "/no/such/page".to_owned()),
+        (None, "/queue/L1".to_owned()),
+        (Some(&lena), format!("/incidents/{id}")),
+        (Some(&lena), "/api/incidents".to_owned()),
+        (Some(&lena), "/api/incidents/999999".to_owned()),
+    ] {
+        let res = send(
+            &r,
+            Method::GET,
+            &path,
+            who,
+            path.starts_with("/api"),
+            Payload::Empty,
+        )
+        .await;
+        let h = |n: &str| {
+            res.headers
+                .get(n)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("")
+                .to_owned()
+        };
+        assert!(
+            h("content-security-policy").contains("frame-ancestors 'none'"),
+            "{path}"
+        );
+        assert_eq!(h("x-content-type-options"), "nosniff", "{path}");
+        assert!(!h("referrer-policy").is_empty(), "{path}");
+    }
+}
+
+#[tokio::test]
+async fn cookies_are_secure_on_a_non_loopback_address() {
+    let dir = tempfile::tempdir().expect("dir");
+    let store = incidents::Store::open_data_dir(dir.path())
+        .await
+        .expect("store");
+    let cfg = web::WebConfig {
+        listen: "0.0.0.0:8080".parse().expect("addr"),
+        ..config()
+    };
+    let r = web::router(web::AppState::new(
+        cfg,
+        store,
+        runbook::RunbookSet::builtin(),
+        None,
+    ));
+    let page = send(&r, Method::GET, "/login", None, false, Payload::Empty).await;
+    let cookie = page.headers[header::SET_COOKIE].to_str().expect("ascii");
+    assert!(cookie.contains("; Secure"), "{cookie}");
+    // Loopback keeps plain cookies (tests, a laptop).
+    let app = sqlite_app().await;
+    let page = send(
+        &app.router(),
+        Method::GET,
+        "/login",
+        None,
+        false,
+        Payload::Empty,
+    )
+    .await;
+    let cookie = page.headers[header::SET_COOKIE].to_str().expect("ascii");
+    assert!(!cookie.contains("Secure"), "{cookie}");
+}
+
+#[tokio::test]
+async fn the_notice_shows_only_fixed_texts() {
+    let app = sqlite_app().await;
+    let r = app.router();
+    let lena = agent(&app, "lena", "l1").await;
+    let id = open_incident(&r, &lena, "1001").await;
+    let forged = send(
+        &r,
+        Method::GET,
+        &format!("/incidents/{id}?msg=Your%20password%20expired%2C%20call%200800"),
+        Some(&lena),
+        false,
+        Payload::Empty,
+    )
+    .await;
+    assert_eq!(forged.status, StatusCode::OK);
+    assert!(!forged.body.contains("call 0800"));
+    assert!(!forged.body.contains("flash ok"));
+    let real = send(
+        &r,
+        Method::GET,
+        &format!("/incidents/{id}?msg=Taken"),
+        Some(&lena),
+        false,
+        Payload::Empty,
+    )
+    .await;
+    assert!(real.body.contains("You have it now."));
+}
+
+#[tokio::test]
+async fn a_forged_upload_is_refused_before_its_body_is_read() {
+    let app = sqlite_app().await;
+    let r = app.router();
+    let lena = agent(&app, "lena", "l1").await;
+    let id = open_incident(&r, &lena, "1001").await;
+    // Over the limit and without a CSRF token: refused as forged (403), not as too large (413),
+    // because the file is never read.
+    let res = send(
+        &r,
+        Method::POST,
+        &format!("/incidents/{id}/attachments"),
+        Some(&lena),
+        false,
+        Payload::File {
+            csrf: None,
+            name: "big.log".into(),
+            bytes: vec![b'x'; UPLOAD_LIMIT + 1000],
+        },
+    )
+    .await;
+    assert_eq!(res.status, StatusCode::FORBIDDEN);
+    // An L1 agent uploading to an L2 incident: refused on the role, before the body.
+    let ann = agent(&app, "ann", "admin").await;
+    let l2 = l2_incident(&r, &ann, "2002").await;
+    let res = send(
+        &r,
+        Method::POST,
+        &format!("/incidents/{l2}/attachments"),
+        Some(&lena),
+        false,
+        Payload::File {
+            csrf: Some(lena.csrf.clone()),
+            name: "big.log".into(),
+            bytes: vec![b'x'; UPLOAD_LIMIT + 1000],
+        },
+    )
+    .await;
+    assert_eq!(res.status, StatusCode::FORBIDDEN);
+}
+
+#[tokio::test]
+async fn l1_cannot_list_l2_by_the_api_either() {
+    let app = sqlite_app().await;
+    let r = app.router();
+    let ann = agent(&app, "ann", "admin").await;
+    let lena = agent(&app, "lena", "l1").await;
+    l2_incident(&r, &ann, "2002").await;
+    open_incident(&r, &ann, "1001").await;
+    let page = send(
+        &r,
+        Method::GET,
+        "/queue/L2",
+        Some(&lena),
+        false,
+        Payload::Empty,
+    )
+    .await;
+    assert_eq!(page.status, StatusCode::FORBIDDEN);
+    let api_l2 = api(&r, Method::GET, "/api/incidents?level=L2", &lena, None).await;
+    assert_eq!(api_l2.status, StatusCode::FORBIDDEN);
+    let all = api(&r, Method::GET, "/api/incidents", &lena, None).await;
+    let levels: Vec<String> = all
+        .json()
+        .as_array()
+        .expect("list")
+        .iter()
+        .map(|i| i["level"].as_str().unwrap_or("").to_owned())
+        .collect();
+    assert_eq!(levels, ["L1"]);
+}
+
+#[tokio::test]
+async fn expired_sessions_are_purged_periodically() {
+    let app = sqlite_app().await;
+    app.user("lena", "l1").await;
+    let past = chrono::Utc::now() - chrono::Duration::seconds(5);
+    app.store()
+        .create_session("expired-hash", "lena", past)
+        .await
+        .expect("session");
+    let purger = web::spawn_session_purger(app.store().clone(), Duration::from_millis(50));
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let mut gone = false;
+    while Instant::now() < deadline {
+        // A second expired insert under the same hash succeeds only once the first is gone.
+        if app
+            .store()
+            .create_session("expired-hash", "lena", past)
+            .await
+            .is_ok()
+        {
+            gone = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    purger.abort();
+    assert!(gone, "the expired session was never purged");
+}
