@@ -27,6 +27,11 @@ pub(crate) const SQLITE: &[Migration] = &[
         name: "token_expiry",
         sql: include_str!("../migrations/sqlite/0003_token_expiry.sql"),
     },
+    Migration {
+        version: 4,
+        name: "health_probe",
+        sql: include_str!("../migrations/sqlite/0004_health_probe.sql"),
+    },
 ];
 
 pub(crate) const POSTGRES: &[Migration] = &[
@@ -45,13 +50,18 @@ pub(crate) const POSTGRES: &[Migration] = &[
         name: "token_expiry",
         sql: include_str!("../migrations/postgres/0003_token_expiry.sql"),
     },
+    Migration {
+        version: 4,
+        name: "health_probe",
+        sql: include_str!("../migrations/postgres/0004_health_probe.sql"),
+    },
 ];
 
 /// Key of the PostgreSQL advisory lock that serializes concurrent migrations.
 pub(crate) const PG_LOCK_KEY: i64 = 0x6469_616c_746f_6e65; // "dialtone"
 
 /// The schema version this build brings databases to (the last migration of both backends).
-pub const SCHEMA_VERSION: i64 = 3;
+pub const SCHEMA_VERSION: i64 = 4;
 
 /// Newest schema this build knows.
 pub(crate) fn latest(migrations: &[Migration]) -> i64 {

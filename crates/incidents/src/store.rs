@@ -62,25 +62,35 @@ macro_rules! with_pool {
 /// waiting when another writer got in between. Other processes on the same file still wait
 /// through `busy_timeout`.
 macro_rules! in_write_tx {
-    ($store:expr, |$tx:ident| $body:block) => {
-        match &$store.pool {
+    ($store:expr, |$tx:ident| $body:block) => {{
+        // The body runs in an async block, so its `return`s and `?`s end the block: every
+        // outcome passes through `note_write` before it is returned.
+        let out: Result<_> = match &$store.pool {
             Pool::Sqlite(pool) => {
                 // Writers of this process queue here instead of in SQLite's busy handler,
                 // which polls with sleeps and halves throughput under contention.
                 let _writer = $store.sqlite_writer.lock().await;
-                let mut $tx = pool.begin_with("BEGIN IMMEDIATE").await?;
-                let out = $body;
-                $tx.commit().await?;
-                out
+                async {
+                    let mut $tx = pool.begin_with("BEGIN IMMEDIATE").await?;
+                    let out = $body;
+                    $tx.commit().await?;
+                    Ok(out)
+                }
+                .await
             }
             Pool::Postgres(pool) => {
-                let mut $tx = pool.begin().await?;
-                let out = $body;
-                $tx.commit().await?;
-                out
+                async {
+                    let mut $tx = pool.begin().await?;
+                    let out = $body;
+                    $tx.commit().await?;
+                    Ok(out)
+                }
+                .await
             }
-        }
-    };
+        };
+        $store.note_write(&out);
+        out?
+    }};
 }
 
 /// Appends one audit line inside the transaction `$tx`.
@@ -110,6 +120,9 @@ pub struct Store {
     sqlite_writer: Arc<tokio::sync::Mutex<()>>,
     /// Where it points, password removed, for messages.
     target: String,
+    /// Why the last write failed, when the store itself failed it (disk full, I/O, connection)
+    /// and no write has succeeded since; the health check then probes with a write.
+    write_fault: Arc<std::sync::Mutex<Option<String>>>,
 }
 
 impl fmt::Debug for Store {
@@ -237,6 +250,20 @@ impl Store {
         } else {
             SqlitePoolOptions::new().max_connections(8)
         };
+        // A connection left inside a transaction (a COMMIT that failed on a full disk leaves
+        // sqlx's transaction depth behind) would refuse every later BEGIN: never hand it out.
+        let pool_options = pool_options.before_acquire(|conn, _meta| {
+            Box::pin(async move {
+                use sqlx::Connection;
+                if conn.is_in_transaction() {
+                    tracing::warn!(
+                        "discarding a pooled SQLite connection left inside a transaction"
+                    );
+                    return Ok(false);
+                }
+                Ok(true)
+            })
+        });
         let pool = tokio::time::timeout(
             CONNECT_TIMEOUT + Duration::from_secs(1),
             pool_options
@@ -250,6 +277,7 @@ impl Store {
             pool: Pool::Sqlite(pool),
             sqlite_writer: Arc::default(),
             target,
+            write_fault: Arc::default(),
         };
         store.migrate().await?;
         Ok(store)
@@ -266,6 +294,12 @@ impl Store {
             CONNECT_TIMEOUT + Duration::from_secs(1),
             PgPoolOptions::new()
                 .max_connections(10)
+                .before_acquire(|conn, _meta| {
+                    Box::pin(async move {
+                        use sqlx::Connection;
+                        Ok(!conn.is_in_transaction())
+                    })
+                })
                 .acquire_timeout(CONNECT_TIMEOUT)
                 .connect_with(options),
         )
@@ -276,6 +310,7 @@ impl Store {
             pool: Pool::Postgres(pool),
             sqlite_writer: Arc::default(),
             target,
+            write_fault: Arc::default(),
         };
         store.migrate().await?;
         Ok(store)
@@ -309,6 +344,58 @@ impl Store {
             }
         }
         Ok(())
+    }
+
+    /// Remembers whether the store could write (see `write_fault`).
+    fn note_write<T>(&self, out: &Result<T>) {
+        let fault = match out {
+            Ok(_) => None,
+            Err(Error::Database(m) | Error::Connect { reason: m, .. }) => Some(m.clone()),
+            // Refusals (conflict, not found, invalid...) say nothing about the store.
+            Err(_) => return,
+        };
+        if let Some(m) = &fault {
+            tracing::warn!(error = %m, "store write failed");
+        }
+        if let Ok(mut f) = self.write_fault.lock() {
+            *f = fault;
+        }
+    }
+
+    /// Whether the store answers and, when a write failed since the last success, whether it
+    /// can write again (a one-row probe write). Bounded by `within`. `Err` says why not.
+    pub async fn health(&self, within: Duration) -> std::result::Result<(), String> {
+        let check = async {
+            with_pool!(self, |pool| {
+                sqlx::query_scalar::<_, i64>("SELECT 1")
+                    .fetch_one(pool)
+                    .await
+                    .map_err(|e| describe(&e))?;
+            });
+            let faulted = self.write_fault.lock().map(|f| f.clone()).unwrap_or(None);
+            if let Some(reason) = faulted {
+                let probe = async {
+                    in_write_tx!(self, |tx| {
+                        sqlx::query(
+                            "INSERT INTO health_probe (id, at) VALUES (1, $1) \
+                             ON CONFLICT (id) DO UPDATE SET at = excluded.at",
+                        )
+                        .bind(now_ms())
+                        .execute(&mut *tx)
+                        .await?;
+                    });
+                    Ok::<(), Error>(())
+                };
+                probe
+                    .await
+                    .map_err(|e| format!("the store cannot write: {e} (first: {reason})"))?;
+            }
+            Ok(())
+        };
+        match tokio::time::timeout(within, check).await {
+            Ok(r) => r,
+            Err(_) => Err(format!("the store did not answer within {within:?}")),
+        }
     }
 
     // ----- incidents -------------------------------------------------------------------

@@ -576,3 +576,128 @@ async fn expired_sessions_are_purged_periodically() {
     purger.abort();
     assert!(gone, "the expired session was never purged");
 }
+
+/// A tmpfs of `size` mounted on a fresh directory, unmounted on drop (needs root).
+struct SmallDisk {
+    dir: tempfile::TempDir,
+}
+
+impl SmallDisk {
+    fn mount(size: &str) -> Option<SmallDisk> {
+        let dir = tempfile::tempdir().expect("dir");
+        let ok = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir.path())
+            .status()
+            .is_ok_and(|s| s.success());
+        ok.then_some(SmallDisk { dir })
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg(self.dir.path())
+            .status();
+    }
+}
+
+#[tokio::test]
+async fn sqlite_writes_again_after_the_disk_was_full_and_health_says_so() {
+    let Some(disk) = SmallDisk::mount("3m") else {
+        // Mounting needs root; CI runs as root, where this test runs for real.
+        eprintln!("skipped: cannot mount a tmpfs (not root)");
+        assert_ne!(
+            std::process::Command::new("id")
+                .arg("-u")
+                .output()
+                .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+                .unwrap_or_default(),
+            "0",
+            "root but the tmpfs did not mount"
+        );
+        return;
+    };
+    let store = incidents::Store::open_data_dir(disk.dir.path())
+        .await
+        .expect("store");
+    let state = web::AppState::new(
+        config(),
+        store.clone(),
+        runbook::RunbookSet::builtin(),
+        None,
+    );
+    let r = web::router(state);
+    let inc = store
+        .open_incident(
+            incidents::NewIncident {
+                account: "1001".into(),
+                reporter: "r".into(),
+                description: String::new(),
+                runbook: "user-cant-call".into(),
+                level: "L1".into(),
+                current_step: None,
+            },
+            "ann",
+        )
+        .await
+        .expect("open");
+    // Fill the disk: a filler file takes everything left.
+    let filler = disk.dir.path().join("filler");
+    {
+        use std::io::Write;
+        let mut f = std::fs::File::create(&filler).expect("filler");
+        let chunk = vec![0u8; 64 * 1024];
+        while f.write_all(&chunk).is_ok() {}
+        let _ = f.sync_all();
+    }
+    let blob = vec![7u8; 48 * 1024];
+    let mut failures = 0;
+    for i in 0..20 {
+        match store
+            .add_attachment(
+                inc.id,
+                &format!("f{i}.bin"),
+                "application/octet-stream",
+                &blob,
+                "ann",
+            )
+            .await
+        {
+            Ok(_) => {}
+            Err(e) => {
+                failures += 1;
+                let text = e.to_string();
+                assert!(text.contains("full") || text.contains("disk"), "{text}");
+            }
+        }
+    }
+    assert!(failures > 0, "the disk never filled");
+    let health = send(&r, Method::GET, "/healthz", None, false, Payload::Empty).await;
+    assert_eq!(
+        health.status,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "{}",
+        health.body
+    );
+    assert!(health.body.contains("cannot write"), "{}", health.body);
+    // Free the space: the very next write works, without a restart.
+    std::fs::remove_file(&filler).expect("free");
+    let t = Instant::now();
+    for i in 0..10 {
+        store
+            .add_attachment(
+                inc.id,
+                &format!("after{i}.bin"),
+                "application/octet-stream",
+                &blob,
+                "ann",
+            )
+            .await
+            .unwrap_or_else(|e| panic!("write {i} after freeing space: {e}"));
+    }
+    assert!(t.elapsed() < Duration::from_secs(10));
+    let health = send(&r, Method::GET, "/healthz", None, false, Payload::Empty).await;
+    assert_eq!(health.status, StatusCode::OK, "{}", health.body);
+    store.shutdown().await;
+}
