@@ -54,6 +54,18 @@ pub enum Error {
     /// A query failed.
     #[error("database error: {0}")]
     Database(String),
+    /// The database does not answer now (down, unreachable, no free connection); nothing was
+    /// done and the same call may work later.
+    #[error("the {backend} store is unavailable: {reason}")]
+    Unavailable {
+        /// "sqlite" or "postgres".
+        backend: &'static str,
+        /// Why, in words ("connection refused").
+        reason: String,
+    },
+    /// The store is configured with something that cannot work (an unsupported URL scheme).
+    #[error("store configuration: {0}")]
+    Config(String),
     /// The schema could not be brought up to date.
     #[error("database migration failed: {0}")]
     Migration(String),
@@ -64,7 +76,15 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl From<sqlx::Error> for Error {
     fn from(err: sqlx::Error) -> Self {
-        Error::Database(describe(&err))
+        match &err {
+            sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::Tls(_) => {
+                Error::Unavailable {
+                    backend: "database",
+                    reason: describe(&err),
+                }
+            }
+            _ => Error::Database(describe(&err)),
+        }
     }
 }
 

@@ -15,7 +15,8 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use serde_json::json;
-use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::Connection;
+use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
@@ -123,6 +124,8 @@ pub struct Store {
     /// Why the last write failed, when the store itself failed it (disk full, I/O, connection)
     /// and no write has succeeded since; the health check then probes with a write.
     write_fault: Arc<std::sync::Mutex<Option<String>>>,
+    /// PostgreSQL: how to open one connection outside the pool, for the health check's reason.
+    pg_options: Option<PgConnectOptions>,
 }
 
 impl fmt::Debug for Store {
@@ -174,7 +177,7 @@ impl Store {
             })?;
             Self::open_postgres(options, target).await
         } else {
-            Err(Error::Invalid(format!(
+            Err(Error::Config(format!(
                 "unsupported database URL {target:?}: expected sqlite:///path/file.sqlite, \
                  sqlite::memory: or postgres://user@host/db"
             )))
@@ -254,7 +257,6 @@ impl Store {
         // sqlx's transaction depth behind) would refuse every later BEGIN: never hand it out.
         let pool_options = pool_options.before_acquire(|conn, _meta| {
             Box::pin(async move {
-                use sqlx::Connection;
                 if conn.is_in_transaction() {
                     tracing::warn!(
                         "discarding a pooled SQLite connection left inside a transaction"
@@ -278,6 +280,7 @@ impl Store {
             sqlite_writer: Arc::default(),
             target,
             write_fault: Arc::default(),
+            pg_options: None,
         };
         store.migrate().await?;
         Ok(store)
@@ -288,6 +291,20 @@ impl Store {
             target: target.clone(),
             reason,
         };
+        let options_for_health = options.clone();
+        // One direct connection first: a pool retries until its timeout and then says only
+        // "timed out", where this says "connection refused" or "password authentication failed".
+        match tokio::time::timeout(CONNECT_TIMEOUT, PgConnection::connect_with(&options)).await {
+            Ok(Ok(conn)) => {
+                let _ = conn.close().await;
+            }
+            Ok(Err(err)) => return Err(connect_error(describe(&err))),
+            Err(_) => {
+                return Err(connect_error(format!(
+                    "no answer within {CONNECT_TIMEOUT:?}"
+                )));
+            }
+        }
         // sqlx bounds each connection attempt by the acquire timeout; the outer timeout is a
         // second guard in case DNS or the startup exchange hangs outside it.
         let pool = tokio::time::timeout(
@@ -295,10 +312,7 @@ impl Store {
             PgPoolOptions::new()
                 .max_connections(10)
                 .before_acquire(|conn, _meta| {
-                    Box::pin(async move {
-                        use sqlx::Connection;
-                        Ok(!conn.is_in_transaction())
-                    })
+                    Box::pin(async move { Ok(!conn.is_in_transaction()) })
                 })
                 .acquire_timeout(CONNECT_TIMEOUT)
                 .connect_with(options),
@@ -307,6 +321,7 @@ impl Store {
         .map_err(|_| connect_error(format!("no answer within {CONNECT_TIMEOUT:?}")))?
         .map_err(|err| connect_error(describe(&err)))?;
         let store = Store {
+            pg_options: Some(options_for_health),
             pool: Pool::Postgres(pool),
             sqlite_writer: Arc::default(),
             target,
@@ -350,7 +365,11 @@ impl Store {
     fn note_write<T>(&self, out: &Result<T>) {
         let fault = match out {
             Ok(_) => None,
-            Err(Error::Database(m) | Error::Connect { reason: m, .. }) => Some(m.clone()),
+            Err(
+                Error::Database(m)
+                | Error::Connect { reason: m, .. }
+                | Error::Unavailable { reason: m, .. },
+            ) => Some(m.clone()),
             // Refusals (conflict, not found, invalid...) say nothing about the store.
             Err(_) => return,
         };
@@ -367,7 +386,7 @@ impl Store {
     pub async fn health(&self, within: Duration) -> std::result::Result<(), String> {
         let check = async {
             with_pool!(self, |pool| {
-                sqlx::query_scalar::<_, i64>("SELECT 1")
+                sqlx::query_scalar::<_, i64>("SELECT CAST(1 AS BIGINT)")
                     .fetch_one(pool)
                     .await
                     .map_err(|e| describe(&e))?;
@@ -392,9 +411,25 @@ impl Store {
             }
             Ok(())
         };
-        match tokio::time::timeout(within, check).await {
+        // Half the time for the pool; if it does not answer, one direct connection says why.
+        match tokio::time::timeout(within / 2, check).await {
             Ok(r) => r,
-            Err(_) => Err(format!("the store did not answer within {within:?}")),
+            Err(_) => {
+                let Some(options) = &self.pg_options else {
+                    return Err(format!("the store did not answer within {:?}", within / 2));
+                };
+                match tokio::time::timeout(within / 2, PgConnection::connect_with(options)).await {
+                    Ok(Ok(conn)) => {
+                        let _ = conn.close().await;
+                        Err(
+                            "the database accepts connections but the pool got none in time"
+                                .to_owned(),
+                        )
+                    }
+                    Ok(Err(err)) => Err(describe(&err)),
+                    Err(_) => Err(format!("the database did not answer within {within:?}")),
+                }
+            }
         }
     }
 

@@ -60,3 +60,29 @@ fn tokens_expire_are_revoked_and_both_are_audited() {
         "user.create agent-ann\ntoken.create agent-ann\ntoken.revoke agent-ann"
     );
 }
+
+#[test]
+fn store_urls_that_cannot_work_have_clear_errors_and_codes() {
+    // An unsupported scheme is a configuration error (7), as the README says.
+    let cli = Cli::with_database("mysql://u:secret@127.0.0.1/x".into());
+    let r = cli.run(&["incident", "list"]);
+    assert_eq!(r.code, 7, "{}", r.stderr);
+    assert!(!r.stderr.contains("secret"), "{}", r.stderr);
+    // A PostgreSQL that is not there: "connection refused", quickly, storage error (6).
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        l.local_addr().expect("addr").port()
+    };
+    let cli = Cli::with_database(format!("postgres://u:p%2Fw%3Fx%23@127.0.0.1:{port}/x"));
+    let t = std::time::Instant::now();
+    let r = cli.run(&["incident", "list"]);
+    assert_eq!(r.code, 6, "{}", r.stderr);
+    assert!(r.stderr.to_lowercase().contains("refused"), "{}", r.stderr);
+    assert!(!r.stderr.contains("timed out"), "{}", r.stderr);
+    assert!(
+        !r.stderr.contains("p%2Fw") && !r.stderr.contains("p/w"),
+        "{}",
+        r.stderr
+    );
+    assert!(t.elapsed() < std::time::Duration::from_secs(4));
+}

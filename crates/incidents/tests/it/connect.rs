@@ -23,7 +23,7 @@ async fn urls_that_cannot_work_are_refused_clearly() {
     let table = [
         (
             "mysql://root:pw@127.0.0.1/db",
-            "invalid input: unsupported database URL \"mysql://root:***@127.0.0.1/db\"",
+            "store configuration: unsupported database URL \"mysql://root:***@127.0.0.1/db\"",
             "pw@",
         ),
         ("", "unsupported database URL \"\"", "\u{0}"),

@@ -701,3 +701,109 @@ async fn sqlite_writes_again_after_the_disk_was_full_and_health_says_so() {
     assert_eq!(health.status, StatusCode::OK, "{}", health.body);
     store.shutdown().await;
 }
+
+/// A TCP relay to PostgreSQL that the test can cut, as a database going down looks to the app.
+struct Relay {
+    addr: std::net::SocketAddr,
+    tasks: std::sync::Arc<std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>>,
+    accept: tokio::task::JoinHandle<()>,
+}
+
+impl Relay {
+    async fn start(target: String) -> Relay {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let tasks = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let conns = tasks.clone();
+        let accept = tokio::spawn(async move {
+            while let Ok((mut client, _)) = listener.accept().await {
+                let target = target.clone();
+                let t = tokio::spawn(async move {
+                    if let Ok(mut server) = tokio::net::TcpStream::connect(&target).await {
+                        let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+                    }
+                });
+                conns.lock().expect("lock").push(t);
+            }
+        });
+        Relay {
+            addr,
+            tasks,
+            accept,
+        }
+    }
+
+    /// Closes the port and every relayed connection.
+    fn cut(&self) {
+        self.accept.abort();
+        for t in self.tasks.lock().expect("lock").drain(..) {
+            t.abort();
+        }
+    }
+}
+
+#[tokio::test]
+async fn postgres_down_is_a_fast_503_with_the_reason_and_pages_keep_the_layout() {
+    let direct = pg_app().await;
+    // host:port of the test database, and its URL through the relay.
+    let rest = direct.url.split("://").nth(1).expect("url");
+    let (userinfo, hostpath) = rest.rsplit_once('@').expect("user@host");
+    let (hostport, db) = hostpath.split_once('/').expect("host/db");
+    let relay = Relay::start(hostport.to_owned()).await;
+    let url = format!("postgres://{userinfo}@{}/{db}", relay.addr);
+    let store = incidents::Store::connect(&url).await.expect("via relay");
+    let app = TestApp::from_state(web::AppState::new(
+        config(),
+        store,
+        runbook::RunbookSet::builtin(),
+        None,
+    ));
+    let r = app.router();
+    let lena = agent(&app, "lena", "l1").await;
+    let ok = send(&r, Method::GET, "/healthz", None, false, Payload::Empty).await;
+    assert_eq!(ok.status, StatusCode::OK, "{}", ok.body);
+
+    relay.cut();
+    let t = Instant::now();
+    let h = send(&r, Method::GET, "/healthz", None, false, Payload::Empty).await;
+    let took = t.elapsed();
+    assert_eq!(h.status, StatusCode::SERVICE_UNAVAILABLE, "{}", h.body);
+    assert!(took < Duration::from_millis(1100), "/healthz took {took:?}");
+    assert!(h.body.to_lowercase().contains("refused"), "{}", h.body);
+    assert!(h.body.contains("postgres"), "{}", h.body);
+
+    let w = api(
+        &r,
+        Method::POST,
+        "/api/incidents",
+        &lena,
+        Some(serde_json::json!({ "account": "1001", "reporter": "r" })),
+    )
+    .await;
+    assert_eq!(w.status, StatusCode::SERVICE_UNAVAILABLE, "{}", w.body);
+    assert!(w.headers.get(header::RETRY_AFTER).is_some());
+    assert!(
+        w.json()["error"].as_str().unwrap_or("").contains("store"),
+        "{}",
+        w.body
+    );
+
+    let page = send(
+        &r,
+        Method::GET,
+        "/queue/L1",
+        Some(&lena),
+        false,
+        Payload::Empty,
+    )
+    .await;
+    assert_eq!(page.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert!(
+        page.body.contains("/static/style.css"),
+        "not in the layout: {}",
+        page.body
+    );
+    assert!(page.body.contains("store"), "{}", page.body);
+}
