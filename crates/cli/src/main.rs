@@ -12,6 +12,7 @@ mod incident_cmd;
 mod probe_cmd;
 mod runbook_cmd;
 mod serve_cmd;
+mod store_cmd;
 mod util;
 
 use clap::{Parser, Subcommand};
@@ -68,6 +69,12 @@ pub enum Command {
     /// Manage the web app's users.
     #[command(subcommand)]
     User(serve_cmd::UserCmd),
+    /// Check the audit log's hash chain.
+    #[command(subcommand)]
+    Audit(store_cmd::AuditCmd),
+    /// Copy the SQLite store into FILE, consistently, while it is in use (restore: use FILE as
+    /// the database, e.g. --database sqlite:///path/FILE).
+    Backup { file: PathBuf },
     /// Print a complete example configuration file.
     ConfigExample,
 }
@@ -107,6 +114,8 @@ async fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Capture(cmd) => capture_cmd::run(&ctx, cmd).await,
         Command::Serve(args) => serve_cmd::serve(&ctx, args).await,
         Command::User(cmd) => serve_cmd::user(&ctx, cmd).await,
+        Command::Audit(cmd) => store_cmd::audit(&ctx, cmd).await,
+        Command::Backup { file } => store_cmd::backup(&ctx, file).await,
         Command::ConfigExample => {
             print!("{}", config::EXAMPLE);
             Ok(exit::OK)

@@ -27,12 +27,14 @@
 //! # Ok(()) }
 //! ```
 
+mod chain;
 mod error;
 mod migrate;
 mod model;
 mod rows;
 mod store;
 
+pub use chain::{AuditVerdict, BrokenRow};
 pub use error::{Error, Result, redact_url};
 pub use migrate::SCHEMA_VERSION;
 pub use model::{

@@ -32,6 +32,11 @@ pub(crate) const SQLITE: &[Migration] = &[
         name: "health_probe",
         sql: include_str!("../migrations/sqlite/0004_health_probe.sql"),
     },
+    Migration {
+        version: 5,
+        name: "audit_chain",
+        sql: include_str!("../migrations/sqlite/0005_audit_chain.sql"),
+    },
 ];
 
 pub(crate) const POSTGRES: &[Migration] = &[
@@ -55,13 +60,18 @@ pub(crate) const POSTGRES: &[Migration] = &[
         name: "health_probe",
         sql: include_str!("../migrations/postgres/0004_health_probe.sql"),
     },
+    Migration {
+        version: 5,
+        name: "audit_chain",
+        sql: include_str!("../migrations/postgres/0005_audit_chain.sql"),
+    },
 ];
 
 /// Key of the PostgreSQL advisory lock that serializes concurrent migrations.
 pub(crate) const PG_LOCK_KEY: i64 = 0x6469_616c_746f_6e65; // "dialtone"
 
 /// The schema version this build brings databases to (the last migration of both backends).
-pub const SCHEMA_VERSION: i64 = 4;
+pub const SCHEMA_VERSION: i64 = 5;
 
 /// Newest schema this build knows.
 pub(crate) fn latest(migrations: &[Migration]) -> i64 {

@@ -94,22 +94,95 @@ macro_rules! in_write_tx {
     }};
 }
 
-/// Appends one audit line inside the transaction `$tx`.
+/// Appends one audit line inside the transaction `$tx`, chained to the last one (see
+/// `chain`): the chain lock orders appends, the new row's hash covers the previous row's hash.
 macro_rules! audit {
-    ($tx:ident, $incident:expr, $actor:expr, $now:expr, $action:expr, $detail:expr) => {
+    ($tx:ident, $incident:expr, $actor:expr, $now:expr, $action:expr, $detail:expr) => {{
+        crate::chain::ChainLock::lock_chain(&mut *$tx).await?;
+        let prev: Option<Option<String>> =
+            sqlx::query_scalar("SELECT row_hash FROM audit_log ORDER BY id DESC LIMIT 1")
+                .fetch_optional(&mut *$tx)
+                .await?;
+        let prev = prev
+            .flatten()
+            .unwrap_or_else(|| crate::chain::GENESIS.to_owned());
+        let incident: Option<i64> = $incident.into();
+        let actor: &str = $actor;
+        let now: i64 = $now;
+        let action: &str = $action;
+        let detail = ($detail).to_string();
+        let hash = crate::chain::row_hash(&prev, incident, actor, now, action, &detail);
         sqlx::query(
-            "INSERT INTO audit_log (incident_id, actor, at, action, detail) \
-             VALUES ($1, $2, $3, $4, $5)",
+            "INSERT INTO audit_log (incident_id, actor, at, action, detail, prev_hash, row_hash) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
         )
-        .bind($incident)
-        .bind($actor)
-        .bind($now)
-        .bind($action)
-        .bind(($detail).to_string())
+        .bind(incident)
+        .bind(actor)
+        .bind(now)
+        .bind(action)
+        .bind(&detail)
+        .bind(&prev)
+        .bind(&hash)
         .execute(&mut *$tx)
         .await?
-    };
+    }};
 }
+
+/// Fills the chain of audit rows written before it existed (migration 5), inside the
+/// migration's transaction, then puts the append-only trigger back.
+macro_rules! backfill_chain {
+    ($tx:ident, $restore:expr, $err:expr) => {{
+        use sqlx::Row as _;
+        let rows = sqlx::query(
+            "SELECT id, incident_id, actor, at, action, detail FROM audit_log \
+             WHERE row_hash IS NULL ORDER BY id",
+        )
+        .fetch_all(&mut *$tx)
+        .await
+        .map_err($err)?;
+        if !rows.is_empty() {
+            let mut prev: String = sqlx::query_scalar::<_, Option<String>>(
+                "SELECT row_hash FROM audit_log WHERE row_hash IS NOT NULL ORDER BY id DESC LIMIT 1",
+            )
+            .fetch_optional(&mut *$tx)
+            .await
+            .map_err($err)?
+            .flatten()
+            .unwrap_or_else(|| crate::chain::GENESIS.to_owned());
+            for row in &rows {
+                let id: i64 = row.try_get("id").map_err($err)?;
+                let hash = crate::chain::row_hash(
+                    &prev,
+                    row.try_get("incident_id").map_err($err)?,
+                    &row.try_get::<String, _>("actor").map_err($err)?,
+                    row.try_get("at").map_err($err)?,
+                    &row.try_get::<String, _>("action").map_err($err)?,
+                    &row.try_get::<String, _>("detail").map_err($err)?,
+                );
+                sqlx::query("UPDATE audit_log SET prev_hash = $2, row_hash = $3 WHERE id = $1")
+                    .bind(id)
+                    .bind(&prev)
+                    .bind(&hash)
+                    .execute(&mut *$tx)
+                    .await
+                    .map_err($err)?;
+                prev = hash;
+            }
+            tracing::info!(rows = rows.len(), "audit chain computed for existing rows");
+        }
+        sqlx::raw_sql($restore)
+            .execute(&mut *$tx)
+            .await
+            .map_err($err)?;
+    }};
+}
+
+/// Puts SQLite's no-update trigger back after the backfill (no-op when it is there).
+const SQLITE_RESTORE_TRIGGER: &str = "CREATE TRIGGER IF NOT EXISTS audit_log_no_update \
+     BEFORE UPDATE ON audit_log BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END;";
+
+/// Enables PostgreSQL's append-only trigger again after the backfill.
+const PG_RESTORE_TRIGGER: &str = "ALTER TABLE audit_log ENABLE TRIGGER audit_log_append_only";
 
 const SELECT_INCIDENT: &str = concat!("SELECT ", incident_cols!(), " FROM incidents WHERE id = $1");
 
@@ -344,6 +417,7 @@ impl Store {
                             reason: describe(&err),
                         })?;
                 migrate::apply!(tx, migrate::SQLITE, migration_error);
+                backfill_chain!(tx, SQLITE_RESTORE_TRIGGER, migration_error);
                 tx.commit().await.map_err(migration_error)?;
             }
             Pool::Postgres(pool) => {
@@ -355,6 +429,7 @@ impl Store {
                     .await
                     .map_err(migration_error)?;
                 migrate::apply!(tx, migrate::POSTGRES, migration_error);
+                backfill_chain!(tx, PG_RESTORE_TRIGGER, migration_error);
                 tx.commit().await.map_err(migration_error)?;
             }
         }
@@ -587,6 +662,93 @@ impl Store {
             .map(rows::audit_entry)
             .collect()
         })
+    }
+
+    /// Checks the audit log's hash chain from the first row: each row's `prev_hash` must be the
+    /// row before's `row_hash`, and its `row_hash` must match its content. Names the first row
+    /// where either fails (an edited row, or the row after a removed one).
+    pub async fn verify_audit(&self) -> Result<crate::AuditVerdict> {
+        use sqlx::Row as _;
+        let rows = with_pool!(self, |pool| {
+            let mut out = Vec::new();
+            for row in sqlx::query(
+                "SELECT id, incident_id, actor, at, action, detail, prev_hash, row_hash \
+                 FROM audit_log ORDER BY id",
+            )
+            .fetch_all(pool)
+            .await?
+            {
+                out.push((
+                    row.try_get::<i64, _>("id")?,
+                    row.try_get::<Option<i64>, _>("incident_id")?,
+                    row.try_get::<String, _>("actor")?,
+                    row.try_get::<i64, _>("at")?,
+                    row.try_get::<String, _>("action")?,
+                    row.try_get::<String, _>("detail")?,
+                    row.try_get::<Option<String>, _>("prev_hash")?,
+                    row.try_get::<Option<String>, _>("row_hash")?,
+                ));
+            }
+            out
+        });
+        let mut expected_prev = crate::chain::GENESIS.to_owned();
+        let mut checked = 0u64;
+        for (id, incident, actor, at, action, detail, prev, hash) in rows {
+            checked += 1;
+            let broken = |reason: &str| crate::AuditVerdict {
+                rows: checked,
+                first_broken: Some(crate::BrokenRow {
+                    id,
+                    reason: reason.to_owned(),
+                }),
+            };
+            let (Some(prev), Some(hash)) = (prev, hash) else {
+                return Ok(broken("the row has no hashes"));
+            };
+            if prev != expected_prev {
+                return Ok(broken(
+                    "its previous-row hash does not match the row before it (a row was removed, \
+                     inserted or changed before it)",
+                ));
+            }
+            if crate::chain::row_hash(&prev, incident, &actor, at, &action, &detail) != hash {
+                return Ok(broken(
+                    "its content does not match its hash (the row was changed)",
+                ));
+            }
+            expected_prev = hash;
+        }
+        Ok(crate::AuditVerdict {
+            rows: checked,
+            first_broken: None,
+        })
+    }
+
+    /// Writes a consistent copy of the whole SQLite database to `dest` (`VACUUM INTO`: one
+    /// file, write-ahead log included, safe while others write). `dest` must not exist.
+    /// PostgreSQL is backed up with its own tools (`pg_dump`): that is a configuration error.
+    pub async fn backup_to(&self, dest: &Path) -> Result<()> {
+        let Pool::Sqlite(pool) = &self.pool else {
+            return Err(Error::Config(
+                "dialtone backup copies SQLite stores; back up PostgreSQL with pg_dump \
+                 (e.g. pg_dump -Fc -f dialtone.dump DBNAME)"
+                    .to_owned(),
+            ));
+        };
+        if dest.exists() {
+            return Err(Error::Invalid(format!(
+                "{} exists already; choose a new file name",
+                dest.display()
+            )));
+        }
+        let dest_text = dest
+            .to_str()
+            .ok_or_else(|| Error::Invalid("the backup path is not valid UTF-8".to_owned()))?;
+        sqlx::query("VACUUM INTO $1")
+            .bind(dest_text)
+            .execute(pool)
+            .await?;
+        Ok(())
     }
 
     /// The audit lines that concern no incident (user administration), oldest first.

@@ -43,7 +43,7 @@ fn tokens_expire_are_revoked_and_both_are_audited() {
     let db = cli.dir.path().join("data/dialtone.sqlite");
     let days = sqlite3(
         &db,
-        "SELECT (expires_at - created_at) / 86400000 FROM api_tokens WHERE label = 'ci'",
+        "SELECT CAST(ROUND((expires_at - created_at) / 86400000.0) AS INTEGER) FROM api_tokens WHERE label = 'ci'",
     );
     assert_eq!(days, "30");
     let revoked = sqlite3(
@@ -85,4 +85,61 @@ fn store_urls_that_cannot_work_have_clear_errors_and_codes() {
         r.stderr
     );
     assert!(t.elapsed() < std::time::Duration::from_secs(4));
+}
+
+#[test]
+fn audit_verify_names_a_row_edited_with_sqlite3() {
+    let cli = Cli::sqlite();
+    for acc in ["alice", "bob"] {
+        let r = cli.run(&["incident", "open", "--account", acc, "--reporter", "r"]);
+        assert_eq!(r.code, 0, "{}", r.stderr);
+    }
+    let ok = cli.run(&["audit", "verify"]);
+    assert_eq!(ok.code, 0, "{}", ok.stderr);
+    assert!(ok.stdout.contains("intact"), "{}", ok.stdout);
+    let db = cli.dir.path().join("data/dialtone.sqlite");
+    let first_of_bob = sqlite3(&db, "SELECT MIN(id) FROM audit_log WHERE incident_id = 2");
+    sqlite3(
+        &db,
+        &format!(
+            "DROP TRIGGER audit_log_no_update; \
+             UPDATE audit_log SET detail = '{{}}' WHERE id = {first_of_bob};"
+        ),
+    );
+    let bad = cli.run(&["--json", "audit", "verify"]);
+    assert_eq!(bad.code, 10, "{}", bad.stderr);
+    assert_eq!(
+        bad.json()["first_broken"]["id"].as_i64(),
+        first_of_bob.parse::<i64>().ok()
+    );
+}
+
+#[test]
+fn a_backup_holds_everything_and_restores() {
+    let cli = Cli::sqlite();
+    for acc in ["alice", "bob", "carol"] {
+        let r = cli.run(&["incident", "open", "--account", acc, "--reporter", "r"]);
+        assert_eq!(r.code, 0, "{}", r.stderr);
+    }
+    let file = cli.dir.path().join("backup.sqlite");
+    let b = cli.run(&["backup", file.to_str().expect("utf8")]);
+    assert_eq!(b.code, 0, "{}", b.stderr);
+    // A second backup to the same file is refused, not overwritten.
+    let again = cli.run(&["backup", file.to_str().expect("utf8")]);
+    assert_eq!(again.code, 5, "{}", again.stderr);
+    // Restore: the copy alone (no -wal beside it) is a working store with every incident.
+    assert!(!cli.dir.path().join("backup.sqlite-wal").exists());
+    let restored = Cli::with_database(format!("sqlite://{}", file.display()));
+    let list = restored.run(&["--json", "incident", "list"]);
+    assert_eq!(list.code, 0, "{}", list.stderr);
+    let accounts: Vec<String> = list
+        .json()
+        .as_array()
+        .expect("list")
+        .iter()
+        .map(|i| i["account"].as_str().unwrap_or("").to_owned())
+        .collect();
+    assert_eq!(accounts, ["carol", "bob", "alice"]);
+    let v = restored.run(&["audit", "verify"]);
+    assert_eq!(v.code, 0, "{}", v.stdout);
 }
