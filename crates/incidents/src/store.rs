@@ -339,15 +339,50 @@ impl Store {
                 Ok(true)
             })
         });
-        let pool = tokio::time::timeout(
+        let read_only_copy = (!in_memory).then(|| {
+            // The same file, read-only and immutable (no -shm or -wal needed): for a file or a
+            // medium this process cannot write, where read commands must still work.
+            options
+                .clone()
+                .read_only(true)
+                .immutable(true)
+                .create_if_missing(false)
+                .journal_mode(SqliteJournalMode::Delete)
+        });
+        let pool_options = pool_options.acquire_timeout(CONNECT_TIMEOUT);
+        let opened = tokio::time::timeout(
             CONNECT_TIMEOUT + Duration::from_secs(1),
-            pool_options
-                .acquire_timeout(CONNECT_TIMEOUT)
-                .connect_with(options),
+            pool_options.clone().connect_with(options),
         )
         .await
-        .map_err(|_| connect_error(format!("no answer within {CONNECT_TIMEOUT:?}")))?
-        .map_err(|err| connect_error(describe(&err)))?;
+        .map_err(|_| connect_error(format!("no answer within {CONNECT_TIMEOUT:?}")))?;
+        let pool = match (opened, read_only_copy) {
+            (Ok(pool), Some(ro)) if file_is_read_only(options_path(&ro)) => {
+                // SQLite opened it read-only by itself, but WAL reads would still need to
+                // create the -shm file: use the immutable read-only form.
+                pool.close().await;
+                tracing::info!("the database file cannot be written here; opened read-only");
+                tokio::time::timeout(
+                    CONNECT_TIMEOUT + Duration::from_secs(1),
+                    pool_options.connect_with(ro),
+                )
+                .await
+                .map_err(|_| connect_error(format!("no answer within {CONNECT_TIMEOUT:?}")))?
+                .map_err(|err| connect_error(describe(&err)))?
+            }
+            (Ok(pool), _) => pool,
+            (Err(err), Some(ro)) if is_read_only_error(&err) => {
+                tracing::info!("the database cannot be written here; opened read-only");
+                tokio::time::timeout(
+                    CONNECT_TIMEOUT + Duration::from_secs(1),
+                    pool_options.connect_with(ro),
+                )
+                .await
+                .map_err(|_| connect_error(format!("no answer within {CONNECT_TIMEOUT:?}")))?
+                .map_err(|err| connect_error(describe(&err)))?
+            }
+            (Err(err), _) => return Err(connect_error(describe(&err))),
+        };
         let store = Store {
             pool: Pool::Sqlite(pool),
             sqlite_writer: Arc::default(),
@@ -404,8 +439,22 @@ impl Store {
         Ok(store)
     }
 
-    /// Brings the schema up to date, in one transaction.
+    /// The schema version the database has, read without any lock (`None`: no schema yet).
+    async fn schema_version(&self) -> Option<i64> {
+        let q = "SELECT MAX(version) FROM schema_version";
+        let v: std::result::Result<Option<i64>, sqlx::Error> = match &self.pool {
+            Pool::Sqlite(pool) => sqlx::query_scalar(q).fetch_one(pool).await,
+            Pool::Postgres(pool) => sqlx::query_scalar(q).fetch_one(pool).await,
+        };
+        v.ok().flatten()
+    }
+
+    /// Brings the schema up to date, in one transaction; a database already up to date is only
+    /// read (no write lock), so read commands work beside a writer and on read-only files.
     async fn migrate(&self) -> Result<()> {
+        if self.schema_version().await == Some(migrate::SCHEMA_VERSION) {
+            return Ok(());
+        }
         let migration_error = |err: sqlx::Error| Error::Migration(describe(&err));
         match &self.pool {
             Pool::Sqlite(pool) => {
@@ -1674,6 +1723,33 @@ impl Store {
                 .await?;
         });
         Ok(())
+    }
+}
+
+fn options_path(o: &SqliteConnectOptions) -> &Path {
+    o.get_filename()
+}
+
+/// Whether an existing file cannot be opened for writing (read-only medium or permissions).
+fn file_is_read_only(path: &Path) -> bool {
+    match std::fs::OpenOptions::new().write(true).open(path) {
+        Ok(_) => false,
+        Err(e) => matches!(
+            e.kind(),
+            std::io::ErrorKind::PermissionDenied | std::io::ErrorKind::ReadOnlyFilesystem
+        ),
+    }
+}
+
+/// SQLite refusing to open a file for writing: read-only file or medium (codes 8 READONLY,
+/// 14 CANTOPEN, or an extended code of either).
+fn is_read_only_error(err: &sqlx::Error) -> bool {
+    match err {
+        sqlx::Error::Database(db) => db
+            .code()
+            .and_then(|c| c.parse::<i64>().ok())
+            .is_some_and(|c| matches!(c & 0xff, 8 | 14)),
+        _ => false,
     }
 }
 

@@ -143,3 +143,73 @@ fn a_backup_holds_everything_and_restores() {
     let v = restored.run(&["audit", "verify"]);
     assert_eq!(v.code, 0, "{}", v.stdout);
 }
+
+#[test]
+fn incident_list_works_beside_a_writer_and_on_a_read_only_file() {
+    let cli = Cli::sqlite();
+    let r = cli.run(&["incident", "open", "--account", "alice", "--reporter", "r"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let db = cli.dir.path().join("data/dialtone.sqlite");
+    // Another process holds the write lock.
+    let mut holder = Command::new("sqlite3")
+        .arg(&db)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("sqlite3");
+    {
+        use std::io::{BufRead, Write};
+        let stdin = holder.stdin.as_mut().expect("stdin");
+        writeln!(stdin, "BEGIN IMMEDIATE; SELECT 'locked';").expect("write");
+        stdin.flush().expect("flush");
+        let mut line = String::new();
+        std::io::BufReader::new(holder.stdout.as_mut().expect("stdout"))
+            .read_line(&mut line)
+            .expect("read");
+        assert_eq!(line.trim(), "locked");
+    }
+    let t = std::time::Instant::now();
+    let list = cli.run(&["--json", "incident", "list"]);
+    let took = t.elapsed();
+    let _ = holder.kill();
+    let _ = holder.wait();
+    assert_eq!(list.code, 0, "{}", list.stderr);
+    assert_eq!(list.json().as_array().map(Vec::len), Some(1));
+    assert!(
+        took < std::time::Duration::from_secs(3),
+        "waited {took:?} for the lock"
+    );
+
+    // A read-only medium (a tmpfs remounted read-only; needs root, as CI runs).
+    let ro = tempfile::tempdir().expect("dir");
+    let mounted = Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=8m", "tmpfs"])
+        .arg(ro.path())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !mounted {
+        eprintln!("read-only half skipped: cannot mount a tmpfs (not root)");
+        return;
+    }
+    let copy = ro.path().join("dialtone.sqlite");
+    let b = cli.run(&["backup", copy.to_str().expect("utf8")]);
+    assert_eq!(b.code, 0, "{}", b.stderr);
+    let remounted = Command::new("mount")
+        .args(["-o", "remount,ro"])
+        .arg(ro.path())
+        .status()
+        .is_ok_and(|s| s.success());
+    let ro_cli = Cli::with_database(format!("sqlite://{}/dialtone.sqlite", ro.path().display()));
+    let list = ro_cli.run(&["--json", "incident", "list"]);
+    let write = ro_cli.run(&["incident", "open", "--account", "bob", "--reporter", "r"]);
+    let _ = Command::new("umount").arg(ro.path()).status();
+    assert!(remounted, "remount read-only failed");
+    assert_eq!(list.code, 0, "{}", list.stderr);
+    assert_eq!(list.json().as_array().map(Vec::len), Some(1));
+    assert_ne!(write.code, 0, "a write on a read-only medium succeeded");
+    assert!(
+        write.stderr.contains("readonly") || write.stderr.contains("read-only"),
+        "{}",
+        write.stderr
+    );
+}
