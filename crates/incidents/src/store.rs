@@ -596,6 +596,100 @@ impl Store {
         Ok(incident)
     }
 
+    /// Opens an incident and records answers to its first steps (each with the step it moves
+    /// the incident to) in one transaction: either all of it is written or nothing is.
+    pub async fn open_incident_with_steps(
+        &self,
+        new: NewIncident,
+        steps: Vec<(NewStepRecord, Option<String>)>,
+        actor: &str,
+    ) -> Result<Incident> {
+        check_actor(actor)?;
+        let account = required("account", &new.account)?;
+        let reporter = required("reporter", &new.reporter)?;
+        let runbook = required("runbook", &new.runbook)?;
+        let level = normalize_level(&new.level)?;
+        let current_step = optional("current step", new.current_step.as_deref())?;
+        let mut checked = Vec::with_capacity(steps.len());
+        for (step, next) in steps {
+            checked.push((
+                NewStepRecord {
+                    runbook: required("runbook", &step.runbook)?,
+                    step: required("step", &step.step)?,
+                    answer: required("answer", &step.answer)?,
+                    source: check_source(&step.source)?,
+                    evidence: step.evidence,
+                    note: step.note,
+                },
+                optional("next step", next.as_deref())?,
+            ));
+        }
+        let now = now_ms();
+        let detail = json!({
+            "account": account, "reporter": reporter, "runbook": runbook,
+            "level": level, "current_step": current_step,
+        });
+        let incident = in_write_tx!(self, |tx| {
+            let row = sqlx::query(concat!(
+                "INSERT INTO incidents (account, reporter, description, level, status, runbook, \
+                 current_step, version, created_at, updated_at) \
+                 VALUES ($1, $2, $3, $4, 'open', $5, $6, 1, $7, $7) RETURNING ",
+                incident_cols!()
+            ))
+            .bind(&account)
+            .bind(&reporter)
+            .bind(&new.description)
+            .bind(&level)
+            .bind(&runbook)
+            .bind(&current_step)
+            .bind(now)
+            .fetch_one(&mut *tx)
+            .await?;
+            let mut incident = rows::incident(&row)?;
+            audit!(tx, incident.id, actor, now, "open", detail);
+            for (step, next_step) in &checked {
+                let row = sqlx::query(concat!(
+                    "UPDATE incidents SET current_step = $2, version = version + 1, \
+                     updated_at = $3 WHERE id = $1 RETURNING ",
+                    incident_cols!()
+                ))
+                .bind(incident.id)
+                .bind(next_step)
+                .bind(now)
+                .fetch_one(&mut *tx)
+                .await?;
+                let from_step = incident.current_step.clone();
+                incident = rows::incident(&row)?;
+                let step_id: i64 = sqlx::query_scalar(
+                    "INSERT INTO step_records \
+                     (incident_id, runbook, step, answer, source, evidence, note, actor, at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id",
+                )
+                .bind(incident.id)
+                .bind(&step.runbook)
+                .bind(&step.step)
+                .bind(&step.answer)
+                .bind(&step.source)
+                .bind(step.evidence.to_string())
+                .bind(&step.note)
+                .bind(actor)
+                .bind(now)
+                .fetch_one(&mut *tx)
+                .await?;
+                let detail = json!({
+                    "runbook": step.runbook, "step": step.step, "answer": step.answer,
+                    "source": step.source, "note": step.note,
+                    "from_step": from_step, "next_step": next_step,
+                    "step_record_id": step_id, "version": incident.version,
+                });
+                audit!(tx, incident.id, actor, now, "step", detail);
+            }
+            incident
+        });
+        tracing::info!(incident = incident.id, actor, "incident opened");
+        Ok(incident)
+    }
+
     /// The incident `id`, or `Error::NotFound`.
     pub async fn get(&self, id: i64) -> Result<Incident> {
         let row = with_pool!(self, |pool| {

@@ -213,3 +213,93 @@ fn incident_list_works_beside_a_writer_and_on_a_read_only_file() {
         write.stderr
     );
 }
+
+#[test]
+fn attach_refuses_files_over_the_limit_before_reading_them() {
+    let cli = Cli::sqlite();
+    let r = cli.run(&["incident", "open", "--account", "alice", "--reporter", "r"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    // A sparse 200 MB file: refused at once, nothing stored.
+    let big = cli.dir.path().join("big.pcap");
+    std::fs::File::create(&big)
+        .and_then(|f| f.set_len(200 * 1024 * 1024))
+        .expect("sparse file");
+    let t = std::time::Instant::now();
+    let a = cli.run(&["incident", "attach", "1", big.to_str().expect("utf8")]);
+    assert_eq!(a.code, 5, "{}", a.stderr);
+    assert!(a.stderr.contains("limit"), "{}", a.stderr);
+    assert!(t.elapsed() < std::time::Duration::from_secs(2));
+    let small = cli.dir.path().join("small.log");
+    std::fs::write(&small, vec![b'x'; 2000]).expect("small");
+    let limited = cli.run(&[
+        "incident",
+        "attach",
+        "1",
+        small.to_str().expect("utf8"),
+        "--max-size",
+        "1000",
+    ]);
+    assert_eq!(limited.code, 5, "{}", limited.stderr);
+    let ok = cli.run(&["incident", "attach", "1", small.to_str().expect("utf8")]);
+    assert_eq!(ok.code, 0, "{}", ok.stderr);
+    let db = cli.dir.path().join("data/dialtone.sqlite");
+    assert_eq!(
+        sqlite3(&db, "SELECT COUNT(*), SUM(size) FROM attachments"),
+        "1|2000"
+    );
+}
+
+#[test]
+fn open_with_answers_is_one_transaction() {
+    let cli = Cli::sqlite();
+    let r = cli.run(&["incident", "list"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let db = cli.dir.path().join("data/dialtone.sqlite");
+    // A fault after the incident row is written: the step insert fails.
+    sqlite3(
+        &db,
+        "CREATE TRIGGER fail_steps BEFORE INSERT ON step_records \
+         BEGIN SELECT RAISE(ABORT, 'injected fault'); END;",
+    );
+    let open = cli.run(&[
+        "incident",
+        "open",
+        "--account",
+        "alice",
+        "--reporter",
+        "r",
+        "--answer",
+        "gate.operational_requirements=no",
+        "--answer",
+        "gate.client_error=none",
+    ]);
+    assert_ne!(open.code, 0, "{}", open.stdout);
+    assert!(open.stderr.contains("injected fault"), "{}", open.stderr);
+    assert_eq!(
+        sqlite3(&db, "SELECT COUNT(*) FROM incidents"),
+        "0",
+        "half an open was kept"
+    );
+    sqlite3(&db, "DROP TRIGGER fail_steps;");
+    let open = cli.run(&[
+        "--json",
+        "incident",
+        "open",
+        "--account",
+        "alice",
+        "--reporter",
+        "r",
+        "--answer",
+        "gate.operational_requirements=no",
+        "--answer",
+        "gate.client_error=none",
+    ]);
+    assert_eq!(open.code, 0, "{}", open.stderr);
+    assert_eq!(sqlite3(&db, "SELECT COUNT(*) FROM step_records"), "2");
+    assert_eq!(
+        sqlite3(&db, "SELECT version, current_step FROM incidents"),
+        "3|l1.connection_status"
+    );
+    let v = cli.run(&["audit", "verify"]);
+    assert_eq!(v.code, 0, "{}", v.stdout);
+}
