@@ -497,9 +497,7 @@ impl Store {
             // Refusals (conflict, not found, invalid...) say nothing about the store.
             Err(_) => return,
         };
-        if let Some(m) = &fault {
-            tracing::warn!(error = %m, "store write failed");
-        }
+        // Not logged here: the caller reports the error once.
         if let Ok(mut f) = self.write_fault.lock() {
             *f = fault;
         }

@@ -307,8 +307,11 @@ pub(crate) async fn upload(
     State(state): State<AppState>,
     ApiUser(user): ApiUser,
     Path(id): Path<i64>,
-    multipart: Multipart,
+    multipart: Result<Multipart, axum::extract::multipart::MultipartRejection>,
 ) -> ApiResult<(StatusCode, Json<incidents::Attachment>)> {
+    // A body over the limit (by its Content-Length) is refused before the handler reads it:
+    // answer with the documented JSON error, not the extractor's plain text.
+    let multipart = multipart.map_err(|e| crate::pages::multipart_rejection(&state, &e))?;
     ops::may_upload(&state, &user, id).await?;
     // ApiUser checked the x-csrf-token header of a session already.
     let (_, file) = crate::pages::read_multipart(&state, &user, true, multipart).await?;

@@ -315,6 +315,7 @@ pub fn router(state: AppState) -> Router {
             state.clone(),
             metrics::track,
         ))
+        .layer(axum::middleware::from_fn(api_errors_as_json))
         .layer(axum::middleware::from_fn(security_headers))
         .with_state(state)
 }
@@ -342,6 +343,45 @@ async fn security_headers(
         h.insert(name, HeaderValue::from_static(value));
     }
     res
+}
+
+/// The API's errors are `{"error": reason}` (documented in the OpenAPI): the extractors'
+/// plain-text refusals (a body over the limit, a wrong content type, malformed JSON) are
+/// rewrapped so.
+async fn api_errors_as_json(
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::http::header::CONTENT_TYPE;
+    use axum::response::IntoResponse;
+    let is_api = req.uri().path().starts_with("/api/");
+    let res = next.run(req).await;
+    let status = res.status();
+    let is_json = res
+        .headers()
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if !is_api || is_json || !(status.is_client_error() || status.is_server_error()) {
+        return res;
+    }
+    let retry = res.headers().get(axum::http::header::RETRY_AFTER).cloned();
+    let text = axum::body::to_bytes(res.into_body(), 64 * 1024)
+        .await
+        .map(|b| String::from_utf8_lossy(&b).trim().to_owned())
+        .unwrap_or_default();
+    let reason = if status == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+        format!("the request body is larger than the limit ({text})")
+    } else if text.is_empty() {
+        status.canonical_reason().unwrap_or("error").to_owned()
+    } else {
+        text
+    };
+    let mut out = (status, axum::Json(serde_json::json!({ "error": reason }))).into_response();
+    if let Some(r) = retry {
+        out.headers_mut().insert(axum::http::header::RETRY_AFTER, r);
+    }
+    out
 }
 
 /// Removes expired login sessions every `every`, for as long as the store is open.

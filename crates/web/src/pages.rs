@@ -1163,10 +1163,11 @@ pub(crate) async fn upload(
     State(state): State<AppState>,
     PageUser(user): PageUser,
     Path(id): Path<i64>,
-    multipart: Multipart,
+    multipart: Result<Multipart, axum::extract::multipart::MultipartRejection>,
 ) -> PageResult {
     // The role first, then the CSRF token (the form sends it before the file), so a refused
     // upload is not read.
+    let multipart = multipart.map_err(|e| multipart_rejection(&state, &e))?;
     ops::may_upload(&state, &user, id).await?;
     let (_, file) = read_multipart(&state, &user, false, multipart).await?;
     let Some((name, ct, bytes)) = file else {
@@ -1228,6 +1229,18 @@ pub(crate) async fn read_multipart(
         }
     }
     Ok((csrf, file))
+}
+
+/// The multipart extractor's refusal as our error (413 with the limit, else 400).
+pub(crate) fn multipart_rejection(
+    state: &AppState,
+    e: &axum::extract::multipart::MultipartRejection,
+) -> AppError {
+    if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        ops::too_large(state.cfg.max_upload_bytes)
+    } else {
+        AppError::BadRequest(format!("the upload could not be read: {}", e.body_text()))
+    }
 }
 
 fn multipart_error(e: &axum::extract::multipart::MultipartError, limit: usize) -> AppError {

@@ -303,3 +303,29 @@ fn open_with_answers_is_one_transaction() {
     let v = cli.run(&["audit", "verify"]);
     assert_eq!(v.code, 0, "{}", v.stdout);
 }
+
+#[test]
+fn an_empty_runbook_dir_is_not_found_and_logs_have_no_colours_in_a_pipe() {
+    let cli = Cli::sqlite();
+    let empty = cli.dir.path().join("runbooks");
+    std::fs::create_dir_all(&empty).expect("dir");
+    let r = cli.run(&[
+        "--runbooks",
+        empty.to_str().expect("utf8"),
+        "runbook",
+        "list",
+    ]);
+    assert_eq!(r.code, 3, "{}", r.stderr);
+    assert!(r.stderr.contains("no runbook files"), "{}", r.stderr);
+    let nope = cli.run(&["--runbooks", "nope", "runbook", "list"]);
+    assert_eq!(nope.code, 3, "{}", nope.stderr);
+    // Logs into a pipe (a file, a journal): no ANSI escapes.
+    let logged = cli.run(&["--log", "info", "incident", "list"]);
+    assert_eq!(logged.code, 0, "{}", logged.stderr);
+    assert!(
+        logged.stderr.contains("schema migrated"),
+        "{}",
+        logged.stderr
+    );
+    assert!(!logged.stderr.contains('\u{1b}'), "{:?}", logged.stderr);
+}

@@ -807,3 +807,83 @@ async fn postgres_down_is_a_fast_503_with_the_reason_and_pages_keep_the_layout()
     );
     assert!(page.body.contains("store"), "{}", page.body);
 }
+
+#[tokio::test]
+async fn an_oversized_api_upload_gets_the_documented_json_error() {
+    let app = sqlite_app().await;
+    let r = app.router();
+    let lena = agent(&app, "lena", "l1").await;
+    let id = open_incident(&r, &lena, "1001").await;
+    for size in [UPLOAD_LIMIT + 10, UPLOAD_LIMIT * 4] {
+        let res = send(
+            &r,
+            Method::POST,
+            &format!("/api/incidents/{id}/attachments"),
+            Some(&lena),
+            true,
+            Payload::File {
+                csrf: None,
+                name: "big.log".into(),
+                bytes: vec![b'x'; size],
+            },
+        )
+        .await;
+        assert_eq!(res.status, StatusCode::PAYLOAD_TOO_LARGE, "{size}");
+        let err = res.json()["error"].as_str().unwrap_or("").to_owned();
+        assert!(err.contains("limit"), "{size}: {}", res.body);
+    }
+    // As a real client sends it: with a Content-Length over the transport limit.
+    let body = vec![b'x'; UPLOAD_LIMIT * 4];
+    let req = Request::builder()
+        .method(Method::POST)
+        .uri(format!("/api/incidents/{id}/attachments"))
+        .header(
+            header::AUTHORIZATION,
+            format!("Bearer {}", lena.token.clone().unwrap_or_default()),
+        )
+        .header(header::CONTENT_TYPE, "multipart/form-data; boundary=xyz")
+        .header(header::CONTENT_LENGTH, body.len())
+        .body(Body::from(body))
+        .expect("request");
+    let res = r.clone().oneshot(req).await.expect("router");
+    assert_eq!(res.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    let bytes = axum::body::to_bytes(res.into_body(), 1 << 20)
+        .await
+        .expect("body");
+    let v: serde_json::Value = serde_json::from_slice(&bytes)
+        .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&bytes)));
+    assert!(v["error"].as_str().unwrap_or("").contains("limit"), "{v}");
+}
+
+#[tokio::test]
+async fn an_oversized_json_body_gets_the_documented_json_error() {
+    let app = sqlite_app().await;
+    let r = app.router();
+    let lena = agent(&app, "lena", "l1").await;
+    let huge = "x".repeat(3 * 1024 * 1024);
+    let res = api(
+        &r,
+        Method::POST,
+        "/api/incidents",
+        &lena,
+        Some(serde_json::json!({ "account": huge, "reporter": "r" })),
+    )
+    .await;
+    assert_eq!(res.status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert!(
+        res.json()["error"].as_str().unwrap_or("").contains("limit"),
+        "{}",
+        res.body
+    );
+    let bad = send(
+        &r,
+        Method::POST,
+        "/api/incidents",
+        Some(&lena),
+        true,
+        Payload::Form(vec![]),
+    )
+    .await;
+    assert!(bad.status.is_client_error());
+    assert!(bad.json()["error"].is_string(), "{}", bad.body);
+}
