@@ -38,8 +38,8 @@ pub use chain::{AuditVerdict, BrokenRow};
 pub use error::{Error, Result, redact_url};
 pub use migrate::SCHEMA_VERSION;
 pub use model::{
-    ApiToken, Attachment, AuditEntry, CheckRun, Escalation, Incident, LEVELS, ListFilter,
-    NewEscalation, NewIncident, NewStepRecord, ROLES, SOURCES, Session, Status, StepRecord, User,
-    normalize_level,
+    ApiToken, Attachment, AuditEntry, CheckRun, Escalation, Idempotency, Incident, LEVELS,
+    ListFilter, NewEscalation, NewIncident, NewStepRecord, ROLES, SOURCES, Session, Status,
+    StepRecord, User, normalize_level,
 };
 pub use store::{CONNECT_TIMEOUT, DATA_FILE, Store};

@@ -37,6 +37,11 @@ pub(crate) const SQLITE: &[Migration] = &[
         name: "audit_chain",
         sql: include_str!("../migrations/sqlite/0005_audit_chain.sql"),
     },
+    Migration {
+        version: 6,
+        name: "idempotency",
+        sql: include_str!("../migrations/sqlite/0006_idempotency.sql"),
+    },
 ];
 
 pub(crate) const POSTGRES: &[Migration] = &[
@@ -65,13 +70,18 @@ pub(crate) const POSTGRES: &[Migration] = &[
         name: "audit_chain",
         sql: include_str!("../migrations/postgres/0005_audit_chain.sql"),
     },
+    Migration {
+        version: 6,
+        name: "idempotency",
+        sql: include_str!("../migrations/postgres/0006_idempotency.sql"),
+    },
 ];
 
 /// Key of the PostgreSQL advisory lock that serializes concurrent migrations.
 pub(crate) const PG_LOCK_KEY: i64 = 0x6469_616c_746f_6e65; // "dialtone"
 
 /// The schema version this build brings databases to (the last migration of both backends).
-pub const SCHEMA_VERSION: i64 = 5;
+pub const SCHEMA_VERSION: i64 = 6;
 
 /// Newest schema this build knows.
 pub(crate) fn latest(migrations: &[Migration]) -> i64 {

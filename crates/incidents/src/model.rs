@@ -367,3 +367,21 @@ pub struct CheckRun {
     /// When.
     pub at: DateTime<Utc>,
 }
+
+/// Where a call with an idempotency key stands (see `Store::idempotency_begin`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Idempotency {
+    /// First time: the caller runs the call and then records its answer.
+    New,
+    /// The first call with this key is still running.
+    InProgress,
+    /// The key was used for another request (method and path).
+    Mismatch,
+    /// Done before: this is its answer.
+    Done {
+        /// HTTP status.
+        status: u16,
+        /// Response body.
+        body: String,
+    },
+}

@@ -162,12 +162,34 @@ pub(crate) struct Detail {
     next: serde_json::Value,
 }
 
+/// The answer after a write: the incident as written plus what comes next. The write is
+/// committed by now, so failing to read the next step (the store going away just then) still
+/// answers success, from what was written, with the next step left to a later read.
 async fn detail(state: &AppState, inc: Incident) -> Result<Detail, AppError> {
+    match next_of(state, &inc).await {
+        Ok(next) => Ok(Detail {
+            incident: inc,
+            next,
+        }),
+        Err(e) => {
+            tracing::warn!(incident = inc.id, error = ?e, "written, but the next step could not be read");
+            Ok(Detail {
+                incident: inc,
+                next: serde_json::json!({
+                    "kind": "unknown",
+                    "note": "the change was saved; read the incident again for the next step",
+                }),
+            })
+        }
+    }
+}
+
+async fn next_of(state: &AppState, inc: &Incident) -> Result<serde_json::Value, AppError> {
     let next = if inc.status == incidents::Status::Closed {
         serde_json::json!({ "kind": "closed", "outcome": inc.outcome })
     } else {
         let steps = state.store.steps(inc.id).await?;
-        let (_, next) = flow::next_of(&state.runbooks, &inc, &steps)?;
+        let (_, next) = flow::next_of(&state.runbooks, inc, &steps)?;
         match next {
             Next::Ask { runbook, step } => {
                 let def = state.runbooks.step(&step).map(|(_, s)| s);
@@ -192,10 +214,7 @@ async fn detail(state: &AppState, inc: Incident) -> Result<Detail, AppError> {
             }),
         }
     };
-    Ok(Detail {
-        incident: inc,
-        next,
-    })
+    Ok(next)
 }
 
 pub(crate) async fn get(

@@ -9,6 +9,7 @@ mod api;
 mod auth;
 mod error;
 mod flow;
+mod idem;
 mod metrics;
 mod ops;
 mod pages;
@@ -316,6 +317,10 @@ pub fn router(state: AppState) -> Router {
             metrics::track,
         ))
         .layer(axum::middleware::from_fn(api_errors_as_json))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            idem::layer,
+        ))
         .layer(axum::middleware::from_fn(security_headers))
         .with_state(state)
 }

@@ -887,3 +887,101 @@ async fn an_oversized_json_body_gets_the_documented_json_error() {
     assert!(bad.status.is_client_error());
     assert!(bad.json()["error"].is_string(), "{}", bad.body);
 }
+
+async fn post_with_key(
+    r: &axum::Router,
+    who: &Agent,
+    path: &str,
+    key: &str,
+    body: serde_json::Value,
+) -> Reply {
+    let req = Request::builder()
+        .method(Method::POST)
+        .uri(path)
+        .header(
+            header::AUTHORIZATION,
+            format!("Bearer {}", who.token.clone().unwrap_or_default()),
+        )
+        .header(header::CONTENT_TYPE, "application/json")
+        .header("idempotency-key", key)
+        .body(Body::from(body.to_string()))
+        .expect("request");
+    let res = r.clone().oneshot(req).await.expect("router");
+    let status = res.status();
+    let headers = res.headers().clone();
+    let bytes = axum::body::to_bytes(res.into_body(), 1 << 20)
+        .await
+        .expect("body");
+    Reply {
+        status,
+        headers,
+        body: String::from_utf8_lossy(&bytes).into_owned(),
+    }
+}
+
+#[tokio::test]
+async fn a_repeated_write_with_an_idempotency_key_is_done_once() {
+    let app = sqlite_app().await;
+    let r = app.router();
+    let lena = agent(&app, "lena", "l1").await;
+    let luca = agent(&app, "luca", "l1").await;
+    let open = serde_json::json!({
+        "account": "1001", "reporter": "r",
+        "gate": { "gate.operational_requirements": "no", "gate.client_error": "none" }
+    });
+    let first = post_with_key(&r, &lena, "/api/incidents", "open-1001-a", open.clone()).await;
+    assert_eq!(first.status, StatusCode::CREATED, "{}", first.body);
+    for _ in 0..3 {
+        let again = post_with_key(&r, &lena, "/api/incidents", "open-1001-a", open.clone()).await;
+        assert_eq!(again.status, StatusCode::CREATED);
+        assert_eq!(again.body, first.body);
+        assert_eq!(again.headers["idempotency-replayed"], "true");
+    }
+    let all = api(&r, Method::GET, "/api/incidents", &lena, None).await;
+    assert_eq!(
+        all.json().as_array().map(Vec::len),
+        Some(1),
+        "a retry opened a duplicate"
+    );
+    // The same key from another credential is another key.
+    let other = post_with_key(&r, &luca, "/api/incidents", "open-1001-a", open.clone()).await;
+    assert_eq!(other.status, StatusCode::CREATED);
+    assert!(other.headers.get("idempotency-replayed").is_none());
+    // Reused for another request: refused.
+    let id = first.json()["incident"]["id"].as_i64().expect("id");
+    let wrong = post_with_key(
+        &r,
+        &lena,
+        &format!("/api/incidents/{id}/assign"),
+        "open-1001-a",
+        serde_json::json!({ "version": 3, "assignee": "lena" }),
+    )
+    .await;
+    assert_eq!(
+        wrong.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        wrong.body
+    );
+    // A refused write (stale version) is answered the same on a retry, and changes nothing.
+    let stale = serde_json::json!({ "version": 1, "assignee": "lena" });
+    let a = post_with_key(
+        &r,
+        &lena,
+        &format!("/api/incidents/{id}/assign"),
+        "assign-1",
+        stale.clone(),
+    )
+    .await;
+    let b = post_with_key(
+        &r,
+        &lena,
+        &format!("/api/incidents/{id}/assign"),
+        "assign-1",
+        stale,
+    )
+    .await;
+    assert_eq!((a.status, &a.body), (b.status, &b.body));
+    let bad = post_with_key(&r, &lena, "/api/incidents", "", open).await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+}
