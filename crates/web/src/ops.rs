@@ -114,23 +114,11 @@ pub(crate) async fn open(
             )));
         }
     }
-    let mut inc = state
-        .store
-        .open_incident(
-            NewIncident {
-                account: account.to_owned(),
-                reporter: reporter.to_owned(),
-                description: req.description.trim().to_owned(),
-                runbook: runbook_id.clone(),
-                level: "L1".to_owned(),
-                current_step: Some(rb.start.clone()),
-            },
-            &user.username,
-        )
-        .await?;
-    // Record the gate answers in the order the runbook asks them; answers to steps the path
-    // does not reach are ignored.
+    // Work out the gate answers in the order the runbook asks them (answers to steps the path
+    // does not reach are ignored), then write the incident and its answers in one
+    // transaction: a failure leaves nothing half-opened, a success is all of it.
     let mut facts = runbook::Facts::new();
+    let mut steps = Vec::new();
     for _ in 0..req.gate.len() {
         let start = flow::Start {
             runbook: &runbook_id,
@@ -151,24 +139,33 @@ pub(crate) async fn open(
             },
         );
         let next = flow::current_step_after(&state.runbooks, start, &facts, Level::L1)?;
-        inc = state
-            .store
-            .record_step(
-                inc.id,
-                inc.version,
-                NewStepRecord {
-                    runbook,
-                    step,
-                    answer: answer.clone(),
-                    source: "agent".to_owned(),
-                    evidence: serde_json::Value::Null,
-                    note: Some("answered when the incident was opened".to_owned()),
-                },
-                next,
-                &user.username,
-            )
-            .await?;
+        steps.push((
+            NewStepRecord {
+                runbook,
+                step,
+                answer: answer.clone(),
+                source: "agent".to_owned(),
+                evidence: serde_json::Value::Null,
+                note: Some("answered when the incident was opened".to_owned()),
+            },
+            next,
+        ));
     }
+    let inc = state
+        .store
+        .open_incident_with_steps(
+            NewIncident {
+                account: account.to_owned(),
+                reporter: reporter.to_owned(),
+                description: req.description.trim().to_owned(),
+                runbook: runbook_id.clone(),
+                level: "L1".to_owned(),
+                current_step: Some(rb.start.clone()),
+            },
+            steps,
+            &user.username,
+        )
+        .await?;
     Ok(inc)
 }
 

@@ -985,3 +985,38 @@ async fn a_repeated_write_with_an_idempotency_key_is_done_once() {
     let bad = post_with_key(&r, &lena, "/api/incidents", "", open).await;
     assert_eq!(bad.status, StatusCode::BAD_REQUEST);
 }
+
+#[tokio::test]
+async fn an_api_open_with_gate_answers_is_all_or_nothing() {
+    use sqlx::Connection;
+    let app = sqlite_app().await;
+    let r = app.router();
+    let lena = agent(&app, "lena", "l1").await;
+    let mut c = sqlx::SqliteConnection::connect(&app.url)
+        .await
+        .expect("raw");
+    sqlx::raw_sql(
+        "CREATE TRIGGER fail_second_step BEFORE INSERT ON step_records \
+         WHEN NEW.step = 'gate.client_error' BEGIN SELECT RAISE(ABORT, 'injected'); END;",
+    )
+    .execute(&mut c)
+    .await
+    .expect("trigger");
+    let res = api(
+        &r,
+        Method::POST,
+        "/api/incidents",
+        &lena,
+        Some(serde_json::json!({
+            "account": "1001", "reporter": "r",
+            "gate": { "gate.operational_requirements": "no", "gate.client_error": "none" }
+        })),
+    )
+    .await;
+    assert!(res.status.is_server_error(), "{}", res.status);
+    let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM incidents")
+        .fetch_one(&mut c)
+        .await
+        .expect("count");
+    assert_eq!(n, 0, "an incident was left without its gate answers");
+}
