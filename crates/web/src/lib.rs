@@ -335,12 +335,23 @@ async fn security_headers(
     use axum::http::HeaderValue;
     let mut res = next.run(req).await;
     let h = res.headers_mut();
+    // A page may set a stricter policy of its own (the attachment view does): keep it, with
+    // framing forbidden.
+    let own = h
+        .get("content-security-policy")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let csp = match own {
+        Some(p) if p.contains("frame-ancestors") => p,
+        Some(p) => format!("{p}; frame-ancestors 'none'"),
+        None => "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; \
+                 object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+            .to_owned(),
+    };
+    if let Ok(v) = HeaderValue::from_str(&csp) {
+        h.insert("content-security-policy", v);
+    }
     for (name, value) in [
-        (
-            "content-security-policy",
-            "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; \
-             object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
-        ),
         ("x-content-type-options", "nosniff"),
         ("x-frame-options", "DENY"),
         ("referrer-policy", "same-origin"),
