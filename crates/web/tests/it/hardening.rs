@@ -43,6 +43,11 @@ async fn metrics_stay_bounded_whatever_methods_and_paths_are_invented() {
     );
     assert!(after.body.contains("method=\"other\""), "{}", after.body);
     assert!(after.body.contains("route=\"/incidents/{id}\""));
+    eprintln!(
+        "/metrics: {} bytes before, {} after 200 invented requests",
+        before.body.len(),
+        after.body.len()
+    );
     // Two new label sets at most (method other; the page route), each one histogram.
     let growth = after.body.len().saturating_sub(before.body.len());
     assert!(
@@ -153,6 +158,7 @@ async fn an_unknown_user_takes_as_long_as_a_known_one() {
         assert_eq!(a.body.len(), b.body.len());
     }
     let (k, u) = (median(known), median(unknown));
+    eprintln!("login medians: known user {k:?}, unknown user {u:?}");
     assert!(
         u.as_secs_f64() >= 0.5 * k.as_secs_f64(),
         "unknown {u:?} vs known {k:?}"
