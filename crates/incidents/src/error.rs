@@ -76,14 +76,26 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl From<sqlx::Error> for Error {
     fn from(err: sqlx::Error) -> Self {
-        match &err {
-            sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::Tls(_) => {
-                Error::Unavailable {
-                    backend: "database",
-                    reason: describe(&err),
-                }
+        // Connection-level failures (and PostgreSQL's connection exceptions, class 08, and
+        // shutdowns, 57P0x): the database is away, not the request wrong.
+        let unavailable = match &err {
+            sqlx::Error::PoolTimedOut
+            | sqlx::Error::Io(_)
+            | sqlx::Error::Tls(_)
+            | sqlx::Error::Protocol(_)
+            | sqlx::Error::WorkerCrashed => true,
+            sqlx::Error::Database(db) => db
+                .code()
+                .is_some_and(|c| c.starts_with("08") || c.starts_with("57P0")),
+            _ => false,
+        };
+        if unavailable {
+            Error::Unavailable {
+                backend: "database",
+                reason: describe(&err),
             }
-            _ => Error::Database(describe(&err)),
+        } else {
+            Error::Database(describe(&err))
         }
     }
 }

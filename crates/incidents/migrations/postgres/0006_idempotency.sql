@@ -4,7 +4,7 @@ CREATE TABLE idempotency (
     scope        TEXT    NOT NULL,
     key          TEXT    NOT NULL,
     fingerprint  TEXT    NOT NULL,
-    status       INTEGER,
+    status       BIGINT,
     body         TEXT,
     created_at   BIGINT  NOT NULL,
     PRIMARY KEY (scope, key)

@@ -717,9 +717,23 @@ struct Relay {
 
 impl Relay {
     async fn start(target: String) -> Relay {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
+        Relay::start_on("127.0.0.1:0".parse().expect("addr"), target).await
+    }
+
+    /// A relay on `addr` (retrying while the port is released after a cut).
+    async fn start_on(addr: std::net::SocketAddr, target: String) -> Relay {
+        let mut tries = 0;
+        let listener = loop {
+            match tokio::net::TcpListener::bind(addr).await {
+                Ok(l) => break l,
+                Err(e) if tries < 40 => {
+                    tries += 1;
+                    let _ = e;
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                Err(e) => panic!("cannot bind {addr} again: {e}"),
+            }
+        };
         let addr = listener.local_addr().expect("addr");
         let tasks = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
         let conns = tasks.clone();
@@ -1025,4 +1039,63 @@ async fn an_api_open_with_gate_answers_is_all_or_nothing() {
         .await
         .expect("count");
     assert_eq!(n, 0, "an incident was left without its gate answers");
+}
+
+#[tokio::test]
+async fn retries_with_an_idempotency_key_across_a_postgres_outage_open_one_incident() {
+    let direct = pg_app().await;
+    let rest = direct.url.split("://").nth(1).expect("url");
+    let (userinfo, hostpath) = rest.rsplit_once('@').expect("user@host");
+    let (hostport, db) = hostpath.split_once('/').expect("host/db");
+    let relay = Relay::start(hostport.to_owned()).await;
+    let addr = relay.addr;
+    let url = format!("postgres://{userinfo}@{addr}/{db}");
+    let store = incidents::Store::connect(&url).await.expect("via relay");
+    let app = TestApp::from_state(web::AppState::new(
+        config(),
+        store,
+        runbook::RunbookSet::builtin(),
+        None,
+    ));
+    let r = app.router();
+    let lena = agent(&app, "lena", "l1").await;
+    let open = serde_json::json!({
+        "account": "1001", "reporter": "r",
+        "gate": { "gate.operational_requirements": "no", "gate.client_error": "none" }
+    });
+    relay.cut();
+    let down = post_with_key(&r, &lena, "/api/incidents", "retry-me", open.clone()).await;
+    assert_eq!(
+        down.status,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "{}",
+        down.body
+    );
+    assert!(down.headers.get(header::RETRY_AFTER).is_some());
+    // The database is back: the client retries with the same key, twice.
+    let _relay = Relay::start_on(addr, hostport.to_owned()).await;
+    let mut answers = Vec::new();
+    for _ in 0..3 {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let reply = loop {
+            let reply = post_with_key(&r, &lena, "/api/incidents", "retry-me", open.clone()).await;
+            if reply.status != StatusCode::SERVICE_UNAVAILABLE || Instant::now() > deadline {
+                break reply;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        };
+        assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
+        answers.push(reply.body);
+    }
+    assert!(
+        answers.iter().all(|a| *a == answers[0]),
+        "the retries got different answers"
+    );
+    let n = app
+        .store()
+        .list(&incidents::ListFilter::default())
+        .await
+        .expect("list")
+        .len();
+    assert_eq!(n, 1, "retries opened {n} incidents");
 }
