@@ -64,6 +64,7 @@ pub fn code_for(err: &anyhow::Error) -> u8 {
                 incidents::Error::Closed { .. }
                 | incidents::Error::Invalid(_)
                 | incidents::Error::AlreadyExists { .. } => INVALID,
+                incidents::Error::Config(_) => CONFIG,
                 _ => STORAGE,
             };
         }

@@ -98,6 +98,9 @@ pub enum IncidentCmd {
         file: PathBuf,
         #[arg(long, default_value = "application/octet-stream")]
         content_type: String,
+        /// Largest file accepted, in bytes (the web app's default upload limit).
+        #[arg(long, env = "DIALTONE_MAX_UPLOAD", default_value_t = 20 * 1024 * 1024)]
+        max_size: u64,
     },
     /// Show the audit trail of an incident.
     Audit { id: i64 },
@@ -260,13 +263,9 @@ pub async fn run(ctx: &Ctx, cmd: IncidentCmd) -> anyhow::Result<u8> {
             id,
             file,
             content_type,
+            max_size,
         } => {
-            let bytes = std::fs::read(&file).map_err(|e| {
-                coded(
-                    exit::NOT_FOUND,
-                    format!("cannot read {}: {e}", file.display()),
-                )
-            })?;
+            let bytes = read_bounded(&file, max_size)?;
             let name = file
                 .file_name()
                 .map(|n| n.to_string_lossy().into_owned())
@@ -368,23 +367,89 @@ async fn open(
         level: "L1".into(),
         current_step: Some(rb.start.clone()),
     };
-    let mut inc = store.open_incident(new, &ctx.actor).await?;
+    // Where each answer leads, worked out on the incident as it will be, so the incident and
+    // its gate answers are written in one transaction (a killed open leaves nothing half-done).
+    let now = chrono::Utc::now();
+    let mut draft = Incident {
+        id: 0,
+        account: new.account.clone(),
+        reporter: new.reporter.clone(),
+        description: new.description.clone(),
+        level: new.level.clone(),
+        status: incidents::Status::Open,
+        runbook: new.runbook.clone(),
+        current_step: new.current_step.clone(),
+        outcome: None,
+        escalation_kind: None,
+        assignee: None,
+        version: 1,
+        created_at: now,
+        updated_at: now,
+    };
+    let mut facts = runbook::Facts::new();
+    let mut steps = Vec::with_capacity(answers.len());
     for (step, value) in answers {
-        inc = answer(
-            store,
-            set,
-            inc.id,
-            Some(step),
-            &value,
-            "agent",
-            json!(null),
-            None,
-            None,
-            &ctx.actor,
-        )
-        .await?;
+        let (step_rb, _) = set
+            .step(&step)
+            .ok_or_else(|| coded(exit::NOT_FOUND, format!("unknown step {step:?}")))?;
+        facts.insert(
+            step.clone(),
+            runbook::Fact::new(&value, runbook::Source::Agent),
+        );
+        let after = casework::evaluate(set, &draft, &facts)?;
+        let next = after.next_step().map(str::to_string);
+        draft.current_step.clone_from(&next);
+        steps.push((
+            NewStepRecord {
+                runbook: step_rb.id.clone(),
+                step,
+                answer: value,
+                source: "agent".to_owned(),
+                evidence: json!(null),
+                note: None,
+            },
+            next,
+        ));
     }
+    let inc = store
+        .open_incident_with_steps(new, steps, &ctx.actor)
+        .await?;
     report_after_change(ctx, store, set, &inc).await
+}
+
+/// Reads a file of at most `limit` bytes: the size is checked before reading, and the read
+/// stops one byte past the limit (a file growing meanwhile), so memory stays bounded.
+fn read_bounded(file: &std::path::Path, limit: u64) -> anyhow::Result<Vec<u8>> {
+    use std::io::Read;
+    let cannot = |e: std::io::Error| {
+        coded(
+            exit::NOT_FOUND,
+            format!("cannot read {}: {e}", file.display()),
+        )
+    };
+    let too_large = || {
+        coded(
+            exit::INVALID,
+            format!(
+                "{} is larger than the attachment limit of {limit} bytes (--max-size or \
+                 DIALTONE_MAX_UPLOAD to change it)",
+                file.display()
+            ),
+        )
+    };
+    let f = std::fs::File::open(file).map_err(cannot)?;
+    let size = f.metadata().map_err(cannot)?.len();
+    if size > limit {
+        return Err(too_large());
+    }
+    let mut bytes = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
+    f.take(limit.saturating_add(1))
+        .read_to_end(&mut bytes)
+        .map_err(cannot)?;
+    if bytes.len() as u64 > limit {
+        return Err(too_large());
+    }
+    Ok(bytes)
 }
 
 /// The step and its runbook, or a not-found error naming it.

@@ -14,6 +14,7 @@ mod incident_cmd;
 mod probe_cmd;
 mod runbook_cmd;
 mod serve_cmd;
+mod store_cmd;
 mod util;
 
 use clap::{Parser, Subcommand};
@@ -76,6 +77,12 @@ pub enum Command {
     /// Manage the web app's users.
     #[command(subcommand)]
     User(serve_cmd::UserCmd),
+    /// Check the audit log's hash chain.
+    #[command(subcommand)]
+    Audit(store_cmd::AuditCmd),
+    /// Copy the SQLite store into FILE, consistently, while it is in use (restore: use FILE as
+    /// the database, e.g. --database sqlite:///path/FILE).
+    Backup { file: PathBuf },
     /// Print a complete example configuration file.
     ConfigExample,
 }
@@ -118,6 +125,8 @@ async fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Collect(args) => events_cmd::collect(&ctx, args).await,
         Command::Events(args) => events_cmd::events(&ctx, args).await,
         Command::User(cmd) => serve_cmd::user(&ctx, cmd).await,
+        Command::Audit(cmd) => store_cmd::audit(&ctx, cmd).await,
+        Command::Backup { file } => store_cmd::backup(&ctx, file).await,
         Command::ConfigExample => {
             print!("{}", config::EXAMPLE);
             Ok(exit::OK)

@@ -49,6 +49,15 @@ pub enum UserCmd {
         name: String,
         #[arg(long, default_value = "cli")]
         label: String,
+        /// How long the token works, e.g. 90d, 12h; "never" for no expiry.
+        #[arg(long, default_value = "90d")]
+        ttl: String,
+    },
+    /// Revoke a user's API tokens (all, or those with a label); they stop working at once.
+    TokenRevoke {
+        name: String,
+        #[arg(long)]
+        label: Option<String>,
     },
 }
 
@@ -180,6 +189,7 @@ pub async fn serve(ctx: &Ctx, args: ServeArgs) -> anyhow::Result<u8> {
         session_ttl: args.session_ttl,
         max_upload_bytes: args.max_upload,
         server_config_summary: summary,
+        ..web::WebConfig::default()
     };
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
@@ -258,7 +268,9 @@ pub async fn user(ctx: &Ctx, cmd: UserCmd) -> anyhow::Result<u8> {
             }
             let hash =
                 web::hash_password(password).map_err(|e| coded(exit::INTERNAL, e.to_string()))?;
-            let u = store.create_user(&name, &hash, &role).await?;
+            let u = store
+                .create_user_by(&name, &hash, &role, &ctx.actor)
+                .await?;
             if ctx.json {
                 print_json(&serde_json::json!({"username": u.username, "role": u.role}))?;
             } else {
@@ -285,14 +297,31 @@ pub async fn user(ctx: &Ctx, cmd: UserCmd) -> anyhow::Result<u8> {
             store.set_user_disabled(&name, true, &ctx.actor).await?;
             println!("disabled {name}");
         }
-        UserCmd::Token { name, label } => {
+        UserCmd::Token { name, label, ttl } => {
+            let ttl = if ttl.eq_ignore_ascii_case("never") {
+                None
+            } else {
+                Some(
+                    diagnosis::config::parse_duration(&ttl)
+                        .map_err(|e| coded(exit::INVALID, format!("--ttl: {e}")))?,
+                )
+            };
             if store.user(&name).await?.is_none() {
                 return Err(coded(exit::NOT_FOUND, format!("user {name} not found")));
             }
-            let token = web::create_api_token(&store, &name, &label)
+            let token = web::create_api_token_for(&store, &name, &label, ttl, &ctx.actor)
                 .await
                 .map_err(|e| coded(exit::INTERNAL, e.to_string()))?;
             println!("{token}");
+        }
+        UserCmd::TokenRevoke { name, label } => {
+            if store.user(&name).await?.is_none() {
+                return Err(coded(exit::NOT_FOUND, format!("user {name} not found")));
+            }
+            let n = store
+                .revoke_api_tokens(&name, label.as_deref(), &ctx.actor)
+                .await?;
+            println!("revoked {n} API token(s) of {name}");
         }
     }
     Ok(exit::OK)

@@ -10,6 +10,8 @@ pub fn init_logging(filter: &str) {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        // Colours only for a person at a terminal, never into a log file.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_target(false)
         .try_init();
 }
@@ -89,6 +91,12 @@ pub fn load_runbook_dir(dir: &std::path::Path) -> anyhow::Result<runbook::Runboo
         .filter(|p| p.extension().is_some_and(|x| x == "toml"))
         .collect();
     paths.sort();
+    if paths.is_empty() {
+        return Err(exit::coded(
+            exit::NOT_FOUND,
+            format!("no runbook files (*.toml) in {}", dir.display()),
+        ));
+    }
     for p in paths {
         let text = std::fs::read_to_string(&p)
             .map_err(|e| exit::coded(exit::INVALID, format!("cannot read {}: {e}", p.display())))?;

@@ -54,6 +54,18 @@ pub enum Error {
     /// A query failed.
     #[error("database error: {0}")]
     Database(String),
+    /// The database does not answer now (down, unreachable, no free connection); nothing was
+    /// done and the same call may work later.
+    #[error("the {backend} store is unavailable: {reason}")]
+    Unavailable {
+        /// "sqlite" or "postgres".
+        backend: &'static str,
+        /// Why, in words ("connection refused").
+        reason: String,
+    },
+    /// The store is configured with something that cannot work (an unsupported URL scheme).
+    #[error("store configuration: {0}")]
+    Config(String),
     /// The schema could not be brought up to date.
     #[error("database migration failed: {0}")]
     Migration(String),
@@ -64,7 +76,27 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl From<sqlx::Error> for Error {
     fn from(err: sqlx::Error) -> Self {
-        Error::Database(describe(&err))
+        // Connection-level failures (and PostgreSQL's connection exceptions, class 08, and
+        // shutdowns, 57P0x): the database is away, not the request wrong.
+        let unavailable = match &err {
+            sqlx::Error::PoolTimedOut
+            | sqlx::Error::Io(_)
+            | sqlx::Error::Tls(_)
+            | sqlx::Error::Protocol(_)
+            | sqlx::Error::WorkerCrashed => true,
+            sqlx::Error::Database(db) => db
+                .code()
+                .is_some_and(|c| c.starts_with("08") || c.starts_with("57P0")),
+            _ => false,
+        };
+        if unavailable {
+            Error::Unavailable {
+                backend: "database",
+                reason: describe(&err),
+            }
+        } else {
+            Error::Database(describe(&err))
+        }
     }
 }
 
@@ -101,17 +133,20 @@ fn redact_userinfo(url: &str) -> String {
         return url.to_owned();
     };
     let rest = &url[scheme_end + 3..];
-    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    let authority = &rest[..authority_end];
-    // The last '@' ends the userinfo (RFC 3986 §3.2.1); a password may itself contain '@'
-    // only percent-encoded, but be lenient anyway.
-    let Some(at) = authority.rfind('@') else {
+    // A password may hold '/', '?', '#' or '@' (unencoded, however wrong): the userinfo ends at
+    // the last '@' of the whole text. That may hide more than the password when a path or query
+    // holds an '@' too, which is the safe side.
+    let Some(at) = rest.rfind('@') else {
         return url.to_owned();
     };
-    let userinfo = &authority[..at];
+    let userinfo = &rest[..at];
     let Some(colon) = userinfo.find(':') else {
         return url.to_owned();
     };
+    // A colon after the first '/' is not in a userinfo (e.g. `sqlite:///a:b@c`).
+    if userinfo[..colon].contains(['/', '?', '#']) {
+        return url.to_owned();
+    }
     format!(
         "{}{}:***{}",
         &url[..scheme_end + 3],
@@ -128,7 +163,11 @@ fn redact_query_password(url: &str) -> String {
     let query: Vec<String> = query
         .split('&')
         .map(|pair| match pair.split_once('=') {
-            Some((key, _)) if key.eq_ignore_ascii_case("password") => format!("{key}=***"),
+            Some((key, _))
+                if key.eq_ignore_ascii_case("password") || key.eq_ignore_ascii_case("passwd") =>
+            {
+                format!("{key}=***")
+            }
             _ => pair.to_owned(),
         })
         .collect();
@@ -176,6 +215,17 @@ mod tests {
                 "postgres://u:p@h/x?PASSWORD=z",
                 "postgres://u:***@h/x?PASSWORD=***",
             ),
+            // Passwords holding URL delimiters, raw and percent-encoded.
+            (
+                "postgres://u:a/b?c#d@h:5432/db",
+                "postgres://u:***@h:5432/db",
+            ),
+            ("postgres://u:a%2Fb%3Fc%23d@h/db", "postgres://u:***@h/db"),
+            (
+                "postgres://u:p#w@h/db?sslmode=disable",
+                "postgres://u:***@h/db?sslmode=disable",
+            ),
+            ("postgres://u:?x@h/db", "postgres://u:***@h/db"),
         ];
         for (input, expected) in table {
             assert_eq!(redact_url(input), expected, "{input}");

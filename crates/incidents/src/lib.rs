@@ -27,15 +27,19 @@
 //! # Ok(()) }
 //! ```
 
+mod chain;
 mod error;
 mod migrate;
 mod model;
 mod rows;
 mod store;
 
+pub use chain::{AuditVerdict, BrokenRow};
 pub use error::{Error, Result, redact_url};
+pub use migrate::SCHEMA_VERSION;
 pub use model::{
-    ApiToken, Attachment, AuditEntry, Escalation, Incident, LEVELS, ListFilter, NewEscalation,
-    NewIncident, NewStepRecord, ROLES, SOURCES, Session, Status, StepRecord, User, normalize_level,
+    ApiToken, Attachment, AuditEntry, CheckRun, Escalation, Idempotency, Incident, LEVELS,
+    ListFilter, NewEscalation, NewIncident, NewStepRecord, ROLES, SOURCES, Session, Status,
+    StepRecord, User, normalize_level,
 };
 pub use store::{CONNECT_TIMEOUT, DATA_FILE, Store};

@@ -11,20 +11,77 @@ pub(crate) struct Migration {
     pub(crate) sql: &'static str,
 }
 
-pub(crate) const SQLITE: &[Migration] = &[Migration {
-    version: 1,
-    name: "init",
-    sql: include_str!("../migrations/sqlite/0001_init.sql"),
-}];
+pub(crate) const SQLITE: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "init",
+        sql: include_str!("../migrations/sqlite/0001_init.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "check_runs",
+        sql: include_str!("../migrations/sqlite/0002_check_runs.sql"),
+    },
+    Migration {
+        version: 3,
+        name: "token_expiry",
+        sql: include_str!("../migrations/sqlite/0003_token_expiry.sql"),
+    },
+    Migration {
+        version: 4,
+        name: "health_probe",
+        sql: include_str!("../migrations/sqlite/0004_health_probe.sql"),
+    },
+    Migration {
+        version: 5,
+        name: "audit_chain",
+        sql: include_str!("../migrations/sqlite/0005_audit_chain.sql"),
+    },
+    Migration {
+        version: 6,
+        name: "idempotency",
+        sql: include_str!("../migrations/sqlite/0006_idempotency.sql"),
+    },
+];
 
-pub(crate) const POSTGRES: &[Migration] = &[Migration {
-    version: 1,
-    name: "init",
-    sql: include_str!("../migrations/postgres/0001_init.sql"),
-}];
+pub(crate) const POSTGRES: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "init",
+        sql: include_str!("../migrations/postgres/0001_init.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "check_runs",
+        sql: include_str!("../migrations/postgres/0002_check_runs.sql"),
+    },
+    Migration {
+        version: 3,
+        name: "token_expiry",
+        sql: include_str!("../migrations/postgres/0003_token_expiry.sql"),
+    },
+    Migration {
+        version: 4,
+        name: "health_probe",
+        sql: include_str!("../migrations/postgres/0004_health_probe.sql"),
+    },
+    Migration {
+        version: 5,
+        name: "audit_chain",
+        sql: include_str!("../migrations/postgres/0005_audit_chain.sql"),
+    },
+    Migration {
+        version: 6,
+        name: "idempotency",
+        sql: include_str!("../migrations/postgres/0006_idempotency.sql"),
+    },
+];
 
 /// Key of the PostgreSQL advisory lock that serializes concurrent migrations.
 pub(crate) const PG_LOCK_KEY: i64 = 0x6469_616c_746f_6e65; // "dialtone"
+
+/// The schema version this build brings databases to (the last migration of both backends).
+pub const SCHEMA_VERSION: i64 = 6;
 
 /// Newest schema this build knows.
 pub(crate) fn latest(migrations: &[Migration]) -> i64 {
@@ -84,3 +141,15 @@ macro_rules! apply {
     }};
 }
 pub(crate) use apply;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn both_backends_end_at_the_same_version() {
+        assert_eq!(latest(SQLITE), SCHEMA_VERSION);
+        assert_eq!(latest(POSTGRES), SCHEMA_VERSION);
+        assert_eq!(SQLITE.len(), POSTGRES.len());
+    }
+}

@@ -328,6 +328,10 @@ pub struct ApiToken {
     pub label: String,
     /// When created.
     pub created_at: DateTime<Utc>,
+    /// When it stops working (`None`: never; only tokens made so on purpose).
+    pub expires_at: Option<DateTime<Utc>>,
+    /// When it was revoked, if it was.
+    pub revoked_at: Option<DateTime<Utc>>,
 }
 
 impl fmt::Debug for ApiToken {
@@ -337,6 +341,47 @@ impl fmt::Debug for ApiToken {
             .field("username", &self.username)
             .field("label", &self.label)
             .field("created_at", &self.created_at)
+            .field("expires_at", &self.expires_at)
+            .field("revoked_at", &self.revoked_at)
             .finish()
     }
+}
+
+/// An automated check's result, as the server recorded it (uploads never land here).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CheckRun {
+    /// Its id.
+    pub id: i64,
+    /// The incident.
+    pub incident_id: i64,
+    /// The runbook step whose check ran.
+    pub step: String,
+    /// The answer the check found, when conclusive.
+    pub answer: Option<String>,
+    /// One line for the agent.
+    pub summary: String,
+    /// What the check gathered.
+    pub evidence: serde_json::Value,
+    /// Who asked for the check.
+    pub actor: String,
+    /// When.
+    pub at: DateTime<Utc>,
+}
+
+/// Where a call with an idempotency key stands (see `Store::idempotency_begin`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Idempotency {
+    /// First time: the caller runs the call and then records its answer.
+    New,
+    /// The first call with this key is still running.
+    InProgress,
+    /// The key was used for another request (method and path).
+    Mismatch,
+    /// Done before: this is its answer.
+    Done {
+        /// HTTP status.
+        status: u16,
+        /// Response body.
+        body: String,
+    },
 }

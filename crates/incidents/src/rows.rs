@@ -9,7 +9,7 @@ use sqlx::postgres::PgRow;
 use sqlx::sqlite::SqliteRow;
 
 use crate::model::{
-    ApiToken, Attachment, AuditEntry, Escalation, Incident, Session, StepRecord, User,
+    ApiToken, Attachment, AuditEntry, CheckRun, Escalation, Incident, Session, StepRecord, User,
 };
 use crate::{Error, Result};
 
@@ -174,5 +174,20 @@ pub(crate) fn api_token(row: &impl RowGet) -> Result<ApiToken> {
         username: row.text("username")?,
         label: row.text("label")?,
         created_at: row.time("created_at")?,
+        expires_at: row.opt_int("expires_at")?.map(from_millis).transpose()?,
+        revoked_at: row.opt_int("revoked_at")?.map(from_millis).transpose()?,
+    })
+}
+
+pub(crate) fn check_run(row: &impl RowGet) -> Result<CheckRun> {
+    Ok(CheckRun {
+        id: row.int("id")?,
+        incident_id: row.int("incident_id")?,
+        step: row.text("step")?,
+        answer: row.opt_text("answer")?,
+        summary: row.text("summary")?,
+        evidence: row.json("evidence")?,
+        actor: row.text("actor")?,
+        at: row.time("at")?,
     })
 }

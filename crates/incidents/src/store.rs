@@ -15,15 +15,17 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use serde_json::json;
-use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::Connection;
+use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 
 use crate::error::{describe, redact_url};
 use crate::model::{
-    ApiToken, Attachment, AuditEntry, Escalation, Incident, LEVELS, ListFilter, NewEscalation,
-    NewIncident, NewStepRecord, ROLES, SOURCES, Session, Status, StepRecord, User, normalize_level,
+    ApiToken, Attachment, AuditEntry, CheckRun, Escalation, Idempotency, Incident, LEVELS,
+    ListFilter, NewEscalation, NewIncident, NewStepRecord, ROLES, SOURCES, Session, Status,
+    StepRecord, User, normalize_level,
 };
 use crate::rows::{self, incident_cols};
 use crate::{Error, Result, migrate};
@@ -61,43 +63,126 @@ macro_rules! with_pool {
 /// waiting when another writer got in between. Other processes on the same file still wait
 /// through `busy_timeout`.
 macro_rules! in_write_tx {
-    ($store:expr, |$tx:ident| $body:block) => {
-        match &$store.pool {
+    ($store:expr, |$tx:ident| $body:block) => {{
+        // The body runs in an async block, so its `return`s and `?`s end the block: every
+        // outcome passes through `note_write` before it is returned.
+        let out: Result<_> = match &$store.pool {
             Pool::Sqlite(pool) => {
                 // Writers of this process queue here instead of in SQLite's busy handler,
                 // which polls with sleeps and halves throughput under contention.
                 let _writer = $store.sqlite_writer.lock().await;
-                let mut $tx = pool.begin_with("BEGIN IMMEDIATE").await?;
-                let out = $body;
-                $tx.commit().await?;
-                out
+                async {
+                    let mut $tx = pool.begin_with("BEGIN IMMEDIATE").await?;
+                    let out = $body;
+                    $tx.commit().await?;
+                    Ok(out)
+                }
+                .await
             }
             Pool::Postgres(pool) => {
-                let mut $tx = pool.begin().await?;
-                let out = $body;
-                $tx.commit().await?;
-                out
+                async {
+                    let mut $tx = pool.begin().await?;
+                    let out = $body;
+                    $tx.commit().await?;
+                    Ok(out)
+                }
+                .await
             }
-        }
-    };
+        };
+        $store.note_write(&out);
+        out?
+    }};
 }
 
-/// Appends one audit line inside the transaction `$tx`.
+/// Appends one audit line inside the transaction `$tx`, chained to the last one (see
+/// `chain`): the chain lock orders appends, the new row's hash covers the previous row's hash.
 macro_rules! audit {
-    ($tx:ident, $incident:expr, $actor:expr, $now:expr, $action:expr, $detail:expr) => {
+    ($tx:ident, $incident:expr, $actor:expr, $now:expr, $action:expr, $detail:expr) => {{
+        crate::chain::ChainLock::lock_chain(&mut *$tx).await?;
+        let prev: Option<Option<String>> =
+            sqlx::query_scalar("SELECT row_hash FROM audit_log ORDER BY id DESC LIMIT 1")
+                .fetch_optional(&mut *$tx)
+                .await?;
+        let prev = prev
+            .flatten()
+            .unwrap_or_else(|| crate::chain::GENESIS.to_owned());
+        let incident: Option<i64> = $incident.into();
+        let actor: &str = $actor;
+        let now: i64 = $now;
+        let action: &str = $action;
+        let detail = ($detail).to_string();
+        let hash = crate::chain::row_hash(&prev, incident, actor, now, action, &detail);
         sqlx::query(
-            "INSERT INTO audit_log (incident_id, actor, at, action, detail) \
-             VALUES ($1, $2, $3, $4, $5)",
+            "INSERT INTO audit_log (incident_id, actor, at, action, detail, prev_hash, row_hash) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
         )
-        .bind($incident)
-        .bind($actor)
-        .bind($now)
-        .bind($action)
-        .bind(($detail).to_string())
+        .bind(incident)
+        .bind(actor)
+        .bind(now)
+        .bind(action)
+        .bind(&detail)
+        .bind(&prev)
+        .bind(&hash)
         .execute(&mut *$tx)
         .await?
-    };
+    }};
 }
+
+/// Fills the chain of audit rows written before it existed (migration 5), inside the
+/// migration's transaction, then puts the append-only trigger back.
+macro_rules! backfill_chain {
+    ($tx:ident, $restore:expr, $err:expr) => {{
+        use sqlx::Row as _;
+        let rows = sqlx::query(
+            "SELECT id, incident_id, actor, at, action, detail FROM audit_log \
+             WHERE row_hash IS NULL ORDER BY id",
+        )
+        .fetch_all(&mut *$tx)
+        .await
+        .map_err($err)?;
+        if !rows.is_empty() {
+            let mut prev: String = sqlx::query_scalar::<_, Option<String>>(
+                "SELECT row_hash FROM audit_log WHERE row_hash IS NOT NULL ORDER BY id DESC LIMIT 1",
+            )
+            .fetch_optional(&mut *$tx)
+            .await
+            .map_err($err)?
+            .flatten()
+            .unwrap_or_else(|| crate::chain::GENESIS.to_owned());
+            for row in &rows {
+                let id: i64 = row.try_get("id").map_err($err)?;
+                let hash = crate::chain::row_hash(
+                    &prev,
+                    row.try_get("incident_id").map_err($err)?,
+                    &row.try_get::<String, _>("actor").map_err($err)?,
+                    row.try_get("at").map_err($err)?,
+                    &row.try_get::<String, _>("action").map_err($err)?,
+                    &row.try_get::<String, _>("detail").map_err($err)?,
+                );
+                sqlx::query("UPDATE audit_log SET prev_hash = $2, row_hash = $3 WHERE id = $1")
+                    .bind(id)
+                    .bind(&prev)
+                    .bind(&hash)
+                    .execute(&mut *$tx)
+                    .await
+                    .map_err($err)?;
+                prev = hash;
+            }
+            tracing::info!(rows = rows.len(), "audit chain computed for existing rows");
+        }
+        sqlx::raw_sql($restore)
+            .execute(&mut *$tx)
+            .await
+            .map_err($err)?;
+    }};
+}
+
+/// Puts SQLite's no-update trigger back after the backfill (no-op when it is there).
+const SQLITE_RESTORE_TRIGGER: &str = "CREATE TRIGGER IF NOT EXISTS audit_log_no_update \
+     BEFORE UPDATE ON audit_log BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END;";
+
+/// Enables PostgreSQL's append-only trigger again after the backfill.
+const PG_RESTORE_TRIGGER: &str = "ALTER TABLE audit_log ENABLE TRIGGER audit_log_append_only";
 
 const SELECT_INCIDENT: &str = concat!("SELECT ", incident_cols!(), " FROM incidents WHERE id = $1");
 
@@ -109,6 +194,11 @@ pub struct Store {
     sqlite_writer: Arc<tokio::sync::Mutex<()>>,
     /// Where it points, password removed, for messages.
     target: String,
+    /// Why the last write failed, when the store itself failed it (disk full, I/O, connection)
+    /// and no write has succeeded since; the health check then probes with a write.
+    write_fault: Arc<std::sync::Mutex<Option<String>>>,
+    /// PostgreSQL: how to open one connection outside the pool, for the health check's reason.
+    pg_options: Option<PgConnectOptions>,
 }
 
 impl fmt::Debug for Store {
@@ -160,7 +250,7 @@ impl Store {
             })?;
             Self::open_postgres(options, target).await
         } else {
-            Err(Error::Invalid(format!(
+            Err(Error::Config(format!(
                 "unsupported database URL {target:?}: expected sqlite:///path/file.sqlite, \
                  sqlite::memory: or postgres://user@host/db"
             )))
@@ -236,19 +326,69 @@ impl Store {
         } else {
             SqlitePoolOptions::new().max_connections(8)
         };
-        let pool = tokio::time::timeout(
+        // A connection left inside a transaction (a COMMIT that failed on a full disk leaves
+        // sqlx's transaction depth behind) would refuse every later BEGIN: never hand it out.
+        let pool_options = pool_options.before_acquire(|conn, _meta| {
+            Box::pin(async move {
+                if conn.is_in_transaction() {
+                    tracing::warn!(
+                        "discarding a pooled SQLite connection left inside a transaction"
+                    );
+                    return Ok(false);
+                }
+                Ok(true)
+            })
+        });
+        let read_only_copy = (!in_memory).then(|| {
+            // The same file, read-only and immutable (no -shm or -wal needed): for a file or a
+            // medium this process cannot write, where read commands must still work.
+            options
+                .clone()
+                .read_only(true)
+                .immutable(true)
+                .create_if_missing(false)
+                .journal_mode(SqliteJournalMode::Delete)
+        });
+        let pool_options = pool_options.acquire_timeout(CONNECT_TIMEOUT);
+        let opened = tokio::time::timeout(
             CONNECT_TIMEOUT + Duration::from_secs(1),
-            pool_options
-                .acquire_timeout(CONNECT_TIMEOUT)
-                .connect_with(options),
+            pool_options.clone().connect_with(options),
         )
         .await
-        .map_err(|_| connect_error(format!("no answer within {CONNECT_TIMEOUT:?}")))?
-        .map_err(|err| connect_error(describe(&err)))?;
+        .map_err(|_| connect_error(format!("no answer within {CONNECT_TIMEOUT:?}")))?;
+        let pool = match (opened, read_only_copy) {
+            (Ok(pool), Some(ro)) if file_is_read_only(options_path(&ro)) => {
+                // SQLite opened it read-only by itself, but WAL reads would still need to
+                // create the -shm file: use the immutable read-only form.
+                pool.close().await;
+                tracing::info!("the database file cannot be written here; opened read-only");
+                tokio::time::timeout(
+                    CONNECT_TIMEOUT + Duration::from_secs(1),
+                    pool_options.connect_with(ro),
+                )
+                .await
+                .map_err(|_| connect_error(format!("no answer within {CONNECT_TIMEOUT:?}")))?
+                .map_err(|err| connect_error(describe(&err)))?
+            }
+            (Ok(pool), _) => pool,
+            (Err(err), Some(ro)) if is_read_only_error(&err) => {
+                tracing::info!("the database cannot be written here; opened read-only");
+                tokio::time::timeout(
+                    CONNECT_TIMEOUT + Duration::from_secs(1),
+                    pool_options.connect_with(ro),
+                )
+                .await
+                .map_err(|_| connect_error(format!("no answer within {CONNECT_TIMEOUT:?}")))?
+                .map_err(|err| connect_error(describe(&err)))?
+            }
+            (Err(err), _) => return Err(connect_error(describe(&err))),
+        };
         let store = Store {
             pool: Pool::Sqlite(pool),
             sqlite_writer: Arc::default(),
             target,
+            write_fault: Arc::default(),
+            pg_options: None,
         };
         store.migrate().await?;
         Ok(store)
@@ -259,12 +399,29 @@ impl Store {
             target: target.clone(),
             reason,
         };
+        let options_for_health = options.clone();
+        // One direct connection first: a pool retries until its timeout and then says only
+        // "timed out", where this says "connection refused" or "password authentication failed".
+        match tokio::time::timeout(CONNECT_TIMEOUT, PgConnection::connect_with(&options)).await {
+            Ok(Ok(conn)) => {
+                let _ = conn.close().await;
+            }
+            Ok(Err(err)) => return Err(connect_error(describe(&err))),
+            Err(_) => {
+                return Err(connect_error(format!(
+                    "no answer within {CONNECT_TIMEOUT:?}"
+                )));
+            }
+        }
         // sqlx bounds each connection attempt by the acquire timeout; the outer timeout is a
         // second guard in case DNS or the startup exchange hangs outside it.
         let pool = tokio::time::timeout(
             CONNECT_TIMEOUT + Duration::from_secs(1),
             PgPoolOptions::new()
                 .max_connections(10)
+                .before_acquire(|conn, _meta| {
+                    Box::pin(async move { Ok(!conn.is_in_transaction()) })
+                })
                 .acquire_timeout(CONNECT_TIMEOUT)
                 .connect_with(options),
         )
@@ -272,16 +429,32 @@ impl Store {
         .map_err(|_| connect_error(format!("no answer within {CONNECT_TIMEOUT:?}")))?
         .map_err(|err| connect_error(describe(&err)))?;
         let store = Store {
+            pg_options: Some(options_for_health),
             pool: Pool::Postgres(pool),
             sqlite_writer: Arc::default(),
             target,
+            write_fault: Arc::default(),
         };
         store.migrate().await?;
         Ok(store)
     }
 
-    /// Brings the schema up to date, in one transaction.
+    /// The schema version the database has, read without any lock (`None`: no schema yet).
+    async fn schema_version(&self) -> Option<i64> {
+        let q = "SELECT MAX(version) FROM schema_version";
+        let v: std::result::Result<Option<i64>, sqlx::Error> = match &self.pool {
+            Pool::Sqlite(pool) => sqlx::query_scalar(q).fetch_one(pool).await,
+            Pool::Postgres(pool) => sqlx::query_scalar(q).fetch_one(pool).await,
+        };
+        v.ok().flatten()
+    }
+
+    /// Brings the schema up to date, in one transaction; a database already up to date is only
+    /// read (no write lock), so read commands work beside a writer and on read-only files.
     async fn migrate(&self) -> Result<()> {
+        if self.schema_version().await == Some(migrate::SCHEMA_VERSION) {
+            return Ok(());
+        }
         let migration_error = |err: sqlx::Error| Error::Migration(describe(&err));
         match &self.pool {
             Pool::Sqlite(pool) => {
@@ -293,6 +466,7 @@ impl Store {
                             reason: describe(&err),
                         })?;
                 migrate::apply!(tx, migrate::SQLITE, migration_error);
+                backfill_chain!(tx, SQLITE_RESTORE_TRIGGER, migration_error);
                 tx.commit().await.map_err(migration_error)?;
             }
             Pool::Postgres(pool) => {
@@ -304,10 +478,81 @@ impl Store {
                     .await
                     .map_err(migration_error)?;
                 migrate::apply!(tx, migrate::POSTGRES, migration_error);
+                backfill_chain!(tx, PG_RESTORE_TRIGGER, migration_error);
                 tx.commit().await.map_err(migration_error)?;
             }
         }
         Ok(())
+    }
+
+    /// Remembers whether the store could write (see `write_fault`).
+    fn note_write<T>(&self, out: &Result<T>) {
+        let fault = match out {
+            Ok(_) => None,
+            Err(
+                Error::Database(m)
+                | Error::Connect { reason: m, .. }
+                | Error::Unavailable { reason: m, .. },
+            ) => Some(m.clone()),
+            // Refusals (conflict, not found, invalid...) say nothing about the store.
+            Err(_) => return,
+        };
+        // Not logged here: the caller reports the error once.
+        if let Ok(mut f) = self.write_fault.lock() {
+            *f = fault;
+        }
+    }
+
+    /// Whether the store answers and, when a write failed since the last success, whether it
+    /// can write again (a one-row probe write). Bounded by `within`. `Err` says why not.
+    pub async fn health(&self, within: Duration) -> std::result::Result<(), String> {
+        let check = async {
+            with_pool!(self, |pool| {
+                sqlx::query_scalar::<_, i64>("SELECT CAST(1 AS BIGINT)")
+                    .fetch_one(pool)
+                    .await
+                    .map_err(|e| describe(&e))?;
+            });
+            let faulted = self.write_fault.lock().map(|f| f.clone()).unwrap_or(None);
+            if let Some(reason) = faulted {
+                let probe = async {
+                    in_write_tx!(self, |tx| {
+                        sqlx::query(
+                            "INSERT INTO health_probe (id, at) VALUES (1, $1) \
+                             ON CONFLICT (id) DO UPDATE SET at = excluded.at",
+                        )
+                        .bind(now_ms())
+                        .execute(&mut *tx)
+                        .await?;
+                    });
+                    Ok::<(), Error>(())
+                };
+                probe
+                    .await
+                    .map_err(|e| format!("the store cannot write: {e} (first: {reason})"))?;
+            }
+            Ok(())
+        };
+        // Half the time for the pool; if it does not answer, one direct connection says why.
+        match tokio::time::timeout(within / 2, check).await {
+            Ok(r) => r,
+            Err(_) => {
+                let Some(options) = &self.pg_options else {
+                    return Err(format!("the store did not answer within {:?}", within / 2));
+                };
+                match tokio::time::timeout(within / 2, PgConnection::connect_with(options)).await {
+                    Ok(Ok(conn)) => {
+                        let _ = conn.close().await;
+                        Err(
+                            "the database accepts connections but the pool got none in time"
+                                .to_owned(),
+                        )
+                    }
+                    Ok(Err(err)) => Err(describe(&err)),
+                    Err(_) => Err(format!("the database did not answer within {within:?}")),
+                }
+            }
+        }
     }
 
     // ----- incidents -------------------------------------------------------------------
@@ -343,6 +588,100 @@ impl Store {
             .await?;
             let incident = rows::incident(&row)?;
             audit!(tx, incident.id, actor, now, "open", detail);
+            incident
+        });
+        tracing::info!(incident = incident.id, actor, "incident opened");
+        Ok(incident)
+    }
+
+    /// Opens an incident and records answers to its first steps (each with the step it moves
+    /// the incident to) in one transaction: either all of it is written or nothing is.
+    pub async fn open_incident_with_steps(
+        &self,
+        new: NewIncident,
+        steps: Vec<(NewStepRecord, Option<String>)>,
+        actor: &str,
+    ) -> Result<Incident> {
+        check_actor(actor)?;
+        let account = required("account", &new.account)?;
+        let reporter = required("reporter", &new.reporter)?;
+        let runbook = required("runbook", &new.runbook)?;
+        let level = normalize_level(&new.level)?;
+        let current_step = optional("current step", new.current_step.as_deref())?;
+        let mut checked = Vec::with_capacity(steps.len());
+        for (step, next) in steps {
+            checked.push((
+                NewStepRecord {
+                    runbook: required("runbook", &step.runbook)?,
+                    step: required("step", &step.step)?,
+                    answer: required("answer", &step.answer)?,
+                    source: check_source(&step.source)?,
+                    evidence: step.evidence,
+                    note: step.note,
+                },
+                optional("next step", next.as_deref())?,
+            ));
+        }
+        let now = now_ms();
+        let detail = json!({
+            "account": account, "reporter": reporter, "runbook": runbook,
+            "level": level, "current_step": current_step,
+        });
+        let incident = in_write_tx!(self, |tx| {
+            let row = sqlx::query(concat!(
+                "INSERT INTO incidents (account, reporter, description, level, status, runbook, \
+                 current_step, version, created_at, updated_at) \
+                 VALUES ($1, $2, $3, $4, 'open', $5, $6, 1, $7, $7) RETURNING ",
+                incident_cols!()
+            ))
+            .bind(&account)
+            .bind(&reporter)
+            .bind(&new.description)
+            .bind(&level)
+            .bind(&runbook)
+            .bind(&current_step)
+            .bind(now)
+            .fetch_one(&mut *tx)
+            .await?;
+            let mut incident = rows::incident(&row)?;
+            audit!(tx, incident.id, actor, now, "open", detail);
+            for (step, next_step) in &checked {
+                let row = sqlx::query(concat!(
+                    "UPDATE incidents SET current_step = $2, version = version + 1, \
+                     updated_at = $3 WHERE id = $1 RETURNING ",
+                    incident_cols!()
+                ))
+                .bind(incident.id)
+                .bind(next_step)
+                .bind(now)
+                .fetch_one(&mut *tx)
+                .await?;
+                let from_step = incident.current_step.clone();
+                incident = rows::incident(&row)?;
+                let step_id: i64 = sqlx::query_scalar(
+                    "INSERT INTO step_records \
+                     (incident_id, runbook, step, answer, source, evidence, note, actor, at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id",
+                )
+                .bind(incident.id)
+                .bind(&step.runbook)
+                .bind(&step.step)
+                .bind(&step.answer)
+                .bind(&step.source)
+                .bind(step.evidence.to_string())
+                .bind(&step.note)
+                .bind(actor)
+                .bind(now)
+                .fetch_one(&mut *tx)
+                .await?;
+                let detail = json!({
+                    "runbook": step.runbook, "step": step.step, "answer": step.answer,
+                    "source": step.source, "note": step.note,
+                    "from_step": from_step, "next_step": next_step,
+                    "step_record_id": step_id, "version": incident.version,
+                });
+                audit!(tx, incident.id, actor, now, "step", detail);
+            }
             incident
         });
         tracing::info!(incident = incident.id, actor, "incident opened");
@@ -403,6 +742,18 @@ impl Store {
         })
     }
 
+    /// How many incidents there are per (level, status): one aggregate query, for `/metrics`.
+    pub async fn incident_counts(&self) -> Result<Vec<(String, String, i64)>> {
+        with_pool!(self, |pool| {
+            let rows: Vec<(String, String, i64)> = sqlx::query_as(
+                "SELECT level, status, COUNT(*) FROM incidents GROUP BY level, status",
+            )
+            .fetch_all(pool)
+            .await?;
+            Ok(rows)
+        })
+    }
+
     /// The answered steps of incident `id`, in answer order.
     pub async fn steps(&self, id: i64) -> Result<Vec<StepRecord>> {
         self.get(id).await?;
@@ -452,6 +803,93 @@ impl Store {
             .map(rows::audit_entry)
             .collect()
         })
+    }
+
+    /// Checks the audit log's hash chain from the first row: each row's `prev_hash` must be the
+    /// row before's `row_hash`, and its `row_hash` must match its content. Names the first row
+    /// where either fails (an edited row, or the row after a removed one).
+    pub async fn verify_audit(&self) -> Result<crate::AuditVerdict> {
+        use sqlx::Row as _;
+        let rows = with_pool!(self, |pool| {
+            let mut out = Vec::new();
+            for row in sqlx::query(
+                "SELECT id, incident_id, actor, at, action, detail, prev_hash, row_hash \
+                 FROM audit_log ORDER BY id",
+            )
+            .fetch_all(pool)
+            .await?
+            {
+                out.push((
+                    row.try_get::<i64, _>("id")?,
+                    row.try_get::<Option<i64>, _>("incident_id")?,
+                    row.try_get::<String, _>("actor")?,
+                    row.try_get::<i64, _>("at")?,
+                    row.try_get::<String, _>("action")?,
+                    row.try_get::<String, _>("detail")?,
+                    row.try_get::<Option<String>, _>("prev_hash")?,
+                    row.try_get::<Option<String>, _>("row_hash")?,
+                ));
+            }
+            out
+        });
+        let mut expected_prev = crate::chain::GENESIS.to_owned();
+        let mut checked = 0u64;
+        for (id, incident, actor, at, action, detail, prev, hash) in rows {
+            checked += 1;
+            let broken = |reason: &str| crate::AuditVerdict {
+                rows: checked,
+                first_broken: Some(crate::BrokenRow {
+                    id,
+                    reason: reason.to_owned(),
+                }),
+            };
+            let (Some(prev), Some(hash)) = (prev, hash) else {
+                return Ok(broken("the row has no hashes"));
+            };
+            if prev != expected_prev {
+                return Ok(broken(
+                    "its previous-row hash does not match the row before it (a row was removed, \
+                     inserted or changed before it)",
+                ));
+            }
+            if crate::chain::row_hash(&prev, incident, &actor, at, &action, &detail) != hash {
+                return Ok(broken(
+                    "its content does not match its hash (the row was changed)",
+                ));
+            }
+            expected_prev = hash;
+        }
+        Ok(crate::AuditVerdict {
+            rows: checked,
+            first_broken: None,
+        })
+    }
+
+    /// Writes a consistent copy of the whole SQLite database to `dest` (`VACUUM INTO`: one
+    /// file, write-ahead log included, safe while others write). `dest` must not exist.
+    /// PostgreSQL is backed up with its own tools (`pg_dump`): that is a configuration error.
+    pub async fn backup_to(&self, dest: &Path) -> Result<()> {
+        let Pool::Sqlite(pool) = &self.pool else {
+            return Err(Error::Config(
+                "dialtone backup copies SQLite stores; back up PostgreSQL with pg_dump \
+                 (e.g. pg_dump -Fc -f dialtone.dump DBNAME)"
+                    .to_owned(),
+            ));
+        };
+        if dest.exists() {
+            return Err(Error::Invalid(format!(
+                "{} exists already; choose a new file name",
+                dest.display()
+            )));
+        }
+        let dest_text = dest
+            .to_str()
+            .ok_or_else(|| Error::Invalid("the backup path is not valid UTF-8".to_owned()))?;
+        sqlx::query("VACUUM INTO $1")
+            .bind(dest_text)
+            .execute(pool)
+            .await?;
+        Ok(())
     }
 
     /// The audit lines that concern no incident (user administration), oldest first.
@@ -768,6 +1206,172 @@ impl Store {
         Ok(incident)
     }
 
+    // ----- idempotency -----------------------------------------------------------------
+
+    /// Claims `key` for a call by `scope` (a credential's hash) with `fingerprint` (method and
+    /// path). Keys are kept a day; a claim whose call never finished is taken over after a
+    /// minute.
+    pub async fn idempotency_begin(
+        &self,
+        scope: &str,
+        key: &str,
+        fingerprint: &str,
+    ) -> Result<Idempotency> {
+        const KEEP_MS: i64 = 24 * 3600 * 1000;
+        const STALE_MS: i64 = 60 * 1000;
+        let now = now_ms();
+        let state = in_write_tx!(self, |tx| {
+            sqlx::query("DELETE FROM idempotency WHERE created_at < $1")
+                .bind(now - KEEP_MS)
+                .execute(&mut *tx)
+                .await?;
+            let row: Option<(String, Option<i64>, Option<String>, i64)> = sqlx::query_as(
+                "SELECT fingerprint, status, body, created_at FROM idempotency \
+                 WHERE scope = $1 AND key = $2",
+            )
+            .bind(scope)
+            .bind(key)
+            .fetch_optional(&mut *tx)
+            .await?;
+            match row {
+                Some((fp, _, _, _)) if fp != fingerprint => Idempotency::Mismatch,
+                Some((_, Some(status), body, _)) => Idempotency::Done {
+                    status: u16::try_from(status).unwrap_or(500),
+                    body: body.unwrap_or_default(),
+                },
+                Some((_, None, _, at)) if now - at < STALE_MS => Idempotency::InProgress,
+                Some(_) => {
+                    sqlx::query(
+                        "UPDATE idempotency SET created_at = $3 WHERE scope = $1 AND key = $2",
+                    )
+                    .bind(scope)
+                    .bind(key)
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?;
+                    Idempotency::New
+                }
+                None => {
+                    sqlx::query(
+                        "INSERT INTO idempotency (scope, key, fingerprint, created_at) \
+                         VALUES ($1, $2, $3, $4)",
+                    )
+                    .bind(scope)
+                    .bind(key)
+                    .bind(fingerprint)
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?;
+                    Idempotency::New
+                }
+            }
+        });
+        Ok(state)
+    }
+
+    /// Records the answer of a claimed key; `None` releases the claim (the call failed and
+    /// changed nothing, so a retry may run it again).
+    pub async fn idempotency_finish(
+        &self,
+        scope: &str,
+        key: &str,
+        answer: Option<(u16, &str)>,
+    ) -> Result<()> {
+        in_write_tx!(self, |tx| {
+            match answer {
+                Some((status, body)) => {
+                    sqlx::query(
+                        "UPDATE idempotency SET status = $3, body = $4 \
+                         WHERE scope = $1 AND key = $2",
+                    )
+                    .bind(scope)
+                    .bind(key)
+                    .bind(i64::from(status))
+                    .bind(body)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                None => {
+                    sqlx::query("DELETE FROM idempotency WHERE scope = $1 AND key = $2")
+                        .bind(scope)
+                        .bind(key)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+            }
+        });
+        Ok(())
+    }
+
+    // ----- check runs ------------------------------------------------------------------
+
+    /// Records an automated check's result with the incident, and logs it. Only the server's
+    /// own check runner calls this; uploads never become check runs.
+    pub async fn add_check_run(
+        &self,
+        id: i64,
+        step: &str,
+        answer: Option<&str>,
+        summary: &str,
+        evidence: &serde_json::Value,
+        actor: &str,
+    ) -> Result<CheckRun> {
+        check_actor(actor)?;
+        let step = required("step", step)?;
+        let now = now_ms();
+        let run = in_write_tx!(self, |tx| {
+            let exists: Option<i64> = sqlx::query_scalar("SELECT id FROM incidents WHERE id = $1")
+                .bind(id)
+                .fetch_optional(&mut *tx)
+                .await?;
+            if exists.is_none() {
+                return Err(not_found_incident(id));
+            }
+            let row = sqlx::query(
+                "INSERT INTO check_runs (incident_id, step, answer, summary, evidence, actor, at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7) \
+                 RETURNING id, incident_id, step, answer, summary, evidence, actor, at",
+            )
+            .bind(id)
+            .bind(&step)
+            .bind(answer)
+            .bind(summary)
+            .bind(evidence.to_string())
+            .bind(actor)
+            .bind(now)
+            .fetch_one(&mut *tx)
+            .await?;
+            let run = rows::check_run(&row)?;
+            audit!(
+                tx,
+                id,
+                actor,
+                now,
+                "check",
+                json!({ "check_run_id": run.id, "step": step, "answer": answer })
+            );
+            run
+        });
+        Ok(run)
+    }
+
+    /// The automated check results of incident `id`, oldest first.
+    pub async fn check_runs(&self, id: i64) -> Result<Vec<CheckRun>> {
+        self.get(id).await?;
+        with_pool!(self, |pool| {
+            sqlx::query(
+                "SELECT id, incident_id, step, answer, summary, evidence, actor, at \
+                 FROM check_runs WHERE incident_id = $1 ORDER BY id",
+            )
+            .bind(id)
+            .fetch_all(pool)
+            .await?
+            .iter()
+            .map(rows::check_run)
+            .collect()
+        })
+    }
+
     // ----- attachments -----------------------------------------------------------------
 
     /// Stores a file with the incident (the caller enforces a size limit). Does not change
@@ -876,6 +1480,19 @@ impl Store {
         password_hash: &str,
         role: &str,
     ) -> Result<User> {
+        self.create_user_by(username, password_hash, role, "system")
+            .await
+    }
+
+    /// [`Store::create_user`], logged with `actor` as who did it (an admin, the CLI's user).
+    pub async fn create_user_by(
+        &self,
+        username: &str,
+        password_hash: &str,
+        role: &str,
+        actor: &str,
+    ) -> Result<User> {
+        check_actor(actor)?;
         let username = check_username(username)?;
         let password_hash = required("password hash", password_hash)?;
         let role = check_role(role)?;
@@ -904,7 +1521,7 @@ impl Store {
                 other => other?,
             };
             let user = rows::user(&row)?;
-            audit!(tx, None::<i64>, "system", now, "user.create", detail);
+            audit!(tx, None::<i64>, actor, now, "user.create", detail);
             user
         });
         Ok(result)
@@ -1143,44 +1760,147 @@ impl Store {
         }))
     }
 
-    /// Stores an API token under its hash.
+    /// Stores an API token under its hash, valid until `expires_at` (`None`: no expiry), and
+    /// logs its creation (never the token or its hash).
     pub async fn create_api_token(
         &self,
         token_hash: &str,
         username: &str,
         label: &str,
+        expires_at: Option<DateTime<Utc>>,
+        actor: &str,
     ) -> Result<ApiToken> {
+        check_actor(actor)?;
         let token_hash = required("token hash", token_hash)?;
         let now = now_ms();
-        with_pool!(self, |pool| {
-            sqlx::query(
-                "INSERT INTO api_tokens (token_hash, username, label, created_at) \
-                 VALUES ($1, $2, $3, $4) RETURNING token_hash, username, label, created_at",
+        let expires = expires_at.map(|t| t.timestamp_millis());
+        let token = in_write_tx!(self, |tx| {
+            let row = sqlx::query(
+                "INSERT INTO api_tokens (token_hash, username, label, created_at, expires_at) \
+                 VALUES ($1, $2, $3, $4, $5) \
+                 RETURNING token_hash, username, label, created_at, expires_at, revoked_at",
             )
             .bind(&token_hash)
             .bind(username)
             .bind(label)
             .bind(now)
-            .fetch_one(pool)
+            .bind(expires)
+            .fetch_one(&mut *tx)
             .await
-            .map_err(|err| people_error(err, "api token", username))
-            .and_then(|row| rows::api_token(&row))
-        })
+            .map_err(|err| people_error(err, "api token", username))?;
+            let token = rows::api_token(&row)?;
+            audit!(
+                tx,
+                None::<i64>,
+                actor,
+                now,
+                "token.create",
+                json!({ "username": username, "label": label, "expires_at": expires })
+            );
+            token
+        });
+        Ok(token)
     }
 
-    /// The API token with this hash, if any.
+    /// The API token with this hash, if it exists, is not revoked and has not expired.
     pub async fn api_token(&self, token_hash: &str) -> Result<Option<ApiToken>> {
+        let now = now_ms();
         with_pool!(self, |pool| {
             sqlx::query(
-                "SELECT token_hash, username, label, created_at FROM api_tokens \
-                 WHERE token_hash = $1",
+                "SELECT token_hash, username, label, created_at, expires_at, revoked_at \
+                 FROM api_tokens WHERE token_hash = $1 AND revoked_at IS NULL \
+                 AND (expires_at IS NULL OR expires_at > $2)",
             )
             .bind(token_hash)
+            .bind(now)
             .fetch_optional(pool)
             .await?
             .map(|row| rows::api_token(&row))
             .transpose()
         })
+    }
+
+    /// The API tokens of a user (revoked and expired ones included), oldest first.
+    pub async fn api_tokens(&self, username: &str) -> Result<Vec<ApiToken>> {
+        with_pool!(self, |pool| {
+            sqlx::query(
+                "SELECT token_hash, username, label, created_at, expires_at, revoked_at \
+                 FROM api_tokens WHERE username = $1 ORDER BY created_at",
+            )
+            .bind(username)
+            .fetch_all(pool)
+            .await?
+            .iter()
+            .map(rows::api_token)
+            .collect()
+        })
+    }
+
+    /// Revokes a user's live tokens (those labelled `label`, or all), logs it, and returns how
+    /// many were revoked.
+    pub async fn revoke_api_tokens(
+        &self,
+        username: &str,
+        label: Option<&str>,
+        actor: &str,
+    ) -> Result<u64> {
+        check_actor(actor)?;
+        let now = now_ms();
+        let n = in_write_tx!(self, |tx| {
+            let n = sqlx::query(
+                "UPDATE api_tokens SET revoked_at = $3 WHERE username = $1 \
+                 AND ($2 IS NULL OR label = $2) AND revoked_at IS NULL",
+            )
+            .bind(username)
+            .bind(label)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            audit!(
+                tx,
+                None::<i64>,
+                actor,
+                now,
+                "token.revoke",
+                json!({ "username": username, "label": label, "revoked": n })
+            );
+            n
+        });
+        Ok(n)
+    }
+
+    /// Revokes the one token with this hash (a script giving up its own token), and logs it.
+    pub async fn revoke_api_token(&self, token_hash: &str, actor: &str) -> Result<bool> {
+        check_actor(actor)?;
+        let now = now_ms();
+        let done = in_write_tx!(self, |tx| {
+            let row = sqlx::query(
+                "UPDATE api_tokens SET revoked_at = $2 WHERE token_hash = $1 \
+                 AND revoked_at IS NULL RETURNING username, label",
+            )
+            .bind(token_hash)
+            .bind(now)
+            .fetch_optional(&mut *tx)
+            .await?;
+            match row {
+                Some(row) => {
+                    let username = rows::RowGet::text(&row, "username")?;
+                    let label = rows::RowGet::text(&row, "label")?;
+                    audit!(
+                        tx,
+                        None::<i64>,
+                        actor,
+                        now,
+                        "token.revoke",
+                        json!({ "username": username, "label": label, "revoked": 1 })
+                    );
+                    true
+                }
+                None => false,
+            }
+        });
+        Ok(done)
     }
 
     /// Revokes an API token. Revoking an unknown token is not an error.
@@ -1192,6 +1912,33 @@ impl Store {
                 .await?;
         });
         Ok(())
+    }
+}
+
+fn options_path(o: &SqliteConnectOptions) -> &Path {
+    o.get_filename()
+}
+
+/// Whether an existing file cannot be opened for writing (read-only medium or permissions).
+fn file_is_read_only(path: &Path) -> bool {
+    match std::fs::OpenOptions::new().write(true).open(path) {
+        Ok(_) => false,
+        Err(e) => matches!(
+            e.kind(),
+            std::io::ErrorKind::PermissionDenied | std::io::ErrorKind::ReadOnlyFilesystem
+        ),
+    }
+}
+
+/// SQLite refusing to open a file for writing: read-only file or medium (codes 8 READONLY,
+/// 14 CANTOPEN, or an extended code of either).
+fn is_read_only_error(err: &sqlx::Error) -> bool {
+    match err {
+        sqlx::Error::Database(db) => db
+            .code()
+            .and_then(|c| c.parse::<i64>().ok())
+            .is_some_and(|c| matches!(c & 0xff, 8 | 14)),
+        _ => false,
     }
 }
 

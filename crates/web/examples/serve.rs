@@ -94,6 +94,7 @@ async fn main() {
         session_ttl: Duration::from_secs(3600),
         max_upload_bytes: upload_limit,
         server_config_summary: serde_json::json!({ "server": "example (no diagnosis attached)" }),
+        ..web::WebConfig::default()
     };
     let state = web::AppState::new(cfg, store, runbook::RunbookSet::builtin(), None);
     println!("listening on http://{addr}");

@@ -37,6 +37,25 @@ pub(crate) async fn me(ApiUser(user): ApiUser) -> Json<Me> {
     })
 }
 
+/// Revokes the bearer token the request carries (a script retiring its own token).
+pub(crate) async fn revoke_own_token(
+    State(state): State<AppState>,
+    ApiUser(user): ApiUser,
+) -> ApiResult<Json<serde_json::Value>> {
+    let crate::auth::Via::Token { token_hash } = &user.via else {
+        return Err(AppError::BadRequest(
+            "only an API token can revoke itself; an admin revokes tokens on the admin page"
+                .to_owned(),
+        )
+        .into());
+    };
+    let revoked = state
+        .store
+        .revoke_api_token(token_hash, &user.username)
+        .await?;
+    Ok(Json(serde_json::json!({ "revoked": revoked })))
+}
+
 #[derive(Serialize)]
 pub(crate) struct RunbookSummary {
     id: String,
@@ -93,9 +112,23 @@ pub(crate) struct ListQuery {
 
 pub(crate) async fn list(
     State(state): State<AppState>,
-    ApiUser(_user): ApiUser,
+    ApiUser(user): ApiUser,
     Query(q): Query<ListQuery>,
 ) -> ApiResult<Json<Vec<Incident>>> {
+    // One rule with the queue pages: a level above the role's is not listed (an L1 agent
+    // without a level filter lists L1 incidents).
+    let level = match q.level.as_deref() {
+        Some(level) => {
+            let level = incidents::normalize_level(level).map_err(AppError::from)?;
+            user.require(
+                ops::can_see_queue(&user, &level),
+                &format!("listing {level} incidents"),
+            )?;
+            Some(level)
+        }
+        None if !ops::can_see_queue(&user, "L2") => Some("L1".to_owned()),
+        None => None,
+    };
     let status = match q.status.as_deref() {
         Some(s) => Some(
             s.parse::<incidents::Status>()
@@ -104,7 +137,7 @@ pub(crate) async fn list(
         None => None,
     };
     let filter = ListFilter {
-        level: q.level,
+        level,
         status,
         assignee: q.assignee,
         account_contains: q.account,
@@ -129,12 +162,34 @@ pub(crate) struct Detail {
     next: serde_json::Value,
 }
 
+/// The answer after a write: the incident as written plus what comes next. The write is
+/// committed by now, so failing to read the next step (the store going away just then) still
+/// answers success, from what was written, with the next step left to a later read.
 async fn detail(state: &AppState, inc: Incident) -> Result<Detail, AppError> {
+    match next_of(state, &inc).await {
+        Ok(next) => Ok(Detail {
+            incident: inc,
+            next,
+        }),
+        Err(e) => {
+            tracing::warn!(incident = inc.id, error = ?e, "written, but the next step could not be read");
+            Ok(Detail {
+                incident: inc,
+                next: serde_json::json!({
+                    "kind": "unknown",
+                    "note": "the change was saved; read the incident again for the next step",
+                }),
+            })
+        }
+    }
+}
+
+async fn next_of(state: &AppState, inc: &Incident) -> Result<serde_json::Value, AppError> {
     let next = if inc.status == incidents::Status::Closed {
         serde_json::json!({ "kind": "closed", "outcome": inc.outcome })
     } else {
         let steps = state.store.steps(inc.id).await?;
-        let (_, next) = flow::next_of(&state.runbooks, &inc, &steps)?;
+        let (_, next) = flow::next_of(&state.runbooks, inc, &steps)?;
         match next {
             Next::Ask { runbook, step } => {
                 let def = state.runbooks.step(&step).map(|(_, s)| s);
@@ -159,10 +214,7 @@ async fn detail(state: &AppState, inc: Incident) -> Result<Detail, AppError> {
             }),
         }
     };
-    Ok(Detail {
-        incident: inc,
-        next,
-    })
+    Ok(next)
 }
 
 pub(crate) async fn get(
@@ -274,9 +326,14 @@ pub(crate) async fn upload(
     State(state): State<AppState>,
     ApiUser(user): ApiUser,
     Path(id): Path<i64>,
-    multipart: Multipart,
+    multipart: Result<Multipart, axum::extract::multipart::MultipartRejection>,
 ) -> ApiResult<(StatusCode, Json<incidents::Attachment>)> {
-    let (_, file) = crate::pages::read_multipart(&state, multipart).await?;
+    // A body over the limit (by its Content-Length) is refused before the handler reads it:
+    // answer with the documented JSON error, not the extractor's plain text.
+    let multipart = multipart.map_err(|e| crate::pages::multipart_rejection(&state, &e))?;
+    ops::may_upload(&state, &user, id).await?;
+    // ApiUser checked the x-csrf-token header of a session already.
+    let (_, file) = crate::pages::read_multipart(&state, &user, true, multipart).await?;
     let Some((name, ct, bytes)) = file else {
         return Err(
             AppError::BadRequest("send the file in a part named \"file\"".to_owned()).into(),

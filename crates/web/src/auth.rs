@@ -51,6 +51,16 @@ pub(crate) fn verify_password(password: &str, phc: &str) -> bool {
     }
 }
 
+/// A hash of a password nobody knows, with the default costs: logins of unknown or disabled
+/// users verify against it, so they take as long as a real one and timing does not tell
+/// whether an account exists. Computed once, on first use (call it on a blocking thread).
+pub(crate) fn dummy_hash() -> String {
+    static DUMMY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    DUMMY
+        .get_or_init(|| hash_password(&new_token()).unwrap_or_default())
+        .clone()
+}
+
 /// A fresh random 32-byte token, hex encoded.
 pub(crate) fn new_token() -> String {
     let mut bytes = [0u8; 32];
@@ -87,19 +97,43 @@ pub(crate) fn same(a: &str, b: &str) -> bool {
             == 0
 }
 
-/// Creates an API token for `username` and returns it; only its hash is stored, so this is the
-/// one time it can be shown. The CLI calls this too.
+/// How long an API token lasts unless told otherwise: 90 days.
+pub const DEFAULT_TOKEN_TTL: std::time::Duration = std::time::Duration::from_secs(90 * 24 * 3600);
+
+/// Creates an API token for `username` lasting [`DEFAULT_TOKEN_TTL`], logged as made by
+/// `system`, and returns it. See [`create_api_token_for`].
 pub async fn create_api_token(
     store: &incidents::Store,
     username: &str,
     label: &str,
 ) -> Result<String> {
+    create_api_token_for(store, username, label, Some(DEFAULT_TOKEN_TTL), "system").await
+}
+
+/// Creates an API token for `username` valid for `ttl` (`None`: no expiry), logged with
+/// `actor`, and returns it; only its hash is stored, so this is the one time it can be shown.
+/// The CLI calls this too.
+pub async fn create_api_token_for(
+    store: &incidents::Store,
+    username: &str,
+    label: &str,
+    ttl: Option<std::time::Duration>,
+    actor: &str,
+) -> Result<String> {
     if store.user(username).await?.is_none() {
         return Err(Error::Invalid(format!("no such user: {username}")));
     }
+    let expires_at = match ttl {
+        Some(ttl) => Some(
+            chrono::Utc::now()
+                + chrono::Duration::from_std(ttl)
+                    .map_err(|_| Error::Invalid("token lifetime too long".to_owned()))?,
+        ),
+        None => None,
+    };
     let token = format!("dt_{}", new_token());
     store
-        .create_api_token(&sha256_hex(&token), username, label)
+        .create_api_token(&sha256_hex(&token), username, label, expires_at, actor)
         .await?;
     Ok(token)
 }
@@ -146,7 +180,7 @@ pub(crate) enum Via {
     /// A session cookie; the CSRF token every POST must carry.
     Session { token_hash: String, csrf: String },
     /// An API bearer token (scripts): no CSRF, as no browser sends it on its own.
-    Token,
+    Token { token_hash: String },
 }
 
 /// The logged-in person.
@@ -172,14 +206,14 @@ impl CurrentUser {
     pub(crate) fn csrf(&self) -> &str {
         match &self.via {
             Via::Session { csrf, .. } => csrf,
-            Via::Token => "",
+            Via::Token { .. } => "",
         }
     }
 
     /// Checks a submitted CSRF token; bearer-token requests are exempt.
     pub(crate) fn check_csrf(&self, submitted: Option<&str>) -> AppResult<()> {
         match &self.via {
-            Via::Token => Ok(()),
+            Via::Token { .. } => Ok(()),
             Via::Session { csrf, .. } => match submitted {
                 Some(s) if same(s, csrf) => Ok(()),
                 _ => Err(AppError::Forbidden(
@@ -223,8 +257,9 @@ pub(crate) async fn authenticate(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "));
     let (username, via) = if let Some(token) = bearer {
-        match state.store.api_token(&sha256_hex(token.trim())).await? {
-            Some(t) => (t.username, Via::Token),
+        let token_hash = sha256_hex(token.trim());
+        match state.store.api_token(&token_hash).await? {
+            Some(t) => (t.username, Via::Token { token_hash }),
             None => return Ok(None),
         }
     } else if let Some(token) = cookie(parts, SESSION_COOKIE) {

@@ -55,6 +55,8 @@ pub(crate) enum AppError {
         message: String,
     },
     TooLarge(String),
+    /// The store does not answer now: 503 with Retry-After; the message names the store.
+    Unavailable(String),
     Internal(Error),
 }
 
@@ -69,6 +71,7 @@ impl AppError {
             AppError::NotFound(_) => StatusCode::NOT_FOUND,
             AppError::Conflict { .. } => StatusCode::CONFLICT,
             AppError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            AppError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -80,7 +83,8 @@ impl AppError {
             AppError::BadRequest(m)
             | AppError::Forbidden(m)
             | AppError::NotFound(m)
-            | AppError::TooLarge(m) => m.clone(),
+            | AppError::TooLarge(m)
+            | AppError::Unavailable(m) => m.clone(),
             AppError::Conflict { message, .. } => message.clone(),
             AppError::Unauthorized => "not logged in, or the session expired".to_owned(),
             AppError::Internal(e) => {
@@ -125,6 +129,10 @@ impl From<incidents::Error> for AppError {
             },
             incidents::Error::AlreadyExists { .. } | incidents::Error::Invalid(_) => {
                 AppError::BadRequest(e.to_string())
+            }
+            incidents::Error::Unavailable { .. } | incidents::Error::Connect { .. } => {
+                tracing::warn!(error = %e, "store unavailable");
+                AppError::Unavailable(format!("{e}; nothing was changed, try again shortly"))
             }
             other => AppError::Internal(Error::Store(other)),
         }
@@ -174,7 +182,9 @@ impl IntoResponse for ApiError {
         {
             body["current_version"] = serde_json::json!(current_version);
         }
-        (status, axum::Json(body)).into_response()
+        let mut res = (status, axum::Json(body)).into_response();
+        retry_after(&self.0, &mut res);
+        res
     }
 }
 
@@ -202,10 +212,22 @@ impl IntoResponse for PageError {
             title: status.canonical_reason().unwrap_or("error").to_owned(),
             reason,
         };
-        match askama::Template::render(&page) {
+        let mut res = match askama::Template::render(&page) {
             Ok(html) => (status, Html(html)).into_response(),
             // The error page itself failed: fall back to plain text rather than loop.
             Err(_) => (status, page.reason).into_response(),
-        }
+        };
+        retry_after(&self.0, &mut res);
+        res
+    }
+}
+
+/// A 503 tells the client when to try again.
+fn retry_after(e: &AppError, res: &mut Response) {
+    if let AppError::Unavailable(_) = e {
+        res.headers_mut().insert(
+            axum::http::header::RETRY_AFTER,
+            axum::http::HeaderValue::from_static("5"),
+        );
     }
 }

@@ -9,9 +9,11 @@ mod api;
 mod auth;
 mod error;
 mod flow;
+mod idem;
 mod metrics;
 mod ops;
 mod pages;
+mod throttle;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -21,7 +23,10 @@ use axum::Router;
 use axum::routing::{get, post};
 use futures::future::BoxFuture;
 
-pub use auth::{create_api_token, hash_password, hash_password_with_cost};
+pub use auth::{
+    DEFAULT_TOKEN_TTL, create_api_token, create_api_token_for, hash_password,
+    hash_password_with_cost,
+};
 pub use error::{Error, Result};
 
 /// How `dialtone serve` runs the app.
@@ -29,7 +34,8 @@ pub use error::{Error, Result};
 pub struct WebConfig {
     /// Where to listen; the default is loopback only.
     pub listen: SocketAddr,
-    /// Mark the session cookie `Secure` (set it when the app sits behind TLS).
+    /// Mark the session cookie `Secure` (set it when the app sits behind TLS); always on when
+    /// `listen` is not a loopback address.
     pub secure_cookies: bool,
     /// How long a login lasts.
     pub session_ttl: Duration,
@@ -37,6 +43,12 @@ pub struct WebConfig {
     pub max_upload_bytes: usize,
     /// The server configuration in use, shown on the admin page (secrets already removed).
     pub server_config_summary: serde_json::Value,
+    /// Password verifications (Argon2, memory- and CPU-hungry) running at once.
+    pub login_slots: usize,
+    /// How long a login waits for a verification slot before it gets 503.
+    pub login_wait: Duration,
+    /// How long API tokens made on the admin page last.
+    pub token_ttl: Duration,
 }
 
 impl Default for WebConfig {
@@ -47,6 +59,11 @@ impl Default for WebConfig {
             session_ttl: Duration::from_secs(8 * 3600),
             max_upload_bytes: 20 * 1024 * 1024,
             server_config_summary: serde_json::Value::Null,
+            login_slots: std::thread::available_parallelism()
+                .map_or(2, std::num::NonZeroUsize::get)
+                .clamp(1, 4),
+            login_wait: Duration::from_secs(2),
+            token_ttl: auth::DEFAULT_TOKEN_TTL,
         }
     }
 }
@@ -168,6 +185,10 @@ pub struct AppState {
     pub(crate) view_slots: Arc<tokio::sync::Semaphore>,
     pub(crate) cfg: Arc<WebConfig>,
     pub(crate) metrics: Arc<metrics::Metrics>,
+    /// Failed logins per account and per client address.
+    pub(crate) throttle: Arc<throttle::LoginThrottle>,
+    /// Password verifications running at once.
+    pub(crate) login_slots: Arc<tokio::sync::Semaphore>,
 }
 
 impl AppState {
@@ -178,14 +199,21 @@ impl AppState {
         runbooks: runbook::RunbookSet,
         checks: Option<Arc<dyn CheckRunner>>,
     ) -> Self {
+        let mut cfg = cfg;
+        // Anything but loopback is reached over a network: cookies only over TLS then.
+        if !cfg.listen.ip().is_loopback() {
+            cfg.secure_cookies = true;
+        }
         Self {
             store,
             runbooks: Arc::new(runbooks),
             checks,
             viewer: None,
             view_slots: Arc::new(tokio::sync::Semaphore::new(VIEW_SLOTS)),
+            login_slots: Arc::new(tokio::sync::Semaphore::new(cfg.login_slots.max(1))),
             cfg: Arc::new(cfg),
             metrics: Arc::new(metrics::Metrics::default()),
+            throttle: Arc::default(),
         }
     }
 
@@ -208,6 +236,9 @@ pub(crate) const CHECK_TIMEOUT: Duration = Duration::from_secs(90);
 
 /// Upper bound on showing one attachment (waiting for a slot included).
 pub(crate) const VIEW_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// How often `serve_on` removes expired sessions.
+const SESSION_PURGE_EVERY: Duration = Duration::from_secs(600);
 
 /// How many attachment analyses run at once.
 const VIEW_SLOTS: usize = 2;
@@ -259,9 +290,11 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/admin/users/{name}/role", post(pages::admin_set_role))
         .route("/admin/tokens", post(pages::admin_create_token))
+        .route("/admin/tokens/revoke", post(pages::admin_revoke_tokens))
         // API
         .route("/api/openapi.json", get(api::openapi))
         .route("/api/me", get(api::me))
+        .route("/api/tokens/revoke", post(api::revoke_own_token))
         .route("/api/runbooks", get(api::runbooks))
         .route("/api/runbooks/{id}", get(api::runbook))
         .route("/api/incidents", get(api::list).post(api::open))
@@ -283,7 +316,107 @@ pub fn router(state: AppState) -> Router {
             state.clone(),
             metrics::track,
         ))
+        .layer(axum::middleware::from_fn(api_errors_as_json))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            idem::layer,
+        ))
+        .layer(axum::middleware::from_fn(security_headers))
         .with_state(state)
+}
+
+/// The browser's protections, on every response (pages, API, errors, static files): no framing,
+/// no content sniffing, scripts and styles from this origin only, images also as `data:` URIs
+/// (the ladder diagrams), no referrer sent elsewhere.
+async fn security_headers(
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::http::HeaderValue;
+    let mut res = next.run(req).await;
+    let h = res.headers_mut();
+    // A page may set a stricter policy of its own (the attachment view does): keep it, with
+    // framing forbidden.
+    let own = h
+        .get("content-security-policy")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let csp = match own {
+        Some(p) if p.contains("frame-ancestors") => p,
+        Some(p) => format!("{p}; frame-ancestors 'none'"),
+        None => "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; \
+                 object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+            .to_owned(),
+    };
+    if let Ok(v) = HeaderValue::from_str(&csp) {
+        h.insert("content-security-policy", v);
+    }
+    for (name, value) in [
+        ("x-content-type-options", "nosniff"),
+        ("x-frame-options", "DENY"),
+        ("referrer-policy", "same-origin"),
+    ] {
+        h.insert(name, HeaderValue::from_static(value));
+    }
+    res
+}
+
+/// The API's errors are `{"error": reason}` (documented in the OpenAPI): the extractors'
+/// plain-text refusals (a body over the limit, a wrong content type, malformed JSON) are
+/// rewrapped so.
+async fn api_errors_as_json(
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::http::header::CONTENT_TYPE;
+    use axum::response::IntoResponse;
+    let is_api = req.uri().path().starts_with("/api/");
+    let res = next.run(req).await;
+    let status = res.status();
+    let is_json = res
+        .headers()
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if !is_api || is_json || !(status.is_client_error() || status.is_server_error()) {
+        return res;
+    }
+    let retry = res.headers().get(axum::http::header::RETRY_AFTER).cloned();
+    let text = axum::body::to_bytes(res.into_body(), 64 * 1024)
+        .await
+        .map(|b| String::from_utf8_lossy(&b).trim().to_owned())
+        .unwrap_or_default();
+    let reason = if status == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+        format!("the request body is larger than the limit ({text})")
+    } else if text.is_empty() {
+        status.canonical_reason().unwrap_or("error").to_owned()
+    } else {
+        text
+    };
+    let mut out = (status, axum::Json(serde_json::json!({ "error": reason }))).into_response();
+    if let Some(r) = retry {
+        out.headers_mut().insert(axum::http::header::RETRY_AFTER, r);
+    }
+    out
+}
+
+/// Removes expired login sessions every `every`, for as long as the store is open.
+pub fn spawn_session_purger(
+    store: incidents::Store,
+    every: Duration,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            match store.purge_expired_sessions().await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(removed = n, "expired sessions purged"),
+                Err(e) => tracing::warn!(error = %e, "purging expired sessions failed"),
+            }
+        }
+    })
 }
 
 /// Listens on `cfg.listen` and serves until Ctrl-C (or SIGTERM).
@@ -311,10 +444,17 @@ pub async fn serve_on(
     if let Ok(addr) = listener.local_addr() {
         tracing::info!(%addr, backend = state.store.backend(), "dialtone web listening");
     }
-    axum::serve(listener, router(state))
-        .with_graceful_shutdown(shutdown)
-        .await
-        .map_err(Error::Serve)
+    let purger = spawn_session_purger(state.store.clone(), SESSION_PURGE_EVERY);
+    // The client address feeds the login throttle.
+    let served = axum::serve(
+        listener,
+        router(state).into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
+    .map_err(Error::Serve);
+    purger.abort();
+    served
 }
 
 async fn shutdown_signal() {

@@ -133,20 +133,34 @@ impl Metrics {
     }
 }
 
+/// The method as a label: one of the standard methods, else `other`, so an invented method
+/// (any token is a valid HTTP method) never becomes a label or a log field of its own.
+pub(crate) fn method_label(m: &axum::http::Method) -> &'static str {
+    const KNOWN: [&str; 9] = [
+        "GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "CONNECT", "TRACE",
+    ];
+    KNOWN
+        .iter()
+        .find(|k| **k == m.as_str())
+        .copied()
+        .unwrap_or("other")
+}
+
 /// Middleware: times every request, logs it with its route template (never headers, so never
 /// the cookie or token) and records it in the latency histogram.
 pub(crate) async fn track(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let start = Instant::now();
-    let method = req.method().to_string();
+    let method = method_label(req.method());
     let route = req
         .extensions()
         .get::<MatchedPath>()
         .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
+    // The route is the matched template (never the raw path): a fixed set.
     let res = next.run(req).await;
     let elapsed = start.elapsed();
     let status = res.status().as_u16();
     tracing::info!(
-        method = %method,
+        method,
         route = %route,
         status,
         latency_ms = elapsed.as_secs_f64() * 1000.0,
@@ -154,6 +168,6 @@ pub(crate) async fn track(State(state): State<AppState>, req: Request, next: Nex
     );
     state
         .metrics
-        .observe_request(&method, &route, status, elapsed);
+        .observe_request(method, &route, status, elapsed);
     res
 }

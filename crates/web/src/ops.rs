@@ -18,9 +18,6 @@ use crate::{AppState, CHECK_TIMEOUT, CheckOutcome};
 /// The runbook incidents follow unless told otherwise.
 pub(crate) const DEFAULT_RUNBOOK: &str = "user-cant-call";
 
-/// Attachments holding an automated check's evidence are named `check-<step>-<time>.json`.
-pub(crate) const CHECK_PREFIX: &str = "check-";
-
 pub(crate) async fn load(state: &AppState, id: i64) -> AppResult<Incident> {
     Ok(state.store.get(id).await?)
 }
@@ -117,23 +114,11 @@ pub(crate) async fn open(
             )));
         }
     }
-    let mut inc = state
-        .store
-        .open_incident(
-            NewIncident {
-                account: account.to_owned(),
-                reporter: reporter.to_owned(),
-                description: req.description.trim().to_owned(),
-                runbook: runbook_id.clone(),
-                level: "L1".to_owned(),
-                current_step: Some(rb.start.clone()),
-            },
-            &user.username,
-        )
-        .await?;
-    // Record the gate answers in the order the runbook asks them; answers to steps the path
-    // does not reach are ignored.
+    // Work out the gate answers in the order the runbook asks them (answers to steps the path
+    // does not reach are ignored), then write the incident and its answers in one
+    // transaction: a failure leaves nothing half-opened, a success is all of it.
     let mut facts = runbook::Facts::new();
+    let mut steps = Vec::new();
     for _ in 0..req.gate.len() {
         let start = flow::Start {
             runbook: &runbook_id,
@@ -154,24 +139,33 @@ pub(crate) async fn open(
             },
         );
         let next = flow::current_step_after(&state.runbooks, start, &facts, Level::L1)?;
-        inc = state
-            .store
-            .record_step(
-                inc.id,
-                inc.version,
-                NewStepRecord {
-                    runbook,
-                    step,
-                    answer: answer.clone(),
-                    source: "agent".to_owned(),
-                    evidence: serde_json::Value::Null,
-                    note: Some("answered when the incident was opened".to_owned()),
-                },
-                next,
-                &user.username,
-            )
-            .await?;
+        steps.push((
+            NewStepRecord {
+                runbook,
+                step,
+                answer: answer.clone(),
+                source: "agent".to_owned(),
+                evidence: serde_json::Value::Null,
+                note: Some("answered when the incident was opened".to_owned()),
+            },
+            next,
+        ));
     }
+    let inc = state
+        .store
+        .open_incident_with_steps(
+            NewIncident {
+                account: account.to_owned(),
+                reporter: reporter.to_owned(),
+                description: req.description.trim().to_owned(),
+                runbook: runbook_id.clone(),
+                level: "L1".to_owned(),
+                current_step: Some(rb.start.clone()),
+            },
+            steps,
+            &user.username,
+        )
+        .await?;
     Ok(inc)
 }
 
@@ -296,7 +290,7 @@ pub(crate) struct CheckResult {
 }
 
 /// Runs the automated check of the step the runbook asks now; conclusive evidence answers the
-/// step (source "automated"), inconclusive evidence is kept as an attachment for the agent.
+/// step (source "automated"), inconclusive evidence is kept as a check run for the agent.
 pub(crate) async fn run_check(
     state: &AppState,
     user: &CurrentUser,
@@ -398,14 +392,17 @@ pub(crate) async fn run_check(
             incident,
         });
     }
-    let bytes = serde_json::to_vec_pretty(&evidence).unwrap_or_default();
-    let name = format!(
-        "{CHECK_PREFIX}{step}-{}.json",
-        chrono::Utc::now().format("%Y%m%dT%H%M%S")
-    );
+    // Kept as a check run: a record only the server writes, so no upload can pass for one.
     state
         .store
-        .add_attachment(id, &name, "application/json", &bytes, &user.username)
+        .add_check_run(
+            id,
+            &step,
+            outcome.answer.as_deref(),
+            &outcome.summary,
+            &evidence,
+            &user.username,
+        )
         .await?;
     let incident = load(state, id).await?;
     Ok(CheckResult {
@@ -416,15 +413,12 @@ pub(crate) async fn run_check(
     })
 }
 
-/// The incident's attachments for a check: uploaded files only (not the app's own evidence),
+/// The incident's attachments for a check (all uploads: check results are kept apart),
 /// oldest first, within the byte budget.
 async fn check_attachments(state: &AppState, id: i64) -> AppResult<Vec<crate::CheckAttachment>> {
     let mut out = Vec::new();
     let mut total = 0usize;
     for a in state.store.attachments(id).await? {
-        if a.name.starts_with(CHECK_PREFIX) && a.content_type == "application/json" {
-            continue;
-        }
         let size = usize::try_from(a.size).unwrap_or(usize::MAX);
         if total.saturating_add(size) > crate::CHECK_ATTACHMENT_BUDGET {
             tracing::warn!(
@@ -668,6 +662,15 @@ pub(crate) async fn set_status(
 }
 
 /// Attaching a client log or capture.
+/// Whether `user` may attach files to incident `id`: checked before an upload's body is read.
+pub(crate) async fn may_upload(state: &AppState, user: &CurrentUser, id: i64) -> AppResult<()> {
+    let inc = load(state, id).await?;
+    user.require(
+        inc.status != IncStatus::Closed && (can_work(user, &inc) || user.role >= Role::L2),
+        "attaching files to this incident",
+    )
+}
+
 pub(crate) async fn upload(
     state: &AppState,
     user: &CurrentUser,
@@ -676,11 +679,7 @@ pub(crate) async fn upload(
     content_type: &str,
     bytes: &[u8],
 ) -> AppResult<incidents::Attachment> {
-    let inc = load(state, id).await?;
-    user.require(
-        inc.status != IncStatus::Closed && (can_work(user, &inc) || user.role >= Role::L2),
-        "attaching files to this incident",
-    )?;
+    may_upload(state, user, id).await?;
     if bytes.len() > state.cfg.max_upload_bytes {
         return Err(too_large(state.cfg.max_upload_bytes));
     }

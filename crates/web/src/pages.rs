@@ -6,7 +6,9 @@ use std::collections::BTreeMap;
 use askama::Template;
 use axum::Form;
 use axum::extract::{Multipart, Path, Query, State};
-use axum::http::header::{CACHE_CONTROL, CONTENT_DISPOSITION, CONTENT_TYPE, SET_COOKIE};
+use axum::http::header::{
+    CACHE_CONTROL, CONTENT_DISPOSITION, CONTENT_TYPE, RETRY_AFTER, SET_COOKIE,
+};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Redirect, Response};
@@ -18,6 +20,7 @@ use crate::auth::{self, CurrentUser, PageUser, Role, Via};
 use crate::error::{AppError, AppResult, PageError};
 use crate::flow::{self, Next};
 use crate::ops;
+use crate::throttle;
 
 type PageResult = Result<Response, PageError>;
 
@@ -67,38 +70,41 @@ pub(crate) struct ErrorPage {
 // ---------------------------------------------------------------- operations
 
 pub(crate) async fn healthz(State(state): State<AppState>) -> Response {
-    match state
-        .store
-        .list(&incidents::ListFilter {
-            limit: Some(1),
-            ..Default::default()
-        })
-        .await
-    {
-        Ok(_) => (StatusCode::OK, "ok\n").into_response(),
-        Err(e) => {
-            tracing::error!(error = %e, "health check: store unreachable");
-            (StatusCode::SERVICE_UNAVAILABLE, "store unreachable\n").into_response()
+    // Within a second, whatever the store does: a health check that hangs is no answer.
+    match state.store.health(HEALTH_WITHIN).await {
+        Ok(()) => (StatusCode::OK, "ok\n").into_response(),
+        Err(reason) => {
+            tracing::error!(error = %reason, "health check failed");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                [(RETRY_AFTER, HeaderValue::from_static("5"))],
+                format!("unavailable: {} store: {reason}\n", state.store.backend()),
+            )
+                .into_response()
         }
     }
 }
 
+/// How long `/healthz` waits for the store.
+const HEALTH_WITHIN: std::time::Duration = std::time::Duration::from_millis(900);
+
 pub(crate) async fn metrics(State(state): State<AppState>) -> PageResult {
-    let all = state
-        .store
-        .list(&incidents::ListFilter::default())
-        .await
-        .map_err(AppError::from)?;
     let mut counts: BTreeMap<(String, String), u64> = BTreeMap::new();
     for level in incidents::LEVELS {
         for status in incidents::Status::ALL {
             counts.insert((level.to_owned(), status.as_str().to_owned()), 0);
         }
     }
-    for i in all {
-        *counts
-            .entry((i.level.clone(), i.status.as_str().to_owned()))
-            .or_default() += 1;
+    // One aggregate query; only known levels and statuses become labels.
+    for (level, status, n) in state
+        .store
+        .incident_counts()
+        .await
+        .map_err(AppError::from)?
+    {
+        if let Some(c) = counts.get_mut(&(level, status)) {
+            *c = u64::try_from(n).unwrap_or(0);
+        }
     }
     Ok((
         [(CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
@@ -205,30 +211,82 @@ pub(crate) async fn login(
             Some("The login form expired (CSRF check failed). Please try again.".to_owned()),
         );
     }
-    let user = state
-        .store
-        .user(form.username.trim())
-        .await
-        .map_err(AppError::from)?;
-    let ok = match &user {
-        Some(u) if !u.disabled => {
-            let hash = u.password_hash.clone();
-            let password = form.password;
-            // Argon2 is deliberately slow: keep it off the async workers.
-            tokio::task::spawn_blocking(move || auth::verify_password(&password, &hash))
-                .await
-                .unwrap_or(false)
-        }
-        _ => false,
+    let name = form.username.trim().to_owned();
+    let user_key = format!(
+        "user:{}",
+        name.chars().take(128).collect::<String>().to_lowercase()
+    );
+    let addr_key = parts
+        .extensions
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|c| format!("addr:{}", c.0.ip()));
+    let locked = state
+        .throttle
+        .locked(&user_key)
+        .or_else(|| addr_key.as_deref().and_then(|k| state.throttle.locked(k)));
+    if let Some(wait) = locked {
+        tracing::info!(username = %throttle::log_safe(&name), "login refused: throttled");
+        let secs = wait.as_secs() + 1;
+        let mut res = login_page(
+            &state,
+            StatusCode::TOO_MANY_REQUESTS,
+            Some(format!(
+                "Too many failed logins. Please wait {secs} seconds and try again."
+            )),
+        )?;
+        res.headers_mut()
+            .insert(RETRY_AFTER, HeaderValue::from(secs));
+        return Ok(res);
+    }
+    // Argon2 takes tens of MB and milliseconds of CPU each: a few at a time, the rest wait a
+    // bounded time and then get 503.
+    let Ok(Ok(permit)) = tokio::time::timeout(
+        state.cfg.login_wait,
+        state.login_slots.clone().acquire_owned(),
+    )
+    .await
+    else {
+        let mut res = login_page(
+            &state,
+            StatusCode::SERVICE_UNAVAILABLE,
+            Some("The server is busy checking other logins. Please try again.".to_owned()),
+        )?;
+        res.headers_mut()
+            .insert(RETRY_AFTER, HeaderValue::from(1u32));
+        return Ok(res);
     };
-    let Some(user) = user.filter(|_| ok) else {
-        tracing::info!(username = %form.username.trim(), "login refused");
+    let user = state.store.user(&name).await.map_err(AppError::from)?;
+    // Unknown and disabled users verify against a dummy hash: the same work, so the answer's
+    // timing does not tell whether the account exists.
+    let hash = match &user {
+        Some(u) if !u.disabled => Some(u.password_hash.clone()),
+        _ => None,
+    };
+    let usable = hash.is_some();
+    let password = form.password;
+    let verified = tokio::task::spawn_blocking(move || {
+        let hash = hash.unwrap_or_else(auth::dummy_hash);
+        let ok = auth::verify_password(&password, &hash);
+        drop(permit);
+        ok
+    })
+    .await
+    .unwrap_or(false);
+    let Some(user) = user.filter(|_| verified && usable) else {
+        state
+            .throttle
+            .failed(&user_key, throttle::ACCOUNT_FREE_FAILURES);
+        if let Some(k) = &addr_key {
+            state.throttle.failed(k, throttle::ADDRESS_FREE_FAILURES);
+        }
+        tracing::info!(username = %throttle::log_safe(&name), "login refused");
         return login_page(
             &state,
             StatusCode::UNAUTHORIZED,
             Some("Wrong user name or password, or the account is disabled.".to_owned()),
         );
     };
+    state.throttle.succeeded(&user_key);
     let token = auth::new_token();
     let ttl = state.cfg.session_ttl;
     let expires = chrono::Utc::now()
@@ -585,7 +643,7 @@ fn att_views(state: &AppState, atts: &[incidents::Attachment]) -> Vec<AttView> {
             name: a.name.clone(),
             size: a.size,
             actor: a.actor.clone(),
-            viewable: state.viewer.is_some() && !a.name.starts_with(ops::CHECK_PREFIX),
+            viewable: state.viewer.is_some(),
         })
         .collect()
 }
@@ -673,7 +731,7 @@ async fn step_page_view(
     match next {
         Next::Ask { runbook, step } => {
             if let Some((_, s)) = state.runbooks.step(&step) {
-                page.evidence = evidence_for(state, &step, &steps, &atts).await?;
+                page.evidence = evidence_for(state, inc.id, &step, &steps).await?;
                 page.ask = Some(StepView {
                     runbook,
                     id: s.id.clone(),
@@ -716,28 +774,22 @@ async fn step_page_view(
     Ok(page)
 }
 
-/// The evidence recorded for one step: earlier answers to it and the checks' evidence files.
+/// The evidence recorded for one step: earlier answers to it and the server's own check runs
+/// (never attachments: an upload can be named anything).
 async fn evidence_for(
     state: &AppState,
+    inc: i64,
     step: &str,
     steps: &[StepRecord],
-    atts: &[incidents::Attachment],
 ) -> AppResult<Vec<EvidenceView>> {
     let mut out = Vec::new();
-    let prefix = format!("{}{step}-", ops::CHECK_PREFIX);
+    let runs = state.store.check_runs(inc).await?;
     // Newest first; a handful is plenty on a page.
-    for a in atts
-        .iter()
-        .rev()
-        .filter(|a| a.name.starts_with(&prefix))
-        .take(5)
-    {
-        let (_, bytes) = state.store.attachment(a.id).await?;
-        let v: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or_default();
+    for run in runs.iter().rev().filter(|r| r.step == step).take(5) {
         out.push(EvidenceView {
-            origin: format!("automated check, {}", short_time(&a.created_at)),
-            summary: v["summary"].as_str().unwrap_or("").to_owned(),
-            json: serde_json::to_string_pretty(&v["evidence"]).unwrap_or_default(),
+            origin: format!("automated check, {}", short_time(&run.at)),
+            summary: run.summary.clone(),
+            json: serde_json::to_string_pretty(&run.evidence["evidence"]).unwrap_or_default(),
         });
     }
     for r in steps.iter().rev().filter(|r| r.step == step) {
@@ -762,20 +814,62 @@ pub(crate) async fn step_page(
     Path(id): Path<i64>,
     Query(q): Query<MsgQuery>,
 ) -> PageResult {
-    let page = step_page_view(&state, &user, id, q.msg, None, String::new()).await?;
+    let message = match q.msg.as_deref() {
+        Some(code) => notice(&state, id, code).await?,
+        None => None,
+    };
+    let page = step_page_view(&state, &user, id, message, None, String::new()).await?;
     html(&page)
 }
 
-fn back_to(id: i64, msg: &str) -> Response {
-    let mut q = String::new();
-    for b in msg.bytes() {
-        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
-            q.push(b as char);
-        } else {
-            q.push_str(&format!("%{b:02X}"));
+/// The notices a redirect may ask for (`?msg=CODE`). The text is built from what the store
+/// holds, never from the URL, so a link cannot put words in the green notice.
+async fn notice(state: &AppState, id: i64, code: &str) -> AppResult<Option<String>> {
+    let inc = ops::load(state, id).await?;
+    let text = match code {
+        "Recorded" => {
+            let steps = state.store.steps(id).await?;
+            steps.last().map(|s| format!("Recorded: {}", s.answer))
         }
-    }
-    Redirect::to(&format!("/incidents/{id}?msg={q}")).into_response()
+        "Check" => {
+            let steps = state.store.steps(id).await?;
+            let runs = state.store.check_runs(id).await?;
+            let answered = steps.iter().rev().find(|s| s.source == "automated");
+            let run = runs.last();
+            match (answered, run) {
+                (Some(s), r) if r.is_none_or(|r| s.at >= r.at) => Some(format!(
+                    "Check of {}: {} (answered automatically: {})",
+                    s.step,
+                    s.note.clone().unwrap_or_default(),
+                    s.answer
+                )),
+                (_, Some(r)) => Some(format!(
+                    "Check of {}: {} (not conclusive; answer it yourself)",
+                    r.step, r.summary
+                )),
+                _ => None,
+            }
+        }
+        "Taken" => Some("You have it now.".to_owned()),
+        "Status" => Some(format!("Status: {}", inc.status)),
+        "Closed" => Some(format!(
+            "Closed with outcome {}",
+            inc.outcome.clone().unwrap_or_default()
+        )),
+        "Escalated" => Some(format!("Escalated to {}", inc.level)),
+        "Attached" => {
+            let atts = state.store.attachments(id).await?;
+            atts.last()
+                .map(|a| format!("Attached {} ({} bytes)", a.name, a.size))
+        }
+        _ => None,
+    };
+    Ok(text)
+}
+
+/// Back to the step page with a notice code (see [`notice`]).
+fn back_to(id: i64, code: &str) -> Response {
+    Redirect::to(&format!("/incidents/{id}?msg={code}")).into_response()
 }
 
 #[derive(Deserialize)]
@@ -805,7 +899,7 @@ pub(crate) async fn answer(
         evidence: None,
     };
     match ops::answer(&state, &user, id, req, "agent").await {
-        Ok(_) => Ok(back_to(id, &format!("Recorded: {}", form.answer))),
+        Ok(_) => Ok(back_to(id, "Recorded")),
         // A stale page: show the incident as it is now, with the agent's note kept.
         Err(AppError::Conflict { message, .. }) => {
             let page = step_page_view(
@@ -844,22 +938,7 @@ pub(crate) async fn run_check(
 ) -> PageResult {
     user.check_csrf(form.csrf.as_deref())?;
     match ops::run_check(&state, &user, id, form.version).await {
-        Ok(r) => {
-            let msg = if r.recorded {
-                format!(
-                    "Check of {}: {} (answered automatically: {})",
-                    r.step,
-                    r.outcome.summary,
-                    r.outcome.answer.unwrap_or_default()
-                )
-            } else {
-                format!(
-                    "Check of {}: {} (not conclusive; answer it yourself)",
-                    r.step, r.outcome.summary
-                )
-            };
-            Ok(back_to(id, &msg))
-        }
+        Ok(_) => Ok(back_to(id, "Check")),
         Err(e) => conflict_or(&state, &user, id, e).await,
     }
 }
@@ -883,7 +962,7 @@ pub(crate) async fn take(
 ) -> PageResult {
     user.check_csrf(form.csrf.as_deref())?;
     match ops::take(&state, &user, id, form.version).await {
-        Ok(_) => Ok(back_to(id, "You have it now.")),
+        Ok(_) => Ok(back_to(id, "Taken")),
         Err(e) => conflict_or(&state, &user, id, e).await,
     }
 }
@@ -897,7 +976,7 @@ pub(crate) async fn set_status(
     user.check_csrf(form.csrf.as_deref())?;
     let status = form.status.unwrap_or_default();
     match ops::set_status(&state, &user, id, form.version, &status).await {
-        Ok(i) => Ok(back_to(id, &format!("Status: {}", i.status))),
+        Ok(_) => Ok(back_to(id, "Status")),
         Err(e) => conflict_or(&state, &user, id, e).await,
     }
 }
@@ -926,10 +1005,7 @@ pub(crate) async fn close(
         note: form.note,
     };
     match ops::close(&state, &user, id, req).await {
-        Ok(i) => Ok(back_to(
-            id,
-            &format!("Closed with outcome {}", i.outcome.unwrap_or_default()),
-        )),
+        Ok(_) => Ok(back_to(id, "Closed")),
         Err(e) => conflict_or(&state, &user, id, e).await,
     }
 }
@@ -1028,7 +1104,7 @@ pub(crate) async fn escalate(
         reason: form.reason,
     };
     match ops::escalate(&state, &user, id, req).await {
-        Ok(i) => Ok(back_to(id, &format!("Escalated to {}", i.level))),
+        Ok(_) => Ok(back_to(id, "Escalated")),
         Err(AppError::BadRequest(m)) => html_status(
             StatusCode::BAD_REQUEST,
             &escalate_view(&state, &user, id, Some(m), reason).await?,
@@ -1087,26 +1163,33 @@ pub(crate) async fn upload(
     State(state): State<AppState>,
     PageUser(user): PageUser,
     Path(id): Path<i64>,
-    multipart: Multipart,
+    multipart: Result<Multipart, axum::extract::multipart::MultipartRejection>,
 ) -> PageResult {
-    let (csrf, file) = read_multipart(&state, multipart).await?;
-    user.check_csrf(csrf.as_deref())?;
+    // The role first, then the CSRF token (the form sends it before the file), so a refused
+    // upload is not read.
+    let multipart = multipart.map_err(|e| multipart_rejection(&state, &e))?;
+    ops::may_upload(&state, &user, id).await?;
+    let (_, file) = read_multipart(&state, &user, false, multipart).await?;
     let Some((name, ct, bytes)) = file else {
         return Err(AppError::BadRequest("choose a file to attach".to_owned()).into());
     };
-    let a = ops::upload(&state, &user, id, &name, &ct, &bytes).await?;
-    Ok(back_to(
-        id,
-        &format!("Attached {} ({} bytes)", a.name, a.size),
-    ))
+    ops::upload(&state, &user, id, &name, &ct, &bytes).await?;
+    Ok(back_to(id, "Attached"))
 }
 
 type Upload = (Option<String>, Option<(String, String, Vec<u8>)>);
 
-/// Reads a multipart form: an optional `csrf` field and one `file` field, within the size limit.
-pub(crate) async fn read_multipart(state: &AppState, mut mp: Multipart) -> AppResult<Upload> {
+/// Reads a multipart form: a `csrf` field (required before the file for a browser session, so
+/// a forged upload is refused before its file is read) and one `file` field, within the size
+/// limit.
+pub(crate) async fn read_multipart(
+    state: &AppState,
+    user: &CurrentUser,
+    csrf_checked: bool,
+    mut mp: Multipart,
+) -> AppResult<Upload> {
     let limit = state.cfg.max_upload_bytes;
-    let mut csrf = None;
+    let mut csrf: Option<String> = None;
     let mut file = None;
     loop {
         let field = match mp.next_field().await {
@@ -1119,6 +1202,9 @@ pub(crate) async fn read_multipart(state: &AppState, mut mp: Multipart) -> AppRe
                 csrf = Some(field.text().await.map_err(|e| multipart_error(&e, limit))?);
             }
             Some("file") => {
+                if !csrf_checked {
+                    user.check_csrf(csrf.as_deref())?;
+                }
                 let name = field.file_name().unwrap_or("").to_owned();
                 let ct = field.content_type().unwrap_or("").to_owned();
                 let mut field = field;
@@ -1143,6 +1229,18 @@ pub(crate) async fn read_multipart(state: &AppState, mut mp: Multipart) -> AppRe
         }
     }
     Ok((csrf, file))
+}
+
+/// The multipart extractor's refusal as our error (413 with the limit, else 400).
+pub(crate) fn multipart_rejection(
+    state: &AppState,
+    e: &axum::extract::multipart::MultipartRejection,
+) -> AppError {
+    if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        ops::too_large(state.cfg.max_upload_bytes)
+    } else {
+        AppError::BadRequest(format!("the upload could not be read: {}", e.body_text()))
+    }
 }
 
 fn multipart_error(e: &axum::extract::multipart::MultipartError, limit: usize) -> AppError {
@@ -1290,16 +1388,23 @@ async fn analyse(
     let name = meta.name.clone();
     let content_type = meta.content_type.clone();
     let work = async move {
-        let _slot = slots
+        let slot = slots
             .acquire_owned()
             .await
             .map_err(|_| "the server is shutting down".to_owned())?;
-        tokio::task::spawn_blocking(move || viewer.view(&name, &content_type, &bytes))
-            .await
-            .map_err(|e| {
-                tracing::error!(error = %e, "attachment analysis panicked");
-                "the analysis failed; the details are in the server log".to_owned()
-            })?
+        // The slot goes with the work, not with the waiting request: an analysis that outlives
+        // its timeout (a blocking thread cannot be stopped) keeps its slot until it ends, so
+        // timed-out analyses never run beyond the slot count.
+        tokio::task::spawn_blocking(move || {
+            let view = viewer.view(&name, &content_type, &bytes);
+            drop(slot);
+            view
+        })
+        .await
+        .map_err(|e| {
+            tracing::error!(error = %e, "attachment analysis panicked");
+            "the analysis failed; the details are in the server log".to_owned()
+        })?
     };
     match tokio::time::timeout(crate::VIEW_TIMEOUT, work).await {
         Ok(r) => r,
@@ -1415,7 +1520,7 @@ pub(crate) async fn admin_create_user(
 /// Creates a user after checking the name, role and password length.
 pub(crate) async fn create_user(
     state: &AppState,
-    _actor: &str,
+    actor: &str,
     name: &str,
     password: String,
     role: &str,
@@ -1443,7 +1548,7 @@ pub(crate) async fn create_user(
     let hash = tokio::task::spawn_blocking(move || crate::hash_password(&password))
         .await
         .map_err(|e| AppError::Internal(crate::Error::PasswordHash(e.to_string())))??;
-    state.store.create_user(name, &hash, role).await?;
+    state.store.create_user_by(name, &hash, role, actor).await?;
     Ok(())
 }
 
@@ -1543,8 +1648,46 @@ pub(crate) async fn admin_create_token(
 ) -> PageResult {
     user.check_csrf(form.csrf.as_deref())?;
     user.require(user.role == Role::Admin, "administration")?;
-    let token = crate::create_api_token(&state.store, form.username.trim(), form.label.trim())
+    let token = crate::create_api_token_for(
+        &state.store,
+        form.username.trim(),
+        form.label.trim(),
+        Some(state.cfg.token_ttl),
+        &user.username,
+    )
+    .await
+    .map_err(AppError::from)?;
+    let mut res = html(&admin_view(&state, &user, None, Some(token)).await?)?;
+    // The page shows a secret once: no cache may keep it.
+    res.headers_mut()
+        .insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok(res)
+}
+
+#[derive(Deserialize)]
+pub(crate) struct RevokeForm {
+    #[serde(default)]
+    csrf: Option<String>,
+    username: String,
+    #[serde(default)]
+    label: String,
+}
+
+/// Revokes a user's API tokens (all, or those with a label).
+pub(crate) async fn admin_revoke_tokens(
+    State(state): State<AppState>,
+    PageUser(user): PageUser,
+    Form(form): Form<RevokeForm>,
+) -> PageResult {
+    user.check_csrf(form.csrf.as_deref())?;
+    user.require(user.role == Role::Admin, "administration")?;
+    let name = form.username.trim();
+    let label = Some(form.label.trim()).filter(|l| !l.is_empty());
+    let n = state
+        .store
+        .revoke_api_tokens(name, label, &user.username)
         .await
         .map_err(AppError::from)?;
-    html(&admin_view(&state, &user, None, Some(token)).await?)
+    let msg = format!("{n} API token(s) of {name} revoked.");
+    html(&admin_view(&state, &user, Some(msg), None).await?)
 }

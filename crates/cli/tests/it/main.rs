@@ -6,6 +6,7 @@ mod capture;
 mod config;
 mod diagnose;
 mod events;
+mod hardening;
 mod incident;
 mod probe;
 mod serve;

@@ -23,7 +23,7 @@ async fn urls_that_cannot_work_are_refused_clearly() {
     let table = [
         (
             "mysql://root:pw@127.0.0.1/db",
-            "invalid input: unsupported database URL \"mysql://root:***@127.0.0.1/db\"",
+            "store configuration: unsupported database URL \"mysql://root:***@127.0.0.1/db\"",
             "pw@",
         ),
         ("", "unsupported database URL \"\"", "\u{0}"),
@@ -178,7 +178,10 @@ async fn a_newer_schema_is_refused_not_touched() {
     let err = Store::connect(&url).await.expect_err("newer schema");
     assert_eq!(
         err.to_string(),
-        "database migration failed: the database has schema version 99, newer than this \
-         program knows (1); upgrade dialtone"
+        format!(
+            "database migration failed: the database has schema version 99, newer than this \
+             program knows ({}); upgrade dialtone",
+            incidents::SCHEMA_VERSION
+        )
     );
 }

@@ -1,6 +1,7 @@
 //! Integration tests of the incident store: one suite run unchanged against SQLite and
 //! PostgreSQL (`DIALTONE_TEST_PG_URL`), plus the ways opening a database can fail.
 
+mod chain;
 mod connect;
 mod people;
 mod suite;

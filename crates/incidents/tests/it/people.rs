@@ -6,6 +6,7 @@ use incidents::{Error, Store};
 use crate::support::on_both_backends;
 
 on_both_backends!(users_sessions_and_tokens);
+on_both_backends!(tokens_expire_and_are_revoked_with_audit);
 
 const HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$c2VjcmV0aGFzaA";
 
@@ -209,7 +210,13 @@ async fn users_sessions_and_tokens(store: &Store, _url: &str) {
 
     // API tokens.
     let token = store
-        .create_api_token("hash-of-token", "carol", "monitoring")
+        .create_api_token(
+            "hash-of-token",
+            "carol",
+            "monitoring",
+            Some(chrono::Utc::now() + chrono::Duration::days(90)),
+            "carol",
+        )
         .await
         .expect("token");
     assert_eq!(
@@ -245,6 +252,7 @@ async fn users_sessions_and_tokens(store: &Store, _url: &str) {
         ("user.password", "carol"),
         ("user.role", "bob"),
         ("user.role", "bob"),
+        ("token.create", "carol"),
     ];
     assert_eq!(
         lines,
@@ -273,5 +281,67 @@ async fn users_sessions_and_tokens(store: &Store, _url: &str) {
         audit
             .iter()
             .all(|a| !a.detail.to_string().contains("argon2"))
+    );
+}
+
+async fn tokens_expire_and_are_revoked_with_audit(store: &Store, _url: &str) {
+    store
+        .create_user_by("dana", HASH, "l1", "admin-ann")
+        .await
+        .expect("dana");
+    let soon = Utc::now() + Duration::days(90);
+    let past = Utc::now() - Duration::seconds(1);
+    store
+        .create_api_token("h-live", "dana", "ci", Some(soon), "admin-ann")
+        .await
+        .expect("live");
+    store
+        .create_api_token("h-old", "dana", "ci", Some(past), "admin-ann")
+        .await
+        .expect("expired");
+    store
+        .create_api_token("h-other", "dana", "monitoring", Some(soon), "dana")
+        .await
+        .expect("other");
+    assert!(store.api_token("h-live").await.expect("lookup").is_some());
+    assert!(
+        store.api_token("h-old").await.expect("lookup").is_none(),
+        "an expired token still works"
+    );
+    let n = store
+        .revoke_api_tokens("dana", Some("ci"), "admin-ann")
+        .await
+        .expect("revoke");
+    assert_eq!(n, 2);
+    assert!(store.api_token("h-live").await.expect("lookup").is_none());
+    assert!(store.api_token("h-other").await.expect("lookup").is_some());
+    assert!(
+        store
+            .revoke_api_token("h-other", "dana")
+            .await
+            .expect("own")
+    );
+    assert!(store.api_token("h-other").await.expect("lookup").is_none());
+    let tokens = store.api_tokens("dana").await.expect("list");
+    assert_eq!(tokens.len(), 3);
+    assert!(tokens.iter().all(|t| t.revoked_at.is_some()));
+    let audit: Vec<(String, String)> = store
+        .audit_users()
+        .await
+        .expect("audit")
+        .into_iter()
+        .map(|a| (a.action, a.actor))
+        .collect();
+    let want = [
+        ("user.create", "admin-ann"),
+        ("token.create", "admin-ann"),
+        ("token.create", "admin-ann"),
+        ("token.create", "dana"),
+        ("token.revoke", "admin-ann"),
+        ("token.revoke", "dana"),
+    ];
+    assert_eq!(
+        audit,
+        want.map(|(a, b)| (a.to_owned(), b.to_owned())).to_vec()
     );
 }

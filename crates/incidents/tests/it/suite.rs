@@ -717,7 +717,7 @@ async fn run_op(
             .await
             .map(drop),
         "create_api_token" => store
-            .create_api_token("tokenhash", &s("username", "existing"), "ci")
+            .create_api_token("tokenhash", &s("username", "existing"), "ci", None, "ci")
             .await
             .map(drop),
         "set_user_disabled" => store
@@ -860,7 +860,7 @@ async fn reopening_the_store_keeps_everything(store: &Store, url: &str) {
     assert_eq!(third.audit(incident.id).await.expect("audit").len(), 2);
     assert_eq!(
         raw_count(url, "SELECT COUNT(*) FROM schema_version").await,
-        1
+        incidents::SCHEMA_VERSION
     );
 }
 

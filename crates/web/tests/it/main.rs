@@ -5,6 +5,7 @@
 mod bad_input;
 mod concurrency;
 mod flow;
+mod hardening;
 mod hygiene;
 mod live;
 mod matrix;

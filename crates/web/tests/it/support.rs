@@ -143,6 +143,16 @@ pub fn config() -> WebConfig {
 }
 
 impl TestApp {
+    /// An app on a state built by the test (no directory or database to clean up).
+    pub fn from_state(state: AppState) -> TestApp {
+        TestApp {
+            state,
+            url: String::new(),
+            _dir: None,
+            _pg: None,
+        }
+    }
+
     pub fn router(&self) -> Router {
         web::router(self.state.clone())
     }
