@@ -166,14 +166,53 @@ impl web::AttachmentViewer for Viewer {
     }
 }
 
+/// The step page's "Recent SIP events" from the HEP window (`sip-events`).
+struct Events(Arc<std::path::PathBuf>);
+
+impl web::SipEvents for Events {
+    fn recent(
+        &self,
+        account: &str,
+    ) -> futures::future::BoxFuture<'static, Result<Vec<web::SipEventLine>, String>> {
+        let path = self.0.clone();
+        let account = account.to_string();
+        Box::pin(async move {
+            let w = sip_events::EventWindow::open(&path)
+                .await
+                .map_err(|e| e.to_string())?;
+            let since = chrono::Utc::now() - chrono::Duration::hours(1);
+            let events = w
+                .timeline(&account, since, 30)
+                .await
+                .map_err(|e| e.to_string())?;
+            Ok(events
+                .iter()
+                .map(|e| {
+                    let (status, challenge) = match e {
+                        sip_events::TimelineEvent::Registration(r) => (r.status, r.challenge),
+                        sip_events::TimelineEvent::Call(c) => (c.status, false),
+                    };
+                    web::SipEventLine {
+                        at: e.at().format("%H:%M:%S").to_string(),
+                        text: e.describe(&account),
+                        failed: status >= 300 && !challenge,
+                    }
+                })
+                .collect())
+        })
+    }
+}
+
 pub async fn serve(ctx: &Ctx, args: ServeArgs) -> anyhow::Result<u8> {
     let store = ctx.store().await?;
     let set = ctx.runbooks()?;
+    let mut events_db = None;
     let (checks, summary): (Option<Arc<dyn web::CheckRunner>>, serde_json::Value) =
         match crate::config::locate(args.config.as_deref()) {
             Some(path) => {
                 let cfg = crate::config::load_file(&path)?;
                 let summary = cfg.summary();
+                events_db = cfg.management.events_db.clone();
                 let d = diagnosis::Diagnoser::from_config(cfg, Arc::new(set.clone()))
                     .map_err(|e| coded(exit::CONFIG, e.to_string()))?;
                 (Some(Arc::new(Checks(Arc::new(d)))), summary)
@@ -208,6 +247,7 @@ pub async fn serve(ctx: &Ctx, args: ServeArgs) -> anyhow::Result<u8> {
     let collector = match args.hep {
         Some(hep) => {
             let path = crate::events_cmd::events_path(ctx, None);
+            events_db.get_or_insert_with(|| path.clone());
             let c =
                 crate::events_cmd::start_collector(hep, sip_events::StoreConfig::new(path)).await?;
             let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -218,7 +258,10 @@ pub async fn serve(ctx: &Ctx, args: ServeArgs) -> anyhow::Result<u8> {
         }
         None => None,
     };
-    let state = web::AppState::new(cfg, store, set, checks).with_viewer(Arc::new(Viewer));
+    let mut state = web::AppState::new(cfg, store, set, checks).with_viewer(Arc::new(Viewer));
+    if let Some(path) = events_db {
+        state = state.with_events(Arc::new(Events(Arc::new(path))));
+    }
     let served = web::serve_on(listener, state, shutdown()).await;
     if let Some((stop, task)) = collector {
         // The collector commits what it has queued before the web app's exit.

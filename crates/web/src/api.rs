@@ -313,6 +313,45 @@ pub(crate) async fn audit(
     Ok(Json(state.store.audit(id).await?))
 }
 
+/// One line of `GET /api/incidents/{id}/events`.
+#[derive(Serialize)]
+pub(crate) struct EventLine {
+    at: String,
+    text: String,
+    failed: bool,
+}
+
+/// The incident account's recent SIP events from the HEP window (404 when none is configured,
+/// 503 when it cannot be read).
+pub(crate) async fn events(
+    State(state): State<AppState>,
+    ApiUser(_user): ApiUser,
+    Path(id): Path<i64>,
+) -> ApiResult<Json<Vec<EventLine>>> {
+    let inc = ops::load(&state, id).await?;
+    let Some(events) = &state.events else {
+        return Err(AppError::NotFound(
+            "no SIP event window is configured (dialtone serve --hep, or [management] events_db)"
+                .into(),
+        )
+        .into());
+    };
+    match tokio::time::timeout(crate::EVENTS_TIMEOUT, events.recent(&inc.account)).await {
+        Ok(Ok(lines)) => Ok(Json(
+            lines
+                .into_iter()
+                .map(|l| EventLine {
+                    at: l.at,
+                    text: l.text,
+                    failed: l.failed,
+                })
+                .collect(),
+        )),
+        Ok(Err(why)) => Err(AppError::Unavailable(format!("SIP event window: {why}")).into()),
+        Err(_) => Err(AppError::Unavailable("SIP event window: no answer in time".into()).into()),
+    }
+}
+
 pub(crate) async fn attachments(
     State(state): State<AppState>,
     ApiUser(_user): ApiUser,

@@ -174,6 +174,30 @@ pub trait AttachmentViewer: Send + Sync {
     ) -> std::result::Result<AttachmentView, String>;
 }
 
+/// One line of an account's recent SIP traffic, as a capture endpoint saw it.
+#[derive(Debug, Clone)]
+pub struct SipEventLine {
+    /// When, as the page shows it (e.g. "12:01:05").
+    pub at: String,
+    /// What happened, in plain words ("REGISTER from 198.51.100.7:5098 udp → 403 Forbidden").
+    pub text: String,
+    /// The request failed (a final status of 300 or more that is not a challenge).
+    pub failed: bool,
+}
+
+/// An account's recent SIP events, newest first, for the step page's "SIP events" panel (the CLI
+/// implements it with the HEP window of the `sip-events` crate). The error is a message for the
+/// agent.
+pub trait SipEvents: Send + Sync {
+    fn recent(
+        &self,
+        account: &str,
+    ) -> BoxFuture<'static, std::result::Result<Vec<SipEventLine>, String>>;
+}
+
+/// Upper bound on reading the SIP events panel, so the step page never waits on it.
+pub(crate) const EVENTS_TIMEOUT: Duration = Duration::from_secs(2);
+
 /// Everything a handler needs; cheap to clone.
 #[derive(Clone)]
 pub struct AppState {
@@ -181,6 +205,7 @@ pub struct AppState {
     pub(crate) runbooks: Arc<runbook::RunbookSet>,
     pub(crate) checks: Option<Arc<dyn CheckRunner>>,
     pub(crate) viewer: Option<Arc<dyn AttachmentViewer>>,
+    pub(crate) events: Option<Arc<dyn SipEvents>>,
     /// Analyses of attachments running at once: they are CPU-bound, so a few at a time.
     pub(crate) view_slots: Arc<tokio::sync::Semaphore>,
     pub(crate) cfg: Arc<WebConfig>,
@@ -209,6 +234,7 @@ impl AppState {
             runbooks: Arc::new(runbooks),
             checks,
             viewer: None,
+            events: None,
             view_slots: Arc::new(tokio::sync::Semaphore::new(VIEW_SLOTS)),
             login_slots: Arc::new(tokio::sync::Semaphore::new(cfg.login_slots.max(1))),
             cfg: Arc::new(cfg),
@@ -222,6 +248,13 @@ impl AppState {
     #[must_use]
     pub fn with_viewer(mut self, viewer: Arc<dyn AttachmentViewer>) -> Self {
         self.viewer = Some(viewer);
+        self
+    }
+
+    /// Shows each incident account's recent SIP events (REGISTERs, calls) on the step page.
+    #[must_use]
+    pub fn with_events(mut self, events: Arc<dyn SipEvents>) -> Self {
+        self.events = Some(events);
         self
     }
 
@@ -306,6 +339,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/incidents/{id}/assign", post(api::assign))
         .route("/api/incidents/{id}/steps", get(api::steps))
         .route("/api/incidents/{id}/audit", get(api::audit))
+        .route("/api/incidents/{id}/events", get(api::events))
         .route(
             "/api/incidents/{id}/attachments",
             get(api::attachments).post(api::upload).layer(body_limit),

@@ -680,6 +680,25 @@ struct StepPage {
     checks_enabled: bool,
     note: String,
     max_upload: String,
+    /// The account's recent SIP events, when a capture endpoint keeps them.
+    sip_events: Option<std::result::Result<Vec<crate::SipEventLine>, String>>,
+}
+
+/// The account's recent SIP events, bounded in time; `None` when no window is configured.
+async fn sip_events_of(
+    state: &AppState,
+    account: &str,
+) -> Option<std::result::Result<Vec<crate::SipEventLine>, String>> {
+    let events = state.events.as_ref()?;
+    Some(
+        match tokio::time::timeout(crate::EVENTS_TIMEOUT, events.recent(account)).await {
+            Ok(r) => r,
+            Err(_) => Err(format!(
+                "the event window did not answer within {} s",
+                crate::EVENTS_TIMEOUT.as_secs()
+            )),
+        },
+    )
 }
 
 /// Builds the step page for the incident's current state; `error` and `note` carry a refused
@@ -721,6 +740,7 @@ async fn step_page_view(
         checks_enabled: state.checks.is_some(),
         note,
         max_upload: format!("{} MiB", state.cfg.max_upload_bytes / (1024 * 1024)),
+        sip_events: sip_events_of(state, &inc.account).await,
     };
     if inc.status == incidents::Status::Closed {
         page.closed = Some(inc.outcome.clone().unwrap_or_default());

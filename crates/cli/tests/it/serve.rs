@@ -14,15 +14,22 @@ use crate::support::Cli;
 const WAIT: Duration = Duration::from_secs(30);
 
 /// A running `dialtone serve`, stopped (SIGTERM, then SIGKILL) when dropped.
-struct Server {
+pub(crate) struct Server {
     child: Child,
     addr: SocketAddr,
 }
 
 impl Server {
-    fn start(cli: &Cli) -> Server {
+    pub(crate) fn start(cli: &Cli) -> Server {
+        Server::start_with(cli, &[])
+    }
+
+    /// `dialtone serve` with more arguments (e.g. `--config FILE`).
+    pub(crate) fn start_with(cli: &Cli, extra: &[&str]) -> Server {
+        let mut args = vec!["serve", "--listen", "127.0.0.1:0"];
+        args.extend_from_slice(extra);
         let mut child = cli
-            .command(&["serve", "--listen", "127.0.0.1:0"])
+            .command(&args)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
@@ -54,7 +61,7 @@ impl Server {
     }
 
     /// One HTTP/1.1 request on a fresh connection; returns (status, head, body).
-    fn request(
+    pub(crate) fn request(
         &self,
         method: &str,
         path: &str,

@@ -509,3 +509,60 @@ fn writeback_location_says_how_fresh_it_is() {
         "{origin}"
     );
 }
+
+/// The web app reads the same HEP window (`[management] events_db`): the step page and the API
+/// show the incident account's recent REGISTERs with their results.
+#[test]
+fn the_step_page_shows_the_accounts_sip_events() {
+    let s = Stand::start(Variant::named("hep-only").unwrap());
+    let r = s.lab.sipp_register("carol", "not-her-password").unwrap();
+    assert_eq!(r.final_status, Some(403));
+    s.settle();
+    let add = s.cli.run_with_stdin(
+        &["user", "add", "ann", "--role", "l1"],
+        "a long enough password\n",
+    );
+    assert_eq!(add.code, 0, "{}", add.stderr);
+    let token = s
+        .cli
+        .run(&["user", "token", "ann"])
+        .stdout
+        .trim()
+        .to_owned();
+    let config = s.config.to_str().unwrap().to_string();
+    let server = super::serve::Server::start_with(&s.cli, &["--config", &config]);
+    let (status, _, body) = server.request(
+        "POST",
+        "/api/incidents",
+        &token,
+        Some("application/json"),
+        br#"{"account":"carol","reporter":"carol","description":"can't call"}"#,
+    );
+    assert_eq!(status, 201, "{body}");
+    let id = serde_json::from_str::<Value>(&body).unwrap()["incident"]["id"]
+        .as_i64()
+        .unwrap();
+    let (status, _, body) = server.request(
+        "GET",
+        &format!("/api/incidents/{id}/events"),
+        &token,
+        None,
+        b"",
+    );
+    assert_eq!(status, 200, "{body}");
+    let lines: Value = serde_json::from_str(&body).unwrap();
+    let lines = lines.as_array().unwrap();
+    assert!(
+        lines
+            .iter()
+            .any(|l| l["text"].as_str().unwrap().contains("REGISTER")
+                && l["text"].as_str().unwrap().contains("403")
+                && l["failed"] == true),
+        "{body}"
+    );
+    let (status, _, page) = server.request("GET", &format!("/incidents/{id}"), &token, None, b"");
+    assert_eq!(status, 200);
+    assert!(page.contains("Recent SIP events"), "{page}");
+    assert!(page.contains("403 Forbidden"), "{page}");
+    assert!(!page.contains("not-her-password"));
+}
