@@ -109,8 +109,9 @@ fn peer_closing_the_connection_is_unreachable() {
     let r = rt.block_on(sip_probe::options(&t, &ProbeOptions::default()));
     let _ = closer.join();
     check(&r, Category::Unreachable, &[]);
+    // A close with our request unread reaches us as a reset: both say the peer went away.
     assert!(
-        r.verdict.summary.contains("closed"),
+        r.verdict.summary.contains("closed") || r.verdict.summary.contains("reset"),
         "{}",
         r.verdict.summary
     );

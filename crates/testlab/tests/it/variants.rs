@@ -156,12 +156,17 @@ fn renamed_acc_fills_columns_nobody_could_guess_and_the_config_names_them() {
     let alice = lab.account("alice").unwrap();
     let call = lab.sipp_call(&alice.user, &alice.password, "1002").unwrap();
     assert_eq!(call.final_status, Some(480), "{}", call.trace);
-    let row = lab
-        .sql(&format!(
-            "SELECT orig_user, term_user, digits, sip_code FROM acc WHERE callid='{}'",
-            call.call_id.unwrap()
-        ))
-        .unwrap();
+    // acc writes the failed transaction's row as the transaction ends: poll, bounded.
+    let sql = format!(
+        "SELECT orig_user, term_user, digits, sip_code FROM acc WHERE callid='{}'",
+        call.call_id.unwrap()
+    );
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    let mut row = lab.sql(&sql).unwrap();
+    while row.is_empty() && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+        row = lab.sql(&sql).unwrap();
+    }
     assert_eq!(row, "alice|bob|1002|480");
     let cfg = lab_config(&lab);
     assert!(
