@@ -1,5 +1,6 @@
 //! Integration tests of the captures crate: one binary, one module per feature.
 
+mod files;
 mod live;
 mod render;
 mod robustness;
@@ -21,6 +22,7 @@ pub fn analyze(name: &str, user: Option<&str>) -> captures::Analysis {
     let opts = captures::AnalyzeOptions {
         user: user.map(str::to_owned),
         progress: None,
+        ..Default::default()
     };
     match captures::analyze_path(&data(name), &opts) {
         Ok(a) => a,
