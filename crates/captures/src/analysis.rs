@@ -379,6 +379,10 @@ struct Dialog {
     cancelled: bool,
     offer_private: Option<String>,
     answer_refused: bool,
+    /// Audio payload types of the first SDP offer (INVITE outside a dialog).
+    offer_pts: Vec<u16>,
+    /// Payload types of the SDP answer that the offer did not contain (RFC 3264 §6.1).
+    answer_not_offered: Vec<u16>,
     finished: bool,
     cut_by_end: bool,
     messages: u32,
@@ -777,6 +781,8 @@ impl Dialog {
             cancelled: false,
             offer_private: None,
             answer_refused: false,
+            offer_pts: Vec::new(),
+            answer_not_offered: Vec::new(),
             finished: false,
             cut_by_end: false,
             messages: 0,
@@ -912,6 +918,9 @@ impl Dialog {
                     && let Some(sdp) = body_sdp(head, msg)
                 {
                     self.check_private(src, &sdp.connection);
+                    if self.offer_pts.is_empty() {
+                        self.offer_pts = sdp.payload_types;
+                    }
                 }
                 if let Ok(ip) = self.contact_host.parse::<IpAddr>()
                     && is_private(&ip)
@@ -991,10 +1000,18 @@ impl Dialog {
                 if self.answered_at.is_none() {
                     self.answered_at = Some(ts);
                 }
-                if let Some(sdp) = body_sdp(head, msg)
-                    && sdp.audio_port == Some(0)
-                {
-                    self.answer_refused = true;
+                if let Some(sdp) = body_sdp(head, msg) {
+                    if sdp.audio_port == Some(0) {
+                        self.answer_refused = true;
+                    } else if !self.offer_pts.is_empty() && self.answer_not_offered.is_empty() {
+                        self.answer_not_offered = sdp
+                            .payload_types
+                            .iter()
+                            .copied()
+                            // Dynamic numbers (96-127) may be remapped by the answer: static ones only.
+                            .filter(|pt| *pt < 96 && !self.offer_pts.contains(pt))
+                            .collect();
+                    }
                 }
             } else {
                 self.finished = true;
@@ -1099,18 +1116,39 @@ impl Dialog {
                     Cause::Cancelled => "cancelled by the caller before an answer",
                     _ => "failed",
                 };
+                let offered = if cause == Cause::CodecRefused && !self.offer_pts.is_empty() {
+                    format!("; the offer had {}", codec_names(&self.offer_pts))
+                } else {
+                    String::new()
+                };
                 push(
                     cause,
                     format!(
-                        "{what} failed: {words} ({status} {}{warning})",
+                        "{what} failed: {words} ({status} {}{warning}){offered}",
                         self.final_reason
                     ),
                 );
             }
         } else if self.answer_refused {
+            let offered = if self.offer_pts.is_empty() {
+                String::new()
+            } else {
+                format!("; the offer had {}", codec_names(&self.offer_pts))
+            };
             push(
                 Cause::CodecRefused,
-                "no common codec: the SDP answer refused the audio stream (port 0)".to_owned(),
+                format!(
+                    "no common codec: the SDP answer refused the audio stream (port 0){offered}"
+                ),
+            );
+        } else if !self.answer_not_offered.is_empty() {
+            push(
+                Cause::CodecRefused,
+                format!(
+                    "codec in the answer not in the offer: the answer has {}, the offer had {}",
+                    codec_names(&self.answer_not_offered),
+                    codec_names(&self.offer_pts)
+                ),
             );
         }
         if let Some(nat) = &self.offer_private {
@@ -1188,6 +1226,22 @@ impl Dialog {
             causes,
         }
     }
+}
+
+/// Payload types in words: static ones by name (RFC 3551 §6), dynamic ones by number.
+fn codec_names(pts: &[u16]) -> String {
+    pts.iter()
+        .map(|pt| match pt {
+            0 => "PCMU (0)".to_owned(),
+            3 => "GSM (3)".to_owned(),
+            4 => "G723 (4)".to_owned(),
+            8 => "PCMA (8)".to_owned(),
+            9 => "G722 (9)".to_owned(),
+            18 => "G729 (18)".to_owned(),
+            other => format!("payload type {other}"),
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn body_sdp(head: &SipHead<'_>, msg: &[u8]) -> Option<scan::SdpInfo> {

@@ -5,6 +5,7 @@ mod live;
 mod render;
 mod robustness;
 mod scanner;
+mod sdp;
 mod snapshots;
 mod traffic;
 
