@@ -109,10 +109,11 @@ measure() { # name command... ; sets SECS and RSS_KB (best wall time of RUNS)
 
 measure dialtone "$DIALTONE" capture analyze "$PCAP"
 D_SECS=$SECS D_RSS=$RSS_KB
-grep -o "^Calls: [0-9]*.*" "$WORK/dialtone.out" | head -1 | sed 's/^/   dialtone: /'
+grep -o "^Calls: [0-9]*.*" "$WORK/dialtone.out" | head -1 | sed 's/^/   dialtone: /' || true
 measure json "$DIALTONE" --json capture analyze "$PCAP"
 J_SECS=$SECS J_RSS=$RSS_KB
-tail -n1 "$WORK/json.out" | grep -o '"sip_messages":[0-9]*,"duration"[^}]*' | sed 's/^/   dialtone --json: /'
+echo "   dialtone --json: $(grep -c '"type":"call"' "$WORK/json.out") call lines, $(wc -c <"$WORK/json.out") bytes of NDJSON"
+tail -n1 "$WORK/json.out" | grep -o '"sip_messages":[0-9]*' | sed 's/^/   dialtone --json: /' || true
 RUNS=${BASELINE_RUNS:-1} measure tshark tshark -r "$PCAP" -Y sip -q -z sip,stat
 T_SECS=$SECS T_RSS=$RSS_KB
 RUNS=${BASELINE_RUNS:-1} measure sngrep sngrep -I "$PCAP" -N -q
