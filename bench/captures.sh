@@ -134,7 +134,7 @@ row sngrep "$S_SECS" "$S_RSS"
 
 if [[ -n ${RING:-} ]]; then
     command -v editcap >/dev/null || { echo "bench: editcap not found (apt-get install tshark)" >&2; exit 1; }
-    packets=$(tshark -r "$PCAP" -T fields -e frame.number 2>/dev/null | tail -n1)
+    packets=$(tail -n1 "$WORK/json.out" | grep -o '"packets":[0-9]*' | cut -d: -f2)
     mkdir -p "$WORK/ring" "$WORK/ringgz"
     editcap -c $(((packets + 9) / 10)) "$PCAP" "$WORK/ring/ring.pcap" >/dev/null
     for f in "$WORK"/ring/*; do gzip -c "$f" >"$WORK/ringgz/$(basename "$f").gz"; done
