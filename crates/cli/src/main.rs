@@ -83,8 +83,8 @@ pub enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     util::init_logging(&cli.log);
-    // Capture analysis is CPU-bound file work: it runs on the main thread, without the async
-    // runtime (glibc's per-thread malloc arenas made it several times slower on a worker thread).
+    // Capture analysis is CPU-bound file work with nothing async in it: it runs on the main
+    // thread without starting the runtime and its worker threads.
     let cli = match cli {
         Cli {
             command: Command::Capture(cmd),
