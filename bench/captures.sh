@@ -9,6 +9,8 @@
 # of crates/captures/examples/analyze.rs and, on the same file, with
 #   tshark -r FILE -Y sip -q -z sip,stat      and      sngrep -I FILE -N -q
 # Prints size, SIP messages, wall time, MB/s, peak RSS (/usr/bin/time -v) and the ratios.
+# RING=1 also measures the capture split into 10 files (editcap -c, a tcpdump -C ring buffer)
+# read as one capture from their directory, and a gzip copy of each part.
 # Settings: CALLS (20000), RECORD (2000; = CALLS for a fully live capture), RATE calls/s (100),
 # HOLD ms (200), BENCH_BASE port block (35000),
 # BENCH_PCAP=file to skip recording and measure an existing capture, RUNS (3, best of, for
@@ -30,9 +32,11 @@ for c in tshark sngrep tcpdump sipp /usr/bin/time; do
     command -v "$c" >/dev/null || { echo "bench: $c not found (apt-get install tshark sngrep tcpdump sip-tester time)" >&2; exit 1; }
 done
 
-echo "== building the release analyzer"
-(cd "$ROOT" && cargo build --quiet --release -p captures --example analyze)
-ANALYZE=$CARGO_TARGET_DIR/release/examples/analyze
+echo "== building the release dialtone binary"
+(cd "$ROOT" && cargo build --quiet --release -p dialtone)
+# Other worktrees share the target directory: measure a private copy.
+DIALTONE=$WORK/dialtone
+cp "$CARGO_TARGET_DIR/release/dialtone" "$DIALTONE"
 
 if [[ -n ${BENCH_PCAP:-} ]]; then
     PCAP=$BENCH_PCAP
@@ -84,42 +88,62 @@ fi
 
 SIZE=$(stat -c %s "$PCAP")
 echo "== capture: $PCAP, $SIZE bytes; what dialtone finds in it:"
-"$ANALYZE" "$PCAP" 2>/dev/null | sed -n '/^Findings:/,$p' | head -n 8 | sed 's/^/   /'
+"$DIALTONE" capture analyze "$PCAP" 2>/dev/null | sed -n '/^Findings:/,$p' | head -n 8 | sed 's/^/   /'
 [[ -n ${BENCH_KEEP:-} ]] && cp "$PCAP" "$BENCH_KEEP"
 
 measure() { # name command... ; sets SECS and RSS_KB (best wall time of RUNS)
     local name=$1
     shift
-    SECS=999999 RSS_KB=0
+    SECS=999999 RSS_KB=0 CPU=0
     for _ in $(seq "$RUNS"); do
-        local w r t0 t1
+        local w r c t0 t1
         t0=$(date +%s.%N)
         /usr/bin/time -v "$@" >"$WORK/$name.out" 2>"$WORK/$name.time" </dev/null || true
         t1=$(date +%s.%N)
         # Wall clock from date (time -v rounds to 10 ms), peak RSS from time -v.
         w=$(echo "$t1 - $t0" | bc)
         r=$(awk -F': ' '/Maximum resident set size/ {print $2}' "$WORK/$name.time")
-        if (($(echo "$w < $SECS" | bc))); then SECS=$w RSS_KB=$r; fi
+        # CPU seconds (user + system): the figure that holds on a shared, loaded machine.
+        c=$(awk -F': ' '/User time|System time/ {s += $2} END {print s}' "$WORK/$name.time")
+        if (($(echo "$w < $SECS" | bc))); then SECS=$w RSS_KB=$r CPU=$c; fi
     done
 }
 
-measure dialtone "$ANALYZE" --quiet "$PCAP"
-D_SECS=$SECS D_RSS=$RSS_KB
-grep -o "[0-9]* SIP messages, [0-9]* calls, [0-9]* registrations, peak [0-9]* open dialogs" "$WORK/dialtone.time" | sed 's/^/   dialtone: /'
+measure dialtone "$DIALTONE" capture analyze "$PCAP"
+D_SECS=$SECS D_RSS=$RSS_KB D_CPU=$CPU
+grep -o "^Calls: [0-9]*.*" "$WORK/dialtone.out" | head -1 | sed 's/^/   dialtone: /' || true
+measure json "$DIALTONE" --json capture analyze "$PCAP"
+J_SECS=$SECS J_RSS=$RSS_KB J_CPU=$CPU
+echo "   dialtone --json: $(grep -c '"type":"call"' "$WORK/json.out") call lines, $(wc -c <"$WORK/json.out") bytes of NDJSON"
+tail -n1 "$WORK/json.out" | grep -o '"sip_messages":[0-9]*' | sed 's/^/   dialtone --json: /' || true
 RUNS=${BASELINE_RUNS:-1} measure tshark tshark -r "$PCAP" -Y sip -q -z sip,stat
-T_SECS=$SECS T_RSS=$RSS_KB
-grep -m1 -i "SIP Statistics\|Number of" "$WORK/tshark.out" | sed 's/^/   tshark: /' || true
+T_SECS=$SECS T_RSS=$RSS_KB T_CPU=$CPU
 RUNS=${BASELINE_RUNS:-1} measure sngrep sngrep -I "$PCAP" -N -q
-S_SECS=$SECS S_RSS=$RSS_KB
+S_SECS=$SECS S_RSS=$RSS_KB S_CPU=$CPU
 
-row() { # name secs rss
-    local mbs
+row() { # name secs rss cpu
+    local mbs cmbs
     mbs=$(echo "scale=1; $SIZE / 1000000 / ($2 + 0.0005)" | bc)
+    cmbs=$(echo "scale=1; $SIZE / 1000000 / ($4 + 0.005)" | bc)
     local ratio="(reference)"
-    [[ $1 == dialtone ]] || ratio="$(echo "scale=1; $2 / ($D_SECS + 0.0005)" | bc)x slower than dialtone"
-    printf '%-10s %10.3f s %10s MB/s %8d MiB peak RSS   %s\n' "$1" "$2" "$mbs" $(($3 / 1024)) "$ratio"
+    [[ $1 == "dialtone" ]] || ratio="wall $(echo "scale=1; $2 / ($D_SECS + 0.0005)" | bc)x, cpu $(echo "scale=1; $4 / ($D_CPU + 0.005)" | bc)x dialtone's"
+    printf '%-16s %8.3f s %8s MB/s  cpu %6.2f s %8s MB/s  %6d MiB peak RSS   %s\n' "$1" "$2" "$mbs" "$4" "$cmbs" $(($3 / 1024)) "$ratio"
 }
 echo "== results (dialtone best of $RUNS, baselines best of ${BASELINE_RUNS:-1}; wall clock of the whole process; MB = 10^6 bytes)"
-row dialtone "$D_SECS" "$D_RSS"
-row tshark "$T_SECS" "$T_RSS"
-row sngrep "$S_SECS" "$S_RSS"
+row dialtone "$D_SECS" "$D_RSS" "$D_CPU"
+row "dialtone --json" "$J_SECS" "$J_RSS" "$J_CPU"
+row tshark "$T_SECS" "$T_RSS" "$T_CPU"
+row sngrep "$S_SECS" "$S_RSS" "$S_CPU"
+
+if [[ -n ${RING:-} ]]; then
+    command -v editcap >/dev/null || { echo "bench: editcap not found (apt-get install tshark)" >&2; exit 1; }
+    packets=$(tail -n1 "$WORK/json.out" | grep -o '"packets":[0-9]*' | cut -d: -f2)
+    mkdir -p "$WORK/ring" "$WORK/ringgz"
+    editcap -c $(((packets + 9) / 10)) "$PCAP" "$WORK/ring/ring.pcap" >/dev/null
+    for f in "$WORK"/ring/*; do gzip -c "$f" >"$WORK/ringgz/$(basename "$f").gz"; done
+    measure ring "$DIALTONE" capture analyze "$WORK/ring"
+    row "ring (10 files)" "$SECS" "$RSS_KB" "$CPU"
+    measure ringgz "$DIALTONE" capture analyze "$WORK/ringgz"
+    row "ring .gz" "$SECS" "$RSS_KB" "$CPU"
+    echo "   (gzip copies: $(du -cb "$WORK"/ringgz/* | tail -n1 | cut -f1) bytes; MB/s above counts the uncompressed size)"
+fi

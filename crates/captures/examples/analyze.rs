@@ -25,6 +25,7 @@ fn main() -> ExitCode {
         let opts = captures::AnalyzeOptions {
             user: user.clone(),
             progress: None,
+            ..Default::default()
         };
         let t = Instant::now();
         let a = match captures::analyze_path(Path::new(&f), &opts) {

@@ -285,8 +285,10 @@ pub struct RegistrationSummary {
 /// Counters over the whole input.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct Stats {
-    /// Bytes read.
+    /// Bytes read (after decompression).
     pub bytes: u64,
+    /// Files read (several files of a ring buffer make one analysis).
+    pub files: u64,
     /// Packets (captures) or lines (logs) read.
     pub packets: u64,
     /// SIP messages found.
@@ -297,6 +299,13 @@ pub struct Stats {
     pub other_requests: u64,
     /// Most dialogs held open at once: memory follows this, not the input size.
     pub peak_open_dialogs: u64,
+    /// Calls found (matching the `user` filter), kept or not.
+    pub calls: u64,
+    /// Registrations found (matching the `user` filter), kept or not.
+    pub registrations: u64,
+    /// Summaries past `AnalyzeOptions::keep` that were streamed or counted but not kept in the
+    /// [`crate::Analysis`]; their findings are still counted.
+    pub summaries_not_kept: u64,
 }
 
 /// Per-account counters: the index behind `--user`.
@@ -370,6 +379,10 @@ struct Dialog {
     cancelled: bool,
     offer_private: Option<String>,
     answer_refused: bool,
+    /// Audio payload types of the first SDP offer (INVITE outside a dialog).
+    offer_pts: Vec<u16>,
+    /// Payload types of the SDP answer that the offer did not contain (RFC 3264 §6.1).
+    answer_not_offered: Vec<u16>,
     finished: bool,
     cut_by_end: bool,
     messages: u32,
@@ -379,7 +392,11 @@ struct Dialog {
 }
 
 /// Collects messages and produces the `Analysis`.
-pub(crate) struct Analyzer {
+pub(crate) struct Analyzer<'s> {
+    keep: usize,
+    on_summary: Option<&'s dyn Fn(crate::Summary<'_>)>,
+    /// Findings of the summaries not kept, grouped by (cause, user, outcome).
+    not_kept_findings: HashMap<(Cause, Option<String>, Option<OutcomeHint>), Finding>,
     open: HashMap<Box<[u8]>, Dialog>,
     calls: Vec<CallSummary>,
     registrations: Vec<RegistrationSummary>,
@@ -395,9 +412,16 @@ pub(crate) struct Analyzer {
     log_event_count: u32,
 }
 
-impl Analyzer {
-    pub(crate) fn new(user: Option<String>) -> Self {
+impl<'s> Analyzer<'s> {
+    pub(crate) fn new(
+        user: Option<String>,
+        keep: Option<usize>,
+        on_summary: Option<&'s dyn Fn(crate::Summary<'_>)>,
+    ) -> Self {
         Analyzer {
+            keep: keep.unwrap_or(usize::MAX),
+            on_summary,
+            not_kept_findings: HashMap::new(),
             open: HashMap::new(),
             calls: Vec::new(),
             registrations: Vec::new(),
@@ -508,7 +532,15 @@ impl Analyzer {
                     }
                 }
                 if matches {
-                    self.calls.push(s);
+                    self.stats.calls += 1;
+                    if let Some(f) = self.on_summary {
+                        f(crate::Summary::Call(&s));
+                    }
+                    if self.calls.len() + self.registrations.len() < self.keep {
+                        self.calls.push(s);
+                    } else {
+                        self.not_kept(&s.causes);
+                    }
                 }
             }
             Kind::Registration => {
@@ -521,9 +553,27 @@ impl Analyzer {
                     }
                 }
                 if matches {
-                    self.registrations.push(s);
+                    self.stats.registrations += 1;
+                    if let Some(f) = self.on_summary {
+                        f(crate::Summary::Registration(&s));
+                    }
+                    if self.calls.len() + self.registrations.len() < self.keep {
+                        self.registrations.push(s);
+                    } else {
+                        self.not_kept(&s.causes);
+                    }
                 }
             }
+        }
+    }
+
+    fn not_kept(&mut self, causes: &[Finding]) {
+        self.stats.summaries_not_kept += 1;
+        for f in causes {
+            self.not_kept_findings
+                .entry((f.cause, f.user.clone(), f.outcome))
+                .and_modify(|g| g.count += f.count)
+                .or_insert_with(|| f.clone());
         }
     }
 
@@ -554,7 +604,35 @@ impl Analyzer {
             ));
         }
         self.stats.duration = self.first_ts.map_or(0.0, |f| round_ms(self.last_ts - f));
+        // Streamed summaries were delivered whole: only a truncated listing needs a word.
+        if self.stats.summaries_not_kept > 0 && self.on_summary.is_none() {
+            self.warnings.push(format!(
+                "{} call(s) and registration(s) past the first {} are not listed (their findings are counted)",
+                self.stats.summaries_not_kept, self.keep
+            ));
+        }
+        let mut findings: Vec<Finding> = Vec::new();
+        let mut add = |f: &Finding| {
+            if let Some(g) = findings
+                .iter_mut()
+                .find(|g| g.cause == f.cause && g.user == f.user && g.outcome == f.outcome)
+            {
+                g.count += f.count;
+            } else {
+                findings.push(f.clone());
+            }
+        };
+        for r in &self.registrations {
+            r.causes.iter().for_each(&mut add);
+        }
+        for c in &self.calls {
+            c.causes.iter().for_each(&mut add);
+        }
+        let mut rest: Vec<Finding> = self.not_kept_findings.into_values().collect();
+        rest.sort_by(|a, b| (a.cause, &a.user).cmp(&(b.cause, &b.user)));
+        rest.iter().for_each(&mut add);
         crate::Analysis {
+            findings,
             input_kind,
             calls: self.calls,
             registrations: self.registrations,
@@ -574,7 +652,7 @@ impl Analyzer {
     }
 }
 
-impl Sink for Analyzer {
+impl Sink for Analyzer<'_> {
     fn message(&mut self, ts: f64, src: SocketAddr, dst: SocketAddr, tr: Transport, msg: &[u8]) {
         self.on_message(ts, Peer::Addr(src), Peer::Addr(dst), tr, msg);
     }
@@ -703,6 +781,8 @@ impl Dialog {
             cancelled: false,
             offer_private: None,
             answer_refused: false,
+            offer_pts: Vec::new(),
+            answer_not_offered: Vec::new(),
             finished: false,
             cut_by_end: false,
             messages: 0,
@@ -838,6 +918,9 @@ impl Dialog {
                     && let Some(sdp) = body_sdp(head, msg)
                 {
                     self.check_private(src, &sdp.connection);
+                    if self.offer_pts.is_empty() {
+                        self.offer_pts = sdp.payload_types;
+                    }
                 }
                 if let Ok(ip) = self.contact_host.parse::<IpAddr>()
                     && is_private(&ip)
@@ -917,10 +1000,18 @@ impl Dialog {
                 if self.answered_at.is_none() {
                     self.answered_at = Some(ts);
                 }
-                if let Some(sdp) = body_sdp(head, msg)
-                    && sdp.audio_port == Some(0)
-                {
-                    self.answer_refused = true;
+                if let Some(sdp) = body_sdp(head, msg) {
+                    if sdp.audio_port == Some(0) {
+                        self.answer_refused = true;
+                    } else if !self.offer_pts.is_empty() && self.answer_not_offered.is_empty() {
+                        self.answer_not_offered = sdp
+                            .payload_types
+                            .iter()
+                            .copied()
+                            // Dynamic numbers (96-127) may be remapped by the answer: static ones only.
+                            .filter(|pt| *pt < 96 && !self.offer_pts.contains(pt))
+                            .collect();
+                    }
                 }
             } else {
                 self.finished = true;
@@ -1025,18 +1116,39 @@ impl Dialog {
                     Cause::Cancelled => "cancelled by the caller before an answer",
                     _ => "failed",
                 };
+                let offered = if cause == Cause::CodecRefused && !self.offer_pts.is_empty() {
+                    format!("; the offer had {}", codec_names(&self.offer_pts))
+                } else {
+                    String::new()
+                };
                 push(
                     cause,
                     format!(
-                        "{what} failed: {words} ({status} {}{warning})",
+                        "{what} failed: {words} ({status} {}{warning}){offered}",
                         self.final_reason
                     ),
                 );
             }
         } else if self.answer_refused {
+            let offered = if self.offer_pts.is_empty() {
+                String::new()
+            } else {
+                format!("; the offer had {}", codec_names(&self.offer_pts))
+            };
             push(
                 Cause::CodecRefused,
-                "no common codec: the SDP answer refused the audio stream (port 0)".to_owned(),
+                format!(
+                    "no common codec: the SDP answer refused the audio stream (port 0){offered}"
+                ),
+            );
+        } else if !self.answer_not_offered.is_empty() {
+            push(
+                Cause::CodecRefused,
+                format!(
+                    "codec in the answer not in the offer: the answer has {}, the offer had {}",
+                    codec_names(&self.answer_not_offered),
+                    codec_names(&self.offer_pts)
+                ),
             );
         }
         if let Some(nat) = &self.offer_private {
@@ -1114,6 +1226,22 @@ impl Dialog {
             causes,
         }
     }
+}
+
+/// Payload types in words: static ones by name (RFC 3551 §6), dynamic ones by number.
+fn codec_names(pts: &[u16]) -> String {
+    pts.iter()
+        .map(|pt| match pt {
+            0 => "PCMU (0)".to_owned(),
+            3 => "GSM (3)".to_owned(),
+            4 => "G723 (4)".to_owned(),
+            8 => "PCMA (8)".to_owned(),
+            9 => "G722 (9)".to_owned(),
+            18 => "G729 (18)".to_owned(),
+            other => format!("payload type {other}"),
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn body_sdp(head: &SipHead<'_>, msg: &[u8]) -> Option<scan::SdpInfo> {

@@ -8,6 +8,7 @@
 //! line. Memory depends on the dialogs open at a time, not on the size of the file.
 
 mod analysis;
+pub mod input;
 mod logs;
 mod net;
 mod pcap;
@@ -15,7 +16,6 @@ mod render;
 pub mod scan;
 
 use std::collections::BTreeMap;
-use std::fs::File;
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 
@@ -44,6 +44,14 @@ pub enum Error {
     /// Reading the input failed.
     #[error("read error: {0}")]
     Read(#[from] std::io::Error),
+    /// No file to read (an empty directory).
+    #[error("no input file")]
+    NoInput,
+    /// Several files were given and this one is not a packet capture.
+    #[error(
+        "{0} is not a packet capture: several files are read as one capture; analyse a log on its own"
+    )]
+    NotACapture(PathBuf),
     /// The input is neither a capture nor a text log.
     #[error("unrecognised input: not pcap, pcapng or a text log (first bytes {0})")]
     UnknownFormat(String),
@@ -97,6 +105,24 @@ pub struct AnalyzeOptions<'a> {
     pub user: Option<String>,
     /// Called now and then with (bytes done, total bytes; 0 when unknown).
     pub progress: Option<&'a dyn Fn(u64, u64)>,
+    /// Keep at most this many call and registration summaries in the [`Analysis`] (`None`: all).
+    /// Past it, summaries only go to `on_summary`; their findings are still counted, and
+    /// [`Stats::summaries_not_kept`] and a warning say how many were left out. With a limit,
+    /// memory depends on the dialogs open at a time, not on the number of calls.
+    pub keep: Option<usize>,
+    /// Called with every call and registration (after the `user` filter) as soon as it is
+    /// summarised, in the order dialogs end: the way to stream results of any size.
+    pub on_summary: Option<&'a dyn Fn(Summary<'_>)>,
+}
+
+/// One finished call or registration, as passed to [`AnalyzeOptions::on_summary`].
+#[derive(Debug, Clone, Copy, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Summary<'s> {
+    /// A call.
+    Call(&'s CallSummary),
+    /// A registration.
+    Registration(&'s RegistrationSummary),
 }
 
 impl std::fmt::Debug for AnalyzeOptions<'_> {
@@ -104,6 +130,8 @@ impl std::fmt::Debug for AnalyzeOptions<'_> {
         f.debug_struct("AnalyzeOptions")
             .field("user", &self.user)
             .field("progress", &self.progress.is_some())
+            .field("keep", &self.keep)
+            .field("on_summary", &self.on_summary.is_some())
             .finish()
     }
 }
@@ -123,19 +151,69 @@ pub struct Analysis {
     pub log_events: Vec<LogEvent>,
     /// Damage and limits met while reading ("truncated packet at offset N", ...).
     pub warnings: Vec<String>,
+    /// The findings of every call and registration, kept in `calls`/`registrations` or not,
+    /// grouped by cause, account and outcome (client log events are added by [`causes`]).
+    pub findings: Vec<Finding>,
     /// Counters.
     pub stats: Stats,
 }
 
-/// Analyse a capture or log file.
+/// Analyse a capture or log file (gzip or zstd compressed or not; a directory or glob of
+/// capture files is read as one capture, see [`analyze_paths`]).
 pub fn analyze_path(path: &Path, opts: &AnalyzeOptions<'_>) -> Result<Analysis> {
-    let io = |source| Error::Io {
-        path: path.to_owned(),
-        source,
-    };
-    let file = File::open(path).map_err(io)?;
-    let total = file.metadata().map(|m| m.len()).unwrap_or(0);
-    analyze_input(file, total, opts)
+    analyze_paths(&[path.to_owned()], opts)
+}
+
+/// Analyse several files as one input: directories and globs are expanded, gzip and zstd
+/// are decompressed on the fly, and capture files are read one after the other in the time
+/// order of their first packets (a ring buffer), so a dialog that spans two files is one call.
+/// One file may also be a text log; several text logs are refused (analyse them one by one).
+pub fn analyze_paths(paths: &[PathBuf], opts: &AnalyzeOptions<'_>) -> Result<Analysis> {
+    let files = input::order(input::expand(paths)?);
+    if files.len() == 1 {
+        let (reader, total, _) = input::open(&files[0])?;
+        return analyze_input(reader, total, opts);
+    }
+    if files.is_empty() {
+        return Err(Error::NoInput);
+    }
+    let total: u64 = files
+        .iter()
+        .filter_map(|f| std::fs::metadata(f).ok())
+        .map(|m| m.len())
+        .sum();
+    let mut an = analysis::Analyzer::new(opts.user.clone(), opts.keep, opts.on_summary);
+    let mut net = net::NetDecoder::default();
+    let mut base = 0u64;
+    let mut kind = None;
+    for f in &files {
+        let (reader, size, _) = input::open(f)?;
+        let mut input = BufReader::with_capacity(1 << 16, reader);
+        let first = input.fill_buf().map_err(|source| Error::Io {
+            path: f.clone(),
+            source,
+        })?;
+        match detect_kind(first) {
+            Some(k) if k.is_capture() => {
+                kind.get_or_insert(k);
+            }
+            _ => return Err(Error::NotACapture(f.clone())),
+        }
+        let mut progress = |done: u64| {
+            if let Some(p) = opts.progress {
+                p((base + done).min(total), total);
+            }
+        };
+        an.stats.bytes += pcap::read_capture(input, &mut net, &mut an, &mut progress);
+        an.stats.files += 1;
+        base += size;
+    }
+    net.finish(&mut an);
+    an.stats.packets = net.packets;
+    if let Some(p) = opts.progress {
+        p(total, total);
+    }
+    Ok(an.finish(kind.unwrap_or(InputKind::Pcap)))
 }
 
 /// Analyse a capture or log from any reader.
@@ -156,7 +234,7 @@ pub fn analyze_for_user<R: Read + Send>(
     };
     let mine = AnalyzeOptions {
         user: Some(user.to_string()),
-        progress: None,
+        ..AnalyzeOptions::default()
     };
     match analyze_reader(open().map_err(io)?, &mine) {
         Ok(a) if a.calls.is_empty() && a.registrations.is_empty() && a.log_events.is_empty() => {
@@ -216,15 +294,17 @@ fn analyze_input<R: Read + Send>(
                 .collect::<String>(),
         )
     })?;
-    let mut an = analysis::Analyzer::new(opts.user.clone());
+    let mut an = analysis::Analyzer::new(opts.user.clone(), opts.keep, opts.on_summary);
     let mut progress = |done: u64| {
         if let Some(p) = opts.progress {
             p(done, total);
         }
     };
     let timed = if kind.is_capture() {
-        let (packets, bytes) = pcap::read_capture(input, &mut an, &mut progress);
-        an.stats.packets = packets;
+        let mut net = net::NetDecoder::default();
+        let bytes = pcap::read_capture(input, &mut net, &mut an, &mut progress);
+        net.finish(&mut an);
+        an.stats.packets = net.packets;
         an.stats.bytes = bytes;
         true
     } else {
@@ -270,12 +350,7 @@ pub fn causes(a: &Analysis) -> Vec<Finding> {
             grouped.push(f.clone());
         }
     };
-    for r in &a.registrations {
-        r.causes.iter().for_each(&mut add);
-    }
-    for c in &a.calls {
-        c.causes.iter().for_each(&mut add);
-    }
+    a.findings.iter().for_each(&mut add);
     for e in &a.log_events {
         add(&Finding {
             cause: e.cause,

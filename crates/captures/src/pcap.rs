@@ -18,18 +18,20 @@ struct Iface {
     offset: u64,
 }
 
-/// Read a whole capture; damage ends the reading with a warning. Returns (packets, bytes).
+/// Read a whole capture; damage ends the reading with a warning. Returns the bytes read.
+/// Several files of one capture go through the same `net` (flows and fragments continue
+/// across files); the caller calls `net.finish` after the last.
 pub(crate) fn read_capture<R: Read + Send>(
     input: R,
-    an: &mut Analyzer,
+    net: &mut NetDecoder,
+    an: &mut Analyzer<'_>,
     progress: &mut dyn FnMut(u64),
-) -> (u64, u64) {
-    let mut net = NetDecoder::default();
+) -> u64 {
     let mut reader = match create_reader(BUFFER, input) {
         Ok(r) => r,
         Err(e) => {
             an.warn(WarnKind::File, header_problem(&e));
-            return (0, 0);
+            return 0;
         }
     };
     let mut legacy = Iface {
@@ -151,8 +153,7 @@ pub(crate) fn read_capture<R: Read + Send>(
             }
         }
     }
-    net.finish(an);
-    (net.packets, reader.consumed() as u64)
+    reader.consumed() as u64
 }
 
 fn short<I>(e: &PcapError<I>) -> String {

@@ -78,7 +78,14 @@ pub fn summary_table(a: &Analysis) -> String {
         a.stats.sip_messages,
         a.stats.duration
     );
-    let _ = writeln!(out, "\nCalls: {}", a.calls.len());
+    let listed = |kept: usize, total: u64| {
+        if total > kept as u64 {
+            format!("{total} ({kept} listed)")
+        } else {
+            kept.to_string()
+        }
+    };
+    let _ = writeln!(out, "\nCalls: {}", listed(a.calls.len(), a.stats.calls));
     if !a.calls.is_empty() {
         let _ = writeln!(
             out,
@@ -102,7 +109,11 @@ pub fn summary_table(a: &Analysis) -> String {
             );
         }
     }
-    let _ = writeln!(out, "\nRegistrations: {}", a.registrations.len());
+    let _ = writeln!(
+        out,
+        "\nRegistrations: {}",
+        listed(a.registrations.len(), a.stats.registrations)
+    );
     if !a.registrations.is_empty() {
         let _ = writeln!(
             out,

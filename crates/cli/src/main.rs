@@ -90,6 +90,16 @@ pub enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     util::init_logging(&cli.log);
+    // Capture analysis is CPU-bound file work with nothing async in it: it runs on the main
+    // thread without starting the runtime and its worker threads.
+    let cli = match cli {
+        Cli {
+            command: Command::Capture(cmd),
+            json,
+            ..
+        } => return exit_code(capture_cmd::run_blocking(json, cmd)),
+        other => other,
+    };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -100,7 +110,10 @@ fn main() -> ExitCode {
             return ExitCode::from(exit::INTERNAL);
         }
     };
-    let result = runtime.block_on(run(cli));
+    exit_code(runtime.block_on(run(cli)))
+}
+
+fn exit_code(result: anyhow::Result<u8>) -> ExitCode {
     match result {
         Ok(code) => ExitCode::from(code),
         Err(err) => {
@@ -120,7 +133,7 @@ async fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Diagnose(args) => diagnose_cmd::diagnose(&ctx, args).await,
         Command::Sweep(args) => diagnose_cmd::sweep(&ctx, args).await,
         Command::Doctor(args) => doctor_cmd::doctor(&ctx, args).await,
-        Command::Capture(cmd) => capture_cmd::run(&ctx, cmd).await,
+        Command::Capture(cmd) => capture_cmd::run_blocking(ctx.json, cmd),
         Command::Serve(args) => serve_cmd::serve(&ctx, args).await,
         Command::Collect(args) => events_cmd::collect(&ctx, args).await,
         Command::Events(args) => events_cmd::events(&ctx, args).await,

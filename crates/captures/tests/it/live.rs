@@ -155,6 +155,7 @@ fn capture_recorded_from_the_lab_agrees_with_sipp() {
         &captures::AnalyzeOptions {
             user: Some("bob".into()),
             progress: None,
+            ..Default::default()
         },
     )
     .expect("analyze");

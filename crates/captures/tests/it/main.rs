@@ -1,9 +1,11 @@
 //! Integration tests of the captures crate: one binary, one module per feature.
 
+mod files;
 mod live;
 mod render;
 mod robustness;
 mod scanner;
+mod sdp;
 mod snapshots;
 mod traffic;
 
@@ -21,6 +23,7 @@ pub fn analyze(name: &str, user: Option<&str>) -> captures::Analysis {
     let opts = captures::AnalyzeOptions {
         user: user.map(str::to_owned),
         progress: None,
+        ..Default::default()
     };
     match captures::analyze_path(&data(name), &opts) {
         Ok(a) => a,

@@ -117,6 +117,7 @@ fn progress_is_reported_with_the_total() {
     let opts = AnalyzeOptions {
         user: None,
         progress: Some(&cb),
+        ..Default::default()
     };
     let a = captures::analyze_path(&crate::data("lab_udp.pcap"), &opts).expect("analyze");
     let seen = seen.into_inner();
