@@ -15,7 +15,7 @@ DIRS=(cli diagnosis server-state captures sip-events incidents web)
 # Of the CLI's tests, those reading fixtures, exports, stores and windows, plus two lab walks;
 # the other lab tests build their evidence live (dated by the lab's own clock) and restart
 # Kamailio often, which only adds noise under faketime.
-CLI_FILTERS=(work:: incident:: capture:: events:: serve:: config:: hardening:: diagnose::healthy diagnose::sweep variants::hep_only)
+CLI_FILTERS=(work:: incident:: capture:: serve:: config:: hardening:: diagnose::healthy diagnose::sweep variants::hep_only)
 # One workspace build (the same features as `cargo test --workspace`, so nothing is rebuilt):
 # the executable of each crate's tests/it.
 plan=$(cargo test --workspace --no-run --message-format=json 2>/dev/null |
