@@ -21,6 +21,17 @@ use sqlx::{AssertSqlSafe, Row};
 
 use crate::{Error, Result};
 
+/// Binds one [`Bind`] to a query of any engine (the query types differ per engine).
+macro_rules! bind_one {
+    ($q:expr, $b:expr) => {
+        match $b {
+            Bind::Text(s) => $q.bind(s.clone()),
+            Bind::Real(f) => $q.bind(*f),
+            Bind::Int(i) => $q.bind(*i),
+        }
+    };
+}
+
 /// A value bound to a `$n` placeholder (SQLite accepts `$n` too).
 #[derive(Debug, Clone)]
 pub(crate) enum Bind {
@@ -172,11 +183,7 @@ impl Db {
                 Db::Sqlite(pool) => {
                     let mut q = sqlx::query::<sqlx::Sqlite>(AssertSqlSafe(sql));
                     for b in binds {
-                        q = match b {
-                            Bind::Text(s) => q.bind(s.clone()),
-                            Bind::Real(f) => q.bind(*f),
-                            Bind::Int(i) => q.bind(*i),
-                        };
+                        q = bind_one!(q, b);
                     }
                     let rows = q.fetch_all(pool).await?;
                     rows.iter()
@@ -191,11 +198,7 @@ impl Db {
                 Db::Postgres(pool) => {
                     let mut q = sqlx::query::<sqlx::Postgres>(AssertSqlSafe(sql));
                     for b in binds {
-                        q = match b {
-                            Bind::Text(s) => q.bind(s.clone()),
-                            Bind::Real(f) => q.bind(*f),
-                            Bind::Int(i) => q.bind(*i),
-                        };
+                        q = bind_one!(q, b);
                     }
                     let rows = q.fetch_all(pool).await?;
                     rows.iter()
@@ -218,11 +221,7 @@ impl Db {
                                 binds.len()
                             )));
                         };
-                        q = match b {
-                            Bind::Text(s) => q.bind(s.clone()),
-                            Bind::Real(f) => q.bind(*f),
-                            Bind::Int(i) => q.bind(*i),
-                        };
+                        q = bind_one!(q, b);
                     }
                     let rows = q.fetch_all(pool).await?;
                     rows.iter()

@@ -7,8 +7,8 @@ use std::collections::{BTreeMap, HashSet};
 use chrono::{DateTime, Utc};
 
 use super::db::{Bind, Col};
-use super::{KamailioState, parse_dispatcher, unix_time, uri_hostport, uri_param};
-use crate::{DestinationState, Error, Registration, Result, Transport, Trunk, TrunkDestination};
+use super::{KamailioState, binding_origin, parse_dispatcher, unix_time};
+use crate::{DestinationState, Error, Registration, Result, Trunk, TrunkDestination};
 
 const FIX_RPC: &str = "make the management interface (xhttp + jsonrpcs) reachable from dialtone and set [management] rpc_url";
 
@@ -126,19 +126,7 @@ impl KamailioState {
                 continue;
             }
             let contact = r.text(0).to_string();
-            let received = r.text(1);
-            let socket = r.text(5);
-            let transport = socket
-                .split_once(':')
-                .map(|(p, _)| Transport::parse(p))
-                .filter(|t| *t != Transport::Unknown)
-                .or_else(|| uri_param(&contact, "transport").map(Transport::parse))
-                .unwrap_or(Transport::Udp);
-            let source = if received.is_empty() {
-                uri_hostport(&contact).unwrap_or_default()
-            } else {
-                uri_hostport(received).unwrap_or_else(|| received.to_string())
-            };
+            let (transport, source) = binding_origin(&contact, r.text(1), r.text(5));
             let modified = r.real(4).map(|t| unix_time(Some(t)));
             out.push(Registration {
                 user: user.to_string(),

@@ -712,19 +712,7 @@ pub(crate) fn parse_contacts(user: &str, v: &Value, now: DateTime<Utc>) -> Vec<R
             .and_then(|t| Utc.timestamp_opt(t, 0).single())
             .unwrap_or(now);
         let contact = field("Address");
-        let socket = field("Socket");
-        let received = field("Received");
-        let transport = socket
-            .split_once(':')
-            .map(|(p, _)| Transport::parse(p))
-            .filter(|t| *t != Transport::Unknown)
-            .or_else(|| uri_param(&contact, "transport").map(Transport::parse))
-            .unwrap_or(Transport::Udp);
-        let source = if received.is_empty() {
-            uri_hostport(&contact).unwrap_or_default()
-        } else {
-            uri_hostport(&received).unwrap_or(received)
-        };
+        let (transport, source) = binding_origin(&contact, &field("Received"), &field("Socket"));
         out.push(Registration {
             user: user.to_string(),
             contact,
@@ -738,6 +726,23 @@ pub(crate) fn parse_contacts(user: &str, v: &Value, now: DateTime<Utc>) -> Vec<R
         });
     }
     out
+}
+
+/// A binding's transport (from the socket it came in on, else the contact's `transport=`) and
+/// where it really came from (the `received` address, else the contact's host and port).
+fn binding_origin(contact: &str, received: &str, socket: &str) -> (Transport, String) {
+    let transport = socket
+        .split_once(':')
+        .map(|(p, _)| Transport::parse(p))
+        .filter(|t| *t != Transport::Unknown)
+        .or_else(|| uri_param(contact, "transport").map(Transport::parse))
+        .unwrap_or(Transport::Udp);
+    let source = if received.is_empty() {
+        uri_hostport(contact).unwrap_or_default()
+    } else {
+        uri_hostport(received).unwrap_or_else(|| received.to_string())
+    };
+    (transport, source)
 }
 
 fn uri_param<'a>(uri: &'a str, name: &str) -> Option<&'a str> {

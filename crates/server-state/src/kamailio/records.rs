@@ -204,11 +204,7 @@ impl KamailioState {
         for c in [&acc.caller, &acc.callee].into_iter().flatten() {
             who.push(format!("a.{c} = $1"));
         }
-        let join = if acc.cdr_route || acc.cdr_duration {
-            "LEFT JOIN acc_cdrs c ON c.callid = a.callid"
-        } else {
-            ""
-        };
+        let (join, cdr_route, cdr_duration) = cdr_parts(d, acc);
         let sql = format!(
             "SELECT {}, {}, {}, {}, {}, {}, {}, {}, {}, {} \
              FROM acc a {join} \
@@ -222,16 +218,8 @@ impl KamailioState {
             col(&acc.dialled),
             col(&acc.callee),
             col(&acc.route),
-            if acc.cdr_route {
-                d.t("c.route")
-            } else {
-                "NULL".into()
-            },
-            if acc.cdr_duration {
-                d.f("c.duration")
-            } else {
-                "NULL".into()
-            },
+            cdr_route,
+            cdr_duration,
             who.join(" OR "),
             d.epoch("a.time"),
         );
@@ -273,11 +261,7 @@ impl KamailioState {
         let mut out = Vec::new();
         for chunk in ids.chunks(CALL_ID_BATCH) {
             let marks: Vec<String> = (0..chunk.len()).map(|i| format!("${}", i + 1)).collect();
-            let join = if acc.cdr_route || acc.cdr_duration {
-                "LEFT JOIN acc_cdrs c ON c.callid = a.callid"
-            } else {
-                ""
-            };
+            let (join, cdr_route, cdr_duration) = cdr_parts(d, acc);
             let sql = format!(
                 "SELECT {}, {}, {}, {}, NULL, NULL, NULL, {}, {}, {} FROM acc a {join} \
                  WHERE a.method = 'INVITE' AND a.callid IN ({}) ORDER BY a.time DESC, a.id DESC",
@@ -289,16 +273,8 @@ impl KamailioState {
                     .as_ref()
                     .map(|c| d.t(&format!("a.{c}")))
                     .unwrap_or_else(|| "NULL".into()),
-                if acc.cdr_route {
-                    d.t("c.route")
-                } else {
-                    "NULL".into()
-                },
-                if acc.cdr_duration {
-                    d.f("c.duration")
-                } else {
-                    "NULL".into()
-                },
+                cdr_route,
+                cdr_duration,
                 marks.join(", ")
             );
             let binds: Vec<Bind> = chunk.iter().map(|c| Bind::Text(c.clone())).collect();
@@ -459,6 +435,26 @@ pub(crate) struct TraceCall {
     parties: CallParties,
     status: u16,
     reason: String,
+}
+
+/// The `acc_cdrs` join and its route and duration columns (NULL where the server has none).
+fn cdr_parts(d: &super::db::Db, acc: &AccColumns) -> (&'static str, String, String) {
+    let join = if acc.cdr_route || acc.cdr_duration {
+        "LEFT JOIN acc_cdrs c ON c.callid = a.callid"
+    } else {
+        ""
+    };
+    let route = if acc.cdr_route {
+        d.t("c.route")
+    } else {
+        "NULL".into()
+    };
+    let duration = if acc.cdr_duration {
+        d.f("c.duration")
+    } else {
+        "NULL".into()
+    };
+    (join, route, duration)
 }
 
 const ACC_COLS: [Col; 10] = [
