@@ -480,15 +480,27 @@ impl EventStore {
                 .await
                 .map_err(&err)?
                 .rows_affected();
+        let by_count = removed;
         let age = i64::try_from(self.cfg.max_age.as_micros()).unwrap_or(i64::MAX);
         let cutoff = now_micros().saturating_sub(age);
         removed += self.prune_older(&err, "messages", cutoff).await?;
-        let oldest: Option<i64> = sqlx::query_scalar("SELECT at FROM messages ORDER BY id LIMIT 1")
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(&err)?;
-        // With no message left, nothing derived may stay either.
-        let derived_cutoff = oldest.map_or(i64::MAX, |o| o.max(cutoff));
+        // Derived rows follow their messages. Messages reach the store out of capture order (UDP
+        // and TCP are read apart, agents batch), so the lowest id is not the oldest capture
+        // time: after a count prune the cutoff is the oldest capture time left (one scan, and
+        // only then); otherwise the age cutoff alone. With no message left, nothing derived stays.
+        let derived_cutoff = if by_count > 0 {
+            let oldest: Option<i64> = sqlx::query_scalar("SELECT MIN(at) FROM messages")
+                .fetch_one(&self.pool)
+                .await
+                .map_err(&err)?;
+            oldest.map_or(i64::MAX, |o| o.max(cutoff))
+        } else {
+            let any: Option<i64> = sqlx::query_scalar("SELECT id FROM messages LIMIT 1")
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(&err)?;
+            if any.is_some() { cutoff } else { i64::MAX }
+        };
         self.prune_older(&err, "registrations", derived_cutoff)
             .await?;
         self.prune_older(&err, "calls", derived_cutoff).await?;

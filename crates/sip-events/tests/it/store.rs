@@ -172,3 +172,40 @@ async fn a_full_queue_drops_and_counts_never_grows() {
         .unwrap();
     assert_eq!(st.events, 5);
 }
+
+/// Messages reach the store out of capture order (UDP and TCP are read apart): a registration
+/// captured before a call but stored after it is not pruned as if it were older than the window.
+#[tokio::test]
+async fn out_of_order_arrival_keeps_what_is_in_the_window() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("events.sqlite");
+    let store = EventStore::open(StoreConfig::new(&path)).await.unwrap();
+    let t = Utc::now().timestamp_micros() - 5_000_000;
+    let c: SocketAddr = "127.0.0.1:5098".parse().unwrap();
+    let s: SocketAddr = "127.0.0.1:5060".parse().unwrap();
+    // The call (captured 1 s later) is stored first, the registration after it.
+    let call: Vec<SipRecord> = synth::wrap(synth::call(
+        "alice",
+        "95551234",
+        "example.test",
+        c,
+        s,
+        "late-call",
+        t + 1_000_000,
+        503,
+    ))
+    .iter()
+    // ACKs are not kept.
+    .filter_map(|p| record_from_hep(&hep::decode(p).unwrap(), 0).ok())
+    .collect();
+    store.write_batch(&call).await.unwrap();
+    store
+        .write_batch(&reg_records("early", 1, t))
+        .await
+        .unwrap();
+    assert_eq!(store.prune().await.unwrap(), 0);
+    let w = EventWindow::open(&path).await.unwrap();
+    let st = w.stats().await.unwrap();
+    assert_eq!(st.calls, 1);
+    assert_eq!(st.registration_attempts, 1, "{st:?}");
+}
