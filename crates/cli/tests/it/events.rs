@@ -77,7 +77,8 @@ impl Drop for Collector {
     }
 }
 
-/// `events ACCOUNT --json` lines, polled until `n` are there (bounded).
+/// `events ACCOUNT --json` lines, polled until `n` are there, each with its final answer
+/// (bounded).
 fn wait_events(cli: &Cli, events: &str, account: &str, n: usize) -> Vec<serde_json::Value> {
     let deadline = Instant::now() + WAIT;
     loop {
@@ -87,7 +88,11 @@ fn wait_events(cli: &Cli, events: &str, account: &str, n: usize) -> Vec<serde_js
             .lines()
             .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
             .collect();
-        if v.len() >= n {
+        // The window commits in batches: a call may be there before its final answer is.
+        let settled = v
+            .iter()
+            .all(|e| e["status"].as_u64().is_some_and(|s| s > 0));
+        if v.len() >= n && settled {
             return v;
         }
         assert!(
