@@ -166,18 +166,23 @@ impl web::AttachmentViewer for Viewer {
     }
 }
 
-/// The step page's "Recent SIP events" from the HEP window (`sip-events`).
-struct Events(Arc<std::path::PathBuf>);
+/// The step page's "Recent SIP events" from the HEP window (`sip-events`), opened on the first
+/// page that asks (a collector may create the file after serve starts) and kept.
+struct Events {
+    path: std::path::PathBuf,
+    window: Arc<tokio::sync::OnceCell<sip_events::EventWindow>>,
+}
 
 impl web::SipEvents for Events {
     fn recent(
         &self,
         account: &str,
     ) -> futures::future::BoxFuture<'static, Result<Vec<web::SipEventLine>, String>> {
-        let path = self.0.clone();
+        let (path, window) = (self.path.clone(), self.window.clone());
         let account = account.to_string();
         Box::pin(async move {
-            let w = sip_events::EventWindow::open(&path)
+            let w = window
+                .get_or_try_init(|| sip_events::EventWindow::open(&path))
                 .await
                 .map_err(|e| e.to_string())?;
             let since = chrono::Utc::now() - chrono::Duration::hours(1);
@@ -260,7 +265,10 @@ pub async fn serve(ctx: &Ctx, args: ServeArgs) -> anyhow::Result<u8> {
     };
     let mut state = web::AppState::new(cfg, store, set, checks).with_viewer(Arc::new(Viewer));
     if let Some(path) = events_db {
-        state = state.with_events(Arc::new(Events(Arc::new(path))));
+        state = state.with_events(Arc::new(Events {
+            path,
+            window: Arc::default(),
+        }));
     }
     let served = web::serve_on(listener, state, shutdown()).await;
     if let Some((stop, task)) = collector {

@@ -7,7 +7,7 @@
 use crate::evidence::{Gathered, ProbeSummary, same_user};
 use serde::Serialize;
 use serde_json::{Value, json};
-use server_state::{CheckState, DestinationState};
+use server_state::CheckState;
 
 /// What evidence says about one step.
 #[derive(Debug, Clone, Serialize)]
@@ -565,19 +565,7 @@ fn trunk_health(g: &Gathered) -> Decision {
         let states: Vec<_> = t
             .destinations
             .iter()
-            .map(|d| {
-                format!(
-                    "{} {}",
-                    d.uri,
-                    match d.state {
-                        DestinationState::Active => "active",
-                        DestinationState::Inactive => "inactive",
-                        DestinationState::Probing => "probing",
-                        DestinationState::Disabled => "disabled",
-                        DestinationState::Unknown => "state unknown",
-                    }
-                )
-            })
+            .map(|d| format!("{} {}", d.uri, d.state.as_str()))
             .collect();
         return yes(
             "trunk_problem",

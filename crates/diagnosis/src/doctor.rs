@@ -73,26 +73,18 @@ impl Diagnoser {
         };
         let state = self.state();
         let (caps, g) = tokio::join!(state.capabilities(), self.gather_wanted(&req, want));
-        let answering: Vec<String> = g
-            .transports
+        let (silent, answering): (Vec<_>, Vec<_>) = g.transports.iter().partition(|t| {
+            matches!(
+                t.options.category.as_str(),
+                "refused" | "timeout" | "unreachable" | "dns"
+            )
+        });
+        let answering: Vec<String> = answering
             .iter()
-            .filter(|t| {
-                !matches!(
-                    t.options.category.as_str(),
-                    "refused" | "timeout" | "unreachable" | "dns"
-                )
-            })
             .map(|t| format!("{}/{}", t.transport, t.port))
             .collect();
-        let silent: Vec<String> = g
-            .transports
+        let silent: Vec<String> = silent
             .iter()
-            .filter(|t| {
-                matches!(
-                    t.options.category.as_str(),
-                    "refused" | "timeout" | "unreachable" | "dns"
-                )
-            })
             .map(|t| format!("{}/{} {}", t.transport, t.port, t.options.category))
             .collect();
         let mut probes = vec![

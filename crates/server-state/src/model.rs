@@ -125,6 +125,19 @@ pub enum DestinationState {
     Unknown,
 }
 
+impl DestinationState {
+    /// The state in words, as reports print it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DestinationState::Active => "active",
+            DestinationState::Inactive => "inactive",
+            DestinationState::Probing => "probing",
+            DestinationState::Disabled => "disabled",
+            DestinationState::Unknown => "state unknown",
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TrunkDestination {
     pub uri: String,

@@ -33,6 +33,16 @@ impl KamailioState {
         )
     }
 
+    /// No db_mode configured and no row for anybody: memory only, by the look of it.
+    fn location_empty(&self, rpc_down: &str) -> Error {
+        Error::missing(
+            format!(
+                "the management interface is unreachable ({rpc_down}) and the location table is empty for every user: usrloc seems to keep registrations in memory only (db_mode 0)"
+            ),
+            Some(FIX_RPC),
+        )
+    }
+
     /// The user's bindings from the `location` table, each saying where it was read from.
     pub(crate) async fn location_registrations(
         &self,
@@ -104,12 +114,7 @@ impl KamailioState {
                 )
                 .await?;
             if any.is_empty() {
-                return Err(Error::missing(
-                    format!(
-                        "the management interface is unreachable ({rpc_down}) and the location table is empty for every user: usrloc seems to keep registrations in memory only (db_mode 0)"
-                    ),
-                    Some(FIX_RPC),
-                ));
+                return Err(self.location_empty(rpc_down));
             }
         }
         let now = Utc::now();
@@ -163,12 +168,7 @@ impl KamailioState {
             .rows("location", sql, &[Col::Text, Col::Real], &[])
             .await?;
         if rows.is_empty() && self.cfg.usrloc_db_mode.is_none() {
-            return Err(Error::missing(
-                format!(
-                    "the management interface is unreachable ({rpc_down}) and the location table is empty for every user: usrloc seems to keep registrations in memory only (db_mode 0)"
-                ),
-                Some(FIX_RPC),
-            ));
+            return Err(self.location_empty(rpc_down));
         }
         let now = Utc::now().timestamp() as f64;
         Ok(rows

@@ -423,7 +423,7 @@ impl ServerState for KamailioState {
                                 DestinationState::Active => CheckState::Up,
                                 other => CheckState::Down(format!(
                                     "{} ({})",
-                                    state_word(other),
+                                    other.as_str(),
                                     dst.last_probe.unwrap_or_default()
                                 )),
                             };
@@ -575,16 +575,6 @@ impl KamailioState {
             }
             Err(e) => CheckState::Unknown(e.to_string()),
         }
-    }
-}
-
-fn state_word(s: DestinationState) -> &'static str {
-    match s {
-        DestinationState::Active => "active",
-        DestinationState::Inactive => "inactive",
-        DestinationState::Probing => "probing",
-        DestinationState::Disabled => "disabled",
-        DestinationState::Unknown => "state unknown",
     }
 }
 
