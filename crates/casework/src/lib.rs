@@ -2,6 +2,11 @@
 //! level and escalation say where the walk starts and how far it goes. Shared by the CLI and
 //! the web app so that both walk an incident the same way. No IO: values in, values out.
 
+pub mod actions;
+pub mod dossier;
+
+pub use actions::{Actor, Case, Refusal, RefusalKind};
+
 use incidents::{Incident, StepRecord};
 use runbook::{EvalOptions, Evaluation, Fact, Facts, Level, RunbookSet, Source, Status};
 
@@ -15,11 +20,12 @@ pub fn level_of(incident: &Incident) -> Level {
     }
 }
 
-/// The facts the step records establish; a later record of the same step wins (an answer can
-/// be corrected by answering again).
+/// The facts the current (not superseded) step records establish; a later record of the same
+/// step wins.
 pub fn facts_of(steps: &[StepRecord]) -> Facts {
     steps
         .iter()
+        .filter(|r| r.is_current())
         .map(|r| {
             let source = r.source.parse().unwrap_or(Source::Agent);
             (r.step.clone(), Fact::new(r.answer.clone(), source))

@@ -4,7 +4,7 @@ use crate::exit::{self, coded};
 use crate::util::{Ctx, fmt_time, parse_kv, print_json};
 use anyhow::Context as _;
 use clap::Subcommand;
-use incidents::{Incident, ListFilter, NewEscalation, NewIncident, NewStepRecord, Store};
+use incidents::{Incident, ListFilter, Store};
 use runbook::{Ending, Level, RunbookSet, Status};
 use serde_json::json;
 use std::io::{BufRead, Write};
@@ -42,6 +42,9 @@ pub enum IncidentCmd {
         /// Only accounts containing this text.
         #[arg(long)]
         account: Option<String>,
+        /// Only incidents this agent escalated.
+        #[arg(long)]
+        escalated_by: Option<String>,
         #[arg(long, default_value_t = 100)]
         limit: i64,
     },
@@ -64,6 +67,23 @@ pub enum IncidentCmd {
         #[arg(long)]
         expect_version: Option<i64>,
     },
+    /// Change the answer of an earlier step: that answer and the ones after it are kept but
+    /// marked replaced, and the runbook is walked again from the new answer.
+    Revise {
+        id: i64,
+        /// The step whose answer changes (e.g. gate.client_error).
+        #[arg(long)]
+        step: String,
+        /// The new answer.
+        value: String,
+        /// Why it changes (kept with the new record).
+        #[arg(long)]
+        note: Option<String>,
+        #[arg(long)]
+        expect_version: Option<i64>,
+    },
+    /// Add an internal note (any time, by anyone following the incident).
+    Note { id: i64, text: String },
     /// Escalate an incident to level 2 (with its kind) or level 3.
     Escalate {
         id: i64,
@@ -78,11 +98,14 @@ pub enum IncidentCmd {
         #[arg(long)]
         expect_version: Option<i64>,
     },
-    /// Close an incident with an outcome (defaults to the outcome the runbook reached).
+    /// Close an incident with the outcome the runbook reached, or another one with --reason.
     Close {
         id: i64,
         #[arg(long)]
         outcome: Option<String>,
+        /// Why another outcome than the one the runbook reached (required then).
+        #[arg(long)]
+        reason: Option<String>,
         #[arg(long)]
         note: Option<String>,
         #[arg(long)]
@@ -149,6 +172,7 @@ pub async fn run(ctx: &Ctx, cmd: IncidentCmd) -> anyhow::Result<u8> {
             status,
             assignee,
             account,
+            escalated_by,
             limit,
         } => {
             let filter = ListFilter {
@@ -156,6 +180,7 @@ pub async fn run(ctx: &Ctx, cmd: IncidentCmd) -> anyhow::Result<u8> {
                 status: status.map(|s| s.parse()).transpose()?,
                 assignee,
                 account_contains: account,
+                escalated_by,
                 limit: Some(limit),
             };
             let list = store.list(&filter).await?;
@@ -240,23 +265,71 @@ pub async fn run(ctx: &Ctx, cmd: IncidentCmd) -> anyhow::Result<u8> {
         IncidentCmd::Close {
             id,
             outcome,
+            reason,
             note,
             expect_version,
         } => {
-            let inc = close(&store, &set, id, outcome, note, expect_version, &ctx.actor).await?;
+            let req = casework::actions::Close {
+                version: expect_version,
+                outcome,
+                reason,
+                note,
+            };
+            let inc = act(&store, id, &ctx.actor, |a, case| {
+                casework::actions::close(&set, a, case, req)
+            })
+            .await?;
             report_after_change(ctx, &store, &set, &inc).await
         }
+        IncidentCmd::Revise {
+            id,
+            step,
+            value,
+            note,
+            expect_version,
+        } => {
+            let req = casework::actions::Revise {
+                version: expect_version,
+                step,
+                answer: value,
+                note,
+            };
+            let inc = act(&store, id, &ctx.actor, |a, case| {
+                casework::actions::revise(&set, a, case, req)
+            })
+            .await?;
+            report_after_change(ctx, &store, &set, &inc).await
+        }
+        IncidentCmd::Note { id, text } => {
+            let inc = act(&store, id, &ctx.actor, |a, case| {
+                casework::actions::note(a, case, &text)
+            })
+            .await?;
+            if ctx.json {
+                print_json(&store.notes(inc.id).await?)?;
+            } else {
+                println!("note added to incident {id}");
+            }
+            Ok(exit::OK)
+        }
         IncidentCmd::Assign { id, assignee } => {
-            let inc = store.get(id).await?;
-            let inc = store.assign(id, inc.version, assignee, &ctx.actor).await?;
+            let known = match assignee.as_deref().map(str::trim).filter(|a| !a.is_empty()) {
+                // The CLI may hand an incident to anybody the team knows by name; with web
+                // users, a name must be one of them.
+                Some(a) => store.users().await?.is_empty() || store.user(a).await?.is_some(),
+                None => true,
+            };
+            let inc = act(&store, id, &ctx.actor, |a, case| {
+                casework::actions::assign(a, case, None, assignee, |_| known)
+            })
+            .await?;
             report_after_change(ctx, &store, &set, &inc).await
         }
         IncidentCmd::Status { id, status } => {
-            let status: incidents::Status = status.parse()?;
-            let inc = store.get(id).await?;
-            let inc = store
-                .set_status(id, inc.version, status, &ctx.actor)
-                .await?;
+            let inc = act(&store, id, &ctx.actor, |a, case| {
+                casework::actions::status(a, case, None, &status)
+            })
+            .await?;
             report_after_change(ctx, &store, &set, &inc).await
         }
         IncidentCmd::Attach {
@@ -317,8 +390,7 @@ pub async fn run(ctx: &Ctx, cmd: IncidentCmd) -> anyhow::Result<u8> {
             work(ctx, &store, &set, id, diag.as_ref()).await
         }
         IncidentCmd::Dossier { id, out } => {
-            let inc = store.get(id).await?;
-            let md = crate::dossier::render(&store, &set, &inc).await?;
+            let md = crate::dossier::render(&store, &set, id).await?;
             match out {
                 Some(path) => {
                     std::fs::write(&path, &md).map_err(|e| {
@@ -338,6 +410,51 @@ pub async fn run(ctx: &Ctx, cmd: IncidentCmd) -> anyhow::Result<u8> {
     }
 }
 
+/// The CLI's operator works every level: the CLI runs on the server, for its administrators.
+fn cli_actor(name: &str) -> casework::Actor<'_> {
+    casework::Actor {
+        name,
+        level: Level::L3,
+    }
+}
+
+/// A refusal of the rule book as an exit code and its message.
+fn refused(r: casework::Refusal) -> anyhow::Error {
+    let code = match (r.kind(), &r) {
+        (_, casework::Refusal::NotAsked { .. } | casework::Refusal::Closed { .. }) => {
+            exit::INVALID
+        }
+        (casework::RefusalKind::NotFound, _) => exit::NOT_FOUND,
+        (casework::RefusalKind::Conflict, _) => exit::CONFLICT,
+        _ => exit::INVALID,
+    };
+    coded(code, r.to_string())
+}
+
+/// Loads the incident and its step records, plans the action with the rule book (`casework`)
+/// and writes what it decided.
+async fn act(
+    store: &Store,
+    id: i64,
+    actor: &str,
+    plan: impl FnOnce(
+        &casework::Actor<'_>,
+        casework::Case<'_>,
+    ) -> Result<incidents::Write, casework::Refusal>,
+) -> anyhow::Result<Incident> {
+    let inc = store.get(id).await?;
+    let steps = store.steps(id).await?;
+    let write = plan(
+        &cli_actor(actor),
+        casework::Case {
+            incident: &inc,
+            steps: &steps,
+        },
+    )
+    .map_err(refused)?;
+    Ok(store.apply(id, inc.version, write, actor).await?)
+}
+
 #[allow(clippy::too_many_arguments)]
 async fn open(
     ctx: &Ctx,
@@ -349,71 +466,21 @@ async fn open(
     runbook_id: String,
     answers: Vec<(String, String)>,
 ) -> anyhow::Result<u8> {
-    let rb = set
-        .get(&runbook_id)
-        .ok_or_else(|| coded(exit::NOT_FOUND, format!("unknown runbook {runbook_id:?}")))?;
-    // Validate every gate answer before writing anything, so a typo opens nothing.
-    for (step, value) in &answers {
-        check_answer(set, step, value)?;
-    }
-    let reporter = reporter
-        .filter(|r| !r.trim().is_empty())
-        .unwrap_or_else(|| account.clone());
-    let new = NewIncident {
-        account,
-        reporter,
-        description,
-        runbook: rb.id.clone(),
-        level: "L1".into(),
-        current_step: Some(rb.start.clone()),
-    };
-    // Where each answer leads, worked out on the incident as it will be, so the incident and
-    // its gate answers are written in one transaction (a killed open leaves nothing half-done).
-    let now = chrono::Utc::now();
-    let mut draft = Incident {
-        id: 0,
-        account: new.account.clone(),
-        reporter: new.reporter.clone(),
-        description: new.description.clone(),
-        level: new.level.clone(),
-        status: incidents::Status::Open,
-        runbook: new.runbook.clone(),
-        current_step: new.current_step.clone(),
-        outcome: None,
-        escalation_kind: None,
-        assignee: None,
-        version: 1,
-        created_at: now,
-        updated_at: now,
-    };
-    let mut facts = runbook::Facts::new();
-    let mut steps = Vec::with_capacity(answers.len());
-    for (step, value) in answers {
-        let (step_rb, _) = set
-            .step(&step)
-            .ok_or_else(|| coded(exit::NOT_FOUND, format!("unknown step {step:?}")))?;
-        facts.insert(
-            step.clone(),
-            runbook::Fact::new(&value, runbook::Source::Agent),
-        );
-        let after = casework::evaluate(set, &draft, &facts)?;
-        let next = after.next_step().map(str::to_string);
-        draft.current_step.clone_from(&next);
-        steps.push((
-            NewStepRecord {
-                runbook: step_rb.id.clone(),
-                step,
-                answer: value,
-                source: "agent".to_owned(),
-                evidence: json!(null),
-                note: None,
-            },
-            next,
-        ));
-    }
-    let inc = store
-        .open_incident_with_steps(new, steps, &ctx.actor)
-        .await?;
+    let write = casework::actions::open(
+        set,
+        &cli_actor(&ctx.actor),
+        casework::actions::Open {
+            account,
+            reporter: reporter.unwrap_or_default(),
+            description,
+            runbook: Some(runbook_id),
+            gate: answers,
+        },
+    )
+    .map_err(refused)?;
+    // The incident and its gate answers are written in one transaction (a killed open leaves
+    // nothing half-done).
+    let inc = store.apply(0, 0, write, &ctx.actor).await?;
     report_after_change(ctx, store, set, &inc).await
 }
 
@@ -452,24 +519,7 @@ fn read_bounded(file: &std::path::Path, limit: u64) -> anyhow::Result<Vec<u8>> {
     Ok(bytes)
 }
 
-/// The step and its runbook, or a not-found error naming it.
-fn check_answer(set: &RunbookSet, step: &str, value: &str) -> anyhow::Result<()> {
-    let (_, st) = set
-        .step(step)
-        .ok_or_else(|| coded(exit::NOT_FOUND, format!("unknown step {step:?}")))?;
-    if st.answer(value).is_none() {
-        return Err(coded(
-            exit::INVALID,
-            format!(
-                "{value:?} is not an allowed answer at step {step} (allowed: {})",
-                st.allowed_answers().join(", ")
-            ),
-        ));
-    }
-    Ok(())
-}
-
-/// Records one answer and moves the incident to its next step.
+/// Records one answer, to the step the runbook asks now, and moves the incident on.
 #[allow(clippy::too_many_arguments)]
 pub async fn answer(
     store: &Store,
@@ -483,49 +533,19 @@ pub async fn answer(
     expect_version: Option<i64>,
     actor: &str,
 ) -> anyhow::Result<Incident> {
-    let inc = store.get(id).await?;
-    if inc.status == incidents::Status::Closed {
-        return Err(coded(exit::INVALID, format!("incident {id} is closed")));
-    }
-    let steps = store.steps(id).await?;
-    let mut facts = casework::facts_of(&steps);
-    let before = casework::evaluate(set, &inc, &facts)?;
-    let step = match step {
-        Some(s) => s,
-        None => before.next_step().map(str::to_string).ok_or_else(|| {
-            coded(
-                exit::INVALID,
-                format!("incident {id} waits for no answer; name the step with --step"),
-            )
-        })?,
-    };
-    check_answer(set, &step, value)?;
-    let (rb, _) = set
-        .step(&step)
-        .ok_or_else(|| coded(exit::NOT_FOUND, format!("unknown step {step:?}")))?;
-    facts.insert(
-        step.clone(),
-        runbook::Fact::new(value, source.parse().unwrap_or(runbook::Source::Agent)),
-    );
-    let after = casework::evaluate(set, &inc, &facts)?;
-    let rec = NewStepRecord {
-        runbook: rb.id.clone(),
-        step: step.clone(),
-        answer: value.to_string(),
-        source: source.to_string(),
+    let req = casework::actions::Answer {
+        version: expect_version,
+        step,
+        answer: value.to_owned(),
+        source: source.parse().unwrap_or(runbook::Source::Agent),
         evidence,
         note,
+        proposed: None,
     };
-    let version = expect_version.unwrap_or(inc.version);
-    Ok(store
-        .record_step(
-            id,
-            version,
-            rec,
-            after.next_step().map(str::to_string),
-            actor,
-        )
-        .await?)
+    act(store, id, actor, |a, case| {
+        casework::actions::answer(set, a, case, req)
+    })
+    .await
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -539,109 +559,16 @@ pub async fn escalate(
     expect_version: Option<i64>,
     actor: &str,
 ) -> anyhow::Result<Incident> {
-    let inc = store.get(id).await?;
-    let steps = store.steps(id).await?;
-    let facts = casework::facts_of(&steps);
-    let ev = casework::evaluate(set, &inc, &facts)?;
-    let (suggested_level, suggested_kind) = match ev.ending() {
-        Some(Ending::Escalated { level, kind }) => (Some(*level), kind.clone()),
-        _ => (None, None),
-    };
-    let level: Level = match to {
-        Some(t) => t
-            .to_ascii_lowercase()
-            .parse()
-            .map_err(|_| coded(exit::INVALID, format!("--to must be l2 or l3, got {t:?}")))?,
-        None => suggested_level.unwrap_or(match casework::level_of(&inc) {
-            Level::L1 | Level::Gate => Level::L2,
-            _ => Level::L3,
-        }),
-    };
-    if level <= casework::level_of(&inc) {
-        return Err(coded(
-            exit::INVALID,
-            format!("incident {id} is already at {}", inc.level),
-        ));
-    }
-    let kind = kind.or(suggested_kind);
-    let rb = set
-        .get(&inc.runbook)
-        .ok_or_else(|| coded(exit::NOT_FOUND, format!("unknown runbook {}", inc.runbook)))?;
-    if level == Level::L2 {
-        match &kind {
-            None => {
-                return Err(coded(
-                    exit::INVALID,
-                    format!(
-                        "an escalation to L2 needs --kind ({})",
-                        rb.entries.keys().cloned().collect::<Vec<_>>().join(" or ")
-                    ),
-                ));
-            }
-            Some(k) if !rb.entries.contains_key(k) => {
-                return Err(coded(
-                    exit::INVALID,
-                    format!(
-                        "unknown escalation kind {k:?} (expected {})",
-                        rb.entries.keys().cloned().collect::<Vec<_>>().join(" or ")
-                    ),
-                ));
-            }
-            _ => {}
-        }
-    }
-    // The next step is where the higher level picks the incident up: the walk of the incident
-    // as it will be stored (its new level and kind), the same one the web app shows.
-    let mut escalated = inc.clone();
-    escalated.level = level.to_string();
-    escalated.escalation_kind = kind.clone();
-    let next = casework::evaluate(set, &escalated, &facts)?
-        .next_step()
-        .map(str::to_string);
-    let esc = NewEscalation {
-        to_level: level.to_string(),
+    let req = casework::actions::Escalate {
+        version: expect_version,
+        to,
         kind,
         reason,
     };
-    Ok(store
-        .escalate(id, expect_version.unwrap_or(inc.version), esc, next, actor)
-        .await?)
-}
-
-pub async fn close(
-    store: &Store,
-    set: &RunbookSet,
-    id: i64,
-    outcome: Option<String>,
-    note: Option<String>,
-    expect_version: Option<i64>,
-    actor: &str,
-) -> anyhow::Result<Incident> {
-    let inc = store.get(id).await?;
-    let steps = store.steps(id).await?;
-    let ev = casework::evaluate(set, &inc, &casework::facts_of(&steps))?;
-    let outcome = match (outcome, ev.ending()) {
-        (Some(o), _) => o,
-        (None, Some(Ending::Outcome { outcome, .. })) => outcome.clone(),
-        (None, _) => {
-            return Err(coded(
-                exit::INVALID,
-                format!("incident {id} has reached no outcome yet; name one with --outcome"),
-            ));
-        }
-    };
-    if !set.iter().any(|rb| rb.outcome(&outcome).is_some()) {
-        return Err(coded(exit::INVALID, format!("unknown outcome {outcome:?}")));
-    }
-    Ok(store
-        .close(
-            id,
-            expect_version.unwrap_or(inc.version),
-            &outcome,
-            note,
-            actor,
-        )
-        .await?)
+    act(store, id, actor, |a, case| {
+        casework::actions::escalate(set, a, case, req)
+    })
+    .await
 }
 
 /// After a change: the incident as JSON, or one line saying where it stands.
@@ -718,12 +645,13 @@ async fn show(ctx: &Ctx, store: &Store, set: &RunbookSet, id: i64) -> anyhow::Re
     let steps = store.steps(id).await?;
     let escalations = store.escalations(id).await?;
     let attachments = store.attachments(id).await?;
+    let notes = store.notes(id).await?;
     let facts = casework::facts_of(&steps);
     let ev = casework::evaluate(set, &inc, &facts).ok();
     if ctx.json {
         print_json(&json!({
             "incident": inc, "steps": steps, "escalations": escalations,
-            "attachments": attachments, "evaluation": ev,
+            "attachments": attachments, "notes": notes, "evaluation": ev,
         }))?;
         return Ok(exit::OK);
     }
@@ -755,6 +683,9 @@ async fn show(ctx: &Ctx, store: &Store, set: &RunbookSet, id: i64) -> anyhow::Re
             s.source,
             s.actor
         );
+        if let Some(by) = &s.superseded_by {
+            println!("      replaced by a revision ({by})");
+        }
         if let Some(n) = &s.note {
             println!("      note: {n}");
         }
@@ -779,6 +710,12 @@ async fn show(ctx: &Ctx, store: &Store, set: &RunbookSet, id: i64) -> anyhow::Re
                 e.actor,
                 e.reason
             );
+        }
+    }
+    if !notes.is_empty() {
+        println!("\nNotes:");
+        for n in &notes {
+            println!("  {}  {}: {}", fmt_time(&n.at), n.actor, n.text);
         }
     }
     if !attachments.is_empty() {
@@ -949,15 +886,15 @@ async fn work(
                 if !yes {
                     return Ok(exit::OK);
                 }
-                close(
-                    store,
-                    set,
-                    id,
-                    Some(outcome),
-                    None,
-                    Some(inc.version),
-                    &ctx.actor,
-                )
+                let req = casework::actions::Close {
+                    version: Some(inc.version),
+                    outcome: Some(outcome),
+                    reason: None,
+                    note: None,
+                };
+                act(store, id, &ctx.actor, |a, case| {
+                    casework::actions::close(set, a, case, req)
+                })
                 .await?;
                 println!("Closed.");
                 return Ok(exit::OK);

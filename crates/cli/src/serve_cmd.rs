@@ -112,6 +112,13 @@ impl web::CheckRunner for Checks {
 struct Viewer;
 
 impl web::AttachmentViewer for Viewer {
+    fn markdown(&self, _name: &str, _content_type: &str, bytes: &[u8]) -> Option<String> {
+        match captures::analyze_reader(bytes, &captures::AnalyzeOptions::default()) {
+            Ok(an) if an.stats.sip_messages > 0 => Some(captures::markdown_section(&an)),
+            _ => None,
+        }
+    }
+
     fn view(
         &self,
         name: &str,

@@ -33,13 +33,15 @@ mod migrate;
 mod model;
 mod rows;
 mod store;
+mod write;
 
 pub use chain::{AuditVerdict, BrokenRow};
 pub use error::{Error, Result, redact_url};
 pub use migrate::SCHEMA_VERSION;
 pub use model::{
     ApiToken, Attachment, AuditEntry, CheckRun, Escalation, Idempotency, Incident, LEVELS,
-    ListFilter, NewEscalation, NewIncident, NewStepRecord, ROLES, SOURCES, Session, Status,
+    ListFilter, NewEscalation, NewIncident, NewStepRecord, Note, ROLES, SOURCES, Session, Status,
     StepRecord, User, normalize_level,
 };
 pub use store::{CONNECT_TIMEOUT, DATA_FILE, Store};
+pub use write::Write;

@@ -160,6 +160,35 @@ pub struct StepRecord {
     pub actor: String,
     /// When.
     pub at: DateTime<Utc>,
+    /// The answer an automated check proposed for this step when it was answered, if any.
+    pub proposed: Option<String>,
+    /// When a revision replaced this record (it then no longer counts).
+    pub superseded_at: Option<DateTime<Utc>>,
+    /// Who revised it.
+    pub superseded_by: Option<String>,
+}
+
+impl StepRecord {
+    /// Whether the record still counts (no revision replaced it).
+    pub fn is_current(&self) -> bool {
+        self.superseded_at.is_none()
+    }
+}
+
+/// An internal note on an incident: an action of its own, at any time, by any agent who can
+/// see the incident.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Note {
+    /// Store-assigned id.
+    pub id: i64,
+    /// The incident.
+    pub incident_id: i64,
+    /// What the agent wrote.
+    pub text: String,
+    /// Who wrote it.
+    pub actor: String,
+    /// When.
+    pub at: DateTime<Utc>,
 }
 
 /// What `record_step` needs.
@@ -177,6 +206,9 @@ pub struct NewStepRecord {
     pub evidence: serde_json::Value,
     /// The agent's note.
     pub note: Option<String>,
+    /// The answer an automated check proposed for this step, if one did.
+    #[serde(default)]
+    pub proposed: Option<String>,
 }
 
 /// A hand-over to a higher support level.
@@ -259,6 +291,8 @@ pub struct ListFilter {
     pub assignee: Option<String>,
     /// Only accounts containing this text (case-insensitive).
     pub account_contains: Option<String>,
+    /// Only incidents this agent escalated (an L1 agent follows what they handed over).
+    pub escalated_by: Option<String>,
     /// At most this many, newest first.
     pub limit: Option<i64>,
 }

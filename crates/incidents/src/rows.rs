@@ -9,7 +9,8 @@ use sqlx::postgres::PgRow;
 use sqlx::sqlite::SqliteRow;
 
 use crate::model::{
-    ApiToken, Attachment, AuditEntry, CheckRun, Escalation, Incident, Session, StepRecord, User,
+    ApiToken, Attachment, AuditEntry, CheckRun, Escalation, Incident, Note, Session, StepRecord,
+    User,
 };
 use crate::{Error, Result};
 
@@ -108,6 +109,19 @@ pub(crate) fn step_record(row: &impl RowGet) -> Result<StepRecord> {
         source: row.text("source")?,
         evidence: row.json("evidence")?,
         note: row.opt_text("note")?,
+        actor: row.text("actor")?,
+        at: row.time("at")?,
+        proposed: row.opt_text("proposed")?,
+        superseded_at: row.opt_int("superseded_at")?.map(from_millis).transpose()?,
+        superseded_by: row.opt_text("superseded_by")?,
+    })
+}
+
+pub(crate) fn note(row: &impl RowGet) -> Result<Note> {
+    Ok(Note {
+        id: row.int("id")?,
+        incident_id: row.int("incident_id")?,
+        text: row.text("text")?,
         actor: row.text("actor")?,
         at: row.time("at")?,
     })

@@ -24,8 +24,8 @@ use sqlx::sqlite::{
 use crate::error::{describe, redact_url};
 use crate::model::{
     ApiToken, Attachment, AuditEntry, CheckRun, Escalation, Idempotency, Incident, LEVELS,
-    ListFilter, NewEscalation, NewIncident, NewStepRecord, ROLES, SOURCES, Session, Status,
-    StepRecord, User, normalize_level,
+    ListFilter, NewEscalation, NewIncident, NewStepRecord, Note, ROLES, SOURCES, Session,
+    Status, StepRecord, User, normalize_level,
 };
 use crate::rows::{self, incident_cols};
 use crate::{Error, Result, migrate};
@@ -96,6 +96,31 @@ macro_rules! in_write_tx {
 
 /// Appends one audit line inside the transaction `$tx`, chained to the last one (see
 /// `chain`): the chain lock orders appends, the new row's hash covers the previous row's hash.
+/// Inserts one step record inside a write transaction; evaluates to its id.
+macro_rules! insert_step_record {
+    ($tx:ident, $incident:expr, $step:expr, $actor:expr, $now:expr) => {{
+        let step: &NewStepRecord = $step;
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO step_records \
+             (incident_id, runbook, step, answer, source, evidence, note, actor, at, proposed) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id",
+        )
+        .bind($incident)
+        .bind(&step.runbook)
+        .bind(&step.step)
+        .bind(&step.answer)
+        .bind(&step.source)
+        .bind(step.evidence.to_string())
+        .bind(&step.note)
+        .bind($actor)
+        .bind($now)
+        .bind(&step.proposed)
+        .fetch_one(&mut *$tx)
+        .await?;
+        id
+    }};
+}
+
 macro_rules! audit {
     ($tx:ident, $incident:expr, $actor:expr, $now:expr, $action:expr, $detail:expr) => {{
         crate::chain::ChainLock::lock_chain(&mut *$tx).await?;
@@ -223,6 +248,12 @@ struct Change {
 enum Side {
     Nothing,
     Step(NewStepRecord),
+    /// A revised answer: records from `supersede_from` on are marked superseded, then `step`
+    /// is recorded.
+    Revision {
+        step: NewStepRecord,
+        supersede_from: i64,
+    },
     Escalation {
         from_level: String,
         escalation: NewEscalation,
@@ -600,8 +631,10 @@ impl Store {
         &self,
         new: NewIncident,
         steps: Vec<(NewStepRecord, Option<String>)>,
+        assignee: Option<String>,
         actor: &str,
     ) -> Result<Incident> {
+        let assignee = optional("assignee", assignee.as_deref())?;
         check_actor(actor)?;
         let account = required("account", &new.account)?;
         let reporter = required("reporter", &new.reporter)?;
@@ -618,6 +651,7 @@ impl Store {
                     source: check_source(&step.source)?,
                     evidence: step.evidence,
                     note: step.note,
+                    proposed: step.proposed,
                 },
                 optional("next step", next.as_deref())?,
             ));
@@ -625,13 +659,13 @@ impl Store {
         let now = now_ms();
         let detail = json!({
             "account": account, "reporter": reporter, "runbook": runbook,
-            "level": level, "current_step": current_step,
+            "level": level, "current_step": current_step, "assignee": assignee,
         });
         let incident = in_write_tx!(self, |tx| {
             let row = sqlx::query(concat!(
                 "INSERT INTO incidents (account, reporter, description, level, status, runbook, \
-                 current_step, version, created_at, updated_at) \
-                 VALUES ($1, $2, $3, $4, 'open', $5, $6, 1, $7, $7) RETURNING ",
+                 current_step, version, created_at, updated_at, assignee) \
+                 VALUES ($1, $2, $3, $4, 'open', $5, $6, 1, $7, $7, $8) RETURNING ",
                 incident_cols!()
             ))
             .bind(&account)
@@ -641,6 +675,7 @@ impl Store {
             .bind(&runbook)
             .bind(&current_step)
             .bind(now)
+            .bind(&assignee)
             .fetch_one(&mut *tx)
             .await?;
             let mut incident = rows::incident(&row)?;
@@ -658,22 +693,7 @@ impl Store {
                 .await?;
                 let from_step = incident.current_step.clone();
                 incident = rows::incident(&row)?;
-                let step_id: i64 = sqlx::query_scalar(
-                    "INSERT INTO step_records \
-                     (incident_id, runbook, step, answer, source, evidence, note, actor, at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id",
-                )
-                .bind(incident.id)
-                .bind(&step.runbook)
-                .bind(&step.step)
-                .bind(&step.answer)
-                .bind(&step.source)
-                .bind(step.evidence.to_string())
-                .bind(&step.note)
-                .bind(actor)
-                .bind(now)
-                .fetch_one(&mut *tx)
-                .await?;
+                let step_id = insert_step_record!(tx, incident.id, step, actor, now);
                 let detail = json!({
                     "runbook": step.runbook, "step": step.step, "answer": step.answer,
                     "source": step.source, "note": step.note,
@@ -725,6 +745,8 @@ impl Store {
              WHERE ($1 IS NULL OR level = $1) AND ($2 IS NULL OR status = $2) \
              AND ($3 IS NULL OR assignee = $3) \
              AND ($4 IS NULL OR LOWER(account) LIKE $4 ESCAPE '\\') \
+             AND ($6 IS NULL OR EXISTS (SELECT 1 FROM escalations e \
+                  WHERE e.incident_id = incidents.id AND e.actor = $6)) \
              ORDER BY id DESC LIMIT $5"
         );
         with_pool!(self, |pool| {
@@ -734,6 +756,7 @@ impl Store {
                 .bind(assignee)
                 .bind(&pattern)
                 .bind(limit)
+                .bind(filter.escalated_by.as_deref())
                 .fetch_all(pool)
                 .await?
                 .iter()
@@ -759,7 +782,8 @@ impl Store {
         self.get(id).await?;
         with_pool!(self, |pool| {
             sqlx::query(
-                "SELECT id, incident_id, runbook, step, answer, source, evidence, note, actor, at \
+                "SELECT id, incident_id, runbook, step, answer, source, evidence, note, actor, at, \
+                 proposed, superseded_at, superseded_by \
                  FROM step_records WHERE incident_id = $1 ORDER BY id",
             )
             .bind(id)
@@ -923,13 +947,14 @@ impl Store {
             source: check_source(&step.source)?,
             evidence: step.evidence,
             note: step.note,
+            proposed: step.proposed,
         };
         let next_step = optional("next step", next_step.as_deref())?;
         self.mutate(id, expected_version, actor, move |current| {
             refuse_closed(&current)?;
             let detail = json!({
                 "runbook": step.runbook, "step": step.step, "answer": step.answer,
-                "source": step.source, "note": step.note,
+                "source": step.source, "note": step.note, "proposed": step.proposed,
                 "from_step": current.current_step, "next_step": next_step,
             });
             Ok(Change {
@@ -943,6 +968,99 @@ impl Store {
             })
         })
         .await
+    }
+
+    /// Revises an earlier answer: the step record `supersedes` and every record after it are
+    /// marked superseded (kept, never deleted), `step` is recorded, and the incident moves to
+    /// `next_step`. The audit row names the records replaced.
+    pub async fn revise_step(
+        &self,
+        id: i64,
+        expected_version: i64,
+        supersedes: i64,
+        step: NewStepRecord,
+        next_step: Option<String>,
+        actor: &str,
+    ) -> Result<Incident> {
+        let step = NewStepRecord {
+            runbook: required("runbook", &step.runbook)?,
+            step: required("step", &step.step)?,
+            answer: required("answer", &step.answer)?,
+            source: check_source(&step.source)?,
+            evidence: step.evidence,
+            note: step.note,
+            proposed: step.proposed,
+        };
+        let next_step = optional("next step", next_step.as_deref())?;
+        self.mutate(id, expected_version, actor, move |current| {
+            refuse_closed(&current)?;
+            let detail = json!({
+                "runbook": step.runbook, "step": step.step, "answer": step.answer,
+                "source": step.source, "note": step.note, "supersedes": supersedes,
+                "from_step": current.current_step, "next_step": next_step,
+            });
+            Ok(Change {
+                next: Incident {
+                    current_step: next_step,
+                    ..current
+                },
+                side: Side::Revision {
+                    step,
+                    supersede_from: supersedes,
+                },
+                action: "revise",
+                detail,
+            })
+        })
+        .await
+    }
+
+    /// Adds an internal note. Notes are allowed at any time, closed incidents included, and do
+    /// not change the incident's version (a note never conflicts with an answer).
+    pub async fn add_note(&self, id: i64, text: &str, actor: &str) -> Result<Note> {
+        check_actor(actor)?;
+        let text = required("note", text)?;
+        let now = now_ms();
+        let note = in_write_tx!(self, |tx| {
+            let exists: Option<i64> = sqlx::query_scalar("SELECT id FROM incidents WHERE id = $1")
+                .bind(id)
+                .fetch_optional(&mut *tx)
+                .await?;
+            if exists.is_none() {
+                return Err(not_found_incident(id));
+            }
+            let row = sqlx::query(
+                "INSERT INTO notes (incident_id, text, actor, at) VALUES ($1, $2, $3, $4) \
+                 RETURNING id, incident_id, text, actor, at",
+            )
+            .bind(id)
+            .bind(&text)
+            .bind(actor)
+            .bind(now)
+            .fetch_one(&mut *tx)
+            .await?;
+            let note = rows::note(&row)?;
+            audit!(tx, id, actor, now, "note", json!({ "note_id": note.id, "text": text }));
+            note
+        });
+        Ok(note)
+    }
+
+    /// The internal notes of incident `id`, oldest first.
+    pub async fn notes(&self, id: i64) -> Result<Vec<Note>> {
+        self.get(id).await?;
+        with_pool!(self, |pool| {
+            sqlx::query(
+                "SELECT id, incident_id, text, actor, at FROM notes WHERE incident_id = $1 \
+                 ORDER BY id",
+            )
+            .bind(id)
+            .fetch_all(pool)
+            .await?
+            .iter()
+            .map(rows::note)
+            .collect()
+        })
     }
 
     /// Hands the incident to a higher level (`to_level` must be above the current one); its
@@ -1004,13 +1122,33 @@ impl Store {
         note: Option<String>,
         actor: &str,
     ) -> Result<Incident> {
+        self.close_overriding(id, expected_version, outcome, note, None, actor)
+            .await
+    }
+
+    /// Closes the incident with an outcome id; `overriding` is `(reached, reason)` when the
+    /// agent closes with another outcome than the one the runbook reached, recorded in the
+    /// audit trail.
+    pub async fn close_overriding(
+        &self,
+        id: i64,
+        expected_version: i64,
+        outcome: &str,
+        note: Option<String>,
+        overriding: Option<(Option<String>, String)>,
+        actor: &str,
+    ) -> Result<Incident> {
         let outcome = required("outcome", outcome)?;
         self.mutate(id, expected_version, actor, move |current| {
             refuse_closed(&current)?;
-            let detail = json!({
+            let mut detail = json!({
                 "outcome": outcome, "note": note, "from_status": current.status,
                 "at_step": current.current_step,
             });
+            if let Some((reached, reason)) = overriding {
+                detail["reached_outcome"] = json!(reached);
+                detail["override_reason"] = json!(reason);
+            }
             Ok(Change {
                 next: Incident {
                     status: Status::Closed,
@@ -1020,6 +1158,41 @@ impl Store {
                 },
                 side: Side::Nothing,
                 action: "close",
+                detail,
+            })
+        })
+        .await
+    }
+
+    /// Takes the incident for `assignee` in one write: it becomes theirs, and an escalated
+    /// incident is being worked again (status open).
+    pub async fn take(
+        &self,
+        id: i64,
+        expected_version: i64,
+        assignee: &str,
+        actor: &str,
+    ) -> Result<Incident> {
+        let assignee = required("assignee", assignee)?;
+        self.mutate(id, expected_version, actor, move |current| {
+            refuse_closed(&current)?;
+            let status = if current.status == Status::Escalated {
+                Status::Open
+            } else {
+                current.status
+            };
+            let detail = json!({
+                "from": current.assignee, "to": assignee,
+                "from_status": current.status, "to_status": status,
+            });
+            Ok(Change {
+                next: Incident {
+                    assignee: Some(assignee),
+                    status,
+                    ..current
+                },
+                side: Side::Nothing,
+                action: "take",
                 detail,
             })
         })
@@ -1154,23 +1327,24 @@ impl Store {
             match side {
                 Side::Nothing => {}
                 Side::Step(step) => {
-                    let step_id: i64 = sqlx::query_scalar(
-                        "INSERT INTO step_records \
-                         (incident_id, runbook, step, answer, source, evidence, note, actor, at) \
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id",
+                    let step_id = insert_step_record!(tx, id, &step, actor, now);
+                    detail["step_record_id"] = json!(step_id);
+                }
+                Side::Revision { step, supersede_from } => {
+                    let superseded = sqlx::query(
+                        "UPDATE step_records SET superseded_at = $3, superseded_by = $4 \
+                         WHERE incident_id = $1 AND id >= $2 AND superseded_at IS NULL",
                     )
                     .bind(id)
-                    .bind(&step.runbook)
-                    .bind(&step.step)
-                    .bind(&step.answer)
-                    .bind(&step.source)
-                    .bind(step.evidence.to_string())
-                    .bind(&step.note)
-                    .bind(actor)
+                    .bind(supersede_from)
                     .bind(now)
-                    .fetch_one(&mut *tx)
-                    .await?;
+                    .bind(actor)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+                    let step_id = insert_step_record!(tx, id, &step, actor, now);
                     detail["step_record_id"] = json!(step_id);
+                    detail["superseded_records"] = json!(superseded);
                 }
                 Side::Escalation {
                     from_level,

@@ -15,7 +15,7 @@ use crate::error::{ApiError, AppError};
 use crate::flow::{self, Next};
 use crate::ops;
 
-type ApiResult<T> = Result<T, ApiError>;
+pub(crate) type ApiResult<T> = Result<T, ApiError>;
 
 /// The hand-written OpenAPI 3 document (kept beside the routes; a test checks they match).
 pub(crate) const OPENAPI: &str = include_str!("../openapi.json");
@@ -141,6 +141,7 @@ pub(crate) async fn list(
         status,
         assignee: q.assignee,
         account_contains: q.account,
+        escalated_by: None,
         limit: Some(q.limit.unwrap_or(100).clamp(1, 1000)),
     };
     Ok(Json(state.store.list(&filter).await?))
@@ -165,7 +166,7 @@ pub(crate) struct Detail {
 /// The answer after a write: the incident as written plus what comes next. The write is
 /// committed by now, so failing to read the next step (the store going away just then) still
 /// answers success, from what was written, with the next step left to a later read.
-async fn detail(state: &AppState, inc: Incident) -> Result<Detail, AppError> {
+pub(crate) async fn detail(state: &AppState, inc: Incident) -> Result<Detail, AppError> {
     match next_of(state, &inc).await {
         Ok(next) => Ok(Detail {
             incident: inc,
@@ -236,18 +237,24 @@ pub(crate) async fn answer(
     Ok(Json(detail(&state, inc).await?))
 }
 
+/// Running a step's check over the API: a conclusive answer is recorded at once unless
+/// `"propose": true` asks for a proposal only (as the web page does).
 #[derive(Deserialize)]
-pub(crate) struct VersionReq {
+pub(crate) struct CheckReq {
     version: i64,
+    #[serde(default)]
+    propose: bool,
 }
 
 pub(crate) async fn check(
     State(state): State<AppState>,
     ApiUser(user): ApiUser,
     Path(id): Path<i64>,
-    Json(req): Json<VersionReq>,
+    Json(req): Json<CheckReq>,
 ) -> ApiResult<Json<ops::CheckResult>> {
-    Ok(Json(ops::run_check(&state, &user, id, req.version).await?))
+    Ok(Json(
+        ops::run_check(&state, &user, id, req.version, !req.propose).await?,
+    ))
 }
 
 pub(crate) async fn escalate(

@@ -165,6 +165,14 @@ impl Role {
         }
     }
 
+    /// The highest incident level this role works, for the incident rules.
+    pub(crate) fn level(self) -> runbook::Level {
+        match self {
+            Role::L1 => runbook::Level::L1,
+            Role::L2 | Role::Admin => runbook::Level::L2,
+        }
+    }
+
     /// The highest incident level this role works ("L1" < "L2" < "L3").
     pub(crate) fn max_level(self) -> u8 {
         match self {

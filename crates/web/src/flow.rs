@@ -21,7 +21,7 @@ pub(crate) enum Next {
 
 // The walk itself is shared with the CLI (crate `casework`); this module adds what the pages
 // offer next and maps engine errors to a 400.
-pub(crate) use casework::{Start, facts_of, level_of as incident_level, runbook_with_entry};
+pub(crate) use casework::{Start, facts_of, level_of as incident_level};
 
 fn not_followable(runbook: &str, e: runbook::Error) -> AppError {
     AppError::BadRequest(format!(
@@ -73,20 +73,4 @@ pub(crate) fn next_from(eval: &Evaluation) -> Next {
             runbook: runbook.clone(),
         },
     }
-}
-
-/// The step to store as the incident's current step after `facts` (None when finished).
-pub(crate) fn current_step_after(
-    set: &RunbookSet,
-    start: Start<'_>,
-    facts: &Facts,
-    level: Level,
-) -> AppResult<Option<String>> {
-    casework::current_step_after(set, start, facts, level)
-        .map_err(|e| not_followable(start.runbook, e))
-}
-
-/// The store's spelling of a level ("L2").
-pub(crate) fn level_name(level: Level) -> String {
-    level.to_string()
 }

@@ -14,6 +14,7 @@ mod metrics;
 mod ops;
 mod pages;
 mod throttle;
+mod workspace;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -172,6 +173,12 @@ pub trait AttachmentViewer: Send + Sync {
         content_type: &str,
         bytes: &[u8],
     ) -> std::result::Result<AttachmentView, String>;
+
+    /// The attachment's analysis as a Markdown section for the dossier; `None` when it is not
+    /// something the viewer reads.
+    fn markdown(&self, _name: &str, _content_type: &str, _bytes: &[u8]) -> Option<String> {
+        None
+    }
 }
 
 /// One line of an account's recent SIP traffic, as a capture endpoint saw it.
@@ -303,6 +310,10 @@ pub fn router(state: AppState) -> Router {
             get(pages::escalate_form).post(pages::escalate),
         )
         .route("/incidents/{id}/close", post(pages::close))
+        .route("/incidents/{id}/accept", post(workspace::accept))
+        .route("/incidents/{id}/revise", post(workspace::revise))
+        .route("/incidents/{id}/notes", post(workspace::note))
+        .route("/incidents/{id}/dossier.md", get(workspace::dossier_md))
         .route("/incidents/{id}/take", post(pages::take))
         .route("/incidents/{id}/status", post(pages::set_status))
         .route("/incidents/{id}/timeline", get(pages::timeline))
@@ -339,6 +350,12 @@ pub fn router(state: AppState) -> Router {
         .route("/api/incidents/{id}/assign", post(api::assign))
         .route("/api/incidents/{id}/steps", get(api::steps))
         .route("/api/incidents/{id}/audit", get(api::audit))
+        .route("/api/incidents/{id}/revise", post(workspace::api_revise))
+        .route(
+            "/api/incidents/{id}/notes",
+            get(workspace::api_notes).post(workspace::api_add_note),
+        )
+        .route("/api/incidents/{id}/dossier", get(workspace::api_dossier))
         .route("/api/incidents/{id}/events", get(api::events))
         .route(
             "/api/incidents/{id}/attachments",

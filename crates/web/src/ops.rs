@@ -4,60 +4,79 @@
 use std::collections::BTreeMap;
 use std::time::Instant;
 
-use incidents::{
-    Incident, ListFilter, NewEscalation, NewIncident, NewStepRecord, Status as IncStatus,
-};
-use runbook::{Fact, Level, Source};
+use casework::{Actor, Case, Refusal, RefusalKind};
+use incidents::{Incident, ListFilter, Status as IncStatus, Write};
+use runbook::Source;
 use serde::Deserialize;
 
-use crate::auth::{CurrentUser, Role, level_rank};
+use crate::auth::{CurrentUser, level_rank};
 use crate::error::{AppError, AppResult};
 use crate::flow::{self, Next};
 use crate::{AppState, CHECK_TIMEOUT, CheckOutcome};
 
 /// The runbook incidents follow unless told otherwise.
-pub(crate) const DEFAULT_RUNBOOK: &str = "user-cant-call";
+pub(crate) const DEFAULT_RUNBOOK: &str = casework::actions::DEFAULT_RUNBOOK;
 
 pub(crate) async fn load(state: &AppState, id: i64) -> AppResult<Incident> {
     Ok(state.store.get(id).await?)
 }
 
-/// May `user` see this incident? Every agent may read every incident (an L1 agent follows what
-/// became of an escalation); writing is narrower.
-pub(crate) fn can_work(user: &CurrentUser, inc: &Incident) -> bool {
-    inc.status != IncStatus::Closed && level_rank(&inc.level) <= user.role.max_level()
+/// The user as an actor of the incident rules (`casework`): their name and the highest level
+/// they work.
+pub(crate) fn actor(user: &CurrentUser) -> Actor<'_> {
+    Actor {
+        name: &user.username,
+        level: user.role.level(),
+    }
 }
 
-/// Closing needs the right to work the incident at its level: an L1 agent cannot close an L2
-/// escalation.
-pub(crate) fn can_close(user: &CurrentUser, inc: &Incident) -> bool {
-    can_work(user, inc)
+/// May `user` work this incident (answer, escalate, close)? Every agent may read every
+/// incident, and add notes and files to it; working it is the rule book's.
+pub(crate) fn can_work(user: &CurrentUser, inc: &Incident) -> bool {
+    casework::actions::can_work(&actor(user), inc)
 }
 
 pub(crate) fn can_take(user: &CurrentUser, inc: &Incident) -> bool {
     can_work(user, inc) && inc.assignee.as_deref() != Some(user.username.as_str())
 }
 
-pub(crate) fn can_open(_user: &CurrentUser) -> bool {
-    // Every role takes calls: an L2 engineer may open an incident found on their own.
-    true
-}
-
 pub(crate) fn can_see_queue(user: &CurrentUser, level: &str) -> bool {
     level_rank(level) <= user.role.max_level()
 }
 
-fn require_work(user: &CurrentUser, inc: &Incident) -> AppResult<()> {
-    if inc.status == IncStatus::Closed {
-        return Err(AppError::Conflict {
-            current_version: Some(inc.version),
-            message: format!("incident {} is closed", inc.id),
-        });
+impl From<Refusal> for AppError {
+    fn from(r: Refusal) -> AppError {
+        let message = r.to_string();
+        match r.kind() {
+            RefusalKind::NotFound => AppError::NotFound(message),
+            RefusalKind::Forbidden => AppError::Forbidden(message),
+            RefusalKind::Conflict => AppError::Conflict {
+                current_version: r.current_version(),
+                message,
+            },
+            RefusalKind::Invalid => AppError::BadRequest(message),
+        }
     }
-    user.require(
-        can_work(user, inc),
-        &format!("working an {} incident", inc.level),
-    )
+}
+
+/// Loads the incident and its step records, plans `action` on them with the rule book, and
+/// writes what it decided.
+async fn act(
+    state: &AppState,
+    user: &CurrentUser,
+    id: i64,
+    plan: impl FnOnce(Case<'_>) -> Result<Write, Refusal>,
+) -> AppResult<Incident> {
+    let inc = load(state, id).await?;
+    let steps = state.store.steps(id).await?;
+    let write = plan(Case {
+        incident: &inc,
+        steps: &steps,
+    })?;
+    Ok(state
+        .store
+        .apply(id, inc.version, write, &user.username)
+        .await?)
 }
 
 /// Opening an incident, with the gate answers given on the form.
@@ -79,94 +98,23 @@ pub(crate) async fn open(
     user: &CurrentUser,
     req: OpenReq,
 ) -> AppResult<Incident> {
-    user.require(can_open(user), "opening incidents")?;
-    let account = req.account.trim();
-    let reporter = req.reporter.trim();
-    if account.is_empty() || reporter.is_empty() {
+    if req.reporter.trim().is_empty() {
         return Err(AppError::BadRequest(
             "the account and the reporter are required".to_owned(),
         ));
     }
-    let runbook_id = req
-        .runbook
-        .as_deref()
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .unwrap_or(DEFAULT_RUNBOOK)
-        .to_owned();
-    let Some(rb) = state.runbooks.get(&runbook_id) else {
-        return Err(AppError::BadRequest(format!(
-            "no runbook named {runbook_id}"
-        )));
-    };
-    // Validate the gate answers before anything is written.
-    for (step, answer) in &req.gate {
-        if answer.is_empty() {
-            continue;
-        }
-        let Some((_, s)) = state.runbooks.step(step) else {
-            return Err(AppError::BadRequest(format!("no step named {step}")));
-        };
-        if s.answer(answer).is_none() {
-            return Err(AppError::BadRequest(format!(
-                "{answer} is not an answer of {step} (allowed: {})",
-                s.allowed_answers().join(", ")
-            )));
-        }
-    }
-    // Work out the gate answers in the order the runbook asks them (answers to steps the path
-    // does not reach are ignored), then write the incident and its answers in one
-    // transaction: a failure leaves nothing half-opened, a success is all of it.
-    let mut facts = runbook::Facts::new();
-    let mut steps = Vec::new();
-    for _ in 0..req.gate.len() {
-        let start = flow::Start {
-            runbook: &runbook_id,
-            entry: None,
-        };
-        let eval = flow::evaluate_at(&state.runbooks, start, &facts, Level::L1)?;
-        let runbook::Status::NeedsAnswer { runbook, step } = eval.status else {
-            break;
-        };
-        let Some(answer) = req.gate.get(&step).filter(|a| !a.is_empty()) else {
-            break;
-        };
-        facts.insert(
-            step.clone(),
-            Fact {
-                value: answer.clone(),
-                source: Source::Agent,
-            },
-        );
-        let next = flow::current_step_after(&state.runbooks, start, &facts, Level::L1)?;
-        steps.push((
-            NewStepRecord {
-                runbook,
-                step,
-                answer: answer.clone(),
-                source: "agent".to_owned(),
-                evidence: serde_json::Value::Null,
-                note: Some("answered when the incident was opened".to_owned()),
-            },
-            next,
-        ));
-    }
-    let inc = state
-        .store
-        .open_incident_with_steps(
-            NewIncident {
-                account: account.to_owned(),
-                reporter: reporter.to_owned(),
-                description: req.description.trim().to_owned(),
-                runbook: runbook_id.clone(),
-                level: "L1".to_owned(),
-                current_step: Some(rb.start.clone()),
-            },
-            steps,
-            &user.username,
-        )
-        .await?;
-    Ok(inc)
+    let write = casework::actions::open(
+        &state.runbooks,
+        &actor(user),
+        casework::actions::Open {
+            account: req.account,
+            reporter: req.reporter,
+            description: req.description,
+            runbook: req.runbook,
+            gate: req.gate.into_iter().collect(),
+        },
+    )?;
+    Ok(state.store.apply(0, 0, write, &user.username).await?)
 }
 
 /// Answering the step the runbook asks now.
@@ -181,6 +129,22 @@ pub(crate) struct AnswerReq {
     pub(crate) evidence: Option<serde_json::Value>,
 }
 
+/// The latest conclusive proposal of an automated check for `step`, if any.
+async fn proposal(
+    state: &AppState,
+    id: i64,
+    step: &str,
+) -> AppResult<Option<incidents::CheckRun>> {
+    Ok(state
+        .store
+        .check_runs(id)
+        .await?
+        .into_iter()
+        .rev()
+        .find(|r| r.step == step)
+        .filter(|r| r.answer.is_some()))
+}
+
 pub(crate) async fn answer(
     state: &AppState,
     user: &CurrentUser,
@@ -188,95 +152,109 @@ pub(crate) async fn answer(
     req: AnswerReq,
     source: &str,
 ) -> AppResult<Incident> {
-    let inc = load(state, id).await?;
-    require_work(user, &inc)?;
-    if inc.version != req.version {
-        // Refuse before evaluating: the agent answered a question asked of an older state.
-        return Err(incidents::Error::Conflict {
-            id,
-            current_version: inc.version,
-        }
-        .into());
-    }
-    let steps = state.store.steps(id).await?;
-    let (_, next) = flow::next_of(&state.runbooks, &inc, &steps)?;
-    let asked = matches!(&next, Next::Ask { step, .. } if *step == req.step);
-    if !asked {
-        // The incident and its steps are two reads: another agent may have answered between
-        // them. Then this is a plain version conflict, reported with the version now current.
-        let now = load(state, id).await?;
-        if now.version != req.version {
-            return Err(incidents::Error::Conflict {
-                id,
-                current_version: now.version,
-            }
-            .into());
-        }
-    }
-    let Next::Ask { runbook, step } = next else {
-        return Err(AppError::Conflict {
-            current_version: Some(inc.version),
-            message: "the runbook asks no question now (it reached an ending)".to_owned(),
-        });
-    };
-    if step != req.step {
-        return Err(AppError::Conflict {
-            current_version: Some(inc.version),
-            message: format!(
-                "the runbook now asks {step}, not {}; reload the incident",
-                req.step
-            ),
-        });
-    }
-    let Some((_, def)) = state.runbooks.step(&step) else {
-        return Err(AppError::BadRequest(format!("no step named {step}")));
-    };
-    if def.answer(&req.answer).is_none() {
-        return Err(AppError::BadRequest(format!(
-            "{} is not an answer of {step} (allowed: {})",
-            req.answer,
-            def.allowed_answers().join(", ")
-        )));
-    }
-    let mut facts = flow::facts_of(&steps);
-    facts.insert(
-        step.clone(),
-        Fact {
-            value: req.answer.clone(),
-            source: if source == "automated" {
-                Source::Automated
-            } else {
-                Source::Agent
-            },
-        },
-    );
-    let next_step = flow::current_step_after(
-        &state.runbooks,
-        flow::Start::of(&inc),
-        &facts,
-        flow::incident_level(&inc),
-    )?;
-    let note = req
-        .note
-        .map(|n| n.trim().to_owned())
-        .filter(|n| !n.is_empty());
-    Ok(state
-        .store
-        .record_step(
-            id,
-            req.version,
-            NewStepRecord {
-                runbook,
-                step,
+    let proposed = proposal(state, id, &req.step)
+        .await?
+        .and_then(|r| r.answer);
+    let source = source.parse().unwrap_or(Source::Agent);
+    let version = req.version;
+    act(state, user, id, |case| {
+        casework::actions::answer(
+            &state.runbooks,
+            &actor(user),
+            case,
+            casework::actions::Answer {
+                version: Some(version),
+                step: Some(req.step),
                 answer: req.answer,
-                source: source.to_owned(),
+                source,
                 evidence: req.evidence.unwrap_or(serde_json::Value::Null),
-                note,
+                note: req.note,
+                proposed,
             },
-            next_step,
-            &user.username,
         )
-        .await?)
+    })
+    .await
+}
+
+/// Accepting what the step's automated check proposed: the answer is the check's, with its
+/// evidence, confirmed by the agent.
+pub(crate) async fn accept_proposal(
+    state: &AppState,
+    user: &CurrentUser,
+    id: i64,
+    version: i64,
+    step: &str,
+) -> AppResult<Incident> {
+    let Some(run) = proposal(state, id, step).await? else {
+        return Err(AppError::Conflict {
+            current_version: None,
+            message: "no automated check has proposed an answer for this step; run it first"
+                .to_owned(),
+        });
+    };
+    let answer = run.answer.clone().unwrap_or_default();
+    act(state, user, id, |case| {
+        casework::actions::answer(
+            &state.runbooks,
+            &actor(user),
+            case,
+            casework::actions::Answer {
+                version: Some(version),
+                step: Some(step.to_owned()),
+                answer: answer.clone(),
+                source: Source::Automated,
+                evidence: run.evidence,
+                note: Some(format!("proposed by the automated check, confirmed: {}", run.summary)),
+                proposed: Some(answer),
+            },
+        )
+    })
+    .await
+}
+
+/// Revising an earlier answer.
+#[derive(Debug, Clone, Deserialize)]
+pub(crate) struct ReviseReq {
+    pub(crate) version: i64,
+    pub(crate) step: String,
+    pub(crate) answer: String,
+    #[serde(default)]
+    pub(crate) note: Option<String>,
+}
+
+pub(crate) async fn revise(
+    state: &AppState,
+    user: &CurrentUser,
+    id: i64,
+    req: ReviseReq,
+) -> AppResult<Incident> {
+    act(state, user, id, |case| {
+        casework::actions::revise(
+            &state.runbooks,
+            &actor(user),
+            case,
+            casework::actions::Revise {
+                version: Some(req.version),
+                step: req.step,
+                answer: req.answer,
+                note: req.note,
+            },
+        )
+    })
+    .await
+}
+
+/// An internal note.
+pub(crate) async fn note(
+    state: &AppState,
+    user: &CurrentUser,
+    id: i64,
+    text: &str,
+) -> AppResult<Incident> {
+    act(state, user, id, |case| {
+        casework::actions::note(&actor(user), case, text)
+    })
+    .await
 }
 
 /// What running a check did.
@@ -289,16 +267,22 @@ pub(crate) struct CheckResult {
     pub(crate) incident: Incident,
 }
 
-/// Runs the automated check of the step the runbook asks now; conclusive evidence answers the
-/// step (source "automated"), inconclusive evidence is kept as a check run for the agent.
+/// Runs the automated check of the step the runbook asks now. The result is kept as a check
+/// run (a record only the server writes, so no upload can pass for one); a conclusive one is a
+/// proposal the agent accepts or overrides. With `record`, as API clients ask, a conclusive
+/// answer is recorded at once (source "automated").
 pub(crate) async fn run_check(
     state: &AppState,
     user: &CurrentUser,
     id: i64,
     version: i64,
+    record: bool,
 ) -> AppResult<CheckResult> {
     let inc = load(state, id).await?;
-    require_work(user, &inc)?;
+    user.require(
+        can_work(user, &inc),
+        &format!("working an {} incident", inc.level),
+    )?;
     let Some(checks) = state.checks.clone() else {
         return Err(AppError::BadRequest(
             "automated checks are not configured on this server".to_owned(),
@@ -316,9 +300,9 @@ pub(crate) async fn run_check(
         .step(&step)
         .is_some_and(|(_, s)| s.check.is_some());
     if !has_check {
-        return Err(AppError::BadRequest(format!(
-            "step {step} has no automated check"
-        )));
+        return Err(AppError::BadRequest(
+            "this step has no automated check".to_owned(),
+        ));
     }
     let ctx = crate::CheckContext {
         incident_id: id,
@@ -364,26 +348,40 @@ pub(crate) async fn run_check(
         "at": chrono::Utc::now().to_rfc3339(),
         "duration_ms": start.elapsed().as_millis() as u64,
     });
-    let conclusive = outcome.answer.as_deref().is_some_and(|a| {
+    let conclusive = outcome.answer.as_deref().filter(|a| {
         state
             .runbooks
             .step(&step)
             .is_some_and(|(_, s)| s.answer(a).is_some())
     });
-    if let (true, Some(a)) = (conclusive, outcome.answer.clone()) {
-        let incident = answer(
-            state,
-            user,
+    state
+        .store
+        .add_check_run(
             id,
-            AnswerReq {
-                version,
-                step: step.clone(),
-                answer: a,
-                note: Some(outcome.summary.clone()),
-                evidence: Some(evidence),
-            },
-            "automated",
+            &step,
+            conclusive,
+            &outcome.summary,
+            &evidence,
+            &user.username,
         )
+        .await?;
+    if let (true, Some(a)) = (record, conclusive.map(str::to_owned)) {
+        let incident = act(state, user, id, |case| {
+            casework::actions::answer(
+                &state.runbooks,
+                &actor(user),
+                case,
+                casework::actions::Answer {
+                    version: Some(version),
+                    step: Some(step.clone()),
+                    answer: a.clone(),
+                    source: Source::Automated,
+                    evidence,
+                    note: Some(outcome.summary.clone()),
+                    proposed: Some(a),
+                },
+            )
+        })
         .await?;
         return Ok(CheckResult {
             step,
@@ -392,18 +390,6 @@ pub(crate) async fn run_check(
             incident,
         });
     }
-    // Kept as a check run: a record only the server writes, so no upload can pass for one.
-    state
-        .store
-        .add_check_run(
-            id,
-            &step,
-            outcome.answer.as_deref(),
-            &outcome.summary,
-            &evidence,
-            &user.username,
-        )
-        .await?;
     let incident = load(state, id).await?;
     Ok(CheckResult {
         step,
@@ -457,98 +443,36 @@ pub(crate) async fn escalate(
     id: i64,
     req: EscalateReq,
 ) -> AppResult<Incident> {
-    let inc = load(state, id).await?;
-    require_work(user, &inc)?;
-    if req.reason.trim().is_empty() {
-        return Err(AppError::BadRequest(
-            "say why you escalate (the reason is required)".to_owned(),
-        ));
-    }
-    let steps = state.store.steps(id).await?;
-    let (_, next) = flow::next_of(&state.runbooks, &inc, &steps)?;
-    let suggested = match &next {
-        Next::Escalate { level, kind } => Some((*level, kind.clone())),
-        _ => None,
-    };
-    let to_level = match req
-        .to_level
-        .as_deref()
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-    {
-        Some(l) => l
-            .parse::<Level>()
-            .map_err(|_| AppError::BadRequest(format!("unknown level {l} (expected L2 or L3)")))?,
-        None => match &suggested {
-            Some((l, _)) => *l,
-            None if inc.level == "L1" => Level::L2,
-            None => Level::L3,
-        },
-    };
-    if to_level <= flow::incident_level(&inc) {
-        return Err(AppError::BadRequest(format!(
-            "an {} incident can only be escalated to a higher level",
-            inc.level
-        )));
-    }
-    let kind = req
-        .kind
-        .map(|k| k.trim().to_owned())
-        .filter(|k| !k.is_empty())
-        .or_else(|| suggested.clone().and_then(|(_, k)| k));
-    if let Some(k) = &kind
-        && flow::runbook_with_entry(&state.runbooks, &inc.runbook, k).is_none()
-    {
-        return Err(AppError::BadRequest(format!(
-            "unknown escalation kind {k} (known: {})",
-            known_kinds(state).join(", ")
-        )));
-    }
-    // The new level's first step: walked from the kind's entry when there is one, so an
-    // escalation the agent decided before the runbook reached it starts at that entry too.
-    let next_step = flow::current_step_after(
-        &state.runbooks,
-        flow::Start {
-            runbook: &inc.runbook,
-            entry: kind.as_deref().filter(|_| to_level > Level::L1),
-        },
-        &flow::facts_of(&steps),
-        to_level,
-    )?;
-    Ok(state
-        .store
-        .escalate(
-            id,
-            req.version,
-            NewEscalation {
-                to_level: flow::level_name(to_level),
-                kind,
-                reason: req.reason.trim().to_owned(),
+    act(state, user, id, |case| {
+        casework::actions::escalate(
+            &state.runbooks,
+            &actor(user),
+            case,
+            casework::actions::Escalate {
+                version: Some(req.version),
+                to: req.to_level,
+                kind: req.kind,
+                reason: req.reason,
             },
-            next_step,
-            &user.username,
         )
-        .await?)
+    })
+    .await
 }
 
 /// Every escalation kind of the runbook set.
 pub(crate) fn known_kinds(state: &AppState) -> Vec<String> {
-    let mut kinds: Vec<String> = state
-        .runbooks
-        .iter()
-        .flat_map(|rb| rb.entries.keys().cloned())
-        .collect();
-    kinds.sort();
-    kinds.dedup();
-    kinds
+    casework::actions::known_kinds(&state.runbooks)
 }
 
-/// Closing with the outcome the runbook reached.
+/// Closing with the outcome the runbook reached (or another, with a reason).
 #[derive(Debug, Clone, Deserialize)]
 pub(crate) struct CloseReq {
     pub(crate) version: i64,
     #[serde(default)]
     pub(crate) outcome: Option<String>,
+    /// Why another outcome than the one the runbook reached.
+    #[serde(default)]
+    pub(crate) reason: Option<String>,
     #[serde(default)]
     pub(crate) note: Option<String>,
 }
@@ -559,36 +483,20 @@ pub(crate) async fn close(
     id: i64,
     req: CloseReq,
 ) -> AppResult<Incident> {
-    let inc = load(state, id).await?;
-    require_work(user, &inc)?;
-    user.require(
-        can_close(user, &inc),
-        &format!("closing an {} incident", inc.level),
-    )?;
-    let steps = state.store.steps(id).await?;
-    let (_, next) = flow::next_of(&state.runbooks, &inc, &steps)?;
-    let Next::Close { outcome, .. } = next else {
-        return Err(AppError::Conflict {
-            current_version: Some(inc.version),
-            message: "the runbook has not reached an outcome yet; answer its steps first"
-                .to_owned(),
-        });
-    };
-    if let Some(asked) = req.outcome.as_deref().filter(|s| !s.is_empty())
-        && asked != outcome
-    {
-        return Err(AppError::BadRequest(format!(
-            "the runbook reached {outcome}, not {asked}"
-        )));
-    }
-    let note = req
-        .note
-        .map(|n| n.trim().to_owned())
-        .filter(|n| !n.is_empty());
-    Ok(state
-        .store
-        .close(id, req.version, &outcome, note, &user.username)
-        .await?)
+    act(state, user, id, |case| {
+        casework::actions::close(
+            &state.runbooks,
+            &actor(user),
+            case,
+            casework::actions::Close {
+                version: Some(req.version),
+                outcome: req.outcome,
+                reason: req.reason,
+                note: req.note,
+            },
+        )
+    })
+    .await
 }
 
 /// Taking an incident: it becomes mine, and an escalated one is being worked again.
@@ -598,19 +506,10 @@ pub(crate) async fn take(
     id: i64,
     version: i64,
 ) -> AppResult<Incident> {
-    let inc = load(state, id).await?;
-    require_work(user, &inc)?;
-    let mut inc = state
-        .store
-        .assign(id, version, Some(user.username.clone()), &user.username)
-        .await?;
-    if inc.status == IncStatus::Escalated {
-        inc = state
-            .store
-            .set_status(id, inc.version, IncStatus::Open, &user.username)
-            .await?;
-    }
-    Ok(inc)
+    act(state, user, id, |case| {
+        casework::actions::take(&actor(user), case, Some(version))
+    })
+    .await
 }
 
 pub(crate) async fn assign(
@@ -620,20 +519,16 @@ pub(crate) async fn assign(
     version: i64,
     assignee: Option<String>,
 ) -> AppResult<Incident> {
-    let inc = load(state, id).await?;
-    require_work(user, &inc)?;
-    let assignee = assignee
-        .map(|a| a.trim().to_owned())
-        .filter(|a| !a.is_empty());
-    if let Some(a) = &assignee
-        && state.store.user(a).await?.is_none()
-    {
-        return Err(AppError::BadRequest(format!("no user named {a}")));
-    }
-    Ok(state
-        .store
-        .assign(id, version, assignee, &user.username)
-        .await?)
+    let known = match assignee.as_deref().map(str::trim).filter(|a| !a.is_empty()) {
+        Some(a) => state.store.user(a).await?.map(|u| u.username),
+        None => None,
+    };
+    act(state, user, id, |case| {
+        casework::actions::assign(&actor(user), case, Some(version), assignee, |a| {
+            known.as_deref() == Some(a)
+        })
+    })
+    .await
 }
 
 /// Waiting for the user, or back to work; closing and escalating have their own actions.
@@ -644,30 +539,21 @@ pub(crate) async fn set_status(
     version: i64,
     status: &str,
 ) -> AppResult<Incident> {
-    let inc = load(state, id).await?;
-    require_work(user, &inc)?;
-    let status = match status {
-        "waiting_user" => IncStatus::WaitingUser,
-        "open" => IncStatus::Open,
-        other => {
-            return Err(AppError::BadRequest(format!(
-                "cannot set status {other} here (use waiting_user or open)"
-            )));
-        }
-    };
-    Ok(state
-        .store
-        .set_status(id, version, status, &user.username)
-        .await?)
+    act(state, user, id, |case| {
+        casework::actions::status(&actor(user), case, Some(version), status)
+    })
+    .await
 }
 
 /// Attaching a client log or capture.
 /// Whether `user` may attach files to incident `id`: checked before an upload's body is read.
 pub(crate) async fn may_upload(state: &AppState, user: &CurrentUser, id: i64) -> AppResult<()> {
     let inc = load(state, id).await?;
+    // Every agent who can see the incident may add to it while it is open: an L1 agent keeps
+    // following, with files and notes, what they escalated.
     user.require(
-        inc.status != IncStatus::Closed && (can_work(user, &inc) || user.role >= Role::L2),
-        "attaching files to this incident",
+        inc.status != IncStatus::Closed,
+        "attaching files to a closed incident",
     )
 }
 
@@ -738,10 +624,15 @@ pub(crate) async fn queue(
         "waiting" => filter.status = Some(IncStatus::WaitingUser),
         "escalated" => filter.status = Some(IncStatus::Escalated),
         "closed" => filter.status = Some(IncStatus::Closed),
+        "escalated_by_me" => {
+            // What I handed over, at whatever level it is now.
+            filter.level = None;
+            filter.escalated_by = Some(user.username.clone());
+        }
         "all" => {}
         other => {
             return Err(AppError::BadRequest(format!(
-                "unknown queue tab {other} (new, mine, waiting, escalated, closed, all)"
+                "unknown queue tab {other} (new, mine, waiting, escalated, escalated_by_me, closed, all)"
             )));
         }
     }

@@ -22,7 +22,7 @@ use crate::flow::{self, Next};
 use crate::ops;
 use crate::throttle;
 
-type PageResult = Result<Response, PageError>;
+pub(crate) type PageResult = Result<Response, PageError>;
 
 /// The navigation bar's view of the user.
 pub(crate) struct Nav {
@@ -426,6 +426,7 @@ pub(crate) async fn queue(
             ("mine", "Mine"),
             ("waiting", "Waiting for the user"),
             ("escalated", "Escalated"),
+            ("escalated_by_me", "Escalated by me"),
             ("closed", "Closed"),
         ],
         account: account.trim().to_owned(),
@@ -504,7 +505,6 @@ pub(crate) async fn new_incident_form(
     State(state): State<AppState>,
     PageUser(user): PageUser,
 ) -> PageResult {
-    user.require(ops::can_open(&user), "opening incidents")?;
     html(&new_page(&state, &user, None, OpenFormView::default()))
 }
 
@@ -586,8 +586,14 @@ struct StepView {
 }
 
 struct PathRow {
+    record_id: i64,
     step: String,
     title: String,
+    /// The answer's value, and every answer the step allows (value, label), to revise it.
+    value: String,
+    choices: Vec<(String, String)>,
+    /// "revised by X, when" for a superseded record; empty for a current one.
+    superseded: String,
     answer: String,
     source: String,
     actor: String,
@@ -602,8 +608,22 @@ fn path_rows(state: &AppState, steps: &[StepRecord]) -> Vec<PathRow> {
         .map(|r| {
             let def = state.runbooks.step(&r.step).map(|(_, s)| s);
             PathRow {
+                record_id: r.id,
                 step: r.step.clone(),
                 title: def.map(|s| s.title.clone()).unwrap_or_default(),
+                value: r.answer.clone(),
+                choices: def
+                    .map(|s| {
+                        s.answers
+                            .iter()
+                            .map(|a| (a.value.clone(), a.label.clone()))
+                            .collect()
+                    })
+                    .unwrap_or_default(),
+                superseded: match (&r.superseded_by, &r.superseded_at) {
+                    (Some(by), Some(at)) => format!("revised by {by}, {}", short_time(at)),
+                    _ => String::new(),
+                },
                 answer: def
                     .and_then(|s| s.answer(&r.answer))
                     .map_or_else(|| r.answer.clone(), |a| a.label.clone()),
@@ -624,7 +644,25 @@ fn path_rows(state: &AppState, steps: &[StepRecord]) -> Vec<PathRow> {
 struct EvidenceView {
     origin: String,
     summary: String,
+    /// The evidence as (what, value) rows; the raw JSON stays behind a toggle.
+    facts: Vec<(String, String)>,
+    /// The check itself failed (server unreachable, timeout): shown as a failure.
+    failed: bool,
     json: String,
+}
+
+/// What the step's automated check proposes; the agent accepts it or answers otherwise.
+struct ProposalView {
+    value: String,
+    label: String,
+    summary: String,
+    at: String,
+}
+
+struct NoteView {
+    text: String,
+    actor: String,
+    at: String,
 }
 
 struct AttView {
@@ -675,6 +713,14 @@ struct StepPage {
     escalated_by: Option<(String, String, String)>,
     can_work: bool,
     can_close: bool,
+    /// What the step's automated check proposes, if it ran and was conclusive.
+    proposal: Option<ProposalView>,
+    /// The internal notes, oldest first.
+    notes: Vec<NoteView>,
+    /// Announces a switch to another runbook ("Continuing in … because …").
+    switch: Option<String>,
+    /// Every outcome of the incident's runbooks (id, title), to close with another one.
+    outcomes: Vec<(String, String)>,
     can_take: bool,
     can_upload: bool,
     checks_enabled: bool,
@@ -734,9 +780,27 @@ async fn step_page_view(
             .last()
             .map(|e| (e.from_level.clone(), e.actor.clone(), e.reason.clone())),
         can_work,
-        can_close: ops::can_close(user, &inc),
+        can_close: can_work,
+        proposal: None,
+        notes: state
+            .store
+            .notes(id)
+            .await?
+            .into_iter()
+            .map(|n| NoteView {
+                text: n.text,
+                actor: n.actor,
+                at: short_time(&n.at),
+            })
+            .collect(),
+        switch: None,
+        outcomes: state
+            .runbooks
+            .iter()
+            .flat_map(|rb| rb.outcomes.iter().map(|o| (o.id.clone(), o.title.clone())))
+            .collect(),
         can_take: ops::can_take(user, &inc),
-        can_upload: inc.status != incidents::Status::Closed && (can_work || user.role >= Role::L2),
+        can_upload: inc.status != incidents::Status::Closed,
         checks_enabled: state.checks.is_some(),
         note,
         max_upload: format!("{} MiB", state.cfg.max_upload_bytes / (1024 * 1024)),
@@ -750,8 +814,28 @@ async fn step_page_view(
     let (_, next) = flow::next_of(&state.runbooks, &inc, &steps)?;
     match next {
         Next::Ask { runbook, step } => {
+            if runbook != inc.runbook {
+                page.switch = Some(runbook_switch(state, &inc.runbook, &runbook, &steps));
+            }
             if let Some((_, s)) = state.runbooks.step(&step) {
                 page.evidence = evidence_for(state, inc.id, &step, &steps).await?;
+                page.proposal = state
+                    .store
+                    .check_runs(inc.id)
+                    .await?
+                    .into_iter()
+                    .rev()
+                    .find(|r| r.step == step)
+                    .and_then(|r| {
+                        let value = r.answer.clone()?;
+                        let label = s.answer(&value)?.label.clone();
+                        Some(ProposalView {
+                            value,
+                            label,
+                            summary: r.summary.clone(),
+                            at: short_time(&r.at),
+                        })
+                    });
                 page.ask = Some(StepView {
                     runbook,
                     id: s.id.clone(),
@@ -794,6 +878,34 @@ async fn step_page_view(
     Ok(page)
 }
 
+/// "Continuing in Connection issues, because …": why the walk left the incident's runbook.
+fn runbook_switch(state: &AppState, from: &str, to: &str, steps: &[StepRecord]) -> String {
+    let title = |id: &str| {
+        state
+            .runbooks
+            .get(id)
+            .map_or_else(|| id.to_owned(), |r| r.title.clone())
+    };
+    let because = steps
+        .iter()
+        .rev()
+        .filter(|r| r.is_current() && r.runbook == from)
+        .find_map(|r| {
+            let (_, def) = state.runbooks.step(&r.step)?;
+            let label = def.answer(&r.answer)?.label.clone();
+            Some(format!(
+                ", because the answer to \u{201c}{}\u{201d} was \u{201c}{label}\u{201d}",
+                def.title
+            ))
+        })
+        .unwrap_or_default();
+    format!(
+        "Continuing in \u{201c}{}\u{201d}{because}: the runbook \u{201c}{}\u{201d} sends this case there.",
+        title(to),
+        title(from)
+    )
+}
+
 /// The evidence recorded for one step: earlier answers to it and the server's own check runs
 /// (never attachments: an upload can be named anything).
 async fn evidence_for(
@@ -806,9 +918,16 @@ async fn evidence_for(
     let runs = state.store.check_runs(inc).await?;
     // Newest first; a handful is plenty on a page.
     for run in runs.iter().rev().filter(|r| r.step == step).take(5) {
+        let failed = crate::workspace::check_failed(&run.evidence, &run.summary);
         out.push(EvidenceView {
-            origin: format!("automated check, {}", short_time(&run.at)),
+            origin: if failed {
+                format!("automated check failed, {}", short_time(&run.at))
+            } else {
+                format!("automated check, {}", short_time(&run.at))
+            },
             summary: run.summary.clone(),
+            facts: crate::workspace::facts(&run.evidence["evidence"], 30),
+            failed,
             json: serde_json::to_string_pretty(&run.evidence["evidence"]).unwrap_or_default(),
         });
     }
@@ -816,6 +935,12 @@ async fn evidence_for(
         out.push(EvidenceView {
             origin: format!("earlier answer by {} ({})", r.actor, r.source),
             summary: r.answer.clone(),
+            facts: if r.evidence.is_null() {
+                Vec::new()
+            } else {
+                crate::workspace::facts(&r.evidence, 30)
+            },
+            failed: false,
             json: serde_json::to_string_pretty(&r.evidence).unwrap_or_default(),
         });
     }
@@ -834,53 +959,102 @@ pub(crate) async fn step_page(
     Path(id): Path<i64>,
     Query(q): Query<MsgQuery>,
 ) -> PageResult {
-    let message = match q.msg.as_deref() {
-        Some(code) => notice(&state, id, code).await?,
-        None => None,
+    let (message, error) = match q.msg.as_deref() {
+        Some(code) => match notice(&state, id, code).await? {
+            Some((text, true)) => (None, Some(text)),
+            Some((text, false)) => (Some(text), None),
+            None => (None, None),
+        },
+        None => (None, None),
     };
-    let page = step_page_view(&state, &user, id, message, None, String::new()).await?;
+    let page = step_page_view(&state, &user, id, message, error, String::new()).await?;
     html(&page)
 }
 
-/// The notices a redirect may ask for (`?msg=CODE`). The text is built from what the store
-/// holds, never from the URL, so a link cannot put words in the green notice.
-async fn notice(state: &AppState, id: i64, code: &str) -> AppResult<Option<String>> {
+/// The notices a redirect may ask for (`?msg=CODE`), with whether it reports a failure. The
+/// text is built from what the store holds, never from the URL, so a link cannot put words in
+/// the notice.
+async fn notice(state: &AppState, id: i64, code: &str) -> AppResult<Option<(String, bool)>> {
     let inc = ops::load(state, id).await?;
+    let title = |step: &str| {
+        state
+            .runbooks
+            .step(step)
+            .map_or_else(|| step.to_owned(), |(_, s)| s.title.clone())
+    };
+    let label = |step: &str, value: &str| {
+        state
+            .runbooks
+            .step(step)
+            .and_then(|(_, s)| s.answer(value).map(|a| a.label.clone()))
+            .unwrap_or_else(|| value.to_owned())
+    };
+    let ok = |t: String| Some((t, false));
     let text = match code {
-        "Recorded" => {
+        "Recorded" | "Revised" => {
             let steps = state.store.steps(id).await?;
-            steps.last().map(|s| format!("Recorded: {}", s.answer))
+            steps.last().and_then(|s| {
+                ok(format!(
+                    "{} \u{201c}{}\u{201d}: {}",
+                    if code == "Revised" { "Changed" } else { "Recorded" },
+                    title(&s.step),
+                    label(&s.step, &s.answer)
+                ))
+            })
         }
         "Check" => {
-            let steps = state.store.steps(id).await?;
             let runs = state.store.check_runs(id).await?;
-            let answered = steps.iter().rev().find(|s| s.source == "automated");
-            let run = runs.last();
-            match (answered, run) {
-                (Some(s), r) if r.is_none_or(|r| s.at >= r.at) => Some(format!(
-                    "Check of {}: {} (answered automatically: {})",
-                    s.step,
-                    s.note.clone().unwrap_or_default(),
-                    s.answer
-                )),
-                (_, Some(r)) => Some(format!(
-                    "Check of {}: {} (not conclusive; answer it yourself)",
-                    r.step, r.summary
-                )),
-                _ => None,
-            }
+            runs.last().map(|r| {
+                if crate::workspace::check_failed(&r.evidence, &r.summary) {
+                    (
+                        format!(
+                            "The automated check of \u{201c}{}\u{201d} could not run: {}. Answer from what the user tells you, or try again.",
+                            title(&r.step),
+                            r.summary
+                        ),
+                        true,
+                    )
+                } else if let Some(a) = &r.answer {
+                    (
+                        format!(
+                            "The automated check of \u{201c}{}\u{201d} proposes \u{201c}{}\u{201d}. Accept it or choose another answer.",
+                            title(&r.step),
+                            label(&r.step, a)
+                        ),
+                        false,
+                    )
+                } else {
+                    (
+                        format!(
+                            "The automated check of \u{201c}{}\u{201d} was not conclusive: {}. Answer it yourself.",
+                            title(&r.step),
+                            r.summary
+                        ),
+                        false,
+                    )
+                }
+            })
         }
-        "Taken" => Some("You have it now.".to_owned()),
-        "Status" => Some(format!("Status: {}", inc.status)),
-        "Closed" => Some(format!(
-            "Closed with outcome {}",
-            inc.outcome.clone().unwrap_or_default()
-        )),
-        "Escalated" => Some(format!("Escalated to {}", inc.level)),
+        "Taken" => ok("You have it now.".to_owned()),
+        "Noted" => ok("Note added.".to_owned()),
+        "Status" => ok(match inc.status {
+            incidents::Status::WaitingUser => "Waiting for the user.".to_owned(),
+            _ => "Back to work on this incident.".to_owned(),
+        }),
+        "Closed" => {
+            let title = inc
+                .outcome
+                .as_deref()
+                .and_then(|o| state.runbooks.iter().find_map(|rb| rb.outcome(o)))
+                .map(|o| o.title.clone())
+                .unwrap_or_default();
+            ok(format!("Closed: {title}"))
+        }
+        "Escalated" => ok(format!("Handed over to {}.", inc.level)),
         "Attached" => {
             let atts = state.store.attachments(id).await?;
             atts.last()
-                .map(|a| format!("Attached {} ({} bytes)", a.name, a.size))
+                .and_then(|a| ok(format!("Attached {} ({} bytes)", a.name, a.size)))
         }
         _ => None,
     };
@@ -888,7 +1062,7 @@ async fn notice(state: &AppState, id: i64, code: &str) -> AppResult<Option<Strin
 }
 
 /// Back to the step page with a notice code (see [`notice`]).
-fn back_to(id: i64, code: &str) -> Response {
+pub(crate) fn back_to(id: i64, code: &str) -> Response {
     Redirect::to(&format!("/incidents/{id}?msg={code}")).into_response()
 }
 
@@ -957,14 +1131,19 @@ pub(crate) async fn run_check(
     Form(form): Form<VersionForm>,
 ) -> PageResult {
     user.check_csrf(form.csrf.as_deref())?;
-    match ops::run_check(&state, &user, id, form.version).await {
+    match ops::run_check(&state, &user, id, form.version, false).await {
         Ok(_) => Ok(back_to(id, "Check")),
         Err(e) => conflict_or(&state, &user, id, e).await,
     }
 }
 
 /// A conflict re-renders the incident with the message (status 409); other errors are pages.
-async fn conflict_or(state: &AppState, user: &CurrentUser, id: i64, e: AppError) -> PageResult {
+pub(crate) async fn conflict_or(
+    state: &AppState,
+    user: &CurrentUser,
+    id: i64,
+    e: AppError,
+) -> PageResult {
     match e {
         AppError::Conflict { message, .. } => {
             let page = step_page_view(state, user, id, None, Some(message), String::new()).await?;
@@ -1009,6 +1188,8 @@ pub(crate) struct CloseForm {
     #[serde(default)]
     outcome: Option<String>,
     #[serde(default)]
+    reason: Option<String>,
+    #[serde(default)]
     note: Option<String>,
 }
 
@@ -1022,6 +1203,7 @@ pub(crate) async fn close(
     let req = ops::CloseReq {
         version: form.version,
         outcome: form.outcome,
+        reason: form.reason,
         note: form.note,
     };
     match ops::close(&state, &user, id, req).await {
