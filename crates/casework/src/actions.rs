@@ -39,9 +39,12 @@ pub struct Case<'a> {
 pub enum Refusal {
     #[error("incident {id} is closed")]
     Closed { id: i64 },
-    #[error("{who} may not {what}")]
+    /// `what` names the action refused, e.g. "working an L2 incident".
+    #[error("{what}")]
     Forbidden { who: String, what: String },
-    #[error("incident {id} changed since it was read (now version {current}); reload it")]
+    #[error(
+        "someone else changed this incident first (incident {id} is now at version {current}); reload it and try again"
+    )]
     Stale { id: i64, current: i64 },
     #[error("{0} is required")]
     Required(&'static str),
@@ -49,7 +52,7 @@ pub enum Refusal {
     UnknownRunbook(String),
     #[error("no step named {0}")]
     UnknownStep(String),
-    #[error("{answer:?} is not an answer of {step} (allowed: {})", allowed.join(", "))]
+    #[error("{answer} is not an answer of {step} (allowed: {})", allowed.join(", "))]
     NotAnAnswer {
         step: String,
         answer: String,
@@ -87,7 +90,7 @@ pub enum Refusal {
 
 fn not_asked(step: &str, asked: Option<&str>, answered: bool) -> String {
     let now = match asked {
-        Some(a) => format!("the runbook asks {a} now, not {step}"),
+        Some(a) => format!("the runbook now asks {a}, not {step}; reload the incident"),
         None => format!("the runbook asks nothing now (it reached an ending), not {step}"),
     };
     if answered {
@@ -169,7 +172,7 @@ fn require_work(actor: &Actor<'_>, case: &Case<'_>, expected: Option<i64>) -> Re
     if level_of(inc) > actor.level {
         return Err(Refusal::Forbidden {
             who: actor.name.to_owned(),
-            what: format!("work an {} incident", inc.level),
+            what: format!("working an {} incident", inc.level),
         });
     }
     Ok(())

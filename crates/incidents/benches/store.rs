@@ -47,6 +47,7 @@ async fn walk(store: &Store, n: usize) -> incidents::Result<()> {
             source: "automated".into(),
             evidence: json!({ "check": step, "elapsed_ms": 12 }),
             note: None,
+            proposed: None,
         };
         let next = STEPS.get(i + 1).map(|(s, _)| (*s).to_owned());
         incident = store

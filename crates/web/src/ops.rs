@@ -49,7 +49,7 @@ impl From<Refusal> for AppError {
         let message = r.to_string();
         match r.kind() {
             RefusalKind::NotFound => AppError::NotFound(message),
-            RefusalKind::Forbidden => AppError::Forbidden(message),
+            RefusalKind::Forbidden => AppError::forbidden(&message),
             RefusalKind::Conflict => AppError::Conflict {
                 current_version: r.current_version(),
                 message,

@@ -261,7 +261,7 @@ async fn l1_opens_walks_and_escalates_then_l2_takes_and_closes_through_the_pages
     }
     let page = send(&r, Method::GET, &path, Some(&leo), false, Payload::Empty).await;
     assert!(
-        page.body.contains("Close with outcome network_problem"),
+        page.body.contains("name=\"outcome\" value=\"network_problem\""),
         "{}",
         page.body
     );
@@ -338,7 +338,8 @@ async fn automated_checks_answer_conclusive_steps_and_keep_inconclusive_evidence
     let r = app.router();
     let lena = agent(&app, "lena", "l1").await;
     let id = open_incident(&r, &lena, "1001").await;
-    // Conclusive (the table says connected): the step is answered, source automated.
+    // Conclusive (the table says connected): on the page the check proposes; nothing is
+    // answered until the agent accepts.
     let v = version(&r, &lena, id).await;
     let res = send(
         &r,
@@ -347,6 +348,35 @@ async fn automated_checks_answer_conclusive_steps_and_keep_inconclusive_evidence
         Some(&lena),
         false,
         form(&[("csrf", &lena.csrf), ("version", &v.to_string())]),
+    )
+    .await;
+    assert_eq!(res.status, StatusCode::SEE_OTHER, "{}", res.body);
+    assert_eq!(version(&r, &lena, id).await, v, "a proposal answers nothing");
+    let page = send(
+        &r,
+        Method::GET,
+        &format!("/incidents/{id}?msg=Check"),
+        Some(&lena),
+        false,
+        Payload::Empty,
+    )
+    .await;
+    assert!(
+        page.body.contains("The automated check proposes: Connected"),
+        "{}",
+        page.body
+    );
+    let res = send(
+        &r,
+        Method::POST,
+        &format!("/incidents/{id}/accept"),
+        Some(&lena),
+        false,
+        form(&[
+            ("csrf", &lena.csrf),
+            ("version", &v.to_string()),
+            ("step", "l1.connection_status"),
+        ]),
     )
     .await;
     assert_eq!(res.status, StatusCode::SEE_OTHER, "{}", res.body);
@@ -367,6 +397,8 @@ async fn automated_checks_answer_conclusive_steps_and_keep_inconclusive_evidence
     assert_eq!(last["step"], "l1.connection_status");
     assert_eq!(last["answer"], "connected");
     assert_eq!(last["source"], "automated");
+    assert_eq!(last["proposed"], "connected");
+    assert_eq!(last["actor"], "lena");
     assert_eq!(last["evidence"]["evidence"]["account"], "1001");
 
     // Inconclusive (no table entry for force_reconnection): kept as evidence, step still asked.
@@ -508,10 +540,11 @@ async fn queues_filter_by_tab_and_account() {
     .await;
     assert_eq!(res.status, StatusCode::SEE_OTHER);
     let table = [
-        ("/queue/L1?tab=new", vec![a], vec![b]),
+        // The agent who opens an incident has it: nothing is "new" (unassigned).
+        ("/queue/L1?tab=new", vec![], vec![a, b]),
         ("/queue/L1?tab=waiting", vec![b], vec![a]),
-        ("/queue/L1?tab=new&account=ALICE", vec![a], vec![b]),
-        ("/queue/L1?tab=new&account=bob", vec![], vec![a, b]),
+        ("/queue/L1?tab=all&account=ALICE", vec![a], vec![b]),
+        ("/queue/L1?tab=all&account=bob", vec![b], vec![a]),
         ("/queue/L1?tab=mine", vec![], vec![a, b]),
         ("/queue/L2?tab=escalated", vec![], vec![a, b]),
     ];

@@ -504,7 +504,8 @@ async fn a_forged_upload_is_refused_before_its_body_is_read() {
     )
     .await;
     assert_eq!(res.status, StatusCode::FORBIDDEN);
-    // An L1 agent uploading to an L2 incident: refused on the role, before the body.
+    // An L1 agent may add files to an L2 incident they follow, but the size limit is still
+    // enforced before the body is read.
     let ann = agent(&app, "ann", "admin").await;
     let l2 = l2_incident(&r, &ann, "2002").await;
     let res = send(
@@ -520,7 +521,7 @@ async fn a_forged_upload_is_refused_before_its_body_is_read() {
         },
     )
     .await;
-    assert_eq!(res.status, StatusCode::FORBIDDEN);
+    assert_eq!(res.status, StatusCode::PAYLOAD_TOO_LARGE);
 }
 
 #[tokio::test]

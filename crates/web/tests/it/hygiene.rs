@@ -99,7 +99,7 @@ async fn user_text_is_escaped_in_pages() {
     let id = open_incident(&r, &lena, "<script>alert(1)</script>").await;
     for path in [
         format!("/incidents/{id}"),
-        "/queue/L1".to_owned(),
+        "/queue/L1?tab=mine".to_owned(),
         format!("/incidents/{id}?msg=%3Cb%3Ehi%3C/b%3E"),
     ] {
         let page = send(&r, Method::GET, &path, Some(&lena), false, Payload::Empty).await;

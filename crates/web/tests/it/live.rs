@@ -51,7 +51,7 @@ async fn a_real_listener_serves_health_pages_and_the_api() {
         "{created}"
     );
     let session = lena.session.clone().unwrap_or_default();
-    let page = http(addr, format!("GET /queue/L1 HTTP/1.1\r\nHost: x\r\nCookie: dialtone_session={session}\r\nConnection: close\r\n\r\n")).await;
+    let page = http(addr, format!("GET /queue/L1?tab=mine HTTP/1.1\r\nHost: x\r\nCookie: dialtone_session={session}\r\nConnection: close\r\n\r\n")).await;
     assert!(page.starts_with("HTTP/1.1 200"), "{page}");
     assert!(page.contains("live-1"));
     let _ = stop.send(());

@@ -301,7 +301,7 @@ async fn the_path_keeps_each_automated_answers_evidence_collapsed_and_escaped() 
     let r = app.router();
     let lena = agent(&app, "lena", "l1").await;
     let id = open_incident(&r, &lena, "1001").await;
-    // A conclusive check answers l1.connection_status and moves the page on.
+    // A conclusive check proposes an answer to l1.connection_status; the agent accepts it.
     let v = version(&r, &lena, id).await;
     let res = send(
         &r,
@@ -310,6 +310,20 @@ async fn the_path_keeps_each_automated_answers_evidence_collapsed_and_escaped() 
         Some(&lena),
         false,
         form(&[("csrf", &lena.csrf), ("version", &v.to_string())]),
+    )
+    .await;
+    assert_eq!(res.status, StatusCode::SEE_OTHER, "{}", res.body);
+    let res = send(
+        &r,
+        Method::POST,
+        &format!("/incidents/{id}/accept"),
+        Some(&lena),
+        false,
+        form(&[
+            ("csrf", &lena.csrf),
+            ("version", &v.to_string()),
+            ("step", "l1.connection_status"),
+        ]),
     )
     .await;
     assert_eq!(res.status, StatusCode::SEE_OTHER, "{}", res.body);
