@@ -48,9 +48,9 @@ pub enum Refusal {
     Stale { id: i64, current: i64 },
     #[error("{0} is required")]
     Required(&'static str),
-    #[error("no runbook named {0}")]
+    #[error("unknown runbook {0}")]
     UnknownRunbook(String),
-    #[error("no step named {0}")]
+    #[error("unknown step {0}")]
     UnknownStep(String),
     #[error("{answer} is not an answer of {step} (allowed: {})", allowed.join(", "))]
     NotAnAnswer {
@@ -74,7 +74,9 @@ pub enum Refusal {
     KindRequired { known: Vec<String> },
     #[error("unknown escalation kind {kind} (known: {})", known.join(", "))]
     UnknownKind { kind: String, known: Vec<String> },
-    #[error("the runbook has not reached an outcome yet; answer its steps, or name an outcome with a reason")]
+    #[error(
+        "the runbook has reached no outcome yet; answer its steps, or close with another outcome and a reason"
+    )]
     NoOutcome,
     #[error("unknown outcome {0}")]
     UnknownOutcome(String),
@@ -116,10 +118,9 @@ pub enum RefusalKind {
 impl Refusal {
     pub fn kind(&self) -> RefusalKind {
         match self {
-            Refusal::UnknownRunbook(_)
-            | Refusal::UnknownStep(_)
-            | Refusal::UnknownOutcome(_)
-            | Refusal::UnknownUser(_) => RefusalKind::NotFound,
+            Refusal::UnknownRunbook(_) | Refusal::UnknownStep(_) | Refusal::UnknownUser(_) => {
+                RefusalKind::NotFound
+            }
             Refusal::Forbidden { .. } => RefusalKind::Forbidden,
             Refusal::Stale { .. }
             | Refusal::Closed { .. }

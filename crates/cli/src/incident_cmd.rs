@@ -420,12 +420,11 @@ fn cli_actor(name: &str) -> casework::Actor<'_> {
 
 /// A refusal of the rule book as an exit code and its message.
 fn refused(r: casework::Refusal) -> anyhow::Error {
-    let code = match (r.kind(), &r) {
-        (_, casework::Refusal::NotAsked { .. } | casework::Refusal::Closed { .. }) => {
-            exit::INVALID
-        }
-        (casework::RefusalKind::NotFound, _) => exit::NOT_FOUND,
-        (casework::RefusalKind::Conflict, _) => exit::CONFLICT,
+    // Exit 4 means "someone else changed it first"; a request the runbook does not allow now
+    // (a step it does not ask, a closed incident, no outcome yet) is invalid input.
+    let code = match r.kind() {
+        casework::RefusalKind::NotFound => exit::NOT_FOUND,
+        casework::RefusalKind::Conflict if r.current_version().is_some() => exit::CONFLICT,
         _ => exit::INVALID,
     };
     coded(code, r.to_string())

@@ -166,7 +166,7 @@ fn bad_input_is_refused_with_a_clear_message_and_nothing_written() {
                 "gate.operational_requirements",
             ],
             5,
-            "not an allowed answer",
+            "is not an answer of",
         ),
         (
             &["incident", "answer", &id, "yes", "--step", "l9.nowhere"],
@@ -176,7 +176,7 @@ fn bad_input_is_refused_with_a_clear_message_and_nothing_written() {
         (
             &["incident", "answer", &id, "no", "--expect-version", "0"],
             4,
-            "changed by someone else",
+            "someone else changed this incident",
         ),
         (&["incident", "close", &id], 5, "no outcome yet"),
         (
@@ -201,7 +201,7 @@ fn bad_input_is_refused_with_a_clear_message_and_nothing_written() {
                 "gate.client_error=purple",
             ],
             5,
-            "not an allowed answer",
+            "is not an answer of",
         ),
         (
             &["runbook", "show", "no-such-runbook"],
