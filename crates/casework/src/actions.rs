@@ -80,8 +80,14 @@ pub enum Refusal {
     NoOutcome,
     #[error("unknown outcome {0}")]
     UnknownOutcome(String),
-    #[error("the runbook reached {reached}; closing with {asked} instead needs a reason")]
-    OutcomeNeedsReason { reached: String, asked: String },
+    #[error("{}; closing with {asked} instead needs a reason", match reached {
+        Some(r) => format!("the runbook reached {r}"),
+        None => "the runbook has reached no outcome yet".to_owned(),
+    })]
+    OutcomeNeedsReason {
+        reached: Option<String>,
+        asked: String,
+    },
     #[error("cannot set status {0} here (use waiting_user or open)")]
     UnknownStatus(String),
     #[error("no user named {0}")]
@@ -187,7 +193,11 @@ fn check_answer(set: &RunbookSet, step: &str, answer: &str) -> Result<String> {
         return Err(Refusal::NotAnAnswer {
             step: step.to_owned(),
             answer: answer.to_owned(),
-            allowed: def.allowed_answers().iter().map(|s| s.to_string()).collect(),
+            allowed: def
+                .allowed_answers()
+                .iter()
+                .map(|s| s.to_string())
+                .collect(),
         });
     }
     Ok(rb.id.clone())
@@ -238,7 +248,8 @@ pub fn open(set: &RunbookSet, actor: &Actor<'_>, req: Open) -> Result<Write> {
     let mut facts = Facts::new();
     let mut steps = Vec::new();
     for _ in 0..gate.len() {
-        let eval = evaluate_at(set, start, &facts, Level::L1).map_err(|e| walk_error(&runbook_id, e))?;
+        let eval =
+            evaluate_at(set, start, &facts, Level::L1).map_err(|e| walk_error(&runbook_id, e))?;
         let Status::NeedsAnswer { runbook, step } = eval.status else {
             break;
         };
@@ -449,7 +460,11 @@ pub fn escalate(
             .ok_or(Refusal::UnknownLevel(t))?,
         None => suggested_level
             .filter(|l| *l > current)
-            .unwrap_or(if current <= Level::L1 { Level::L2 } else { Level::L3 }),
+            .unwrap_or(if current <= Level::L1 {
+                Level::L2
+            } else {
+                Level::L3
+            }),
     };
     if to <= current {
         return Err(Refusal::NotHigher {
@@ -531,12 +546,9 @@ pub fn close(set: &RunbookSet, actor: &Actor<'_>, case: Case<'_>, req: Close) ->
         match reason {
             Some(r) => Some((reached.clone(), r)),
             None => {
-                return Err(match reached {
-                    Some(reached) => Refusal::OutcomeNeedsReason {
-                        reached,
-                        asked: outcome,
-                    },
-                    None => Refusal::NoOutcome,
+                return Err(Refusal::OutcomeNeedsReason {
+                    reached,
+                    asked: outcome,
                 });
             }
         }

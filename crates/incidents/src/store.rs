@@ -24,8 +24,8 @@ use sqlx::sqlite::{
 use crate::error::{describe, redact_url};
 use crate::model::{
     ApiToken, Attachment, AuditEntry, CheckRun, Escalation, Idempotency, Incident, LEVELS,
-    ListFilter, NewEscalation, NewIncident, NewStepRecord, Note, ROLES, SOURCES, Session,
-    Status, StepRecord, User, normalize_level,
+    ListFilter, NewEscalation, NewIncident, NewStepRecord, Note, ROLES, SOURCES, Session, Status,
+    StepRecord, User, normalize_level,
 };
 use crate::rows::{self, incident_cols};
 use crate::{Error, Result, migrate};
@@ -1040,7 +1040,14 @@ impl Store {
             .fetch_one(&mut *tx)
             .await?;
             let note = rows::note(&row)?;
-            audit!(tx, id, actor, now, "note", json!({ "note_id": note.id, "text": text }));
+            audit!(
+                tx,
+                id,
+                actor,
+                now,
+                "note",
+                json!({ "note_id": note.id, "text": text })
+            );
             note
         });
         Ok(note)
@@ -1330,7 +1337,10 @@ impl Store {
                     let step_id = insert_step_record!(tx, id, &step, actor, now);
                     detail["step_record_id"] = json!(step_id);
                 }
-                Side::Revision { step, supersede_from } => {
+                Side::Revision {
+                    step,
+                    supersede_from,
+                } => {
                     let superseded = sqlx::query(
                         "UPDATE step_records SET superseded_at = $3, superseded_by = $4 \
                          WHERE incident_id = $1 AND id >= $2 AND superseded_at IS NULL",

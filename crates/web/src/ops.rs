@@ -130,11 +130,7 @@ pub(crate) struct AnswerReq {
 }
 
 /// The latest conclusive proposal of an automated check for `step`, if any.
-async fn proposal(
-    state: &AppState,
-    id: i64,
-    step: &str,
-) -> AppResult<Option<incidents::CheckRun>> {
+async fn proposal(state: &AppState, id: i64, step: &str) -> AppResult<Option<incidents::CheckRun>> {
     Ok(state
         .store
         .check_runs(id)
@@ -152,9 +148,7 @@ pub(crate) async fn answer(
     req: AnswerReq,
     source: &str,
 ) -> AppResult<Incident> {
-    let proposed = proposal(state, id, &req.step)
-        .await?
-        .and_then(|r| r.answer);
+    let proposed = proposal(state, id, &req.step).await?.and_then(|r| r.answer);
     let source = source.parse().unwrap_or(Source::Agent);
     let version = req.version;
     act(state, user, id, |case| {
@@ -204,7 +198,10 @@ pub(crate) async fn accept_proposal(
                 answer: answer.clone(),
                 source: Source::Automated,
                 evidence: run.evidence,
-                note: Some(format!("proposed by the automated check, confirmed: {}", run.summary)),
+                note: Some(format!(
+                    "proposed by the automated check, confirmed: {}",
+                    run.summary
+                )),
                 proposed: Some(answer),
             },
         )

@@ -996,7 +996,11 @@ async fn notice(state: &AppState, id: i64, code: &str) -> AppResult<Option<(Stri
             steps.last().and_then(|s| {
                 ok(format!(
                     "{} \u{201c}{}\u{201d}: {}",
-                    if code == "Revised" { "Changed" } else { "Recorded" },
+                    if code == "Revised" {
+                        "Changed"
+                    } else {
+                        "Recorded"
+                    },
                     title(&s.step),
                     label(&s.step, &s.answer)
                 ))

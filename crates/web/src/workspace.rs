@@ -66,10 +66,7 @@ fn flatten(
                         flatten(&name(k), v, depth + 1, limit, out)
                     }
                     serde_json::Value::Array(items) => out.push((name(k), list(items))),
-                    other => out.push((
-                        name(k),
-                        scalar(other).unwrap_or_else(|| compact(other)),
-                    )),
+                    other => out.push((name(k), scalar(other).unwrap_or_else(|| compact(other)))),
                 }
             }
         }
@@ -100,7 +97,10 @@ fn list(items: &[serde_json::Value]) -> String {
 fn compact(v: &serde_json::Value) -> String {
     let s = v.to_string();
     if s.len() > 200 {
-        let cut = (0..=200).rev().find(|i| s.is_char_boundary(*i)).unwrap_or(0);
+        let cut = (0..=200)
+            .rev()
+            .find(|i| s.is_char_boundary(*i))
+            .unwrap_or(0);
         format!("{}…", &s[..cut])
     } else {
         s
@@ -209,16 +209,18 @@ pub(crate) async fn note(
     user.check_csrf(form.csrf.as_deref())?;
     match ops::note(&state, &user, id, &form.text).await {
         Ok(_) => Ok(back_to(id, "Noted")),
-        Err(AppError::BadRequest(m)) => conflict_or(
-            &state,
-            &user,
-            id,
-            AppError::Conflict {
-                current_version: None,
-                message: format!("The note was not added: {m}"),
-            },
-        )
-        .await,
+        Err(AppError::BadRequest(m)) => {
+            conflict_or(
+                &state,
+                &user,
+                id,
+                AppError::Conflict {
+                    current_version: None,
+                    message: format!("The note was not added: {m}"),
+                },
+            )
+            .await
+        }
         Err(e) => Err(e.into()),
     }
 }
@@ -342,20 +344,29 @@ mod tests {
             "empty": null,
         });
         let rows = facts(&v, 50);
-        assert!(rows.contains(&("registered".into(), "yes".into())), "{rows:?}");
+        assert!(
+            rows.contains(&("registered".into(), "yes".into())),
+            "{rows:?}"
+        );
         assert!(rows.contains(&("transports".into(), "udp, tls".into())));
         assert!(rows.contains(&("server · reachable".into(), "no".into())));
         assert!(rows.contains(&("server · error text".into(), "Connection refused".into())));
         assert!(rows.contains(&("contacts".into(), "1 entries (see the raw data)".into())));
         assert!(rows.contains(&("empty".into(), "none".into())));
-        assert_eq!(facts(&json!(null), 5), vec![("value".into(), "none".into())]);
+        assert_eq!(
+            facts(&json!(null), 5),
+            vec![("value".into(), "none".into())]
+        );
         assert_eq!(facts(&v, 2).len(), 2);
     }
 
     #[test]
     fn failed_checks_are_told_apart() {
         assert!(check_failed(&json!({"error": "timed out"}), "x"));
-        assert!(check_failed(&json!({"evidence": {"error": "refused"}}), "x"));
+        assert!(check_failed(
+            &json!({"evidence": {"error": "refused"}}),
+            "x"
+        ));
         assert!(check_failed(&json!({}), "the check failed: refused"));
         assert!(!check_failed(&json!({"registered": true}), "registered"));
     }

@@ -137,3 +137,46 @@ fn only_diagnosis_knows_both_runbook_and_server() {
     let libs: Vec<_> = both.into_iter().filter(|n| n != "dialtone").collect();
     assert_eq!(libs, vec!["diagnosis".to_string()]);
 }
+
+/// Only `casework` decides what an incident action writes: the CLI and the web app load the
+/// incident, ask the rule book, and hand its decision to `Store::apply`. None of them calls the
+/// store's incident writes itself.
+#[test]
+fn only_casework_decides_what_an_incident_action_writes() {
+    let writes = [
+        "store.open_incident(",
+        "store.open_incident_with_steps(",
+        "store.record_step(",
+        "store.revise_step(",
+        "store.add_note(",
+        "store.escalate(",
+        "store.close(",
+        "store.close_overriding(",
+        "store.assign(",
+        "store.take(",
+        "store.set_status(",
+    ];
+    let root = crate::support::repo_root();
+    let mut found = Vec::new();
+    for dir in ["crates/cli/src", "crates/web/src"] {
+        for entry in std::fs::read_dir(root.join(dir)).expect("read src") {
+            let path = entry.expect("entry").path();
+            if path.extension().is_none_or(|e| e != "rs") {
+                continue;
+            }
+            let text = std::fs::read_to_string(&path).expect("read");
+            // Method chains are split over lines: compare without whitespace.
+            let flat: String = text.chars().filter(|c| !c.is_whitespace()).collect();
+            for w in writes {
+                if flat.contains(w) {
+                    found.push(format!("{} calls {w}…)", path.display()));
+                }
+            }
+        }
+    }
+    assert!(
+        found.is_empty(),
+        "incident writes outside the rule book:\n{}",
+        found.join("\n")
+    );
+}

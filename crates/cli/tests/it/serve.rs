@@ -60,6 +60,11 @@ impl Server {
         Server { child, addr }
     }
 
+    /// Where it listens.
+    pub(crate) fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
     /// One HTTP/1.1 request on a fresh connection; returns (status, head, body).
     pub(crate) fn request(
         &self,
@@ -125,7 +130,7 @@ impl Drop for Server {
 }
 
 /// Decodes a chunked body (RFC 9112 §7.1).
-fn dechunk(mut b: &[u8]) -> Vec<u8> {
+pub(crate) fn dechunk(mut b: &[u8]) -> Vec<u8> {
     let mut out = Vec::new();
     loop {
         let Some(eol) = b.windows(2).position(|w| w == b"\r\n") else {

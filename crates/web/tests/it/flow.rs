@@ -261,7 +261,8 @@ async fn l1_opens_walks_and_escalates_then_l2_takes_and_closes_through_the_pages
     }
     let page = send(&r, Method::GET, &path, Some(&leo), false, Payload::Empty).await;
     assert!(
-        page.body.contains("name=\"outcome\" value=\"network_problem\""),
+        page.body
+            .contains("name=\"outcome\" value=\"network_problem\""),
         "{}",
         page.body
     );
@@ -351,7 +352,11 @@ async fn automated_checks_answer_conclusive_steps_and_keep_inconclusive_evidence
     )
     .await;
     assert_eq!(res.status, StatusCode::SEE_OTHER, "{}", res.body);
-    assert_eq!(version(&r, &lena, id).await, v, "a proposal answers nothing");
+    assert_eq!(
+        version(&r, &lena, id).await,
+        v,
+        "a proposal answers nothing"
+    );
     let page = send(
         &r,
         Method::GET,
@@ -362,7 +367,8 @@ async fn automated_checks_answer_conclusive_steps_and_keep_inconclusive_evidence
     )
     .await;
     assert!(
-        page.body.contains("The automated check proposes: Connected"),
+        page.body
+            .contains("The automated check proposes: Connected"),
         "{}",
         page.body
     );
