@@ -25,6 +25,9 @@ const LOG_EVERY: Duration = Duration::from_secs(10);
 const TCP_IDLE: Duration = Duration::from_secs(300);
 /// How often the UDP reader looks at the stop flag when no packet comes.
 const UDP_POLL: Duration = Duration::from_millis(100);
+/// The UDP receive buffer asked for (the kernel caps it at `net.core.rmem_max`): bursts wait
+/// there while the reader is busy, instead of being lost.
+pub const UDP_RECV_BUFFER: usize = 8 << 20;
 /// Pruning runs at most this often.
 const PRUNE_EVERY: Duration = Duration::from_secs(1);
 
@@ -344,6 +347,17 @@ fn spawn_udp_thread(
         .map_err(io("cannot make the HEP UDP socket blocking"))?;
     sock.set_read_timeout(Some(UDP_POLL))
         .map_err(io("cannot set the HEP UDP read timeout"))?;
+    // Best effort: a smaller buffer only means bursts are lost sooner.
+    let sref = socket2::SockRef::from(&sock);
+    if let Err(e) = sref.set_recv_buffer_size(UDP_RECV_BUFFER) {
+        tracing::debug!("cannot enlarge the HEP UDP receive buffer: {e}");
+    }
+    if let Ok(got) = sref.recv_buffer_size() {
+        tracing::info!(
+            bytes = got,
+            "HEP UDP receive buffer (raise net.core.rmem_max for a larger one)"
+        );
+    }
     std::thread::Builder::new()
         .name("hep-udp".into())
         .spawn(move || {

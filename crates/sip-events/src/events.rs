@@ -5,7 +5,10 @@
 use crate::hep::HepPacket;
 use chrono::{DateTime, TimeZone, Utc};
 use serde::Serialize;
-use sip_message::{Message, Method};
+use sip_message::scan::{
+    HeaderLine, StartLine, addr_uri, auth_param, cseq, uri_user, via_transport,
+};
+use sip_message::{Message, Method, Scanned};
 
 /// Longest text kept from any header (user agents, reasons, users); longer is cut.
 pub const MAX_FIELD: usize = 120;
@@ -88,14 +91,148 @@ pub fn record_from_hep(p: &HepPacket<'_>, received_at: i64) -> Result<SipRecord,
     if SKIPPED.iter().any(|m| p.payload.starts_with(m)) {
         return Err(Skip::Uninteresting);
     }
-    let parsed = sip_message::parse(p.payload);
-    let Some(msg) = parsed.message else {
-        return Err(Skip::NotSip);
-    };
     let at = p.timestamp_micros().unwrap_or(received_at);
     let src = p.src().map(|a| a.to_string()).unwrap_or_default();
     let dst = p.dst().map(|a| a.to_string()).unwrap_or_default();
-    record_from_message(&msg, at, src, dst, p.transport())
+    match sip_message::scan(p.payload) {
+        Ok(head) => record_from_head(&head, at, src, dst, p.transport()),
+        // A head that is not UTF-8 (a Latin-1 display name, say): the full parser reads it
+        // lossily. Rare, so its cost does not matter.
+        Err(sip_message::ScanError::NotUtf8 { .. }) => {
+            let Some(msg) = sip_message::parse(p.payload).message else {
+                return Err(Skip::NotSip);
+            };
+            record_from_message(&msg, at, src, dst, p.transport())
+        }
+        Err(_) => Err(Skip::NotSip),
+    }
+}
+
+/// The method token of the four the window keeps, as a static string.
+fn wanted_token(m: &str) -> Option<&'static str> {
+    Some(match m {
+        "REGISTER" => "REGISTER",
+        "INVITE" => "INVITE",
+        "BYE" => "BYE",
+        "CANCEL" => "CANCEL",
+        _ => return None,
+    })
+}
+
+/// Reads a scanned head into a record: the same rules as [`record_from_message`] (one pass over
+/// the header lines, the first of each header counts), without parsing the whole message.
+pub fn record_from_head(
+    head: &Scanned<'_>,
+    at: i64,
+    src: String,
+    dst: String,
+    ip_transport: Option<&str>,
+) -> Result<SipRecord, Skip> {
+    let (mut call_id, mut cseq_v, mut from, mut to, mut via) = (None, None, None, None, None);
+    let (mut agent, mut auth, mut proxy_auth, mut challenge_hdr) = (None, None, None, false);
+    let agent_name = match head.start {
+        StartLine::Request { .. } => "User-Agent",
+        StartLine::Response { .. } => "Server",
+    };
+    for h in head.headers() {
+        let slot = if h.is("Call-ID") {
+            &mut call_id
+        } else if h.is("CSeq") {
+            &mut cseq_v
+        } else if h.is("From") {
+            &mut from
+        } else if h.is("To") {
+            &mut to
+        } else if h.is("Via") {
+            &mut via
+        } else if h.is(agent_name) {
+            &mut agent
+        } else if h.is("Authorization") {
+            &mut auth
+        } else if h.is("Proxy-Authorization") {
+            &mut proxy_auth
+        } else {
+            challenge_hdr |= h.is("WWW-Authenticate") || h.is("Proxy-Authenticate");
+            continue;
+        };
+        if slot.is_none() {
+            *slot = Some(h);
+        }
+    }
+    let request_method = match head.start {
+        StartLine::Request { method, .. } => Some(method),
+        StartLine::Response { .. } => None,
+    };
+    let Some((seq, method)) =
+        cseq_v.and_then(|h| cseq(&h.unfolded()).map(|(n, m)| (n, wanted_token(m))))
+    else {
+        return Err(match request_method {
+            Some(m) if wanted_token(m).is_none() => Skip::Uninteresting,
+            _ => Skip::Unpairable,
+        });
+    };
+    let Some(method) = method else {
+        return Err(Skip::Uninteresting);
+    };
+    let call_id = match call_id.map(|h| h.unfolded()) {
+        Some(c) if !c.trim().is_empty() => cut(c.trim()),
+        _ => return Err(Skip::Unpairable),
+    };
+    let user_of = |h: Option<HeaderLine<'_>>| {
+        h.and_then(|h| addr_uri(&h.unfolded()).and_then(uri_user).map(cut))
+            .unwrap_or_default()
+    };
+    let from_user = user_of(from);
+    let to_user = user_of(to);
+    let transport = via
+        .and_then(|h| via_transport(&h.unfolded()).map(str::to_ascii_lowercase))
+        .filter(|t| !t.is_empty())
+        .or_else(|| ip_transport.map(str::to_owned))
+        .unwrap_or_default();
+    let agent = agent.map(|h| cut(&h.unfolded())).unwrap_or_default();
+    let (status, reason, ruri_user, auth_user, challenge) = match head.start {
+        StartLine::Request { method: m, uri } => {
+            if m != method {
+                // An ACK or other request inside an INVITE transaction's CSeq: not kept.
+                return Err(Skip::Uninteresting);
+            }
+            let auth_user = auth
+                .or(proxy_auth)
+                .and_then(|h| auth_param(&h.unfolded(), "username").map(|u| cut(&u)))
+                .unwrap_or_default();
+            (
+                None,
+                String::new(),
+                uri_user(uri).map(cut).unwrap_or_default(),
+                auth_user,
+                false,
+            )
+        }
+        StartLine::Response { status, reason } => (
+            Some(status),
+            cut(reason),
+            String::new(),
+            String::new(),
+            matches!(status, 401 | 407) && challenge_hdr,
+        ),
+    };
+    Ok(SipRecord {
+        at,
+        call_id,
+        cseq: seq,
+        method: method.to_owned(),
+        status,
+        reason,
+        from_user,
+        to_user,
+        ruri_user,
+        src: cut(&src),
+        dst: cut(&dst),
+        transport: cut(&transport),
+        user_agent: agent,
+        auth_user,
+        challenge,
+    })
 }
 
 /// Reads a parsed message into a record.

@@ -72,6 +72,14 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    #[error(
+        "events file {path} has layout {found}, newer than this dialtone knows ({known}): upgrade dialtone or use another file"
+    )]
+    Layout {
+        path: PathBuf,
+        found: i64,
+        known: i64,
+    },
     #[error("the events file did not answer within {0:?}")]
     Timeout(std::time::Duration),
 }

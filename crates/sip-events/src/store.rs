@@ -63,17 +63,50 @@ impl StoreConfig {
     }
 }
 
+/// The layout's version (`PRAGMA user_version`): 2 since message rows are compact (method as a
+/// code, no addresses: those are in the registration and call rows).
+const LAYOUT: i64 = 2;
+const SET_LAYOUT: &str = "PRAGMA user_version = 2";
+
+/// The message row's method code: 1 REGISTER, 2 INVITE, 3 BYE, 4 CANCEL (0 for anything else).
+fn method_code(m: &str) -> i64 {
+    match m {
+        "REGISTER" => 1,
+        "INVITE" => 2,
+        "BYE" => 3,
+        "CANCEL" => 4,
+        _ => 0,
+    }
+}
+
+/// Version 1 files (message rows with text method and addresses) are rewritten once, keeping
+/// every row.
+const MIGRATE_V1: &str = "
+CREATE TABLE messages_v2 (
+    id INTEGER PRIMARY KEY,
+    at INTEGER NOT NULL,
+    call_id TEXT NOT NULL,
+    cseq INTEGER NOT NULL,
+    method INTEGER NOT NULL,
+    status INTEGER
+);
+INSERT INTO messages_v2 (id, at, call_id, cseq, method, status)
+    SELECT id, at, call_id, cseq,
+           CASE method WHEN 'REGISTER' THEN 1 WHEN 'INVITE' THEN 2 WHEN 'BYE' THEN 3 WHEN 'CANCEL' THEN 4 ELSE 0 END,
+           status
+    FROM messages;
+DROP TABLE messages;
+ALTER TABLE messages_v2 RENAME TO messages;
+";
+
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS messages (
     id INTEGER PRIMARY KEY,
     at INTEGER NOT NULL,
     call_id TEXT NOT NULL,
     cseq INTEGER NOT NULL,
-    method TEXT NOT NULL,
-    status INTEGER,
-    src TEXT NOT NULL,
-    dst TEXT NOT NULL,
-    transport TEXT NOT NULL
+    method INTEGER NOT NULL,
+    status INTEGER
 );
 CREATE TABLE IF NOT EXISTS registrations (
     id INTEGER PRIMARY KEY,
@@ -134,58 +167,50 @@ impl std::fmt::Debug for EventStore {
     }
 }
 
-/// A registration row being merged (one REGISTER transaction).
+/// A registration row being merged (one REGISTER transaction), borrowing from the batch.
 #[derive(Debug, Clone)]
-struct RegRow {
-    call_id: String,
+struct RegRow<'a> {
+    call_id: &'a str,
     cseq: u32,
     at: i64,
-    user: String,
-    source: String,
-    transport: String,
-    user_agent: String,
-    auth_user: String,
+    user: &'a str,
+    source: &'a str,
+    transport: &'a str,
+    user_agent: &'a str,
+    auth_user: &'a str,
     from_request: bool,
     status: u16,
-    reason: String,
+    reason: &'a str,
     challenge: bool,
 }
 
-impl RegRow {
-    fn from_record(r: &SipRecord) -> Self {
+impl<'a> RegRow<'a> {
+    fn from_record(r: &'a SipRecord) -> Self {
         let request = r.status.is_none();
         let user = if r.to_user.is_empty() {
-            r.from_user.clone()
+            &r.from_user
         } else {
-            r.to_user.clone()
+            &r.to_user
         };
         Self {
-            call_id: r.call_id.clone(),
+            call_id: &r.call_id,
             cseq: r.cseq,
             at: r.at,
             user,
             // The client sent the request, and receives the response.
-            source: if request {
-                r.src.clone()
-            } else {
-                r.dst.clone()
-            },
-            transport: r.transport.clone(),
-            user_agent: if request {
-                r.user_agent.clone()
-            } else {
-                String::new()
-            },
-            auth_user: r.auth_user.clone(),
+            source: if request { &r.src } else { &r.dst },
+            transport: &r.transport,
+            user_agent: if request { &r.user_agent } else { "" },
+            auth_user: &r.auth_user,
             from_request: request,
             status: r.status.unwrap_or(0),
-            reason: r.reason.clone(),
+            reason: &r.reason,
             challenge: r.challenge,
         }
     }
 
     /// Same rules as the SQL upsert: the first request's fields, the last final response.
-    fn merge(&mut self, o: RegRow) {
+    fn merge(&mut self, o: RegRow<'a>) {
         if o.from_request && !self.from_request {
             self.at = o.at;
             self.user = o.user;
@@ -203,45 +228,37 @@ impl RegRow {
     }
 }
 
-/// A call row being merged (all INVITE transactions of a Call-ID).
+/// A call row being merged (all INVITE transactions of a Call-ID), borrowing from the batch.
 #[derive(Debug, Clone)]
-struct CallRow {
-    call_id: String,
+struct CallRow<'a> {
+    call_id: &'a str,
     at: i64,
-    caller: String,
-    callee: String,
-    dialled: String,
-    source: String,
+    caller: &'a str,
+    callee: &'a str,
+    dialled: &'a str,
+    source: &'a str,
     from_request: bool,
     status: u16,
-    reason: String,
+    reason: &'a str,
     rank: i64,
     answered_at: Option<i64>,
     ended_at: Option<i64>,
 }
 
-impl CallRow {
-    fn from_invite(r: &SipRecord) -> Self {
+impl<'a> CallRow<'a> {
+    fn from_invite(r: &'a SipRecord) -> Self {
         let request = r.status.is_none();
         let status = r.status.unwrap_or(0);
         Self {
-            call_id: r.call_id.clone(),
+            call_id: &r.call_id,
             at: r.at,
-            caller: r.from_user.clone(),
-            callee: r.to_user.clone(),
-            dialled: if request {
-                r.ruri_user.clone()
-            } else {
-                String::new()
-            },
-            source: if request {
-                r.src.clone()
-            } else {
-                r.dst.clone()
-            },
+            caller: &r.from_user,
+            callee: &r.to_user,
+            dialled: if request { &r.ruri_user } else { "" },
+            source: if request { &r.src } else { &r.dst },
             from_request: request,
             status,
-            reason: r.reason.clone(),
+            reason: &r.reason,
             rank: if request {
                 -1
             } else {
@@ -252,7 +269,7 @@ impl CallRow {
         }
     }
 
-    fn merge(&mut self, o: CallRow) {
+    fn merge(&mut self, o: CallRow<'a>) {
         if o.from_request && !self.from_request {
             self.at = o.at;
             self.caller = o.caller;
@@ -300,10 +317,42 @@ impl EventStore {
             .connect_with(options)
             .await
             .map_err(store_err(&path))?;
-        sqlx::raw_sql(SCHEMA)
-            .execute(&pool)
+        let err = store_err(&path);
+        let layout: i64 = sqlx::query_scalar("PRAGMA user_version")
+            .fetch_one(&pool)
             .await
-            .map_err(store_err(&path))?;
+            .map_err(&err)?;
+        if layout > LAYOUT {
+            return Err(Error::Layout {
+                path: path.clone(),
+                found: layout,
+                known: LAYOUT,
+            });
+        }
+        if layout < LAYOUT {
+            let v1: i64 = sqlx::query_scalar(
+                "SELECT COUNT(*) FROM pragma_table_info('messages') WHERE name = 'src'",
+            )
+            .fetch_one(&pool)
+            .await
+            .map_err(&err)?;
+            let mut tx = pool.begin().await.map_err(&err)?;
+            if v1 > 0 {
+                sqlx::raw_sql(MIGRATE_V1)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(&err)?;
+            }
+            sqlx::raw_sql(SCHEMA)
+                .execute(&mut *tx)
+                .await
+                .map_err(&err)?;
+            sqlx::raw_sql(SET_LAYOUT)
+                .execute(&mut *tx)
+                .await
+                .map_err(&err)?;
+            tx.commit().await.map_err(&err)?;
+        }
         Ok(EventStore { pool, cfg })
     }
 
@@ -318,19 +367,19 @@ impl EventStore {
             return Ok(0);
         }
         let err = store_err(&self.cfg.path);
-        let mut regs: Vec<RegRow> = Vec::new();
+        let mut regs: Vec<RegRow<'_>> = Vec::new();
         let mut reg_index: HashMap<(&str, u32), usize> = HashMap::new();
-        let mut calls: Vec<CallRow> = Vec::new();
+        let mut calls: Vec<CallRow<'_>> = Vec::new();
         let mut call_index: HashMap<&str, usize> = HashMap::new();
         let mut ends: Vec<(&str, i64)> = Vec::new();
         for r in records {
             match (r.method.as_str(), r.status) {
                 ("REGISTER", _) => {
                     let row = RegRow::from_record(r);
-                    match reg_index.get(&(r.call_id.as_str(), r.cseq)) {
+                    match reg_index.get(&(row.call_id, r.cseq)) {
                         Some(&i) => regs[i].merge(row),
                         None => {
-                            reg_index.insert((r.call_id.as_str(), r.cseq), regs.len());
+                            reg_index.insert((row.call_id, r.cseq), regs.len());
                             regs.push(row);
                         }
                     }
@@ -361,17 +410,14 @@ impl EventStore {
         let mut tx = self.pool.begin().await.map_err(&err)?;
         for chunk in records.chunks(ROWS_PER_STATEMENT) {
             let mut q = QueryBuilder::<Sqlite>::new(
-                "INSERT INTO messages (at, call_id, cseq, method, status, src, dst, transport) ",
+                "INSERT INTO messages (at, call_id, cseq, method, status) ",
             );
             q.push_values(chunk, |mut b, r| {
                 b.push_bind(r.at)
-                    .push_bind(r.call_id.clone())
+                    .push_bind(r.call_id.as_str())
                     .push_bind(i64::from(r.cseq))
-                    .push_bind(r.method.clone())
-                    .push_bind(r.status.map(i64::from))
-                    .push_bind(r.src.clone())
-                    .push_bind(r.dst.clone())
-                    .push_bind(r.transport.clone());
+                    .push_bind(method_code(&r.method))
+                    .push_bind(r.status.map(i64::from));
             });
             q.build().execute(&mut *tx).await.map_err(&err)?;
         }
@@ -381,17 +427,17 @@ impl EventStore {
                  auth_user, from_request, status, reason, challenge) ",
             );
             q.push_values(chunk, |mut b, r| {
-                b.push_bind(r.call_id.clone())
+                b.push_bind(r.call_id)
                     .push_bind(i64::from(r.cseq))
                     .push_bind(r.at)
-                    .push_bind(r.user.clone())
-                    .push_bind(r.source.clone())
-                    .push_bind(r.transport.clone())
-                    .push_bind(r.user_agent.clone())
-                    .push_bind(r.auth_user.clone())
+                    .push_bind(r.user)
+                    .push_bind(r.source)
+                    .push_bind(r.transport)
+                    .push_bind(r.user_agent)
+                    .push_bind(r.auth_user)
                     .push_bind(r.from_request)
                     .push_bind(i64::from(r.status))
-                    .push_bind(r.reason.clone())
+                    .push_bind(r.reason)
                     .push_bind(r.challenge);
             });
             // Same rules as RegRow::merge; SET expressions see the row as it was.
@@ -416,15 +462,15 @@ impl EventStore {
                  status, reason, rank, answered_at, ended_at) ",
             );
             q.push_values(chunk, |mut b, c| {
-                b.push_bind(c.call_id.clone())
+                b.push_bind(c.call_id)
                     .push_bind(c.at)
-                    .push_bind(c.caller.clone())
-                    .push_bind(c.callee.clone())
-                    .push_bind(c.dialled.clone())
-                    .push_bind(c.source.clone())
+                    .push_bind(c.caller)
+                    .push_bind(c.callee)
+                    .push_bind(c.dialled)
+                    .push_bind(c.source)
                     .push_bind(c.from_request)
                     .push_bind(i64::from(c.status))
-                    .push_bind(c.reason.clone())
+                    .push_bind(c.reason)
                     .push_bind(c.rank)
                     .push_bind(c.answered_at)
                     .push_bind(c.ended_at);

@@ -64,7 +64,7 @@ pub fn canonical_name(name: &str) -> String {
 
 // Header names compare case-insensitively after expanding compact forms; no allocation,
 // because lookups run many times per parsed message.
-fn same_name(a: &str, b: &str) -> bool {
+pub(crate) fn same_name(a: &str, b: &str) -> bool {
     long_form(a).eq_ignore_ascii_case(long_form(b))
 }
 

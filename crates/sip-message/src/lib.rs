@@ -1,4 +1,5 @@
-//! Pure SIP (RFC 3261) and SDP (RFC 4566) messages: parse, print, typed headers, framing and redaction.
+//! Pure SIP (RFC 3261) and SDP (RFC 4566) messages: parse, print, typed headers, framing, redaction,
+//! and a lean lenient head scanner ([`scan`]) for hot paths.
 //!
 //! Parsing never fails on peer input: [`parse`] returns whatever message it could recover plus
 //! [`Diagnostic`]s describing what was wrong, because a troubleshooting tool must be able to show
@@ -11,6 +12,7 @@ mod message;
 mod params;
 mod parse;
 mod redact;
+pub mod scan;
 pub mod sdp;
 mod typed;
 mod uri;
@@ -21,6 +23,7 @@ pub use message::{Message, Method, Request, Response, default_reason};
 pub use params::Param;
 pub use parse::{Diagnostic, Parsed, Severity, parse};
 pub use redact::{REDACTED, redact, redact_text};
+pub use scan::{ScanError, Scanned, scan};
 pub use typed::{CSeq, Credentials, DigestChallenge, NameAddr, Reason, Via, Warning};
 pub use uri::{Scheme, Uri};
 

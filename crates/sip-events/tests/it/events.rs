@@ -299,3 +299,73 @@ async fn the_timeline_reads_in_plain_words() {
     let later = sip_events::events::time_of(t + 1_500_000);
     assert_eq!(w.timeline("alice", later, 50).await.unwrap().len(), 1);
 }
+
+/// The lean path (scanner) and the full parser give the same record for every message of the
+/// synthetic mix, the sip-message corpus and a few awkward forms (compact names, folding, case).
+#[test]
+fn lean_extraction_agrees_with_the_full_parser() {
+    use sip_events::events::{record_from_head, record_from_message};
+    let t = now();
+    let mut payloads: Vec<Vec<u8>> = Vec::new();
+    for (i, outcome) in [
+        RegOutcome::Registered,
+        RegOutcome::Refused,
+        RegOutcome::ChallengeOnly,
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let id = format!("eq-r{i}");
+        let msgs = synth::registration("alice", "x.test", client(), server(), &id, t, outcome);
+        payloads.extend(msgs.into_iter().map(|m| m.0));
+    }
+    for status in [200, 486, 503] {
+        let id = format!("eq-c{status}");
+        let msgs = synth::call(
+            "alice",
+            "95551234",
+            "x.test",
+            client(),
+            server(),
+            &id,
+            t,
+            status,
+        );
+        payloads.extend(msgs.into_iter().map(|m| m.0));
+    }
+    for odd in [
+        "INVITE sip:+4930@x.test;user=phone SIP/2.0\r\nv: SIP/2.0/tls h;branch=z9hG4bK1\r\ni: compact-1\r\nf: \"A, B\" <sips:alice@x.test>;tag=1\r\nt: sip:bob@x.test\r\ncseq: 3 INVITE\r\nuser-agent: folded\r\n  agent 2.0\r\nproxy-authorization: Digest username=\"alice\", response=\"00\"\r\n\r\n",
+        "SIP/2.0 407 Proxy Authentication Required\r\nVia: SIP/2.0/UDP h\r\nCall-ID:   spaced  \r\nCSeq: 3 INVITE\r\nFrom: <sip:alice@x>\r\nTo: <tel:+4930>\r\nProxy-Authenticate: Digest realm=\"x\"\r\nServer: k\r\n\r\n",
+        "SIP/2.0 180 Ringing\nCall-ID: lf-only\nCSeq: 1 INVITE\nFrom: <sip:a@x>\nTo: <sip:b@x>\n\n",
+        "BYE sip:b@x SIP/2.0\r\nCall-ID: bye-1\r\nCSeq: 4 BYE\r\nFrom: <sip:a@x>\r\nTo: <sip:b@x>\r\n\r\n",
+        "CANCEL sip:b@x SIP/2.0\r\nCall-ID: c-1\r\nCSeq: 1 CANCEL\r\nFrom: <sip:a@x>\r\nTo: <sip:b@x>\r\n\r\n",
+        "ACK sip:b@x SIP/2.0\r\nCall-ID: a-1\r\nCSeq: 1 INVITE\r\n\r\n",
+        "REGISTER sip:x SIP/2.0\r\nCall-ID: r-1\r\nCSeq: one REGISTER\r\n\r\n",
+        "OPTIONS sip:x SIP/2.0\r\nCall-ID: o-1\r\n\r\n",
+        "SIP/2.0 200 OK\r\nCall-ID: \r\nCSeq: 1 REGISTER\r\n\r\n",
+    ] {
+        payloads.push(odd.as_bytes().to_vec());
+    }
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../fuzz/sip-message/corpus/parse");
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        payloads.push(std::fs::read(entry.unwrap().path()).unwrap());
+    }
+    let mut kept = 0;
+    for p in &payloads {
+        let full = sip_message::parse(p);
+        if full.diagnostics.iter().any(|d| d.message.contains("UTF-8")) {
+            continue;
+        }
+        let (Some(m), Ok(head)) = (full.message, sip_message::scan(p)) else {
+            continue;
+        };
+        let src = "192.0.2.1:5060".to_owned();
+        let dst = "192.0.2.2:5060".to_owned();
+        let lean = record_from_head(&head, 7, src.clone(), dst.clone(), Some("udp"));
+        let reference = record_from_message(&m, 7, src, dst, Some("udp"));
+        assert_eq!(lean, reference, "{}", String::from_utf8_lossy(p));
+        kept += usize::from(lean.is_ok());
+    }
+    assert!(kept >= 25, "only {kept} records compared");
+}

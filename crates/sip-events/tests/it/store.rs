@@ -209,3 +209,92 @@ async fn out_of_order_arrival_keeps_what_is_in_the_window() {
     assert_eq!(st.calls, 1);
     assert_eq!(st.registration_attempts, 1, "{st:?}");
 }
+
+/// A file written by the first layout (message rows with text method and addresses) is
+/// rewritten once on open, keeping every row; a file from a newer layout is refused clearly.
+#[tokio::test]
+async fn an_older_layout_is_migrated_and_a_newer_one_refused() {
+    use sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("events.sqlite");
+    let raw = |p: &std::path::Path| {
+        SqlitePoolOptions::new().max_connections(1).connect_with(
+            SqliteConnectOptions::new()
+                .filename(p)
+                .create_if_missing(true),
+        )
+    };
+    let pool = raw(&path).await.unwrap();
+    sqlx::raw_sql(
+        "CREATE TABLE messages (id INTEGER PRIMARY KEY, at INTEGER NOT NULL, call_id TEXT NOT NULL,
+           cseq INTEGER NOT NULL, method TEXT NOT NULL, status INTEGER, src TEXT NOT NULL,
+           dst TEXT NOT NULL, transport TEXT NOT NULL);
+         INSERT INTO messages (at, call_id, cseq, method, status, src, dst, transport) VALUES
+           (1, 'old-1', 1, 'REGISTER', NULL, 'a', 'b', 'udp'),
+           (2, 'old-1', 1, 'REGISTER', 401, 'b', 'a', 'udp'),
+           (3, 'old-2', 1, 'INVITE', NULL, 'a', 'b', 'udp');",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    pool.close().await;
+
+    let store = EventStore::open(StoreConfig::new(&path)).await.unwrap();
+    let t = Utc::now().timestamp_micros();
+    store.write_batch(&reg_records("new", 1, t)).await.unwrap();
+    store.close().await;
+    let pool = raw(&path).await.unwrap();
+    let rows: Vec<(i64, String, i64)> =
+        sqlx::query_as("SELECT id, call_id, method FROM messages ORDER BY id")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+    assert_eq!(
+        rows,
+        [
+            (1, "old-1".to_owned(), 1),
+            (2, "old-1".to_owned(), 1),
+            (3, "old-2".to_owned(), 2),
+            (4, "new-0".to_owned(), 1),
+            (5, "new-0".to_owned(), 1),
+        ]
+    );
+    let version: i64 = sqlx::query_scalar("PRAGMA user_version")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(version, 2);
+    // Opening again does not migrate twice.
+    pool.close().await;
+    EventStore::open(StoreConfig::new(&path))
+        .await
+        .unwrap()
+        .close()
+        .await;
+    assert_eq!(
+        EventWindow::open(&path)
+            .await
+            .unwrap()
+            .stats()
+            .await
+            .unwrap()
+            .events,
+        5
+    );
+
+    let newer = dir.path().join("newer.sqlite");
+    let pool = raw(&newer).await.unwrap();
+    sqlx::raw_sql("PRAGMA user_version = 9")
+        .execute(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
+    let err = EventStore::open(StoreConfig::new(&newer))
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("has layout 9, newer than this dialtone knows (2)"),
+        "{err}"
+    );
+}

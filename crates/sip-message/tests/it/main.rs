@@ -6,5 +6,6 @@ mod frame;
 mod messages;
 mod redact;
 mod roundtrip;
+mod scan;
 mod sdp;
 mod uri;
