@@ -623,7 +623,9 @@ impl<'s> Analyzer<'s> {
 
     /// Summarise everything still open and build the result.
     pub(crate) fn finish(mut self, input_kind: crate::InputKind) -> crate::Analysis {
-        let open: Vec<Dialog> = self.open.drain().map(|(_, d)| d).collect();
+        let mut open: Vec<Dialog> = self.open.drain().map(|(_, d)| d).collect();
+        // In the order they started, as a streamed listing reads best.
+        open.sort_by(|a, b| a.start.total_cmp(&b.start));
         for mut d in open {
             // Still unfinished when the input ended: say so rather than blame the peer.
             d.cut_by_end = !d.finished && self.last_ts - d.last < LINGER_S;
@@ -986,10 +988,13 @@ impl Dialog {
             };
             media.sdp(id, side, sdp);
         }
-        if let Some(id) = self.media_id
-            && let Some(a) = self.answered_at
-        {
-            media.answered(id, a);
+        if let Some(id) = self.media_id {
+            if let Some(a) = self.answered_at {
+                media.answered(id, a);
+            }
+            if let Some(b) = self.bye_at {
+                media.ended(id, b);
+            }
         }
     }
 

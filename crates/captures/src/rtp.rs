@@ -33,6 +33,8 @@ const MAX_UNSIGNALLED_LISTED: usize = 100;
 const MAX_DROPOUT: u16 = 3000;
 /// RFC 3550 A.1: a step back of less than this is reordering.
 const MAX_MISORDER: u16 = 100;
+/// RTP to or from a call's addresses still belongs to it this long after its BYE.
+const ENDED_GRACE_S: f64 = 2.0;
 /// An answered call shorter than this is not judged on its media.
 const MIN_JUDGED_S: f64 = 0.4;
 /// A stream that starts later than this after the answer is named as late.
@@ -807,6 +809,7 @@ struct Session {
     sides: [SideInfo; 2],
     streams: Vec<Stream>,
     answered_at: Option<f64>,
+    ended_at: Option<f64>,
     last: f64,
     rtcp_packets: u64,
 }
@@ -834,6 +837,7 @@ struct Candidate {
     seq: u16,
     pt: u8,
     count: u32,
+    first: f64,
     last: f64,
 }
 
@@ -895,6 +899,24 @@ impl Media {
         }
     }
 
+    /// The call ended at `ts` (BYE): its addresses stop claiming packets shortly after.
+    pub(crate) fn ended(&mut self, id: u64, ts: f64) {
+        if let Some(s) = self.sessions.get_mut(&id)
+            && s.ended_at.is_none()
+        {
+            s.ended_at = Some(ts);
+        }
+    }
+
+    /// The endpoint at `addr`, if its call is still live at `ts`.
+    fn live_endpoint(&self, addr: &SocketAddr, ts: f64) -> Option<Endpoint> {
+        let e = *self.endpoints.get(addr)?;
+        let s = self.sessions.get(&e.session)?;
+        s.ended_at
+            .is_none_or(|end| ts - end < ENDED_GRACE_S)
+            .then_some(e)
+    }
+
     /// The last RTP or RTCP packet of a session: a call with media is not idle.
     pub(crate) fn last_activity(&self, id: u64) -> f64 {
         self.sessions.get(&id).map_or(0.0, |s| s.last)
@@ -913,9 +935,13 @@ impl Media {
         if ts - self.last_sweep > 10.0 {
             self.sweep(ts);
         }
-        let ep = match self.endpoints.get(&dst) {
-            Some(e) => Some((*e, e.side.other())),
-            None => self.endpoints.get(&src).map(|e| (*e, e.side)),
+        // Ports are reused from call to call: when the source and the destination name two
+        // calls, the newer SDP wins.
+        let ep = match (self.live_endpoint(&dst, ts), self.live_endpoint(&src, ts)) {
+            (Some(d), Some(s)) if s.session > d.session => Some((s, s.side)),
+            (Some(d), _) => Some((d, d.side.other())),
+            (None, Some(s)) => Some((s, s.side)),
+            (None, None) => None,
         };
         if let Some((ep, from)) = ep {
             self.session_packet(ep.session, from, ts, src, dst, data);
@@ -1020,6 +1046,7 @@ impl Media {
                     seq: h.seq,
                     pt: h.payload_type,
                     count: 1,
+                    first: ts,
                     last: ts,
                 };
                 false
@@ -1036,6 +1063,7 @@ impl Media {
                         seq: h.seq,
                         pt: h.payload_type,
                         count: 1,
+                        first: ts,
                         last: ts,
                     },
                 );
@@ -1045,7 +1073,7 @@ impl Media {
         if !promote {
             return;
         }
-        self.candidates.remove(&(src, dst));
+        let first = self.candidates.remove(&(src, dst)).map_or(ts, |c| c.first);
         if self.open_streams >= MAX_OPEN_STREAMS {
             self.stats.streams_not_tracked += 1;
             return;
@@ -1054,6 +1082,7 @@ impl Media {
         // The packets that made it a candidate count too.
         st.packets = u64::from(HEURISTIC_PACKETS - 1);
         st.base_seq = h.seq.wrapping_sub(st.packets as u16);
+        st.first_ts = first;
         if let Some((name, clock)) = static_codec(h.payload_type) {
             st.codec = name.to_owned();
             st.clock = clock;
@@ -1427,6 +1456,27 @@ fn judge(s: &Session, ctx: &CallContext, any_rtp: bool) -> (MediaSummary, Vec<Me
         v.len()
     };
     for side in [Side::Caller, Side::Callee] {
+        let announced = s.sides[side.idx()]
+            .sdp
+            .as_ref()
+            .and_then(SdpAudio::rtp_addr);
+        if let Some(sdp) = announced
+            && let Some(st) = s
+                .streams
+                .iter()
+                .find(|st| st.from == Some(side) && st.src.ip() != sdp.ip())
+        {
+            notes.push(format!(
+                "the {}'s SDP announces {sdp} but its RTP comes from {}{}",
+                side.name(),
+                st.src,
+                if is_private(&sdp.ip()) {
+                    " (NAT: the far end must send to where RTP comes from)"
+                } else {
+                    ""
+                }
+            ));
+        }
         if ssrcs(side) > 1 {
             notes.push(format!(
                 "the {} changed SSRC ({} sources)",
