@@ -935,10 +935,26 @@ impl Media {
         if ts - self.last_sweep > 10.0 {
             self.sweep(ts);
         }
-        // Ports are reused from call to call: when the source and the destination name two
-        // calls, the newer SDP wins.
+        // Ports are reused from call to call, and a test tool may share one port among many
+        // calls: when the source and the destination name two calls, the call whose SDPs name
+        // both ends wins, else the newer SDP.
         let ep = match (self.live_endpoint(&dst, ts), self.live_endpoint(&src, ts)) {
-            (Some(d), Some(s)) if s.session > d.session => Some((s, s.side)),
+            (Some(d), Some(s)) if d.session != s.session => {
+                let names = |e: Endpoint, other: &SocketAddr| {
+                    self.sessions
+                        .get(&e.session)
+                        .is_some_and(|x| x.sides[e.side.other().idx()].addrs.contains(other))
+                };
+                if names(s, &dst) && !names(d, &src) {
+                    Some((s, s.side))
+                } else if names(d, &src) && !names(s, &dst) {
+                    Some((d, d.side.other()))
+                } else if s.session > d.session {
+                    Some((s, s.side))
+                } else {
+                    Some((d, d.side.other()))
+                }
+            }
             (Some(d), _) => Some((d, d.side.other())),
             (None, Some(s)) => Some((s, s.side)),
             (None, None) => None,
