@@ -11,6 +11,11 @@
 # Prints size, SIP messages, wall time, MB/s, peak RSS (/usr/bin/time -v) and the ratios.
 # RING=1 also measures the capture split into 10 files (editcap -c, a tcpdump -C ring buffer)
 # read as one capture from their directory, and a gzip copy of each part.
+# Then a capture with RTP: MEDIA_CALLS (2000) calls recorded live through the lab (SIPp
+# media_call.xml plays 0.4 s of PCMU with play_pcap_audio to a SIPp UAS registered as bob that
+# runs -rtp_echo; MEDIA_UACS (10) SIPp UACs in parallel, one call at a time each, each on its
+# own media port), cached in MEDIA_CACHE (/tmp/dialtone-bench-media-<calls>.pcap); measured the
+# same way, with the media verdicts dialtone finds. MEDIA=0 skips it.
 # Settings: CALLS (20000), RECORD (2000; = CALLS for a fully live capture), RATE calls/s (100),
 # HOLD ms (200), BENCH_BASE port block (35000),
 # BENCH_PCAP=file to skip recording and measure an existing capture, RUNS (3, best of, for
@@ -109,6 +114,9 @@ measure() { # name command... ; sets SECS and RSS_KB (best wall time of RUNS)
     done
 }
 
+bench_file() { # PCAP: dialtone (table, --json), tshark, sngrep on one file, one row each
+    local PCAP=$1
+    SIZE=$(stat -c %s "$PCAP")
 measure dialtone "$DIALTONE" capture analyze "$PCAP"
 D_SECS=$SECS D_RSS=$RSS_KB D_CPU=$CPU
 grep -o "^Calls: [0-9]*.*" "$WORK/dialtone.out" | head -1 | sed 's/^/   dialtone: /' || true
@@ -134,6 +142,8 @@ row dialtone "$D_SECS" "$D_RSS" "$D_CPU"
 row "dialtone --json" "$J_SECS" "$J_RSS" "$J_CPU"
 row tshark "$T_SECS" "$T_RSS" "$T_CPU"
 row sngrep "$S_SECS" "$S_RSS" "$S_CPU"
+}
+bench_file "$PCAP"
 
 if [[ -n ${RING:-} ]]; then
     command -v editcap >/dev/null || { echo "bench: editcap not found (apt-get install tshark)" >&2; exit 1; }
@@ -146,4 +156,82 @@ if [[ -n ${RING:-} ]]; then
     measure ringgz "$DIALTONE" capture analyze "$WORK/ringgz"
     row "ring .gz" "$SECS" "$RSS_KB" "$CPU"
     echo "   (gzip copies: $(du -cb "$WORK"/ringgz/* | tail -n1 | cut -f1) bytes; MB/s above counts the uncompressed size)"
+fi
+
+if [[ ${MEDIA:-1} != 0 ]]; then
+    MEDIA_CALLS=${MEDIA_CALLS:-2000} MEDIA_UACS=${MEDIA_UACS:-10}
+    MEDIA_CACHE=${MEDIA_CACHE:-/tmp/dialtone-bench-media-$MEDIA_CALLS.pcap}
+    if [[ ! -s $MEDIA_CACHE ]]; then
+        export LAB_SIP_PORT=$((BASE + 60)) LAB_TLS_PORT=$((BASE + 61)) LAB_RPC_PORT=$((BASE + 71))
+        export LAB_ECHO_PORT=$((BASE + 90)) LAB_GW_PORT=$((BASE + 92)) LAB_GW2_PORT=$((BASE + 94))
+        export LAB_MEDIA_BASE=$((BASE + 1000))
+        "$ROOT/lab/start.sh" "$WORK/mlab" >/dev/null
+        # shellcheck disable=SC1091
+        . "$WORK/mlab/lab.env"
+        MUAS=$((BASE + 82)) MUAS_MEDIA=$((BASE + 4000)) MUAC=$((BASE + 200)) MMEDIA=$((BASE + 5000))
+        # 0.4 s of PCMU (20 packets of 20 ms) for play_pcap_audio, which rewrites the addresses.
+        python3 - "$WORK/audio.pcap" <<'PY'
+import struct, sys
+out = [struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1)]
+for i in range(20):
+    rtp = struct.pack("!BBHII", 0x80, 0, 1000 + i, i * 160, 0x12345678) + b"\xff" * 160
+    udp = struct.pack("!HHHH", 40000, 40002, 8 + len(rtp), 0) + rtp
+    ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(udp), i, 0x4000, 64, 17, 0,
+                     bytes([127, 0, 0, 1]), bytes([127, 0, 0, 1])) + udp
+    frame = b"\0" * 12 + b"\x08\x00" + ip
+    out.append(struct.pack("<IIII", 1000000, i * 20000, len(frame), len(frame)) + frame)
+open(sys.argv[1], "wb").write(b"".join(out))
+PY
+        # bob: a SIPp UAS that answers at once and echoes RTP (the lab's echo scenario).
+        sipp -sf "$ROOT/lab/sipp/echo_uas.xml" -p "$MUAS" -i 127.0.0.1 -mi 127.0.0.1 -mp "$MUAS_MEDIA" \
+            -rtp_echo -nostdin -bg >"$WORK/muas.out" 2>&1 || true
+        p=$(sed -n 's/.*PID=\[\([0-9]*\)\].*/\1/p' "$WORK/muas.out")
+        [[ -n $p ]] && PIDS=("$p" "${PIDS[@]}")
+        sipp "$LAB_SIP_UDP" -sf "$ROOT/lab/sipp/register.xml" -key user bob -key domain "$LAB_DOMAIN" \
+            -key expires 3600 -key contact "sip:bob@127.0.0.1:$MUAS" -au bob -ap "$LAB_ACCOUNT_BOB_PASSWORD" \
+            -p $((BASE + 81)) -i 127.0.0.1 -m 1 -nostdin -timeout 10s >/dev/null 2>&1 ||
+            { echo "bench: registering bob failed" >&2; exit 1; }
+        echo "== recording $MEDIA_CALLS calls with RTP through Kamailio ($MEDIA_UACS SIPp UACs, echo UAS)"
+        MPCAP=$WORK/media.pcap
+        tcpdump -q -U --immediate-mode -B 32768 -i lo -w "$MPCAP" \
+            "udp portrange $MUAC-$((MUAC + MEDIA_UACS - 1)) or udp portrange $MMEDIA-$((MMEDIA + 4 * MEDIA_UACS)) or udp port $MUAS_MEDIA" \
+            2>"$WORK/mtcpdump.err" &
+        PIDS+=($!)
+        for _ in $(seq 50); do grep -q "listening on" "$WORK/mtcpdump.err" && break; sleep 0.1; done
+        started=$(date +%s.%N)
+        uacs=()
+        for i in $(seq 0 $((MEDIA_UACS - 1))); do
+            (cd "$WORK" && sipp "$LAB_SIP_UDP" -sf "$ROOT/crates/captures/test_data/sipp/media_call.xml" \
+                -key user alice -key domain "$LAB_DOMAIN" -key target bob -key sdp_ip 127.0.0.1 \
+                -au alice -ap "$LAB_ACCOUNT_ALICE_PASSWORD" -d 450 -l 1 -m $((MEDIA_CALLS / MEDIA_UACS)) \
+                -p $((MUAC + i)) -i 127.0.0.1 -mi 127.0.0.1 -mp $((MMEDIA + 4 * i)) -nostdin \
+                -timeout $((MEDIA_CALLS / MEDIA_UACS * 3 + 60))s -trace_stat -stf "$WORK/msipp$i.csv" \
+                >/dev/null 2>&1) &
+            uacs+=($!)
+        done
+        for u in "${uacs[@]}"; do wait "$u" || echo "   (a SIPp UAC reported failed calls)"; done
+        ended=$(date +%s.%N)
+        sleep 1
+        kill -TERM "${PIDS[-1]}"; wait "${PIDS[-1]}" 2>/dev/null || true
+        unset 'PIDS[-1]'
+        grep -E "captured|dropped" "$WORK/mtcpdump.err" | sed 's/^/   tcpdump: /'
+        printf '   recording took %.1f s\n' "$(echo "$ended - $started" | bc)"
+        "$ROOT/lab/stop.sh" "$WORK/mlab" >/dev/null 2>&1 || true
+        cp "$MPCAP" "$MEDIA_CACHE"
+    fi
+    echo "== capture with RTP: $MEDIA_CACHE, $(stat -c %s "$MEDIA_CACHE") bytes; media verdicts:"
+    "$DIALTONE" --json capture analyze "$MEDIA_CACHE" 2>/dev/null | python3 -c '
+import collections, json, sys
+v = collections.Counter()
+for line in sys.stdin:
+    o = json.loads(line)
+    if o.get("type") == "call":
+        v[(o.get("media") or {}).get("verdict", "no SDP")] += 1
+    elif o.get("type") == "summary":
+        m = o["stats"]["media"]
+        print("   %d RTP packets, %d streams, %d RTCP packets, peak %d streams open" % (
+            m["rtp_packets"], m["rtp_streams"], m["rtcp_packets"], m["peak_open_streams"]))
+print("   calls by media verdict: " + ", ".join("%s %d" % kv for kv in sorted(v.items())))
+'
+    bench_file "$MEDIA_CACHE"
 fi

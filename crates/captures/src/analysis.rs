@@ -9,6 +9,7 @@ use std::net::{IpAddr, SocketAddr};
 use serde::Serialize;
 
 use crate::net::{Sink, Transport, WarnKind};
+use crate::rtp::{self, CallContext, Media, MediaProblem, MediaSummary, MediaVerdict, Side};
 use crate::scan::{self, SipHead, StartLine};
 
 /// Where a message came from or went to.
@@ -73,6 +74,12 @@ pub enum Cause {
     Cancelled,
     /// Any other failure status.
     OtherFailure,
+    /// An answered call with RTP in one direction only.
+    OneWayAudio,
+    /// An answered call with no RTP in either direction.
+    NoAudio,
+    /// RTP loss or jitter high enough to be heard.
+    PoorAudio,
 }
 
 /// The runbook outcome a cause points to (`runbook-user-cant-call.md`, step `l2.client_logs`).
@@ -111,9 +118,11 @@ impl Cause {
             // An unknown account on REGISTER means the client points at the wrong account/domain.
             Cause::UnknownNumber if registration => Some(OutcomeHint::ClientMisconfiguration),
             Cause::TlsError => Some(OutcomeHint::TlsFailure),
-            Cause::TransportError | Cause::NoFinalResponse | Cause::PrivateAddressBehindNat => {
-                Some(OutcomeHint::NetworkProblem)
-            }
+            Cause::TransportError
+            | Cause::NoFinalResponse
+            | Cause::PrivateAddressBehindNat
+            | Cause::OneWayAudio
+            | Cause::NoAudio => Some(OutcomeHint::NetworkProblem),
             Cause::RequestTimeout if registration => Some(OutcomeHint::NetworkProblem),
             _ => None,
         }
@@ -237,6 +246,8 @@ pub struct CallSummary {
     pub messages: u32,
     /// Causes, most important first; empty for a successful call.
     pub causes: Vec<Finding>,
+    /// The media side: RTP streams from the SDP and the verdict (`None`: the call had no SDP).
+    pub media: Option<MediaSummary>,
     /// The ladder (capped at 64 arrows); not serialised.
     #[serde(skip)]
     pub ladder: Ladder,
@@ -306,6 +317,8 @@ pub struct Stats {
     /// Summaries past `AnalyzeOptions::keep` that were streamed or counted but not kept in the
     /// [`crate::Analysis`]; their findings are still counted.
     pub summaries_not_kept: u64,
+    /// RTP and RTCP counters.
+    pub media: rtp::MediaStats,
 }
 
 /// Per-account counters: the index behind `--user`.
@@ -383,6 +396,10 @@ struct Dialog {
     offer_pts: Vec<u16>,
     /// Payload types of the SDP answer that the offer did not contain (RFC 3264 §6.1).
     answer_not_offered: Vec<u16>,
+    /// From tag of the first request: tells the caller's requests from the callee's.
+    caller_tag: Vec<u8>,
+    /// The call's media session (opened at its first SDP).
+    media_id: Option<u64>,
     finished: bool,
     cut_by_end: bool,
     messages: u32,
@@ -410,6 +427,7 @@ pub(crate) struct Analyzer<'s> {
     warn_counts: BTreeMap<WarnKind, u32>,
     pub(crate) log_events: Vec<LogEvent>,
     log_event_count: u32,
+    pub(crate) media: Media,
 }
 
 impl<'s> Analyzer<'s> {
@@ -435,6 +453,7 @@ impl<'s> Analyzer<'s> {
             warn_counts: BTreeMap::new(),
             log_events: Vec::new(),
             log_event_count: 0,
+            media: Media::default(),
         }
     }
 
@@ -480,17 +499,17 @@ impl<'s> Analyzer<'s> {
                 }
                 // A stray in-dialog request of a known call still belongs to its ladder.
                 if let Some(d) = self.open.get_mut(head.call_id) {
-                    d.record(ts, src, dst, &head, msg);
+                    d.record(ts, src, dst, &head, msg, &mut self.media);
                 }
                 return;
             }
         };
         // One hash lookup for the common case: the dialog is already open.
         if let Some(d) = self.open.get_mut(head.call_id) {
-            d.record(ts, src, dst, &head, msg);
+            d.record(ts, src, dst, &head, msg, &mut self.media);
         } else {
             let mut d = Dialog::new(kind, &head, ts, src, dst, tr);
-            d.record(ts, src, dst, &head, msg);
+            d.record(ts, src, dst, &head, msg, &mut self.media);
             self.open.insert(head.call_id.into(), d);
             self.stats.peak_open_dialogs = self.stats.peak_open_dialogs.max(self.open.len() as u64);
         }
@@ -502,7 +521,12 @@ impl<'s> Analyzer<'s> {
             .open
             .iter()
             .filter(|(_, d)| {
-                let idle = now - d.last;
+                // RTP keeps a call alive between its SIP messages.
+                let last = match d.media_id {
+                    Some(id) => d.last.max(self.media.last_activity(id)),
+                    None => d.last,
+                };
+                let idle = now - last;
                 (d.finished && idle > LINGER_S)
                     || (d.kind == Kind::Call && idle > CALL_IDLE_S)
                     || idle > REG_IDLE_S
@@ -520,7 +544,27 @@ impl<'s> Analyzer<'s> {
         let matches = self.user_filter.as_deref().is_none_or(|u| d.concerns(u));
         match d.kind {
             Kind::Call => {
-                let s = d.call_summary();
+                let media = d.media_id.and_then(|id| {
+                    let ctx = CallContext {
+                        start: d.start,
+                        answered_at: d.answered_at,
+                        bye_at: d.bye_at,
+                        capture_end: self.last_ts.max(self.media.last_ts),
+                        caller_public: d.client.ip().filter(|ip| !is_private(ip)),
+                        answer_not_offered: (!d.answer_not_offered.is_empty())
+                            .then(|| codec_names(&d.answer_not_offered)),
+                    };
+                    self.media.close(id, &ctx)
+                });
+                let user = (!d.from_user.is_empty()).then(|| d.from_user.clone());
+                let call_id = d.call_id.clone();
+                let mut s = d.call_summary();
+                if let Some((summary, problems)) = media {
+                    s.media = Some(summary);
+                    for p in problems {
+                        s.causes.push(media_finding(p, &user, &call_id));
+                    }
+                }
                 for u in [&s.from_user, &s.to_user] {
                     if u.is_empty() {
                         continue;
@@ -579,11 +623,29 @@ impl<'s> Analyzer<'s> {
 
     /// Summarise everything still open and build the result.
     pub(crate) fn finish(mut self, input_kind: crate::InputKind) -> crate::Analysis {
-        let open: Vec<Dialog> = self.open.drain().map(|(_, d)| d).collect();
+        let mut open: Vec<Dialog> = self.open.drain().map(|(_, d)| d).collect();
+        // In the order they started, as a streamed listing reads best.
+        open.sort_by(|a, b| a.start.total_cmp(&b.start));
         for mut d in open {
             // Still unfinished when the input ended: say so rather than blame the peer.
             d.cut_by_end = !d.finished && self.last_ts - d.last < LINGER_S;
             self.summarise(d);
+        }
+        self.media.finish();
+        self.stats.media = self.media.stats.clone();
+        if self.stats.media.streams_not_tracked > 0 {
+            self.warnings.push(format!(
+                "{} RTP stream(s) not followed: more than {} streams were open at once",
+                self.stats.media.streams_not_tracked,
+                rtp::MAX_OPEN_STREAMS
+            ));
+        }
+        if self.stats.media.unsignalled_streams > self.media.listed.len() as u64 {
+            self.warnings.push(format!(
+                "{} RTP stream(s) without signalling past the first {} are counted, not listed",
+                self.stats.media.unsignalled_streams - self.media.listed.len() as u64,
+                self.media.listed.len()
+            ));
         }
         let calls = std::mem::take(&mut self.calls);
         self.calls = sort_moving_once(calls, |c| (c.start, c.call_id.as_str()));
@@ -633,6 +695,7 @@ impl<'s> Analyzer<'s> {
         rest.iter().for_each(&mut add);
         crate::Analysis {
             findings,
+            unsignalled_streams: std::mem::take(&mut self.media.listed),
             input_kind,
             calls: self.calls,
             registrations: self.registrations,
@@ -655,6 +718,9 @@ impl<'s> Analyzer<'s> {
 impl Sink for Analyzer<'_> {
     fn message(&mut self, ts: f64, src: SocketAddr, dst: SocketAddr, tr: Transport, msg: &[u8]) {
         self.on_message(ts, Peer::Addr(src), Peer::Addr(dst), tr, msg);
+    }
+    fn udp(&mut self, ts: f64, src: SocketAddr, dst: SocketAddr, data: &[u8]) {
+        self.media.udp(ts, src, dst, data);
     }
     fn warn(&mut self, kind: WarnKind, text: String) {
         Analyzer::warn(self, kind, text);
@@ -783,6 +849,8 @@ impl Dialog {
             answer_refused: false,
             offer_pts: Vec::new(),
             answer_not_offered: Vec::new(),
+            caller_tag: head.from_tag.to_vec(),
+            media_id: None,
             finished: false,
             cut_by_end: false,
             messages: 0,
@@ -805,7 +873,15 @@ impl Dialog {
             .any(|x| !x.is_empty() && norm(x) == u)
     }
 
-    fn record(&mut self, ts: f64, src: Peer, dst: Peer, head: &SipHead<'_>, msg: &[u8]) {
+    fn record(
+        &mut self,
+        ts: f64,
+        src: Peer,
+        dst: Peer,
+        head: &SipHead<'_>,
+        msg: &[u8],
+        media: &mut Media,
+    ) {
         self.messages += 1;
         self.last = self.last.max(ts);
         let status = head.status().unwrap_or(0);
@@ -870,6 +946,55 @@ impl Dialog {
                 self.response(ts, code, reason, head, msg);
             }
             None => {}
+        }
+        if self.kind == Kind::Call {
+            self.media(ts, head, msg, media);
+        }
+    }
+
+    /// SDP of an offer or answer (INVITE, re-INVITE, UPDATE, PRACK, ACK and their 1xx/2xx):
+    /// RTP and RTCP to its addresses belong to this call.
+    fn media(&mut self, ts: f64, head: &SipHead<'_>, msg: &[u8], media: &mut Media) {
+        let is_request = head.method().is_some();
+        let carries_sdp = match head.start {
+            Some(StartLine::Request { method, .. }) => {
+                matches!(method, b"INVITE" | b"UPDATE" | b"ACK" | b"PRACK")
+            }
+            Some(StartLine::Response { code, .. }) => {
+                (101..300).contains(&code)
+                    && matches!(head.cseq_method, b"INVITE" | b"UPDATE" | b"PRACK")
+            }
+            None => false,
+        };
+        if carries_sdp
+            && let Some(body) = sdp_body(head, msg)
+            && let Some(sdp) = rtp::sdp_audio(body)
+        {
+            // A request with the caller's From tag comes from the caller; a response to it
+            // from the callee (and the other way round for the callee's requests).
+            let from_caller = (head.from_tag == self.caller_tag.as_slice()) == is_request;
+            let side = if from_caller {
+                Side::Caller
+            } else {
+                Side::Callee
+            };
+            let id = match self.media_id {
+                Some(id) => id,
+                None => {
+                    let id = media.open_session(ts);
+                    self.media_id = Some(id);
+                    id
+                }
+            };
+            media.sdp(id, side, sdp);
+        }
+        if let Some(id) = self.media_id {
+            if let Some(a) = self.answered_at {
+                media.answered(id, a);
+            }
+            if let Some(b) = self.bye_at {
+                media.ended(id, b);
+            }
         }
     }
 
@@ -1201,6 +1326,7 @@ impl Dialog {
             warning: self.warning,
             messages: self.messages,
             causes,
+            media: None,
         }
     }
 
@@ -1245,6 +1371,11 @@ fn codec_names(pts: &[u16]) -> String {
 }
 
 fn body_sdp(head: &SipHead<'_>, msg: &[u8]) -> Option<scan::SdpInfo> {
+    sdp_body(head, msg).map(scan::scan_sdp)
+}
+
+/// The body of a message when it is SDP.
+fn sdp_body<'m>(head: &SipHead<'_>, msg: &'m [u8]) -> Option<&'m [u8]> {
     let body = msg.get(head.body_offset..head.message_len(msg.len()))?;
     if body.is_empty() {
         return None;
@@ -1254,5 +1385,42 @@ fn body_sdp(head: &SipHead<'_>, msg: &[u8]) -> Option<scan::SdpInfo> {
         .windows(3)
         .any(|w| w.eq_ignore_ascii_case(b"sdp"))
         || body.starts_with(b"v=0");
-    is_sdp.then(|| scan::scan_sdp(body))
+    is_sdp.then_some(body)
+}
+
+/// A media problem of a call as a finding: one-way or no audio points to the network, unless
+/// the SDP explains it (a codec the offer lacked: the client; a hold: nobody).
+fn media_finding(p: MediaProblem, user: &Option<String>, call_id: &str) -> Finding {
+    let (cause, outcome, text) = match p {
+        MediaProblem::Audio {
+            verdict,
+            text,
+            codec,
+            hold,
+            ..
+        } => {
+            let cause = if verdict == MediaVerdict::NoMedia {
+                Cause::NoAudio
+            } else {
+                Cause::OneWayAudio
+            };
+            let outcome = if hold {
+                None
+            } else if codec {
+                Some(OutcomeHint::ClientMisconfiguration)
+            } else {
+                cause.outcome(false)
+            };
+            (cause, outcome, text)
+        }
+        MediaProblem::Quality(text) => (Cause::PoorAudio, None, text),
+    };
+    Finding {
+        cause,
+        outcome,
+        text,
+        user: user.clone(),
+        call_id: Some(call_id.to_owned()),
+        count: 1,
+    }
 }

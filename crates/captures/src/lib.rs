@@ -13,6 +13,7 @@ mod logs;
 mod net;
 mod pcap;
 mod render;
+pub mod rtp;
 pub mod scan;
 
 use std::collections::BTreeMap;
@@ -27,6 +28,7 @@ pub use analysis::{
 };
 pub use net::Transport;
 pub use render::{ladder_svg, ladder_text, markdown_section, summary_table, time_text};
+pub use rtp::{MediaStats, MediaSummary, MediaVerdict, StreamSummary};
 
 /// Errors that stop an analysis before it starts. Damage inside a file is a warning instead.
 #[derive(Debug, thiserror::Error)]
@@ -154,6 +156,9 @@ pub struct Analysis {
     /// The findings of every call and registration, kept in `calls`/`registrations` or not,
     /// grouped by cause, account and outcome (client log events are added by [`causes`]).
     pub findings: Vec<Finding>,
+    /// RTP streams found without signalling (by their headers), by start time; at most 100
+    /// are listed, [`MediaStats::unsignalled_streams`] counts them all.
+    pub unsignalled_streams: Vec<StreamSummary>,
     /// Counters.
     pub stats: Stats,
 }

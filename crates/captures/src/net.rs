@@ -26,6 +26,8 @@ pub enum Transport {
 /// Receives decoded SIP messages and observations from the packet layer.
 pub(crate) trait Sink {
     fn message(&mut self, ts: f64, src: SocketAddr, dst: SocketAddr, tr: Transport, msg: &[u8]);
+    /// A UDP datagram that is not SIP (RTP, RTCP or anything else).
+    fn udp(&mut self, ts: f64, src: SocketAddr, dst: SocketAddr, data: &[u8]);
     fn warn(&mut self, kind: WarnKind, text: String);
 }
 
@@ -196,14 +198,11 @@ impl NetDecoder {
                     data.len()
                 };
                 let body = &data[8..end];
+                let (src, dst) = (SocketAddr::new(src, sport), SocketAddr::new(dst, dport));
                 if scan::looks_like_sip(body) {
-                    sink.message(
-                        ts,
-                        SocketAddr::new(src, sport),
-                        SocketAddr::new(dst, dport),
-                        Transport::Udp,
-                        body,
-                    );
+                    sink.message(ts, src, dst, Transport::Udp, body);
+                } else {
+                    sink.udp(ts, src, dst, body);
                 }
             }
             IPPROTO_TCP => self.tcp(src, dst, data, ts, offset, sink),

@@ -3,6 +3,7 @@
 use std::fmt::Write as _;
 
 use crate::analysis::{CallSummary, Ladder, RegistrationSummary};
+use crate::rtp::{MediaSummary, MediaVerdict};
 use crate::{Analysis, causes};
 
 /// Times below this are log times of day (seconds since midnight), not Unix time.
@@ -78,6 +79,14 @@ pub fn summary_table(a: &Analysis) -> String {
         a.stats.sip_messages,
         a.stats.duration
     );
+    let m = &a.stats.media;
+    if m.rtp_packets > 0 || m.rtcp_packets > 0 {
+        let _ = writeln!(
+            out,
+            "media: {} RTP packets in {} streams ({} without signalling), {} RTCP packets",
+            m.rtp_packets, m.rtp_streams, m.unsignalled_streams, m.rtcp_packets
+        );
+    }
     let listed = |kept: usize, total: u64| {
         if total > kept as u64 {
             format!("{total} ({kept} listed)")
@@ -89,13 +98,13 @@ pub fn summary_table(a: &Analysis) -> String {
     if !a.calls.is_empty() {
         let _ = writeln!(
             out,
-            "{:<23} {:<14} {:<14} {:<28} {:>7} {:>7} {:>4} {:>4}  {:<32} cause",
-            "start", "from", "to", "final", "pdd ms", "setup", "auth", "rtx", "call-id"
+            "{:<23} {:<14} {:<14} {:<28} {:>7} {:>7} {:>4} {:>4}  {:<9} {:<32} cause",
+            "start", "from", "to", "final", "pdd ms", "setup", "auth", "rtx", "media", "call-id"
         );
         for c in &a.calls {
             let _ = writeln!(
                 out,
-                "{:<23} {:<14} {:<14} {:<28} {:>7} {:>7} {:>4} {:>4}  {:<32} {}",
+                "{:<23} {:<14} {:<14} {:<28} {:>7} {:>7} {:>4} {:>4}  {:<9} {:<32} {}",
                 c.start_text,
                 clip(&c.from_user, 14),
                 clip(&c.to_user, 14),
@@ -104,8 +113,47 @@ pub fn summary_table(a: &Analysis) -> String {
                 opt(c.setup_time_ms),
                 c.auth_rounds,
                 c.retransmissions,
+                media_word(c.media.as_ref()),
                 clip(&c.call_id, 32),
                 first_cause(&c.causes)
+            );
+        }
+    }
+    if !a.unsignalled_streams.is_empty() {
+        let _ = writeln!(
+            out,
+            "\nRTP streams without signalling: {}",
+            listed(a.unsignalled_streams.len(), m.unsignalled_streams)
+        );
+        let _ = writeln!(
+            out,
+            "{:<23} {:<22} {:<22} {:<10} {:<6} {:>7} {:>6} {:>7} {:>7} {:>8}",
+            "start",
+            "from",
+            "to",
+            "ssrc",
+            "codec",
+            "packets",
+            "lost",
+            "jitter",
+            "max gap",
+            "duration"
+        );
+        for st in &a.unsignalled_streams {
+            let _ = writeln!(
+                out,
+                "{:<23} {:<22} {:<22} {:<10} {:<6} {:>7} {:>6} {:>7} {:>7} {:>8}",
+                time_text(st.start_s),
+                clip(&st.src, 22),
+                clip(&st.dst, 22),
+                st.ssrc,
+                clip(&st.codec, 6),
+                st.packets,
+                st.lost,
+                st.jitter_ms
+                    .map_or_else(|| "-".to_owned(), |j| format!("{j} ms")),
+                format!("{} ms", st.max_gap_ms),
+                format!("{:.1} s", st.duration_ms as f64 / 1000.0)
             );
         }
     }
@@ -156,6 +204,40 @@ pub fn summary_table(a: &Analysis) -> String {
         }
     }
     out
+}
+
+fn media_word(m: Option<&MediaSummary>) -> &'static str {
+    m.map_or("-", |m| m.verdict.word())
+}
+
+fn media_of<'a>(a: &'a Analysis, call_id: &str) -> Option<&'a MediaSummary> {
+    a.calls
+        .iter()
+        .find(|c| c.call_id == call_id)
+        .and_then(|c| c.media.as_ref())
+}
+
+/// Where the media phase goes in a ladder: before the first arrow at or after its end (the
+/// BYE), or at the end; `None` when the call was not answered.
+fn media_row(ladder: &Ladder, m: &MediaSummary) -> Option<usize> {
+    let start = m.phase_start_s?;
+    let end = m.phase_end_s.unwrap_or(f64::INFINITY);
+    let row = ladder
+        .events
+        .iter()
+        .position(|e| e.t >= end && e.t > start)
+        .unwrap_or(ladder.events.len());
+    Some(row)
+}
+
+fn media_line(m: &MediaSummary) -> String {
+    let what = match m.verdict {
+        MediaVerdict::BothWays => "audio both ways",
+        MediaVerdict::OneWay => "ONE-WAY audio",
+        MediaVerdict::NoMedia => "NO audio",
+        MediaVerdict::NotJudged | MediaVerdict::NotAnswered => "not judged",
+    };
+    format!("media: {what}: {}", m.reason)
 }
 
 fn opt(v: Option<u64>) -> String {
@@ -215,7 +297,13 @@ pub fn ladder_text(a: &Analysis, call_id: &str) -> Option<String> {
         let _ = write!(header, "{:<W$}", clip(c, W - 2));
     }
     let _ = writeln!(out, "{}", header.trim_end());
-    for (e, label) in ladder.iter() {
+    let media = media_of(a, call_id).and_then(|m| Some((media_row(ladder, m)?, m)));
+    for (k, (e, label)) in ladder.iter().enumerate() {
+        if let Some((row, m)) = media
+            && row == k
+        {
+            let _ = writeln!(out, "{:10}~~ {} ~~", "", media_line(m));
+        }
         let (f, t) = (usize::from(e.from), usize::from(e.to));
         if f >= cols.len() || t >= cols.len() {
             continue;
@@ -260,6 +348,11 @@ pub fn ladder_text(a: &Analysis, call_id: &str) -> Option<String> {
         let s: String = line.into_iter().collect();
         let _ = writeln!(out, "{}", s.trim_end());
     }
+    if let Some((row, m)) = media
+        && row >= ladder.events.len()
+    {
+        let _ = writeln!(out, "{:10}~~ {} ~~", "", media_line(m));
+    }
     Some(out)
 }
 
@@ -288,7 +381,19 @@ pub fn ladder_svg(a: &Analysis, call_id: &str) -> Option<String> {
     let top = 70;
     let row_h = 30;
     let width = left + cols.len().max(1) * col_w;
-    let height = top + ladder.events.len() * row_h + 30;
+    // The media phase gets a band of its own between the answer and the BYE.
+    let media = media_of(a, call_id).and_then(|m| Some((media_row(ladder, m)?, m)));
+    let band_h = if media.is_some() { 40 } else { 0 };
+    let row_y = |k: usize| {
+        top + k * row_h
+            + 10
+            + if media.is_some_and(|(r, _)| k >= r) {
+                band_h
+            } else {
+                0
+            }
+    };
+    let height = top + ladder.events.len() * row_h + band_h + 30;
     let mut s = String::new();
     let _ = writeln!(
         s,
@@ -308,12 +413,34 @@ pub fn ladder_svg(a: &Analysis, call_id: &str) -> Option<String> {
             height - 10
         );
     }
+    if let Some((row, m)) = media {
+        let (fill, word) = match m.verdict {
+            MediaVerdict::BothWays => ("#27ae60", "audio both ways"),
+            MediaVerdict::OneWay => ("#e67e22", "one-way audio"),
+            MediaVerdict::NoMedia => ("#c0392b", "no audio"),
+            MediaVerdict::NotJudged | MediaVerdict::NotAnswered => ("#95a5a6", "media not judged"),
+        };
+        let y = top + row * row_h + 10 - row_h / 2 + 6;
+        let text = clip(&m.reason, 40 + cols.len() * 26);
+        let _ = writeln!(
+            s,
+            r#"<g class="media {verdict:?}"><rect x="{x}" y="{y}" width="{w}" height="{h}" fill="{fill}" fill-opacity="0.18" stroke="{fill}"/><text x="{cx}" y="{ty}" text-anchor="middle" fill="{fill}" font-weight="bold">media: {word}</text><text x="{cx}" y="{ty2}" text-anchor="middle" fill="{fill}">{reason}</text></g>"#,
+            verdict = m.verdict,
+            x = left + 4,
+            w = cols.len().max(1) * col_w - 8,
+            h = band_h - 4,
+            cx = left + cols.len().max(1) * col_w / 2,
+            ty = y + 15,
+            ty2 = y + 30,
+            reason = xml_escape(&text),
+        );
+    }
     for (k, (e, label)) in ladder.iter().enumerate() {
         let (f, t) = (usize::from(e.from), usize::from(e.to));
         if f >= cols.len() || t >= cols.len() {
             continue;
         }
-        let y = top + k * row_h + 10;
+        let y = row_y(k);
         let x1 = left + f * col_w + col_w / 2;
         let x2 = left + t * col_w + col_w / 2;
         let colour = if label.starts_with(['4', '5', '6']) {
@@ -410,12 +537,12 @@ pub fn markdown_section(a: &Analysis) -> String {
     if !a.calls.is_empty() {
         let _ = writeln!(
             out,
-            "| call start | from | to | final | post-dial delay | retransmissions | cause |\n|---|---|---|---|---|---|---|"
+            "| call start | from | to | final | post-dial delay | retransmissions | media | cause |\n|---|---|---|---|---|---|---|---|"
         );
         for c in a.calls.iter().take(50) {
             let _ = writeln!(
                 out,
-                "| {} | {} | {} | {} | {} | {} | {} |",
+                "| {} | {} | {} | {} | {} | {} | {} | {} |",
                 c.start_text,
                 md(&c.from_user),
                 md(&c.to_user),
@@ -423,6 +550,7 @@ pub fn markdown_section(a: &Analysis) -> String {
                 c.post_dial_delay_ms
                     .map_or_else(|| "-".to_owned(), |v| format!("{v} ms")),
                 c.retransmissions,
+                media_word(c.media.as_ref()),
                 md(&first_cause(&c.causes))
             );
         }

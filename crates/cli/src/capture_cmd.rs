@@ -12,7 +12,9 @@ pub enum CaptureCmd {
     /// Several capture files, a directory or a glob (a rotated ring buffer) are read as one
     /// capture in the time order of their first packets; .gz and .zst files are read as they
     /// are. A text log is analysed on its own. With --json the output is NDJSON: one object
-    /// per call, registration and finding, then one summary object per input.
+    /// per call, registration and finding, then one summary object per input. RTP and RTCP
+    /// are followed from each call's SDP: every answered call gets a media verdict (audio both
+    /// ways, one way, none) with its reason and per-stream loss, jitter and gaps.
     Analyze {
         #[arg(required = true)]
         files: Vec<PathBuf>,
@@ -254,6 +256,7 @@ pub fn run_blocking(json: bool, cmd: CaptureCmd) -> anyhow::Result<u8> {
                         "users": a.users,
                         "log_events": a.log_events,
                         "warnings": a.warnings,
+                        "unsignalled_streams": a.unsignalled_streams,
                         "outcome": captures::outcome_hint(&a).map(|o| o.id()),
                     }));
                 }

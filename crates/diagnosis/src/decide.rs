@@ -952,6 +952,23 @@ fn client_logs(g: &Gathered) -> Decision {
             return yes(hint, format!("{}: {}", f.attachment, f.cause), ev);
         }
     }
+    // No cause on the client's side; a network one (one-way or no audio, NAT) is named for
+    // the next level.
+    if let Some(f) = g
+        .client_logs
+        .iter()
+        .flat_map(|a| a.findings.iter())
+        .find(|f| f.outcome_hint.as_deref() == Some("network_problem"))
+    {
+        return yes(
+            "nothing_found",
+            format!(
+                "no cause on the client's side; the network is suspect: {}: {}",
+                f.attachment, f.cause
+            ),
+            ev,
+        );
+    }
     yes(
         "nothing_found",
         "the attached logs show no failure cause",

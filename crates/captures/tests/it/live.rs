@@ -9,10 +9,10 @@ use std::time::{Duration, Instant};
 use captures::{Cause, OutcomeHint};
 
 /// tcpdump writing `path`; stopped with SIGTERM (bounded) on drop.
-struct Tcpdump(Child);
+pub struct Tcpdump(Child);
 
 impl Tcpdump {
-    fn start(path: &std::path::Path, filter: &str) -> Tcpdump {
+    pub fn start(path: &std::path::Path, filter: &str) -> Tcpdump {
         let mut child = Command::new("tcpdump")
             // Immediate mode: otherwise libpcap holds packets up to its 1 s buffer timeout and
             // a SIGTERM loses them.

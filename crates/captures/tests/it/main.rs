@@ -2,6 +2,9 @@
 
 mod files;
 mod live;
+mod media;
+mod media_live;
+mod pcapgen;
 mod render;
 mod robustness;
 mod scanner;

@@ -116,6 +116,64 @@ fn analyze_finds_the_calls_and_the_causes() {
 }
 
 #[test]
+fn media_verdicts_stream_as_ndjson_and_mark_the_ladder() {
+    let cli = Cli::sqlite();
+    let r = cli.run(&["--json", "capture", "analyze", &data("lab_media.pcap")]);
+    // One-way and no audio point to the network: a finding, exit code 10.
+    assert_eq!(r.code, 10, "{}", r.stderr);
+    let v = lines(&r.stdout);
+    let verdicts: Vec<&str> = of_type(&v, "call")
+        .iter()
+        .map(|c| c["media"]["verdict"].as_str().unwrap_or("?"))
+        .collect();
+    for want in ["both_ways", "no_media", "one_way"] {
+        assert!(verdicts.contains(&want), "{verdicts:?}");
+    }
+    let one_way = of_type(&v, "call")
+        .into_iter()
+        .find(|c| c["media"]["verdict"] == "one_way")
+        .expect("one-way call");
+    assert!(
+        one_way["media"]["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("no RTP from the callee after 200 OK")),
+        "{one_way}"
+    );
+    let stream = &one_way["media"]["streams"][0];
+    assert_eq!(stream["codec"], "PCMU");
+    assert!(stream["jitter_ms"].is_number(), "{stream}");
+    let summary = v.last().expect("summary");
+    assert!(summary["stats"]["media"]["rtp_packets"].as_u64() > Some(300));
+    assert_eq!(summary["outcome"], "network_problem");
+    assert!(
+        of_type(&v, "finding")
+            .iter()
+            .any(|f| f["finding"]["cause"] == "one_way_audio"),
+        "{}",
+        r.stdout
+    );
+    // The table has a media column; the SVG ladder marks the media phase with its verdict.
+    let text = cli
+        .run(&["capture", "analyze", &data("lab_media.pcap")])
+        .stdout;
+    assert!(text.contains(" media ") && text.contains("one way"), "{text}");
+    let svg = cli.dir.path().join("media.svg");
+    let call = one_way["call_id"].as_str().expect("call-id");
+    let r = cli.ok(&[
+        "capture",
+        "ladder",
+        &data("lab_media.pcap"),
+        "--call",
+        call,
+        "--svg",
+        svg.to_str().unwrap(),
+    ]);
+    assert!(r.stdout.contains("~~ media: ONE-WAY audio"), "{}", r.stdout);
+    let s = std::fs::read_to_string(&svg).expect("svg");
+    assert!(s.contains("media: one-way audio"), "{s}");
+}
+
+#[test]
 fn ladder_draws_one_call_as_text_and_svg() {
     let cli = Cli::sqlite();
     let svg = cli.dir.path().join("call.svg");
