@@ -1099,3 +1099,111 @@ async fn retries_with_an_idempotency_key_across_a_postgres_outage_open_one_incid
         .len();
     assert_eq!(n, 1, "retries opened {n} incidents");
 }
+
+/// A viewer that works until it is cancelled on files named `spin*` (a capture too big for the
+/// time bound) and answers at once otherwise; it counts the analyses still running.
+struct SpinViewer {
+    running: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl web::AttachmentViewer for SpinViewer {
+    fn view(&self, name: &str, ct: &str, bytes: &[u8]) -> Result<web::AttachmentView, String> {
+        self.view_cancellable(name, ct, bytes, &web::Cancel::default())
+    }
+
+    fn view_cancellable(
+        &self,
+        name: &str,
+        _ct: &str,
+        _bytes: &[u8],
+        cancel: &web::Cancel,
+    ) -> Result<web::AttachmentView, String> {
+        use std::sync::atomic::Ordering;
+        if !name.starts_with("spin") {
+            return Ok(web::AttachmentView {
+                kind: "quick".into(),
+                summary: "quick analysis done".into(),
+                ladders: Vec::new(),
+            });
+        }
+        self.running.fetch_add(1, Ordering::SeqCst);
+        // At most 30 s, so a broken cancellation fails the test instead of hanging it.
+        let t = Instant::now();
+        while !cancel.is_cancelled() && t.elapsed() < Duration::from_secs(30) {
+            std::hint::spin_loop();
+        }
+        self.running.fetch_sub(1, Ordering::SeqCst);
+        Err("stopped".into())
+    }
+}
+
+use std::sync::Arc;
+
+#[tokio::test]
+async fn a_timed_out_analysis_stops_and_frees_its_slot() {
+    use std::sync::atomic::Ordering;
+    let dir = tempfile::tempdir().expect("dir");
+    let store = incidents::Store::open_data_dir(dir.path())
+        .await
+        .expect("store");
+    let running = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let cfg = web::WebConfig {
+        view_timeout: Duration::from_millis(300),
+        ..config()
+    };
+    let state = web::AppState::new(cfg, store, runbook::RunbookSet::builtin(), None).with_viewer(
+        Arc::new(SpinViewer {
+            running: running.clone(),
+        }),
+    );
+    let app = TestApp::from_state(state);
+    let r = app.router();
+    let lena = agent(&app, "lena", "l1").await;
+    let id = open_incident(&r, &lena, "1001").await;
+    let mut atts = Vec::new();
+    for name in ["spin-1.pcap", "spin-2.pcap", "spin-3.pcap", "quick.log"] {
+        let a = app
+            .store()
+            .add_attachment(id, name, "application/octet-stream", b"x", "lena")
+            .await
+            .expect("attach");
+        atts.push(a.id);
+    }
+    let view = |att: i64| format!("/incidents/{id}/attachments/{att}/view");
+    // Three analyses that never finish by themselves, one after the other: each times out, is
+    // stopped, and gives its slot back (there are two).
+    for att in &atts[..3] {
+        let p = send(
+            &r,
+            Method::GET,
+            &view(*att),
+            Some(&lena),
+            false,
+            Payload::Empty,
+        )
+        .await;
+        assert_eq!(p.status, StatusCode::OK);
+        assert!(p.body.contains("was stopped"), "{}", p.body);
+        let t = Instant::now();
+        while running.load(Ordering::SeqCst) > 0 && t.elapsed() < Duration::from_secs(5) {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert_eq!(
+            running.load(Ordering::SeqCst),
+            0,
+            "a timed-out analysis still runs after {:?}",
+            t.elapsed()
+        );
+    }
+    // The next analysis gets a slot at once.
+    let p = send(
+        &r,
+        Method::GET,
+        &view(atts[3]),
+        Some(&lena),
+        false,
+        Payload::Empty,
+    )
+    .await;
+    assert!(p.body.contains("quick analysis done"), "{}", p.body);
+}
