@@ -68,6 +68,9 @@ pub struct WebConfig {
 /// Largest request head (request line and headers) read; bigger ones get 431.
 pub const MAX_REQUEST_HEAD: usize = 64 * 1024;
 
+/// Most headers in a request; more get 431.
+pub const MAX_HEADERS: usize = 100;
+
 /// Largest login form body; bigger ones get 413.
 pub const LOGIN_BODY_LIMIT: usize = 16 * 1024;
 
@@ -276,6 +279,8 @@ pub struct AppState {
     pub(crate) throttle: Arc<throttle::LoginThrottle>,
     /// Password verifications running at once.
     pub(crate) login_slots: Arc<tokio::sync::Semaphore>,
+    /// The threads password verifications run on.
+    pub(crate) verifier: Arc<auth::Verifier>,
 }
 
 impl AppState {
@@ -299,6 +304,7 @@ impl AppState {
             events: None,
             view_slots: Arc::new(tokio::sync::Semaphore::new(VIEW_SLOTS)),
             login_slots: Arc::new(tokio::sync::Semaphore::new(cfg.login_slots.max(1))),
+            verifier: Arc::new(auth::Verifier::new(cfg.login_slots)),
             cfg: Arc::new(cfg),
             metrics: Arc::new(metrics::Metrics::default()),
             throttle: Arc::default(),
@@ -599,6 +605,8 @@ pub async fn serve_on(
             builder
                 .timer(hyper_util::rt::TokioTimer::new())
                 .header_read_timeout(header_timeout)
+                .max_headers(MAX_HEADERS)
+                .max_header_size(MAX_REQUEST_HEAD)
                 .max_buf_size(MAX_REQUEST_HEAD);
             let conn = builder
                 .serve_connection(hyper_util::rt::TokioIo::new(stream), service)

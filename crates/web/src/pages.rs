@@ -264,14 +264,7 @@ pub(crate) async fn login(
     };
     let usable = hash.is_some();
     let password = form.password;
-    let verified = tokio::task::spawn_blocking(move || {
-        let hash = hash.unwrap_or_else(auth::dummy_hash);
-        let ok = auth::verify_password(&password, &hash);
-        drop(permit);
-        ok
-    })
-    .await
-    .unwrap_or(false);
+    let verified = state.verifier.verify(password, hash, permit).await;
     let Some(user) = user.filter(|_| verified && usable) else {
         state
             .throttle
