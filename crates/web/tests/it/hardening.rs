@@ -1207,3 +1207,151 @@ async fn a_timed_out_analysis_stops_and_frees_its_slot() {
     .await;
     assert!(p.body.contains("quick analysis done"), "{}", p.body);
 }
+
+/// `web::serve_on` on a real loopback socket with `cfg`; returns the address and a handle that
+/// stops it.
+async fn serve_real(
+    cfg: web::WebConfig,
+) -> (
+    std::net::SocketAddr,
+    tokio::sync::oneshot::Sender<()>,
+    tokio::task::JoinHandle<web::Result<()>>,
+    tempfile::TempDir,
+) {
+    let dir = tempfile::tempdir().expect("dir");
+    let store = incidents::Store::open_data_dir(dir.path())
+        .await
+        .expect("store");
+    let state = web::AppState::new(cfg, store, runbook::RunbookSet::builtin(), None);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(web::serve_on(listener, state, async move {
+        let _ = stopped.await;
+    }));
+    (addr, stop, task, dir)
+}
+
+/// Reads until the server closes or answers in full (Connection: close), for at most `bound`;
+/// returns the status (0 when it closed without one) and how long it took.
+async fn read_answer(s: &mut tokio::net::TcpStream, bound: Duration) -> (u16, Duration) {
+    use tokio::io::AsyncReadExt;
+    let t = Instant::now();
+    let mut raw = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        match tokio::time::timeout(bound.saturating_sub(t.elapsed()), s.read(&mut buf)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => break,
+            Ok(Ok(n)) => raw.extend_from_slice(&buf[..n]),
+            Err(_) => panic!("no answer and no close within {bound:?}"),
+        }
+    }
+    let text = String::from_utf8_lossy(&raw);
+    let status = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    (status, t.elapsed())
+}
+
+#[tokio::test]
+async fn slow_heads_slow_bodies_and_idle_connections_are_cut_off() {
+    use tokio::io::AsyncWriteExt;
+    let cfg = web::WebConfig {
+        header_timeout: Duration::from_secs(1),
+        body_idle_timeout: Duration::from_secs(1),
+        request_timeout: Duration::from_secs(2),
+        ..config()
+    };
+    let (addr, stop, task, _dir) = serve_real(cfg).await;
+    let connect = || tokio::net::TcpStream::connect(addr);
+    // A connection that sends nothing, and one that sends half a head: closed after the header
+    // timeout.
+    let mut idle = connect().await.expect("connect");
+    let mut half = connect().await.expect("connect");
+    half.write_all(b"GET /login HTTP/1.1\r\nHost: t\r\n")
+        .await
+        .expect("write");
+    for s in [&mut idle, &mut half] {
+        let (_, took) = read_answer(s, Duration::from_secs(5)).await;
+        assert!(took < Duration::from_secs(3), "closed after {took:?}");
+    }
+    // A login body trickling a byte every 300 ms: 408 at the request timeout.
+    let mut slow = connect().await.expect("connect");
+    slow.write_all(
+        b"POST /login HTTP/1.1\r\nHost: t\r\nContent-Type: application/x-www-form-urlencoded\r\n\
+          Content-Length: 1000\r\nConnection: close\r\n\r\n",
+    )
+    .await
+    .expect("write");
+    let trickle = tokio::spawn(async move {
+        for _ in 0..20 {
+            if slow.write_all(b"a").await.is_err() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+        slow
+    });
+    let mut slow = trickle.await.expect("trickle");
+    let (status, _) = read_answer(&mut slow, Duration::from_secs(5)).await;
+    assert_eq!(status, 408);
+    // A body that stops: refused after the body idle timeout, well before the request timeout
+    // would end it.
+    let mut stalled = connect().await.expect("connect");
+    stalled
+        .write_all(
+            b"POST /login HTTP/1.1\r\nHost: t\r\nContent-Type: application/x-www-form-urlencoded\r\n\
+              Content-Length: 1000\r\nConnection: close\r\n\r\nusername=a",
+        )
+        .await
+        .expect("write");
+    let (status, took) = read_answer(&mut stalled, Duration::from_secs(5)).await;
+    assert!((400..500).contains(&status), "{status}");
+    assert!(
+        took < Duration::from_millis(1900),
+        "answered after {took:?}"
+    );
+    // The server stops in bounded time.
+    let _ = stop.send(());
+    let served = tokio::time::timeout(Duration::from_secs(12), task)
+        .await
+        .expect("serve_on returns after shutdown")
+        .expect("task");
+    assert!(served.is_ok());
+}
+
+#[tokio::test]
+async fn connections_beyond_the_limit_wait_for_a_free_one() {
+    use tokio::io::AsyncWriteExt;
+    let cfg = web::WebConfig {
+        max_connections: 2,
+        ..config()
+    };
+    let (addr, stop, task, _dir) = serve_real(cfg).await;
+    let mut held = Vec::new();
+    for _ in 0..2 {
+        held.push(tokio::net::TcpStream::connect(addr).await.expect("connect"));
+    }
+    let mut third = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    third
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+        .await
+        .expect("write");
+    let mut buf = [0u8; 64];
+    let early = tokio::time::timeout(
+        Duration::from_millis(700),
+        tokio::io::AsyncReadExt::read(&mut third, &mut buf),
+    )
+    .await;
+    assert!(early.is_err(), "a third connection was served beside two");
+    drop(held.pop());
+    let (status, _) = read_answer(&mut third, Duration::from_secs(5)).await;
+    assert_eq!(status, 200);
+    drop(held);
+    let _ = stop.send(());
+    let _ = tokio::time::timeout(Duration::from_secs(12), task).await;
+}
