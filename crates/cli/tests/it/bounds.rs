@@ -383,3 +383,101 @@ fn pages_without_a_login_and_unknown_paths_are_bounded() {
         }
     });
 }
+
+/// CPU time (user + system) of a process so far, in clock ticks.
+fn cpu_ticks(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("/proc stat");
+    // Fields after the command name (which is in parentheses): utime is the 12th, stime the 13th.
+    let rest = &stat[stat.rfind(')').expect("comm end") + 2..];
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    f[11].parse::<u64>().expect("utime") + f[12].parse::<u64>().expect("stime")
+}
+
+/// A pcap of `calls` INVITE / 486 / ACK exchanges over UDP (raw IPv4 link type).
+fn capture_of(calls: usize) -> Vec<u8> {
+    let mut out = Vec::new();
+    out.extend_from_slice(&0xa1b2_c3d4u32.to_le_bytes());
+    out.extend_from_slice(&[2, 0, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0, 0]);
+    out.extend_from_slice(&228u32.to_le_bytes());
+    for i in 0..calls {
+        let ts = 1_795_660_000u32 + (i / 20) as u32;
+        let hdr = |start: &str, cseq: &str, tag: &str| {
+            format!(
+                "{start}\r\nVia: SIP/2.0/UDP 10.9.0.1:5060;branch=z9hG4bK{i}{}\r\n\
+                 From: <sip:u{}@h>;tag=f\r\nTo: <sip:1001@h>{tag}\r\nCall-ID: bulk-{i}\r\n\
+                 CSeq: {cseq}\r\nContent-Length: 0\r\n\r\n",
+                cseq.len(),
+                i % 50
+            )
+        };
+        for m in [
+            hdr("INVITE sip:1001@h SIP/2.0", "1 INVITE", ""),
+            hdr("SIP/2.0 486 Busy Here", "1 INVITE", ";tag=t"),
+            hdr("ACK sip:1001@h SIP/2.0", "1 ACK", ";tag=t"),
+        ] {
+            let total = (20 + 8 + m.len()) as u16;
+            let mut ip = vec![
+                0x45, 0, 0, 0, 0, 0, 0, 0, 64, 17, 0, 0, 10, 9, 0, 1, 10, 9, 0, 2,
+            ];
+            ip[2..4].copy_from_slice(&total.to_be_bytes());
+            let udp_len = (8 + m.len()) as u16;
+            ip.extend_from_slice(&5060u16.to_be_bytes());
+            ip.extend_from_slice(&5060u16.to_be_bytes());
+            ip.extend_from_slice(&udp_len.to_be_bytes());
+            ip.extend_from_slice(&[0, 0]);
+            ip.extend_from_slice(m.as_bytes());
+            out.extend_from_slice(&ts.to_le_bytes());
+            out.extend_from_slice(&((i % 1000) as u32 * 1000).to_le_bytes());
+            out.extend_from_slice(&(ip.len() as u32).to_le_bytes());
+            out.extend_from_slice(&(ip.len() as u32).to_le_bytes());
+            out.extend_from_slice(&ip);
+        }
+    }
+    out
+}
+
+#[test]
+fn an_analysis_that_times_out_stops_using_the_cpu_and_frees_its_slot() {
+    let cli = Cli::sqlite();
+    cli.run_with_stdin(
+        &["user", "add", "ann", "--role", "l1"],
+        "a long enough password\n",
+    );
+    let token = cli.ok(&["user", "token", "ann"]).stdout.trim().to_owned();
+    cli.ok(&["incident", "open", "--account", "alice", "--reporter", "r"]);
+    // A capture the debug build takes far longer than the bound to analyse, and a small one.
+    let dir = cli.dir.path();
+    std::fs::write(dir.join("huge.pcap"), capture_of(22_000)).expect("write");
+    std::fs::write(dir.join("small.pcap"), capture_of(3)).expect("write");
+    for f in ["huge.pcap", "small.pcap"] {
+        cli.ok(&[
+            "incident",
+            "attach",
+            "1",
+            dir.join(f).to_str().expect("utf8"),
+        ]);
+    }
+    let server = Server::start_with(&cli, &["--view-timeout", "300ms"]);
+    // Three timed-out analyses in a row (there are two slots): each is stopped.
+    for _ in 0..3 {
+        let (status, _, page) =
+            server.request("GET", "/incidents/1/attachments/1/view", &token, None, b"");
+        assert_eq!(status, 200, "{page}");
+        assert!(page.contains("was stopped"), "{page}");
+    }
+    // Within a second the server is idle again: no analysis keeps a core busy.
+    std::thread::sleep(Duration::from_millis(1000));
+    let before = cpu_ticks(server.pid());
+    std::thread::sleep(Duration::from_millis(1000));
+    let used = cpu_ticks(server.pid()) - before;
+    eprintln!("CPU used by the server in the second after three timed-out analyses: {used} ticks");
+    assert!(
+        used < 30,
+        "the server used {used} ticks of 100 in a second after the timeouts"
+    );
+    // And the next analysis gets a slot.
+    let (status, _, page) =
+        server.request("GET", "/incidents/1/attachments/2/view", &token, None, b"");
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains("486 Busy Here"), "{page}");
+}
