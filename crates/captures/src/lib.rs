@@ -19,6 +19,7 @@ pub mod scan;
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use serde::Serialize;
 
@@ -57,6 +58,9 @@ pub enum Error {
     /// The input is neither a capture nor a text log.
     #[error("unrecognised input: not pcap, pcapng or a text log (first bytes {0})")]
     UnknownFormat(String),
+    /// The caller cancelled the analysis ([`AnalyzeOptions::cancel`]).
+    #[error("the analysis was cancelled")]
+    Cancelled,
 }
 
 /// `Result` with this crate's [`Error`].
@@ -115,6 +119,28 @@ pub struct AnalyzeOptions<'a> {
     /// Called with every call and registration (after the `user` filter) as soon as it is
     /// summarised, in the order dialogs end: the way to stream results of any size.
     pub on_summary: Option<&'a dyn Fn(Summary<'_>)>,
+    /// Stop reading as soon as this turns true (a caller that gave up waiting): the analysis
+    /// then ends with [`Error::Cancelled`] within one read of the input (64 KiB).
+    pub cancel: Option<&'a AtomicBool>,
+}
+
+/// A reader that fails once `cancel` is set, so the reading loops stop at their next read.
+struct Cancellable<'a, R> {
+    inner: R,
+    cancel: Option<&'a AtomicBool>,
+}
+
+impl<R: Read> Read for Cancellable<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if is_cancelled(self.cancel) {
+            return Err(std::io::Error::other("analysis cancelled"));
+        }
+        self.inner.read(buf)
+    }
+}
+
+fn is_cancelled(cancel: Option<&AtomicBool>) -> bool {
+    cancel.is_some_and(|c| c.load(Ordering::Relaxed))
 }
 
 /// One finished call or registration, as passed to [`AnalyzeOptions::on_summary`].
@@ -134,6 +160,7 @@ impl std::fmt::Debug for AnalyzeOptions<'_> {
             .field("progress", &self.progress.is_some())
             .field("keep", &self.keep)
             .field("on_summary", &self.on_summary.is_some())
+            .field("cancel", &self.cancel.is_some())
             .finish()
     }
 }
@@ -192,7 +219,14 @@ pub fn analyze_paths(paths: &[PathBuf], opts: &AnalyzeOptions<'_>) -> Result<Ana
     let mut base = 0u64;
     let mut kind = None;
     for f in &files {
+        if is_cancelled(opts.cancel) {
+            return Err(Error::Cancelled);
+        }
         let (reader, size, _) = input::open(f)?;
+        let reader = Cancellable {
+            inner: reader,
+            cancel: opts.cancel,
+        };
         let mut input = BufReader::with_capacity(1 << 16, reader);
         let first = input.fill_buf().map_err(|source| Error::Io {
             path: f.clone(),
@@ -212,6 +246,9 @@ pub fn analyze_paths(paths: &[PathBuf], opts: &AnalyzeOptions<'_>) -> Result<Ana
         an.stats.bytes += pcap::read_capture(input, &mut net, &mut an, &mut progress);
         an.stats.files += 1;
         base += size;
+    }
+    if is_cancelled(opts.cancel) {
+        return Err(Error::Cancelled);
     }
     net.finish(&mut an);
     an.stats.packets = net.packets;
@@ -288,6 +325,13 @@ fn analyze_input<R: Read + Send>(
     total: u64,
     opts: &AnalyzeOptions<'_>,
 ) -> Result<Analysis> {
+    let reader = Cancellable {
+        inner: reader,
+        cancel: opts.cancel,
+    };
+    if is_cancelled(opts.cancel) {
+        return Err(Error::Cancelled);
+    }
     let mut input = BufReader::with_capacity(1 << 16, reader);
     let first = input.fill_buf()?;
     let kind = detect_kind(first).ok_or_else(|| {
@@ -313,7 +357,14 @@ fn analyze_input<R: Read + Send>(
         an.stats.bytes = bytes;
         true
     } else {
-        let (lines, bytes, any_ts) = logs::scan_log(&mut input, &mut an, &mut progress)?;
+        let (lines, bytes, any_ts) =
+            logs::scan_log(&mut input, &mut an, &mut progress).map_err(|e| {
+                if is_cancelled(opts.cancel) {
+                    Error::Cancelled
+                } else {
+                    Error::Read(e)
+                }
+            })?;
         an.stats.packets = lines;
         an.stats.bytes = bytes;
         if !any_ts && an.stats.sip_messages > 0 {
@@ -324,6 +375,9 @@ fn analyze_input<R: Read + Send>(
         }
         any_ts
     };
+    if is_cancelled(opts.cancel) {
+        return Err(Error::Cancelled);
+    }
     let bytes = an.stats.bytes;
     progress(bytes);
     let mut a = an.finish(kind);

@@ -139,6 +139,7 @@ fn analyze_group(
         progress: show_progress.then_some(&progress as &dyn Fn(u64, u64)),
         keep,
         on_summary,
+        cancel: None,
     };
     let result = captures::analyze_paths(&g.files, &opts);
     bar.finish_and_clear();

@@ -338,22 +338,21 @@ pub async fn run(ctx: &Ctx, cmd: IncidentCmd) -> anyhow::Result<u8> {
             content_type,
             max_size,
         } => {
-            let bytes = read_bounded(&file, max_size)?;
+            let reader = open_bounded(&file, max_size).await?;
             let name = file
                 .file_name()
                 .map(|n| n.to_string_lossy().into_owned())
                 .unwrap_or_else(|| "attachment".into());
+            // Streamed in chunks: memory stays flat whatever the file's size.
             let att = store
-                .add_attachment(id, &name, &content_type, &bytes, &ctx.actor)
+                .add_attachment_streamed(id, &name, &content_type, reader, max_size, &ctx.actor)
                 .await?;
             if ctx.json {
                 print_json(&att)?;
             } else {
                 println!(
                     "attached {} ({} bytes) to incident {id} as attachment {}",
-                    name,
-                    bytes.len(),
-                    att.id
+                    name, att.size, att.id
                 );
             }
             Ok(exit::OK)
@@ -483,39 +482,28 @@ async fn open(
     report_after_change(ctx, store, set, &inc).await
 }
 
-/// Reads a file of at most `limit` bytes: the size is checked before reading, and the read
-/// stops one byte past the limit (a file growing meanwhile), so memory stays bounded.
-fn read_bounded(file: &std::path::Path, limit: u64) -> anyhow::Result<Vec<u8>> {
-    use std::io::Read;
+/// Opens a file of at most `limit` bytes for streaming: the size is checked before reading (the
+/// store refuses it too if it grows past the limit meanwhile).
+async fn open_bounded(file: &std::path::Path, limit: u64) -> anyhow::Result<tokio::fs::File> {
     let cannot = |e: std::io::Error| {
         coded(
             exit::NOT_FOUND,
             format!("cannot read {}: {e}", file.display()),
         )
     };
-    let too_large = || {
-        coded(
+    let f = tokio::fs::File::open(file).await.map_err(cannot)?;
+    let size = f.metadata().await.map_err(cannot)?.len();
+    if size > limit {
+        return Err(coded(
             exit::INVALID,
             format!(
                 "{} is larger than the attachment limit of {limit} bytes (--max-size or \
                  DIALTONE_MAX_UPLOAD to change it)",
                 file.display()
             ),
-        )
-    };
-    let f = std::fs::File::open(file).map_err(cannot)?;
-    let size = f.metadata().map_err(cannot)?.len();
-    if size > limit {
-        return Err(too_large());
+        ));
     }
-    let mut bytes = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
-    f.take(limit.saturating_add(1))
-        .read_to_end(&mut bytes)
-        .map_err(cannot)?;
-    if bytes.len() as u64 > limit {
-        return Err(too_large());
-    }
-    Ok(bytes)
+    Ok(f)
 }
 
 /// Records one answer, to the step the runbook asks now, and moves the incident on.

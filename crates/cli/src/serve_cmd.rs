@@ -25,6 +25,10 @@ pub struct ServeArgs {
     /// Session lifetime, e.g. 8h.
     #[arg(long, default_value = "8h", value_parser = |s: &str| diagnosis::config::parse_duration(s))]
     pub session_ttl: std::time::Duration,
+    /// Upper bound on analysing one attachment for its page (e.g. 60s); past it the analysis
+    /// is stopped.
+    #[arg(long, default_value = "60s", value_parser = |s: &str| diagnosis::config::parse_duration(s))]
+    pub view_timeout: std::time::Duration,
     /// Also receive HEPv3 on this address (UDP and TCP), into events.sqlite in the data
     /// directory (as `dialtone collect`).
     #[arg(long, env = "DIALTONE_HEP")]
@@ -122,11 +126,26 @@ impl web::AttachmentViewer for Viewer {
     fn view(
         &self,
         name: &str,
-        _content_type: &str,
+        content_type: &str,
         bytes: &[u8],
     ) -> Result<web::AttachmentView, String> {
-        // The content decides (magic numbers, log markers), not the type the browser sent.
-        let a = captures::analyze_reader(bytes, &captures::AnalyzeOptions::default())
+        self.view_cancellable(name, content_type, bytes, &web::Cancel::default())
+    }
+
+    fn view_cancellable(
+        &self,
+        name: &str,
+        _content_type: &str,
+        bytes: &[u8],
+        cancel: &web::Cancel,
+    ) -> Result<web::AttachmentView, String> {
+        // The content decides (magic numbers, log markers), not the type the browser sent. The
+        // reader loop checks `cancel`, so a page that stopped waiting stops the analysis.
+        let opts = captures::AnalyzeOptions {
+            cancel: Some(cancel.flag()),
+            ..captures::AnalyzeOptions::default()
+        };
+        let a = captures::analyze_reader(bytes, &opts)
             .map_err(|e| format!("{name} cannot be analysed: {e}"))?;
         let status = |code: Option<u16>, reason: &str| match code {
             Some(c) => format!("{c} {reason}"),
@@ -156,6 +175,8 @@ impl web::AttachmentViewer for Viewer {
         });
         let ladders = calls
             .chain(registrations)
+            // Drawing stops too once nobody waits.
+            .take_while(|_| !cancel.is_cancelled())
             .filter_map(|(call_id, label)| {
                 captures::ladder_svg(&a, &call_id).map(|svg| web::AttachmentLadder {
                     call_id,
@@ -164,6 +185,9 @@ impl web::AttachmentViewer for Viewer {
                 })
             })
             .collect();
+        if cancel.is_cancelled() {
+            return Err(format!("the analysis of {name} was cancelled"));
+        }
         Ok(web::AttachmentView {
             kind: a.input_kind.name().to_owned(),
             // Calls, registrations, findings and reading warnings, as `dialtone capture analyze`.
@@ -240,6 +264,7 @@ pub async fn serve(ctx: &Ctx, args: ServeArgs) -> anyhow::Result<u8> {
         session_ttl: args.session_ttl,
         max_upload_bytes: args.max_upload,
         server_config_summary: summary,
+        view_timeout: args.view_timeout,
         ..web::WebConfig::default()
     };
     let listener = tokio::net::TcpListener::bind(args.listen)

@@ -43,5 +43,5 @@ pub use model::{
     ListFilter, NewEscalation, NewIncident, NewStepRecord, Note, ROLES, SOURCES, Session, Status,
     StepRecord, User, normalize_level,
 };
-pub use store::{CONNECT_TIMEOUT, DATA_FILE, Store};
+pub use store::{ATTACHMENT_CHUNK, CONNECT_TIMEOUT, DATA_FILE, Store};
 pub use write::Write;

@@ -47,6 +47,11 @@ pub(crate) const SQLITE: &[Migration] = &[
         name: "casework",
         sql: include_str!("../migrations/sqlite/0020_casework.sql"),
     },
+    Migration {
+        version: 21,
+        name: "attachment_chunks",
+        sql: include_str!("../migrations/sqlite/0021_attachment_chunks.sql"),
+    },
 ];
 
 pub(crate) const POSTGRES: &[Migration] = &[
@@ -85,13 +90,18 @@ pub(crate) const POSTGRES: &[Migration] = &[
         name: "casework",
         sql: include_str!("../migrations/postgres/0020_casework.sql"),
     },
+    Migration {
+        version: 21,
+        name: "attachment_chunks",
+        sql: include_str!("../migrations/postgres/0021_attachment_chunks.sql"),
+    },
 ];
 
 /// Key of the PostgreSQL advisory lock that serializes concurrent migrations.
 pub(crate) const PG_LOCK_KEY: i64 = 0x6469_616c_746f_6e65; // "dialtone"
 
 /// The schema version this build brings databases to (the last migration of both backends).
-pub const SCHEMA_VERSION: i64 = 20;
+pub const SCHEMA_VERSION: i64 = 21;
 
 /// Newest schema this build knows.
 pub(crate) fn latest(migrations: &[Migration]) -> i64 {

@@ -6,8 +6,8 @@
 
 use std::fmt;
 
+use argon2::password_hash::PasswordHasher;
 use argon2::password_hash::phc::PasswordHash;
-use argon2::password_hash::{PasswordHasher, PasswordVerifier};
 use argon2::{Algorithm, Argon2, Params, Version};
 use axum::extract::FromRequestParts;
 use axum::http::header::{AUTHORIZATION, COOKIE};
@@ -42,12 +42,123 @@ pub fn hash_password_with_cost(password: &str, m_cost_kib: u32, t_cost: u32) -> 
         .map_err(|e| Error::PasswordHash(e.to_string()))
 }
 
+/// The library's own verification, the reference the kept-memory one is tested against.
+#[cfg(test)]
 pub(crate) fn verify_password(password: &str, phc: &str) -> bool {
+    use argon2::password_hash::PasswordVerifier as _;
     match PasswordHash::new(phc) {
         Ok(parsed) => Argon2::default()
             .verify_password(password.as_bytes(), &parsed)
             .is_ok(),
         Err(_) => false,
+    }
+}
+
+/// Password verifications on a fixed set of threads (one per login slot), each with its own
+/// Argon2 memory kept from one verification to the next. Allocating the memory cost (19 MiB by
+/// default) per verification grew the server by about that much per wrong login, up to some
+/// 300 MB, as the allocator kept the freed blocks in ever more arenas; now logins hold at most
+/// the slots times the largest memory cost.
+pub(crate) struct Verifier {
+    jobs: std::sync::Mutex<std::sync::mpsc::Sender<VerifyJob>>,
+}
+
+/// A verification, run with its thread's Argon2 memory.
+type VerifyJob = Box<dyn FnOnce(&mut Vec<argon2::Block>) + Send>;
+
+/// Verifies like [`verify_password`], with Argon2's memory taken from `memory` (grown to the
+/// hash's memory cost when smaller, then kept for the next verification): no allocation of the
+/// memory cost per login.
+fn verify_password_with(password: &str, phc: &str, memory: &mut Vec<argon2::Block>) -> bool {
+    let Ok(parsed) = PasswordHash::new(phc) else {
+        return false;
+    };
+    let (Some(salt), Some(expected)) = (&parsed.salt, &parsed.hash) else {
+        return false;
+    };
+    let (Ok(params), Ok(algorithm)) = (
+        Params::try_from(&parsed),
+        Algorithm::try_from(parsed.algorithm.as_str()),
+    ) else {
+        return false;
+    };
+    let version = match parsed.version.map(Version::try_from) {
+        None => Version::default(),
+        Some(Ok(v)) => v,
+        Some(Err(_)) => return false,
+    };
+    let blocks = params.block_count();
+    if memory.len() < blocks {
+        memory.resize(blocks, argon2::Block::default());
+    }
+    let mut out = vec![0u8; expected.as_bytes().len()];
+    let Some(work) = memory.get_mut(..blocks) else {
+        return false;
+    };
+    if Argon2::new(algorithm, version, params)
+        .hash_password_into_with_memory(password.as_bytes(), salt, &mut out, work)
+        .is_err()
+    {
+        return false;
+    }
+    // Output compares in constant time.
+    argon2::password_hash::phc::Output::new(&out).is_ok_and(|o| &o == expected)
+}
+
+impl Verifier {
+    /// Starts `threads` verification threads; they end when the verifier is dropped.
+    pub(crate) fn new(threads: usize) -> Verifier {
+        let (tx, rx) = std::sync::mpsc::channel::<VerifyJob>();
+        let rx = std::sync::Arc::new(std::sync::Mutex::new(rx));
+        for i in 0..threads.max(1) {
+            let rx = rx.clone();
+            let started = std::thread::Builder::new()
+                .name(format!("dialtone-login-{i}"))
+                .spawn(move || {
+                    let mut memory = Vec::new();
+                    loop {
+                        let job = match rx.lock() {
+                            Ok(rx) => rx.recv(),
+                            Err(_) => return,
+                        };
+                        match job {
+                            Ok(job) => job(&mut memory),
+                            Err(_) => return,
+                        }
+                    }
+                });
+            if let Err(e) = started {
+                tracing::error!(error = %e, "cannot start a login verification thread");
+            }
+        }
+        Verifier {
+            jobs: std::sync::Mutex::new(tx),
+        }
+    }
+
+    /// Verifies `password` against `hash` (the dummy hash when `None`), holding `slot` until
+    /// the verification has run.
+    pub(crate) async fn verify<S: Send + 'static>(
+        &self,
+        password: String,
+        hash: Option<String>,
+        slot: S,
+    ) -> bool {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let job: VerifyJob = Box::new(move |memory| {
+            let hash = hash.unwrap_or_else(dummy_hash);
+            let ok = verify_password_with(&password, &hash, memory);
+            drop(slot);
+            let _ = tx.send(ok);
+        });
+        let sent = matches!(
+            self.jobs.lock().map(|jobs| jobs.send(job).is_ok()),
+            Ok(true)
+        );
+        if !sent {
+            return false;
+        }
+        rx.await.unwrap_or(false)
     }
 }
 
@@ -384,8 +495,24 @@ mod tests {
             ("", h.as_str(), false),
             ("s3cret-pass", "not a phc string", false),
         ];
-        for (pw, phc, ok) in table {
+        // One memory for all, as a verification thread keeps it: a smaller cost after a larger
+        // one uses part of it; the default cost (the dummy hash) grows it.
+        let mut memory = Vec::new();
+        let strong = hash_password("an-other-pass").expect("hash");
+        let weak_again = hash_password_with_cost("third-pass", 64, 1).expect("hash");
+        let more = [
+            ("an-other-pass", strong.as_str(), true),
+            ("an-other-pasz", strong.as_str(), false),
+            ("third-pass", weak_again.as_str(), true),
+            ("s3cret-pass", weak_again.as_str(), false),
+        ];
+        for (pw, phc, ok) in table.into_iter().chain(more) {
             assert_eq!(verify_password(pw, phc), ok, "{pw:?} against {phc:?}");
+            assert_eq!(
+                verify_password_with(pw, phc, &mut memory),
+                ok,
+                "{pw:?} against {phc:?} with kept memory"
+            );
         }
     }
 

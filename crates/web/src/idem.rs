@@ -46,6 +46,13 @@ pub(crate) async fn layer(State(state): State<AppState>, req: Request, next: Nex
     let Some(scope) = credential else {
         return next.run(req).await;
     };
+    // Only a valid credential claims a key: a request with a made-up token writes nothing
+    // (it gets its 401 from the handler), so keys cannot be used to fill the store.
+    let (parts, body) = req.into_parts();
+    if !matches!(crate::auth::authenticate(&parts, &state).await, Ok(Some(_))) {
+        return next.run(Request::from_parts(parts, body)).await;
+    }
+    let req = Request::from_parts(parts, body);
     let fingerprint = format!("{} {}", req.method(), req.uri().path());
     match state
         .store

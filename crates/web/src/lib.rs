@@ -50,7 +50,30 @@ pub struct WebConfig {
     pub login_wait: Duration,
     /// How long API tokens made on the admin page last.
     pub token_ttl: Duration,
+    /// Upper bound on showing one attachment (waiting for an analysis slot included); past it
+    /// the analysis is cancelled and its slot freed.
+    pub view_timeout: Duration,
+    /// Upper bound on one request, from its head to its answer (bodies included); past it the
+    /// answer is 408. Downloads stream their answer after it.
+    pub request_timeout: Duration,
+    /// A request body that sends nothing for this long is dropped (slow uploads keep going as
+    /// long as bytes arrive).
+    pub body_idle_timeout: Duration,
+    /// A connection must send a whole request head within this time (idle keep-alive
+    /// connections included), else it is closed.
+    pub header_timeout: Duration,
+    /// Connections served at once; more wait in the listen queue.
+    pub max_connections: usize,
 }
+
+/// Largest request head (request line and headers) read; bigger ones get 431.
+pub const MAX_REQUEST_HEAD: usize = 64 * 1024;
+
+/// Most headers in a request; more get 431.
+pub const MAX_HEADERS: usize = 100;
+
+/// Largest login form body; bigger ones get 413.
+pub const LOGIN_BODY_LIMIT: usize = 16 * 1024;
 
 impl Default for WebConfig {
     fn default() -> Self {
@@ -65,6 +88,11 @@ impl Default for WebConfig {
                 .clamp(1, 4),
             login_wait: Duration::from_secs(2),
             token_ttl: auth::DEFAULT_TOKEN_TTL,
+            view_timeout: VIEW_TIMEOUT,
+            request_timeout: Duration::from_secs(300),
+            body_idle_timeout: Duration::from_secs(30),
+            header_timeout: Duration::from_secs(30),
+            max_connections: 1024,
         }
     }
 }
@@ -179,6 +207,43 @@ pub trait AttachmentViewer: Send + Sync {
     fn markdown(&self, _name: &str, _content_type: &str, _bytes: &[u8]) -> Option<String> {
         None
     }
+
+    /// Analyses one attachment, stopping early once `cancel` is cancelled (the page stopped
+    /// waiting: the time bound passed or the agent went away); what the web app calls. A
+    /// blocking thread cannot be stopped from outside, so a viewer that takes long overrides
+    /// this and checks `cancel` as it works; the default ignores it.
+    fn view_cancellable(
+        &self,
+        name: &str,
+        content_type: &str,
+        bytes: &[u8],
+        cancel: &Cancel,
+    ) -> std::result::Result<AttachmentView, String> {
+        let _ = cancel;
+        self.view(name, content_type, bytes)
+    }
+}
+
+/// Tells work running on another thread that nobody waits for it any more. Cheap to clone;
+/// every clone sees the same flag.
+#[derive(Debug, Clone, Default)]
+pub struct Cancel(Arc<std::sync::atomic::AtomicBool>);
+
+impl Cancel {
+    /// Whether the work should stop.
+    pub fn is_cancelled(&self) -> bool {
+        self.0.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// The flag itself, for code that takes an `AtomicBool` (the captures crate's reader loop).
+    pub fn flag(&self) -> &std::sync::atomic::AtomicBool {
+        &self.0
+    }
+
+    /// Asks the work to stop.
+    pub fn cancel(&self) {
+        self.0.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
 }
 
 /// One line of an account's recent SIP traffic, as a capture endpoint saw it.
@@ -221,6 +286,8 @@ pub struct AppState {
     pub(crate) throttle: Arc<throttle::LoginThrottle>,
     /// Password verifications running at once.
     pub(crate) login_slots: Arc<tokio::sync::Semaphore>,
+    /// The threads password verifications run on.
+    pub(crate) verifier: Arc<auth::Verifier>,
 }
 
 impl AppState {
@@ -244,6 +311,7 @@ impl AppState {
             events: None,
             view_slots: Arc::new(tokio::sync::Semaphore::new(VIEW_SLOTS)),
             login_slots: Arc::new(tokio::sync::Semaphore::new(cfg.login_slots.max(1))),
+            verifier: Arc::new(auth::Verifier::new(cfg.login_slots)),
             cfg: Arc::new(cfg),
             metrics: Arc::new(metrics::Metrics::default()),
             throttle: Arc::default(),
@@ -274,8 +342,8 @@ impl AppState {
 /// Upper bound on one automated check, so a page never hangs on a stuck probe.
 pub(crate) const CHECK_TIMEOUT: Duration = Duration::from_secs(90);
 
-/// Upper bound on showing one attachment (waiting for a slot included).
-pub(crate) const VIEW_TIMEOUT: Duration = Duration::from_secs(60);
+/// Default upper bound on showing one attachment (waiting for a slot included).
+pub const VIEW_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// How often `serve_on` removes expired sessions.
 const SESSION_PURGE_EVERY: Duration = Duration::from_secs(600);
@@ -289,6 +357,7 @@ pub fn router(state: AppState) -> Router {
     // Multipart bodies carry some framing around the file itself, so the transport limit is a bit
     // above the attachment limit; the handlers enforce the exact limit with a clear message.
     let body_limit = axum::extract::DefaultBodyLimit::max(upload_limit.saturating_add(64 * 1024));
+    let (request_timeout, body_idle) = (state.cfg.request_timeout, state.cfg.body_idle_timeout);
     Router::new()
         // operations
         .route("/healthz", get(pages::healthz))
@@ -297,7 +366,12 @@ pub fn router(state: AppState) -> Router {
         .route("/static/app.js", get(pages::app_js))
         // pages
         .route("/", get(pages::home))
-        .route("/login", get(pages::login_form).post(pages::login))
+        .route(
+            "/login",
+            get(pages::login_form)
+                .post(pages::login)
+                .layer(axum::extract::DefaultBodyLimit::max(LOGIN_BODY_LIMIT)),
+        )
         .route("/logout", post(pages::logout))
         .route("/queue/{level}", get(pages::queue))
         .route("/incidents/new", get(pages::new_incident_form))
@@ -373,6 +447,12 @@ pub fn router(state: AppState) -> Router {
             idem::layer,
         ))
         .layer(axum::middleware::from_fn(security_headers))
+        // Outermost: no request outlives its bound, whatever runs inside.
+        .layer(tower_http::timeout::RequestBodyTimeoutLayer::new(body_idle))
+        .layer(tower_http::timeout::TimeoutLayer::with_status_code(
+            axum::http::StatusCode::REQUEST_TIMEOUT,
+            request_timeout,
+        ))
         .with_state(state)
 }
 
@@ -487,6 +567,10 @@ pub async fn serve(
 
 /// Serves on an already bound listener until `shutdown` completes (tests and the example binary
 /// bind port 0 and read the address back).
+///
+/// HTTP/1.1 with the bounds of [`WebConfig`]: request heads of at most [`MAX_REQUEST_HEAD`]
+/// bytes read within `header_timeout`, at most `max_connections` connections at once. On
+/// shutdown, connections finish the request they are in (for at most 10 s).
 pub async fn serve_on(
     listener: tokio::net::TcpListener,
     state: AppState,
@@ -496,16 +580,80 @@ pub async fn serve_on(
         tracing::info!(%addr, backend = state.store.backend(), "dialtone web listening");
     }
     let purger = spawn_session_purger(state.store.clone(), SESSION_PURGE_EVERY);
-    // The client address feeds the login throttle.
-    let served = axum::serve(
-        listener,
-        router(state).into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown)
-    .await
-    .map_err(Error::Serve);
+    let header_timeout = state.cfg.header_timeout;
+    let max_connections = state.cfg.max_connections.max(1);
+    let app = router(state);
+    let slots = Arc::new(tokio::sync::Semaphore::new(max_connections));
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let slot = tokio::select! {
+            s = slots.clone().acquire_owned() => match s {
+                Ok(s) => s,
+                Err(_) => break,
+            },
+            () = &mut shutdown => break,
+        };
+        let (stream, remote) = tokio::select! {
+            r = listener.accept() => match r {
+                Ok(c) => c,
+                Err(e) => {
+                    // Out of file descriptors and the like: wait a little rather than spin.
+                    tracing::warn!(error = %e, "accepting a connection failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let app = app.clone();
+        let mut stop = stop_rx.clone();
+        tokio::spawn(async move {
+            let _slot = slot;
+            // The client address feeds the login throttle.
+            let service = hyper::service::service_fn(
+                move |mut req: hyper::Request<hyper::body::Incoming>| {
+                    req.extensions_mut()
+                        .insert(axum::extract::ConnectInfo(remote));
+                    tower::ServiceExt::oneshot(app.clone(), req.map(axum::body::Body::new))
+                },
+            );
+            let mut builder = hyper::server::conn::http1::Builder::new();
+            builder
+                .timer(hyper_util::rt::TokioTimer::new())
+                .header_read_timeout(header_timeout)
+                .max_headers(MAX_HEADERS)
+                .max_header_size(MAX_REQUEST_HEAD)
+                .max_buf_size(MAX_REQUEST_HEAD);
+            let conn = builder
+                .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                .with_upgrades();
+            let mut conn = std::pin::pin!(conn);
+            tokio::select! {
+                r = conn.as_mut() => {
+                    if let Err(e) = r {
+                        tracing::debug!(error = %e, "connection ended with an error");
+                    }
+                }
+                _ = async { stop.wait_for(|s| *s).await.map(|_| ()) } => {
+                    conn.as_mut().graceful_shutdown();
+                    let _ = conn.await;
+                }
+            }
+        });
+    }
+    drop(listener);
+    let _ = stop_tx.send(true);
+    // Every slot back means every connection ended.
+    let all = u32::try_from(max_connections).unwrap_or(u32::MAX);
+    if tokio::time::timeout(Duration::from_secs(10), slots.acquire_many(all))
+        .await
+        .is_err()
+    {
+        tracing::warn!("connections still open 10 s after shutdown; closing them");
+    }
     purger.abort();
-    served
+    Ok(())
 }
 
 async fn shutdown_signal() {

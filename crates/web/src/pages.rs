@@ -264,14 +264,7 @@ pub(crate) async fn login(
     };
     let usable = hash.is_some();
     let password = form.password;
-    let verified = tokio::task::spawn_blocking(move || {
-        let hash = hash.unwrap_or_else(auth::dummy_hash);
-        let ok = auth::verify_password(&password, &hash);
-        drop(permit);
-        ok
-    })
-    .await
-    .unwrap_or(false);
+    let verified = state.verifier.verify(password, hash, permit).await;
     let Some(user) = user.filter(|_| verified && usable) else {
         state
             .throttle
@@ -1564,8 +1557,8 @@ pub(crate) async fn view_attachment(
     Ok(res)
 }
 
-/// Runs the viewer on a blocking thread, a few at a time, under [`crate::VIEW_TIMEOUT`]. The
-/// error is a sentence for the agent.
+/// Runs the viewer on a blocking thread, a few at a time, under `WebConfig::view_timeout`;
+/// cancelled once nobody waits for it. The error is a sentence for the agent.
 async fn analyse(
     state: &AppState,
     meta: &incidents::Attachment,
@@ -1593,16 +1586,25 @@ async fn analyse(
     let slots = state.view_slots.clone();
     let name = meta.name.clone();
     let content_type = meta.content_type.clone();
+    // Cancelled when this request stops waiting, whether by the time bound or because the
+    // agent went away (the handler is dropped): the analysis then stops at its next read.
+    struct CancelOnDrop(crate::Cancel);
+    impl Drop for CancelOnDrop {
+        fn drop(&mut self) {
+            self.0.cancel();
+        }
+    }
+    let cancel = crate::Cancel::default();
+    let _guard = CancelOnDrop(cancel.clone());
     let work = async move {
         let slot = slots
             .acquire_owned()
             .await
             .map_err(|_| "the server is shutting down".to_owned())?;
-        // The slot goes with the work, not with the waiting request: an analysis that outlives
-        // its timeout (a blocking thread cannot be stopped) keeps its slot until it ends, so
-        // timed-out analyses never run beyond the slot count.
+        // The slot goes with the work, not with the waiting request: an analysis keeps its
+        // slot until it has really stopped, so analyses never run beyond the slot count.
         tokio::task::spawn_blocking(move || {
-            let view = viewer.view(&name, &content_type, &bytes);
+            let view = viewer.view_cancellable(&name, &content_type, &bytes, &cancel);
             drop(slot);
             view
         })
@@ -1612,12 +1614,13 @@ async fn analyse(
             "the analysis failed; the details are in the server log".to_owned()
         })?
     };
-    match tokio::time::timeout(crate::VIEW_TIMEOUT, work).await {
+    let bound = state.cfg.view_timeout;
+    match tokio::time::timeout(bound, work).await {
         Ok(r) => r,
         Err(_) => Err(format!(
-            "The analysis took longer than {} s; download the file and run \
+            "The analysis took longer than {:.1} s and was stopped; download the file and run \
              `dialtone capture analyze` on it.",
-            crate::VIEW_TIMEOUT.as_secs()
+            bound.as_secs_f64()
         )),
     }
 }

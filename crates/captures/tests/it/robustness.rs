@@ -127,3 +127,69 @@ fn progress_is_reported_with_the_total() {
     assert_eq!(seen.last(), Some(&(a.stats.bytes, size)));
     assert_eq!(a.stats.bytes, size);
 }
+
+#[test]
+fn a_cancelled_analysis_stops_within_one_read() {
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+    let bytes = many_calls(20_000);
+    // Cancelled before it starts: nothing is read.
+    let cancel = AtomicBool::new(true);
+    let opts = AnalyzeOptions {
+        cancel: Some(&cancel),
+        ..Default::default()
+    };
+    assert!(matches!(
+        captures::analyze_reader(&bytes[..], &opts),
+        Err(captures::Error::Cancelled)
+    ));
+    // Cancelled half-way (as the web app does when it stops waiting): the reading stops at the
+    // next read instead of going through the rest.
+    struct Counting<'a> {
+        rest: &'a [u8],
+        served: &'a AtomicU64,
+        cancel: &'a AtomicBool,
+    }
+    impl std::io::Read for Counting<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            let n = self.rest.len().min(buf.len());
+            buf[..n].copy_from_slice(&self.rest[..n]);
+            self.rest = &self.rest[n..];
+            if self.served.fetch_add(n as u64, Ordering::Relaxed) + n as u64 >= 1 << 20 {
+                self.cancel.store(true, Ordering::Relaxed);
+            }
+            Ok(n)
+        }
+    }
+    let cancel = AtomicBool::new(false);
+    let served = AtomicU64::new(0);
+    let opts = AnalyzeOptions {
+        cancel: Some(&cancel),
+        ..Default::default()
+    };
+    let reader = Counting {
+        rest: &bytes,
+        served: &served,
+        cancel: &cancel,
+    };
+    assert!(matches!(
+        captures::analyze_reader(reader, &opts),
+        Err(captures::Error::Cancelled)
+    ));
+    let read = served.load(Ordering::Relaxed);
+    assert!(
+        read <= 3 << 20,
+        "read {read} of {} bytes; cancelled after 1 MiB",
+        bytes.len()
+    );
+    // A log is cancelled the same way.
+    let log = "INVITE sip:1001@h SIP/2.0\r\nCall-ID: x\r\n\r\n".repeat(50_000);
+    let cancel = AtomicBool::new(true);
+    let opts = AnalyzeOptions {
+        cancel: Some(&cancel),
+        ..Default::default()
+    };
+    assert!(matches!(
+        captures::analyze_reader(log.as_bytes(), &opts),
+        Err(captures::Error::Cancelled)
+    ));
+}

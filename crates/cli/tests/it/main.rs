@@ -2,6 +2,7 @@
 //! captures, probes and diagnoses against a real lab, and the architecture's invariants.
 
 mod architecture;
+mod bounds;
 mod capture;
 mod config;
 mod diagnose;

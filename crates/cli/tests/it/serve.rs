@@ -60,9 +60,14 @@ impl Server {
         Server { child, addr }
     }
 
-    /// Where it listens.
+    /// The address it listens on.
     pub(crate) fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// Its process id (to read its memory from /proc).
+    pub(crate) fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     /// One HTTP/1.1 request on a fresh connection; returns (status, head, body).

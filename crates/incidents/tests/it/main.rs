@@ -4,5 +4,6 @@
 mod chain;
 mod connect;
 mod people;
+mod streamed;
 mod suite;
 mod support;

@@ -1100,3 +1100,259 @@ async fn retries_with_an_idempotency_key_across_a_postgres_outage_open_one_incid
         .len();
     assert_eq!(n, 1, "retries opened {n} incidents");
 }
+
+/// A viewer that works until it is cancelled on files named `spin*` (a capture too big for the
+/// time bound) and answers at once otherwise; it counts the analyses still running.
+struct SpinViewer {
+    running: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl web::AttachmentViewer for SpinViewer {
+    fn view(&self, name: &str, ct: &str, bytes: &[u8]) -> Result<web::AttachmentView, String> {
+        self.view_cancellable(name, ct, bytes, &web::Cancel::default())
+    }
+
+    fn view_cancellable(
+        &self,
+        name: &str,
+        _ct: &str,
+        _bytes: &[u8],
+        cancel: &web::Cancel,
+    ) -> Result<web::AttachmentView, String> {
+        use std::sync::atomic::Ordering;
+        if !name.starts_with("spin") {
+            return Ok(web::AttachmentView {
+                kind: "quick".into(),
+                summary: "quick analysis done".into(),
+                ladders: Vec::new(),
+            });
+        }
+        self.running.fetch_add(1, Ordering::SeqCst);
+        // At most 30 s, so a broken cancellation fails the test instead of hanging it.
+        let t = Instant::now();
+        while !cancel.is_cancelled() && t.elapsed() < Duration::from_secs(30) {
+            std::hint::spin_loop();
+        }
+        self.running.fetch_sub(1, Ordering::SeqCst);
+        Err("stopped".into())
+    }
+}
+
+use std::sync::Arc;
+
+#[tokio::test]
+async fn a_timed_out_analysis_stops_and_frees_its_slot() {
+    use std::sync::atomic::Ordering;
+    let dir = tempfile::tempdir().expect("dir");
+    let store = incidents::Store::open_data_dir(dir.path())
+        .await
+        .expect("store");
+    let running = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let cfg = web::WebConfig {
+        view_timeout: Duration::from_millis(300),
+        ..config()
+    };
+    let state = web::AppState::new(cfg, store, runbook::RunbookSet::builtin(), None).with_viewer(
+        Arc::new(SpinViewer {
+            running: running.clone(),
+        }),
+    );
+    let app = TestApp::from_state(state);
+    let r = app.router();
+    let lena = agent(&app, "lena", "l1").await;
+    let id = open_incident(&r, &lena, "1001").await;
+    let mut atts = Vec::new();
+    for name in ["spin-1.pcap", "spin-2.pcap", "spin-3.pcap", "quick.log"] {
+        let a = app
+            .store()
+            .add_attachment(id, name, "application/octet-stream", b"x", "lena")
+            .await
+            .expect("attach");
+        atts.push(a.id);
+    }
+    let view = |att: i64| format!("/incidents/{id}/attachments/{att}/view");
+    // Three analyses that never finish by themselves, one after the other: each times out, is
+    // stopped, and gives its slot back (there are two).
+    for att in &atts[..3] {
+        let p = send(
+            &r,
+            Method::GET,
+            &view(*att),
+            Some(&lena),
+            false,
+            Payload::Empty,
+        )
+        .await;
+        assert_eq!(p.status, StatusCode::OK);
+        assert!(p.body.contains("was stopped"), "{}", p.body);
+        let t = Instant::now();
+        while running.load(Ordering::SeqCst) > 0 && t.elapsed() < Duration::from_secs(5) {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert_eq!(
+            running.load(Ordering::SeqCst),
+            0,
+            "a timed-out analysis still runs after {:?}",
+            t.elapsed()
+        );
+    }
+    // The next analysis gets a slot at once.
+    let p = send(
+        &r,
+        Method::GET,
+        &view(atts[3]),
+        Some(&lena),
+        false,
+        Payload::Empty,
+    )
+    .await;
+    assert!(p.body.contains("quick analysis done"), "{}", p.body);
+}
+
+/// `web::serve_on` on a real loopback socket with `cfg`; returns the address and a handle that
+/// stops it.
+async fn serve_real(
+    cfg: web::WebConfig,
+) -> (
+    std::net::SocketAddr,
+    tokio::sync::oneshot::Sender<()>,
+    tokio::task::JoinHandle<web::Result<()>>,
+    tempfile::TempDir,
+) {
+    let dir = tempfile::tempdir().expect("dir");
+    let store = incidents::Store::open_data_dir(dir.path())
+        .await
+        .expect("store");
+    let state = web::AppState::new(cfg, store, runbook::RunbookSet::builtin(), None);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(web::serve_on(listener, state, async move {
+        let _ = stopped.await;
+    }));
+    (addr, stop, task, dir)
+}
+
+/// Reads until the server closes or answers in full (Connection: close), for at most `bound`;
+/// returns the status (0 when it closed without one) and how long it took.
+async fn read_answer(s: &mut tokio::net::TcpStream, bound: Duration) -> (u16, Duration) {
+    use tokio::io::AsyncReadExt;
+    let t = Instant::now();
+    let mut raw = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        match tokio::time::timeout(bound.saturating_sub(t.elapsed()), s.read(&mut buf)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => break,
+            Ok(Ok(n)) => raw.extend_from_slice(&buf[..n]),
+            Err(_) => panic!("no answer and no close within {bound:?}"),
+        }
+    }
+    let text = String::from_utf8_lossy(&raw);
+    let status = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    (status, t.elapsed())
+}
+
+#[tokio::test]
+async fn slow_heads_slow_bodies_and_idle_connections_are_cut_off() {
+    use tokio::io::AsyncWriteExt;
+    let cfg = web::WebConfig {
+        header_timeout: Duration::from_secs(1),
+        body_idle_timeout: Duration::from_secs(1),
+        request_timeout: Duration::from_secs(2),
+        ..config()
+    };
+    let (addr, stop, task, _dir) = serve_real(cfg).await;
+    let connect = || tokio::net::TcpStream::connect(addr);
+    // A connection that sends nothing, and one that sends half a head: closed after the header
+    // timeout.
+    let mut idle = connect().await.expect("connect");
+    let mut half = connect().await.expect("connect");
+    half.write_all(b"GET /login HTTP/1.1\r\nHost: t\r\n")
+        .await
+        .expect("write");
+    for s in [&mut idle, &mut half] {
+        let (_, took) = read_answer(s, Duration::from_secs(5)).await;
+        assert!(took < Duration::from_secs(3), "closed after {took:?}");
+    }
+    // A login body trickling a byte every 300 ms: 408 at the request timeout.
+    let mut slow = connect().await.expect("connect");
+    slow.write_all(
+        b"POST /login HTTP/1.1\r\nHost: t\r\nContent-Type: application/x-www-form-urlencoded\r\n\
+          Content-Length: 1000\r\nConnection: close\r\n\r\n",
+    )
+    .await
+    .expect("write");
+    let trickle = tokio::spawn(async move {
+        for _ in 0..20 {
+            if slow.write_all(b"a").await.is_err() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+        slow
+    });
+    let mut slow = trickle.await.expect("trickle");
+    let (status, _) = read_answer(&mut slow, Duration::from_secs(5)).await;
+    assert_eq!(status, 408);
+    // A body that stops: refused after the body idle timeout, well before the request timeout
+    // would end it.
+    let mut stalled = connect().await.expect("connect");
+    stalled
+        .write_all(
+            b"POST /login HTTP/1.1\r\nHost: t\r\nContent-Type: application/x-www-form-urlencoded\r\n\
+              Content-Length: 1000\r\nConnection: close\r\n\r\nusername=a",
+        )
+        .await
+        .expect("write");
+    let (status, took) = read_answer(&mut stalled, Duration::from_secs(5)).await;
+    assert!((400..500).contains(&status), "{status}");
+    assert!(
+        took < Duration::from_millis(1900),
+        "answered after {took:?}"
+    );
+    // The server stops in bounded time.
+    let _ = stop.send(());
+    let served = tokio::time::timeout(Duration::from_secs(12), task)
+        .await
+        .expect("serve_on returns after shutdown")
+        .expect("task");
+    assert!(served.is_ok());
+}
+
+#[tokio::test]
+async fn connections_beyond_the_limit_wait_for_a_free_one() {
+    use tokio::io::AsyncWriteExt;
+    let cfg = web::WebConfig {
+        max_connections: 2,
+        ..config()
+    };
+    let (addr, stop, task, _dir) = serve_real(cfg).await;
+    let mut held = Vec::new();
+    for _ in 0..2 {
+        held.push(tokio::net::TcpStream::connect(addr).await.expect("connect"));
+    }
+    let mut third = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    third
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+        .await
+        .expect("write");
+    let mut buf = [0u8; 64];
+    let early = tokio::time::timeout(
+        Duration::from_millis(700),
+        tokio::io::AsyncReadExt::read(&mut third, &mut buf),
+    )
+    .await;
+    assert!(early.is_err(), "a third connection was served beside two");
+    drop(held.pop());
+    let (status, _) = read_answer(&mut third, Duration::from_secs(5)).await;
+    assert_eq!(status, 200);
+    drop(held);
+    let _ = stop.send(());
+    let _ = tokio::time::timeout(Duration::from_secs(12), task).await;
+}
