@@ -31,6 +31,7 @@ mod chain;
 mod error;
 mod migrate;
 mod model;
+mod reports;
 mod rows;
 mod store;
 
@@ -42,4 +43,5 @@ pub use model::{
     ListFilter, NewEscalation, NewIncident, NewStepRecord, ROLES, SOURCES, Session, Status,
     StepRecord, User, normalize_level,
 };
+pub use reports::{Bucket, Report, ReportFilter, ReportKind, ResolveHistogram, cell_text, rate};
 pub use store::{CONNECT_TIMEOUT, DATA_FILE, Store};

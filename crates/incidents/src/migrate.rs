@@ -42,6 +42,11 @@ pub(crate) const SQLITE: &[Migration] = &[
         name: "idempotency",
         sql: include_str!("../migrations/sqlite/0006_idempotency.sql"),
     },
+    Migration {
+        version: 7,
+        name: "reports",
+        sql: include_str!("../migrations/sqlite/0007_reports.sql"),
+    },
 ];
 
 pub(crate) const POSTGRES: &[Migration] = &[
@@ -75,13 +80,18 @@ pub(crate) const POSTGRES: &[Migration] = &[
         name: "idempotency",
         sql: include_str!("../migrations/postgres/0006_idempotency.sql"),
     },
+    Migration {
+        version: 7,
+        name: "reports",
+        sql: include_str!("../migrations/postgres/0007_reports.sql"),
+    },
 ];
 
 /// Key of the PostgreSQL advisory lock that serializes concurrent migrations.
 pub(crate) const PG_LOCK_KEY: i64 = 0x6469_616c_746f_6e65; // "dialtone"
 
 /// The schema version this build brings databases to (the last migration of both backends).
-pub const SCHEMA_VERSION: i64 = 6;
+pub const SCHEMA_VERSION: i64 = 7;
 
 /// Newest schema this build knows.
 pub(crate) fn latest(migrations: &[Migration]) -> i64 {

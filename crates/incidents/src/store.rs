@@ -658,22 +658,18 @@ impl Store {
                 .await?;
                 let from_step = incident.current_step.clone();
                 incident = rows::incident(&row)?;
-                let step_id: i64 = sqlx::query_scalar(
-                    "INSERT INTO step_records \
-                     (incident_id, runbook, step, answer, source, evidence, note, actor, at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id",
-                )
-                .bind(incident.id)
-                .bind(&step.runbook)
-                .bind(&step.step)
-                .bind(&step.answer)
-                .bind(&step.source)
-                .bind(step.evidence.to_string())
-                .bind(&step.note)
-                .bind(actor)
-                .bind(now)
-                .fetch_one(&mut *tx)
-                .await?;
+                let step_id: i64 = sqlx::query_scalar(crate::reports::INSERT_STEP)
+                    .bind(incident.id)
+                    .bind(&step.runbook)
+                    .bind(&step.step)
+                    .bind(&step.answer)
+                    .bind(&step.source)
+                    .bind(step.evidence.to_string())
+                    .bind(&step.note)
+                    .bind(actor)
+                    .bind(now)
+                    .fetch_one(&mut *tx)
+                    .await?;
                 let detail = json!({
                     "runbook": step.runbook, "step": step.step, "answer": step.answer,
                     "source": step.source, "note": step.note,
@@ -1122,8 +1118,9 @@ impl Store {
             } = plan(current)?;
             let updated = sqlx::query(concat!(
                 "UPDATE incidents SET level = $3, status = $4, current_step = $5, outcome = $6, \
-                 escalation_kind = $7, assignee = $8, version = version + 1, updated_at = $9 \
-                 WHERE id = $1 AND version = $2 RETURNING ",
+                 escalation_kind = $7, assignee = $8, version = version + 1, updated_at = $9, ",
+                crate::reports::phase_accounting!(),
+                " WHERE id = $1 AND version = $2 RETURNING ",
                 incident_cols!()
             ))
             .bind(id)
@@ -1154,22 +1151,18 @@ impl Store {
             match side {
                 Side::Nothing => {}
                 Side::Step(step) => {
-                    let step_id: i64 = sqlx::query_scalar(
-                        "INSERT INTO step_records \
-                         (incident_id, runbook, step, answer, source, evidence, note, actor, at) \
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id",
-                    )
-                    .bind(id)
-                    .bind(&step.runbook)
-                    .bind(&step.step)
-                    .bind(&step.answer)
-                    .bind(&step.source)
-                    .bind(step.evidence.to_string())
-                    .bind(&step.note)
-                    .bind(actor)
-                    .bind(now)
-                    .fetch_one(&mut *tx)
-                    .await?;
+                    let step_id: i64 = sqlx::query_scalar(crate::reports::INSERT_STEP)
+                        .bind(id)
+                        .bind(&step.runbook)
+                        .bind(&step.step)
+                        .bind(&step.answer)
+                        .bind(&step.source)
+                        .bind(step.evidence.to_string())
+                        .bind(&step.note)
+                        .bind(actor)
+                        .bind(now)
+                        .fetch_one(&mut *tx)
+                        .await?;
                     detail["step_record_id"] = json!(step_id);
                 }
                 Side::Escalation {
@@ -1178,8 +1171,9 @@ impl Store {
                 } => {
                     let escalation_id: i64 = sqlx::query_scalar(
                         "INSERT INTO escalations \
-                         (incident_id, from_level, to_level, kind, reason, actor, at) \
-                         VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
+                         (incident_id, from_level, to_level, kind, reason, actor, at, after_step) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, (SELECT step FROM step_records \
+                         WHERE incident_id = $1 ORDER BY id DESC LIMIT 1)) RETURNING id",
                     )
                     .bind(id)
                     .bind(&from_level)
@@ -2003,7 +1997,7 @@ fn check_role(role: &str) -> Result<String> {
         Ok(wanted)
     } else {
         Err(Error::Invalid(format!(
-            "unknown role {role:?} (expected l1, l2 or admin)"
+            "unknown role {role:?} (expected l1, l2, lead or admin)"
         )))
     }
 }

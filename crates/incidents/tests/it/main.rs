@@ -4,5 +4,6 @@
 mod chain;
 mod connect;
 mod people;
+mod reports;
 mod suite;
 mod support;
