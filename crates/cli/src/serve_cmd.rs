@@ -36,7 +36,7 @@ pub enum UserCmd {
     /// Create a user; the password is read from standard input (one line).
     Add {
         name: String,
-        /// l1, l2 or admin.
+        /// l1, l2, lead (L2 rights and the reports) or admin.
         #[arg(long)]
         role: String,
     },
@@ -302,10 +302,10 @@ pub async fn user(ctx: &Ctx, cmd: UserCmd) -> anyhow::Result<u8> {
     match cmd {
         UserCmd::Add { name, role } => {
             let role = role.to_ascii_lowercase();
-            if !["l1", "l2", "admin"].contains(&role.as_str()) {
+            if !incidents::ROLES.contains(&role.as_str()) {
                 return Err(coded(
                     exit::INVALID,
-                    format!("unknown role {role:?} (expected l1, l2 or admin)"),
+                    format!("unknown role {role:?} (expected l1, l2, lead or admin)"),
                 ));
             }
             let mut line = String::new();

@@ -27,11 +27,14 @@ use crate::model::normalize_level;
 use crate::store::Pool;
 use crate::{Error, Result, Store};
 
-/// The SQL that inserts a step record, marking an agent's answer that overrides an automated
-/// one. Binds: incident, runbook, step, answer, source, evidence, note, actor, at.
+/// The SQL that inserts a step record, naming the earlier answer to the same step it replaces
+/// and, for an agent's answer, the automated one it overrides. Binds: incident, runbook, step,
+/// answer, source, evidence, note, actor, at.
 pub(crate) const INSERT_STEP: &str = "INSERT INTO step_records \
-     (incident_id, runbook, step, answer, source, evidence, note, actor, at, overrides) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, CASE WHEN $5 = 'agent' THEN (\
+     (incident_id, runbook, step, answer, source, evidence, note, actor, at, replaces, overrides) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, (SELECT p.id FROM step_records p \
+     WHERE p.incident_id = $1 AND p.step = $3 ORDER BY p.id DESC LIMIT 1), \
+     CASE WHEN $5 = 'agent' THEN (\
      SELECT CASE WHEN p.source = 'automated' AND p.answer <> $4 THEN p.id END \
      FROM step_records p WHERE p.incident_id = $1 AND p.step = $3 \
      ORDER BY p.id DESC LIMIT 1) END) RETURNING id";
@@ -494,8 +497,8 @@ impl Store {
                 let sql = format!(
                     "SELECT 'step' AS by_what, r.step AS name, COALESCE(x.n, 0) AS escalations, \
                      r.reached AS base FROM \
-                     (SELECT step, COUNT(*) AS reached FROM \
-                     (SELECT DISTINCT s.incident_id, s.step FROM {steps_of_cohort}) d GROUP BY step) r \
+                     (SELECT s.step AS step, COUNT(*) AS reached FROM {steps_of_cohort} \
+                     WHERE s.replaces IS NULL GROUP BY s.step) r \
                      LEFT JOIN (SELECT e.after_step, COUNT(*) AS n FROM {esc_of_cohort} \
                      GROUP BY e.after_step) x ON x.after_step = r.step \
                      UNION ALL \

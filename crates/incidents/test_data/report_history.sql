@@ -42,20 +42,20 @@ SELECT i, 'acct' || CAST(i AS TEXT), 'reporter', 'generated',
     l1, l2, l3, w
 FROM g;
 INSERT INTO step_records (id, incident_id, runbook, step, answer, source, evidence, note, actor,
-    at, overrides)
+    at, replaces, overrides)
 WITH RECURSIVE n(i) AS (SELECT CAST(1 AS BIGINT) UNION ALL SELECT i + 1 FROM n WHERE i < {N}),
 js AS (SELECT 0 AS j, 'gate.a' AS step UNION ALL SELECT 1, 'l1.b' UNION ALL SELECT 2, 'l1.c'
        UNION ALL SELECT 3, 'l1.d' UNION ALL SELECT 4, 'l1.e')
 SELECT i * 8 + j, i, 'user-cant-call', step, 'a' || CAST((i + j) % 2 AS TEXT),
     CASE (i + j) % 4 WHEN 0 THEN 'assumed' WHEN 1 THEN 'agent' ELSE 'automated' END,
-    'null', NULL, 'agent' || CAST((i + j) % 9 AS TEXT), {BASE} + i * 60000 + j * 1000, NULL
+    'null', NULL, 'agent' || CAST((i + j) % 9 AS TEXT), {BASE} + i * 60000 + j * 1000, NULL, NULL
 FROM n, js WHERE j < 3 + i % 3;
 INSERT INTO step_records (id, incident_id, runbook, step, answer, source, evidence, note, actor,
-    at, overrides)
+    at, replaces, overrides)
 WITH RECURSIVE n(i) AS (SELECT CAST(11 AS BIGINT) UNION ALL SELECT i + 11 FROM n WHERE i + 11 <= {N})
 SELECT i * 8 + 6, i, 'user-cant-call', 'l1.b',
     CASE WHEN i % 22 = 0 THEN 'a' || CAST((i + 1) % 2 AS TEXT) ELSE 'x' END,
-    'agent', 'null', NULL, 'agent0', {BASE} + i * 60000 + 10000,
+    'agent', 'null', NULL, 'agent0', {BASE} + i * 60000 + 10000, i * 8 + 1,
     CASE WHEN i % 22 <> 0 AND (i + 1) % 4 >= 2 THEN i * 8 + 1 END
 FROM n;
 INSERT INTO escalations (id, incident_id, from_level, to_level, kind, reason, actor, at, after_step)

@@ -38,3 +38,11 @@ UPDATE step_records SET overrides = (
       AND p.id < step_records.id
     ORDER BY p.id DESC LIMIT 1)
 WHERE source = 'agent';
+-- The earlier answer to the same step in the incident that a record replaces (NULL for the
+-- first answer): the reports count the incidents that answered a step without DISTINCT.
+ALTER TABLE step_records ADD COLUMN replaces BIGINT;
+UPDATE step_records SET replaces = (
+    SELECT p.id FROM step_records p
+    WHERE p.incident_id = step_records.incident_id AND p.step = step_records.step
+      AND p.id < step_records.id
+    ORDER BY p.id DESC LIMIT 1);
