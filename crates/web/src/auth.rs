@@ -144,6 +144,8 @@ pub async fn create_api_token_for(
 pub(crate) enum Role {
     L1,
     L2,
+    /// The support lead: an L2 engineer who also reads the reports.
+    Lead,
     Admin,
 }
 
@@ -152,6 +154,7 @@ impl Role {
         match s {
             "l1" => Some(Role::L1),
             "l2" => Some(Role::L2),
+            "lead" => Some(Role::Lead),
             "admin" => Some(Role::Admin),
             _ => None,
         }
@@ -161,6 +164,7 @@ impl Role {
         match self {
             Role::L1 => "l1",
             Role::L2 => "l2",
+            Role::Lead => "lead",
             Role::Admin => "admin",
         }
     }
@@ -169,7 +173,7 @@ impl Role {
     pub(crate) fn max_level(self) -> u8 {
         match self {
             Role::L1 => 1,
-            Role::L2 | Role::Admin => 2,
+            Role::L2 | Role::Lead | Role::Admin => 2,
         }
     }
 }
