@@ -5,7 +5,7 @@
 # filtered by agent (the costliest filter). The history comes from
 # crates/incidents/test_data/report_history.sql (bulk INSERTs, the reports test's generator).
 # Target: every report in 1 s or less. Prints each time (best of RUNS) and the figures.
-# Settings: PG_N, SQLITE_N, RUNS (3), PG_URL (default: scripts/pg.sh start), KEEP=1 keeps the
+# Settings: PG_N, SQLITE_N (0 skips SQLite), RUNS (3), PG_URL (default: scripts/pg.sh start), KEEP=1 keeps the
 # databases (PostgreSQL: dialtone_bench_reports; SQLite: printed path).
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -29,6 +29,7 @@ echo "== building the release dialtone binary"
 (cd "$ROOT" && cargo build --quiet --release -p dialtone)
 DIALTONE=$WORK/dialtone
 cp "$CARGO_TARGET_DIR/release/dialtone" "$DIALTONE"
+export DIALTONE_LOG=${DIALTONE_LOG:-error}  # no slow-statement warnings between the figures
 REPORTS="time-to-resolve time-at-level first-level escalations outcomes automation overrides"
 
 history() { sed -e "s/{N}/$1/g" -e "s/{BASE}/$BASE_MS/g" "$ROOT/crates/incidents/test_data/report_history.sql"; }
@@ -56,6 +57,7 @@ time_reports() {
     echo "  $label ${*:-(no filter)}: slowest $worst ms (target 1000 ms)"
 }
 
+if (( SQLITE_N > 0 )); then
 echo "== SQLite: $SQLITE_N incidents"
 SQ=$WORK/reports.sqlite
 "$DIALTONE" --database "sqlite://$SQ" report first-level >/dev/null
@@ -63,6 +65,7 @@ t0=$(now_ms); history "$SQLITE_N" | sqlite3 "$SQ"; sqlite3 "$SQ" "ANALYZE"; t1=$
 echo "  generated in $((t1 - t0)) ms ($(du -h "$SQ" | cut -f1))"
 time_reports "sqlite://$SQ" sqlite
 time_reports "sqlite://$SQ" sqlite --agent agent3
+fi
 
 echo "== PostgreSQL: $PG_N incidents"
 psql -q "$PG_URL" -c "DROP DATABASE IF EXISTS $DB WITH (FORCE)" -c "CREATE DATABASE $DB" >/dev/null

@@ -340,12 +340,12 @@ const COHORT: &str = "($1 IS NULL OR i.created_at >= $1) AND ($2 IS NULL OR i.cr
 /// count, minimum, maximum and sum: columns g, n, p50, p90, lo, hi, total.
 fn percentiles(backend: &str, values: &str) -> String {
     if backend == "postgres" {
+        // One sort per group for both percentiles (the array form).
         format!(
-            "SELECT g, COUNT(*) AS n, \
-             percentile_disc(0.5) WITHIN GROUP (ORDER BY d) AS p50, \
-             percentile_disc(0.9) WITHIN GROUP (ORDER BY d) AS p90, \
+            "SELECT g, n, p[1] AS p50, p[2] AS p90, lo, hi, total FROM (SELECT g, COUNT(*) AS n, \
+             percentile_disc(ARRAY[0.5, 0.9]) WITHIN GROUP (ORDER BY d) AS p, \
              MIN(d) AS lo, MAX(d) AS hi, CAST(SUM(d) AS BIGINT) AS total \
-             FROM ({values}) v GROUP BY g ORDER BY g"
+             FROM ({values}) v GROUP BY g) a ORDER BY g"
         )
     } else {
         format!(
@@ -422,21 +422,14 @@ impl Store {
                 )
             }
             ReportKind::TimeAtLevel => {
-                let parts: Vec<String> = [
-                    ("L1", "l1_ms"),
-                    ("L2", "l2_ms"),
-                    ("L3", "l3_ms"),
-                    ("waiting_user", "waiting_ms"),
-                ]
-                .iter()
-                .map(|(g, col)| {
-                    format!(
-                        "SELECT '{g}' AS g, c.{col} AS d FROM ({cohort}) c \
-                         WHERE c.closed_at IS NOT NULL AND c.{col} > 0"
-                    )
-                })
-                .collect();
-                let values = parts.join(" UNION ALL ");
+                // One pass over the cohort, each incident crossed with the four phases.
+                let values = format!(
+                    "SELECT g, d FROM (SELECT p.g AS g, CASE p.g WHEN 'L1' THEN c.l1_ms \
+                     WHEN 'L2' THEN c.l2_ms WHEN 'L3' THEN c.l3_ms ELSE c.waiting_ms END AS d \
+                     FROM ({cohort}) c CROSS JOIN (SELECT 'L1' AS g UNION ALL SELECT 'L2' \
+                     UNION ALL SELECT 'L3' UNION ALL SELECT 'waiting_user') p \
+                     WHERE c.closed_at IS NOT NULL) u WHERE d > 0"
+                );
                 let raw = self
                     .report_rows(&percentiles(backend, &values), &filter, &pct_cols())
                     .await?;
@@ -743,7 +736,20 @@ impl Store {
         }
         Ok(match &self.pool {
             Pool::Sqlite(pool) => run!(pool),
-            Pool::Postgres(pool) => run!(pool),
+            Pool::Postgres(pool) => {
+                // Percentiles sort up to a million values: let them sort in memory, for this
+                // read-only transaction only.
+                let mut tx = pool.begin().await?;
+                sqlx::query("SET TRANSACTION READ ONLY")
+                    .execute(&mut *tx)
+                    .await?;
+                sqlx::query("SET LOCAL work_mem = '64MB'")
+                    .execute(&mut *tx)
+                    .await?;
+                let out = run!(&mut *tx);
+                tx.commit().await?;
+                out
+            }
         })
     }
 }

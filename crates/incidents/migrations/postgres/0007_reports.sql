@@ -42,3 +42,5 @@ UPDATE step_records SET replaces = (
     WHERE p.incident_id = step_records.incident_id AND p.step = step_records.step
       AND p.id < step_records.id
     ORDER BY p.id DESC LIMIT 1);
+-- The step reports (escalations per step, automation, overrides) read this index only.
+CREATE INDEX step_records_report ON step_records (step, source) INCLUDE (replaces, overrides, incident_id);
