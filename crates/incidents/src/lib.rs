@@ -33,6 +33,7 @@ mod migrate;
 mod model;
 mod reports;
 mod rows;
+mod search;
 mod store;
 
 pub use chain::{AuditVerdict, BrokenRow};
@@ -44,4 +45,5 @@ pub use model::{
     StepRecord, User, normalize_level,
 };
 pub use reports::{Bucket, Report, ReportFilter, ReportKind, ResolveHistogram, cell_text, rate};
+pub use search::{SEARCH_LIMIT, SearchQuery};
 pub use store::{CONNECT_TIMEOUT, DATA_FILE, Store};

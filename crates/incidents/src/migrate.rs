@@ -47,6 +47,11 @@ pub(crate) const SQLITE: &[Migration] = &[
         name: "reports",
         sql: include_str!("../migrations/sqlite/0007_reports.sql"),
     },
+    Migration {
+        version: 8,
+        name: "search",
+        sql: include_str!("../migrations/sqlite/0008_search.sql"),
+    },
 ];
 
 pub(crate) const POSTGRES: &[Migration] = &[
@@ -85,13 +90,18 @@ pub(crate) const POSTGRES: &[Migration] = &[
         name: "reports",
         sql: include_str!("../migrations/postgres/0007_reports.sql"),
     },
+    Migration {
+        version: 8,
+        name: "search",
+        sql: include_str!("../migrations/postgres/0008_search.sql"),
+    },
 ];
 
 /// Key of the PostgreSQL advisory lock that serializes concurrent migrations.
 pub(crate) const PG_LOCK_KEY: i64 = 0x6469_616c_746f_6e65; // "dialtone"
 
 /// The schema version this build brings databases to (the last migration of both backends).
-pub const SCHEMA_VERSION: i64 = 7;
+pub const SCHEMA_VERSION: i64 = 8;
 
 /// Newest schema this build knows.
 pub(crate) fn latest(migrations: &[Migration]) -> i64 {

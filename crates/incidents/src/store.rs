@@ -2033,7 +2033,7 @@ fn people_error(err: sqlx::Error, what: &'static str, username: &str) -> Error {
 }
 
 /// Escapes `%`, `_` and `\` for `LIKE ... ESCAPE '\'`.
-fn escape_like(text: &str) -> String {
+pub(crate) fn escape_like(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
         if matches!(c, '%' | '_' | '\\') {

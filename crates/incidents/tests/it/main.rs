@@ -5,5 +5,6 @@ mod chain;
 mod connect;
 mod people;
 mod reports;
+mod search;
 mod suite;
 mod support;
