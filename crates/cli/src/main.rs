@@ -14,6 +14,7 @@ mod incident_cmd;
 mod probe_cmd;
 mod report_cmd;
 mod runbook_cmd;
+mod search_cmd;
 mod serve_cmd;
 mod store_cmd;
 mod util;

@@ -14,6 +14,7 @@ mod metrics;
 mod ops;
 mod pages;
 mod reports;
+mod search;
 mod throttle;
 
 use std::net::SocketAddr;
@@ -316,6 +317,7 @@ pub fn router(state: AppState) -> Router {
             "/incidents/{id}/attachments/{att}/view",
             get(pages::view_attachment),
         )
+        .route("/search", get(search::page))
         .route("/reports", get(reports::page))
         .route("/reports/{file}", get(reports::download))
         .route("/admin", get(pages::admin))
@@ -348,6 +350,7 @@ pub fn router(state: AppState) -> Router {
             get(api::attachments).post(api::upload).layer(body_limit),
         )
         .route("/api/attachments/{att}", get(api::download))
+        .route("/api/search", get(search::api))
         .route("/api/reports", get(reports::api_list))
         .route("/api/reports/{name}", get(reports::api_report))
         .fallback(pages::not_found)

@@ -9,6 +9,7 @@ mod events;
 mod hardening;
 mod incident;
 mod probe;
+mod report;
 mod serve;
 mod support;
 mod variants;
