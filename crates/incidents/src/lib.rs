@@ -31,6 +31,7 @@ mod chain;
 mod error;
 mod migrate;
 mod model;
+mod outbox;
 mod reports;
 mod rows;
 mod search;
@@ -44,6 +45,7 @@ pub use model::{
     ListFilter, NewEscalation, NewIncident, NewStepRecord, ROLES, SOURCES, Session, Status,
     StepRecord, User, normalize_level,
 };
+pub use outbox::{Attempt, OutboxEvent, envelope};
 pub use reports::{Bucket, Report, ReportFilter, ReportKind, ResolveHistogram, cell_text, rate};
 pub use search::{SEARCH_LIMIT, SearchQuery};
 pub use store::{CONNECT_TIMEOUT, DATA_FILE, Store};

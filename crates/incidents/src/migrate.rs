@@ -52,6 +52,11 @@ pub(crate) const SQLITE: &[Migration] = &[
         name: "search",
         sql: include_str!("../migrations/sqlite/0008_search.sql"),
     },
+    Migration {
+        version: 9,
+        name: "outbox",
+        sql: include_str!("../migrations/sqlite/0009_outbox.sql"),
+    },
 ];
 
 pub(crate) const POSTGRES: &[Migration] = &[
@@ -95,13 +100,18 @@ pub(crate) const POSTGRES: &[Migration] = &[
         name: "search",
         sql: include_str!("../migrations/postgres/0008_search.sql"),
     },
+    Migration {
+        version: 9,
+        name: "outbox",
+        sql: include_str!("../migrations/postgres/0009_outbox.sql"),
+    },
 ];
 
 /// Key of the PostgreSQL advisory lock that serializes concurrent migrations.
 pub(crate) const PG_LOCK_KEY: i64 = 0x6469_616c_746f_6e65; // "dialtone"
 
 /// The schema version this build brings databases to (the last migration of both backends).
-pub const SCHEMA_VERSION: i64 = 8;
+pub const SCHEMA_VERSION: i64 = 9;
 
 /// Newest schema this build knows.
 pub(crate) fn latest(migrations: &[Migration]) -> i64 {

@@ -588,6 +588,14 @@ impl Store {
             .await?;
             let incident = rows::incident(&row)?;
             audit!(tx, incident.id, actor, now, "open", detail);
+            crate::outbox::enqueue!(
+                tx,
+                incident.id,
+                &incident.runbook,
+                incident.version,
+                "open",
+                now
+            );
             incident
         });
         tracing::info!(incident = incident.id, actor, "incident opened");
@@ -645,6 +653,14 @@ impl Store {
             .await?;
             let mut incident = rows::incident(&row)?;
             audit!(tx, incident.id, actor, now, "open", detail);
+            crate::outbox::enqueue!(
+                tx,
+                incident.id,
+                &incident.runbook,
+                incident.version,
+                "open",
+                now
+            );
             for (step, next_step) in &checked {
                 let row = sqlx::query(concat!(
                     "UPDATE incidents SET current_step = $2, version = version + 1, \
@@ -1189,6 +1205,9 @@ impl Store {
             }
             detail["version"] = json!(incident.version);
             audit!(tx, id, actor, now, action, detail);
+            if matches!(action, "escalate" | "close") {
+                crate::outbox::enqueue!(tx, id, &incident.runbook, incident.version, action, now);
+            }
             incident
         });
         tracing::info!(

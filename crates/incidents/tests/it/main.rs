@@ -3,6 +3,7 @@
 
 mod chain;
 mod connect;
+mod outbox;
 mod people;
 mod reports;
 mod search;
