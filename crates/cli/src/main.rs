@@ -18,6 +18,7 @@ mod search_cmd;
 mod serve_cmd;
 mod store_cmd;
 mod util;
+mod webhook;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -78,6 +79,9 @@ pub enum Command {
     Events(events_cmd::EventsArgs),
     /// The support lead's reports: time to resolve, escalations, automation... (`all` for every one).
     Report(report_cmd::ReportArgs),
+    /// The webhooks' delivery log, redelivery, and checking a webhook file.
+    #[command(subcommand)]
+    Webhook(webhook::WebhookCmd),
     /// Manage the web app's users.
     #[command(subcommand)]
     User(serve_cmd::UserCmd),
@@ -142,6 +146,7 @@ async fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Collect(args) => events_cmd::collect(&ctx, args).await,
         Command::Events(args) => events_cmd::events(&ctx, args).await,
         Command::Report(args) => report_cmd::report(&ctx, args).await,
+        Command::Webhook(cmd) => webhook::command(&ctx, cmd).await,
         Command::User(cmd) => serve_cmd::user(&ctx, cmd).await,
         Command::Audit(cmd) => store_cmd::audit(&ctx, cmd).await,
         Command::Backup { file } => store_cmd::backup(&ctx, file).await,

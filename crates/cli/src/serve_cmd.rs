@@ -29,6 +29,10 @@ pub struct ServeArgs {
     /// directory (as `dialtone collect`).
     #[arg(long, env = "DIALTONE_HEP")]
     pub hep: Option<SocketAddr>,
+    /// Post openings, escalations and closings to the receivers in this file (see
+    /// `dialtone webhook check`).
+    #[arg(long, env = "DIALTONE_WEBHOOKS")]
+    pub webhooks: Option<PathBuf>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -211,6 +215,11 @@ impl web::SipEvents for Events {
 pub async fn serve(ctx: &Ctx, args: ServeArgs) -> anyhow::Result<u8> {
     let store = ctx.store().await?;
     let set = ctx.runbooks()?;
+    let webhooks = args
+        .webhooks
+        .as_deref()
+        .map(crate::webhook::Webhooks::load)
+        .transpose()?;
     let mut events_db = None;
     let (checks, summary): (Option<Arc<dyn web::CheckRunner>>, serde_json::Value) =
         match crate::config::locate(args.config.as_deref()) {
@@ -270,7 +279,17 @@ pub async fn serve(ctx: &Ctx, args: ServeArgs) -> anyhow::Result<u8> {
             window: Arc::default(),
         }));
     }
+    let worker = webhooks.map(|hooks| {
+        tokio::spawn(crate::webhook::run(
+            state.store().clone(),
+            ctx.runbooks().unwrap_or_else(|_| runbook::RunbookSet::builtin()),
+            hooks,
+        ))
+    });
     let served = web::serve_on(listener, state, shutdown()).await;
+    if let Some(w) = worker {
+        w.abort();
+    }
     if let Some((stop, task)) = collector {
         // The collector commits what it has queued before the web app's exit.
         let _ = stop.send(());

@@ -13,4 +13,5 @@ mod report;
 mod serve;
 mod support;
 mod variants;
+mod webhook;
 mod work;
