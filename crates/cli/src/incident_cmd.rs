@@ -48,6 +48,9 @@ pub enum IncidentCmd {
         #[arg(long, default_value_t = 100)]
         limit: i64,
     },
+    /// Find incidents: words in accounts, descriptions and notes; account:, reporter:, number:,
+    /// outcome:, status:, from:YYYY-MM-DD, to:YYYY-MM-DD.
+    Search(crate::search_cmd::SearchArgs),
     /// Show an incident: its steps, escalations, what comes next.
     Show { id: i64 },
     /// Answer a step of an incident.
@@ -148,6 +151,7 @@ pub async fn run(ctx: &Ctx, cmd: IncidentCmd) -> anyhow::Result<u8> {
     let set = ctx.runbooks()?;
     let store = ctx.store().await?;
     match cmd {
+        IncidentCmd::Search(args) => crate::search_cmd::search(ctx, &store, args).await,
         IncidentCmd::Open {
             account,
             reporter,

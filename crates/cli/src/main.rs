@@ -12,10 +12,13 @@ mod events_cmd;
 mod exit;
 mod incident_cmd;
 mod probe_cmd;
+mod report_cmd;
 mod runbook_cmd;
+mod search_cmd;
 mod serve_cmd;
 mod store_cmd;
 mod util;
+mod webhook;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -74,6 +77,11 @@ pub enum Command {
     Collect(events_cmd::CollectArgs),
     /// An account's recent SIP events (registrations, calls) from the HEP window.
     Events(events_cmd::EventsArgs),
+    /// The support lead's reports: time to resolve, escalations, automation... (`all` for every one).
+    Report(report_cmd::ReportArgs),
+    /// The webhooks' delivery log, redelivery, and checking a webhook file.
+    #[command(subcommand)]
+    Webhook(webhook::WebhookCmd),
     /// Manage the web app's users.
     #[command(subcommand)]
     User(serve_cmd::UserCmd),
@@ -137,6 +145,8 @@ async fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Serve(args) => serve_cmd::serve(&ctx, args).await,
         Command::Collect(args) => events_cmd::collect(&ctx, args).await,
         Command::Events(args) => events_cmd::events(&ctx, args).await,
+        Command::Report(args) => report_cmd::report(&ctx, args).await,
+        Command::Webhook(cmd) => webhook::command(&ctx, cmd).await,
         Command::User(cmd) => serve_cmd::user(&ctx, cmd).await,
         Command::Audit(cmd) => store_cmd::audit(&ctx, cmd).await,
         Command::Backup { file } => store_cmd::backup(&ctx, file).await,

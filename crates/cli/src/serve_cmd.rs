@@ -33,6 +33,10 @@ pub struct ServeArgs {
     /// directory (as `dialtone collect`).
     #[arg(long, env = "DIALTONE_HEP")]
     pub hep: Option<SocketAddr>,
+    /// Post openings, escalations and closings to the receivers in this file (see
+    /// `dialtone webhook check`).
+    #[arg(long, env = "DIALTONE_WEBHOOKS")]
+    pub webhooks: Option<PathBuf>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -40,7 +44,7 @@ pub enum UserCmd {
     /// Create a user; the password is read from standard input (one line).
     Add {
         name: String,
-        /// l1, l2 or admin.
+        /// l1, l2, lead (L2 rights and the reports) or admin.
         #[arg(long)]
         role: String,
     },
@@ -242,6 +246,11 @@ impl web::SipEvents for Events {
 pub async fn serve(ctx: &Ctx, args: ServeArgs) -> anyhow::Result<u8> {
     let store = ctx.store().await?;
     let set = ctx.runbooks()?;
+    let webhooks = args
+        .webhooks
+        .as_deref()
+        .map(crate::webhook::Webhooks::load)
+        .transpose()?;
     let mut events_db = None;
     let (checks, summary): (Option<Arc<dyn web::CheckRunner>>, serde_json::Value) =
         match crate::config::locate(args.config.as_deref()) {
@@ -302,7 +311,17 @@ pub async fn serve(ctx: &Ctx, args: ServeArgs) -> anyhow::Result<u8> {
             window: Arc::default(),
         }));
     }
+    let worker = webhooks.map(|hooks| {
+        tokio::spawn(crate::webhook::run(
+            state.store().clone(),
+            ctx.runbooks().unwrap_or_else(|_| runbook::RunbookSet::builtin()),
+            hooks,
+        ))
+    });
     let served = web::serve_on(listener, state, shutdown()).await;
+    if let Some(w) = worker {
+        w.abort();
+    }
     if let Some((stop, task)) = collector {
         // The collector commits what it has queued before the web app's exit.
         let _ = stop.send(());
@@ -334,10 +353,10 @@ pub async fn user(ctx: &Ctx, cmd: UserCmd) -> anyhow::Result<u8> {
     match cmd {
         UserCmd::Add { name, role } => {
             let role = role.to_ascii_lowercase();
-            if !["l1", "l2", "admin"].contains(&role.as_str()) {
+            if !incidents::ROLES.contains(&role.as_str()) {
                 return Err(coded(
                     exit::INVALID,
-                    format!("unknown role {role:?} (expected l1, l2 or admin)"),
+                    format!("unknown role {role:?} (expected l1, l2, lead or admin)"),
                 ));
             }
             let mut line = String::new();

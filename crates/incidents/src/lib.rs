@@ -31,7 +31,10 @@ mod chain;
 mod error;
 mod migrate;
 mod model;
+mod outbox;
+mod reports;
 mod rows;
+mod search;
 mod store;
 mod write;
 
@@ -43,5 +46,8 @@ pub use model::{
     ListFilter, NewEscalation, NewIncident, NewStepRecord, Note, ROLES, SOURCES, Session, Status,
     StepRecord, User, normalize_level,
 };
+pub use outbox::{Attempt, OutboxEvent, envelope};
+pub use reports::{Bucket, Report, ReportFilter, ReportKind, ResolveHistogram, cell_text, rate};
+pub use search::{SEARCH_LIMIT, SearchQuery};
 pub use store::{ATTACHMENT_CHUNK, CONNECT_TIMEOUT, DATA_FILE, Store};
 pub use write::Write;

@@ -43,14 +43,29 @@ pub(crate) const SQLITE: &[Migration] = &[
         sql: include_str!("../migrations/sqlite/0006_idempotency.sql"),
     },
     Migration {
-        version: 20,
+        version: 7,
         name: "casework",
-        sql: include_str!("../migrations/sqlite/0020_casework.sql"),
+        sql: include_str!("../migrations/sqlite/0007_casework.sql"),
     },
     Migration {
-        version: 21,
+        version: 8,
         name: "attachment_chunks",
-        sql: include_str!("../migrations/sqlite/0021_attachment_chunks.sql"),
+        sql: include_str!("../migrations/sqlite/0008_attachment_chunks.sql"),
+    },
+    Migration {
+        version: 9,
+        name: "reports",
+        sql: include_str!("../migrations/sqlite/0009_reports.sql"),
+    },
+    Migration {
+        version: 10,
+        name: "search",
+        sql: include_str!("../migrations/sqlite/0010_search.sql"),
+    },
+    Migration {
+        version: 11,
+        name: "outbox",
+        sql: include_str!("../migrations/sqlite/0011_outbox.sql"),
     },
 ];
 
@@ -86,14 +101,29 @@ pub(crate) const POSTGRES: &[Migration] = &[
         sql: include_str!("../migrations/postgres/0006_idempotency.sql"),
     },
     Migration {
-        version: 20,
+        version: 7,
         name: "casework",
-        sql: include_str!("../migrations/postgres/0020_casework.sql"),
+        sql: include_str!("../migrations/postgres/0007_casework.sql"),
     },
     Migration {
-        version: 21,
+        version: 8,
         name: "attachment_chunks",
-        sql: include_str!("../migrations/postgres/0021_attachment_chunks.sql"),
+        sql: include_str!("../migrations/postgres/0008_attachment_chunks.sql"),
+    },
+    Migration {
+        version: 9,
+        name: "reports",
+        sql: include_str!("../migrations/postgres/0009_reports.sql"),
+    },
+    Migration {
+        version: 10,
+        name: "search",
+        sql: include_str!("../migrations/postgres/0010_search.sql"),
+    },
+    Migration {
+        version: 11,
+        name: "outbox",
+        sql: include_str!("../migrations/postgres/0011_outbox.sql"),
     },
 ];
 
@@ -101,7 +131,7 @@ pub(crate) const POSTGRES: &[Migration] = &[
 pub(crate) const PG_LOCK_KEY: i64 = 0x6469_616c_746f_6e65; // "dialtone"
 
 /// The schema version this build brings databases to (the last migration of both backends).
-pub const SCHEMA_VERSION: i64 = 21;
+pub const SCHEMA_VERSION: i64 = 11;
 
 /// Newest schema this build knows.
 pub(crate) fn latest(migrations: &[Migration]) -> i64 {

@@ -84,8 +84,8 @@ pub fn normalize_level(level: &str) -> Result<String> {
 /// Who may set a step record's source: the runbook engine's `Source` names.
 pub const SOURCES: [&str; 3] = ["agent", "automated", "assumed"];
 
-/// Roles of web users.
-pub const ROLES: [&str; 3] = ["l1", "l2", "admin"];
+/// Roles of web users (`lead`: an L2 agent who also reads the reports).
+pub const ROLES: [&str; 4] = ["l1", "l2", "lead", "admin"];
 
 /// A support case: one user's "can't call" problem, worked through a runbook.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -305,7 +305,7 @@ pub struct User {
     /// PHC string (argon2); never serialized or printed.
     #[serde(skip_serializing)]
     pub password_hash: String,
-    /// "l1", "l2" or "admin".
+    /// "l1", "l2", "lead" or "admin".
     pub role: String,
     /// A disabled user cannot log in.
     pub disabled: bool,

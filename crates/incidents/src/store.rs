@@ -103,11 +103,7 @@ macro_rules! in_write_tx {
 macro_rules! insert_step_record {
     ($tx:ident, $incident:expr, $step:expr, $actor:expr, $now:expr) => {{
         let step: &NewStepRecord = $step;
-        let id: i64 = sqlx::query_scalar(
-            "INSERT INTO step_records \
-             (incident_id, runbook, step, answer, source, evidence, note, actor, at, proposed) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id",
-        )
+        let id: i64 = sqlx::query_scalar(crate::reports::INSERT_STEP)
         .bind($incident)
         .bind(&step.runbook)
         .bind(&step.step)
@@ -622,6 +618,14 @@ impl Store {
             .await?;
             let incident = rows::incident(&row)?;
             audit!(tx, incident.id, actor, now, "open", detail);
+            crate::outbox::enqueue!(
+                tx,
+                incident.id,
+                &incident.runbook,
+                incident.version,
+                "open",
+                now
+            );
             incident
         });
         tracing::info!(incident = incident.id, actor, "incident opened");
@@ -683,6 +687,14 @@ impl Store {
             .await?;
             let mut incident = rows::incident(&row)?;
             audit!(tx, incident.id, actor, now, "open", detail);
+            crate::outbox::enqueue!(
+                tx,
+                incident.id,
+                &incident.runbook,
+                incident.version,
+                "open",
+                now
+            );
             for (step, next_step) in &checked {
                 let row = sqlx::query(concat!(
                     "UPDATE incidents SET current_step = $2, version = version + 1, \
@@ -1305,8 +1317,9 @@ impl Store {
             } = plan(current)?;
             let updated = sqlx::query(concat!(
                 "UPDATE incidents SET level = $3, status = $4, current_step = $5, outcome = $6, \
-                 escalation_kind = $7, assignee = $8, version = version + 1, updated_at = $9 \
-                 WHERE id = $1 AND version = $2 RETURNING ",
+                 escalation_kind = $7, assignee = $8, version = version + 1, updated_at = $9, ",
+                crate::reports::phase_accounting!(),
+                " WHERE id = $1 AND version = $2 RETURNING ",
                 incident_cols!()
             ))
             .bind(id)
@@ -1365,8 +1378,9 @@ impl Store {
                 } => {
                     let escalation_id: i64 = sqlx::query_scalar(
                         "INSERT INTO escalations \
-                         (incident_id, from_level, to_level, kind, reason, actor, at) \
-                         VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
+                         (incident_id, from_level, to_level, kind, reason, actor, at, after_step) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, (SELECT step FROM step_records \
+                         WHERE incident_id = $1 ORDER BY id DESC LIMIT 1)) RETURNING id",
                     )
                     .bind(id)
                     .bind(&from_level)
@@ -1382,6 +1396,9 @@ impl Store {
             }
             detail["version"] = json!(incident.version);
             audit!(tx, id, actor, now, action, detail);
+            if matches!(action, "escalate" | "close") {
+                crate::outbox::enqueue!(tx, id, &incident.runbook, incident.version, action, now);
+            }
             incident
         });
         tracing::info!(
@@ -2313,7 +2330,7 @@ fn check_role(role: &str) -> Result<String> {
         Ok(wanted)
     } else {
         Err(Error::Invalid(format!(
-            "unknown role {role:?} (expected l1, l2 or admin)"
+            "unknown role {role:?} (expected l1, l2, lead or admin)"
         )))
     }
 }
@@ -2349,7 +2366,7 @@ fn people_error(err: sqlx::Error, what: &'static str, username: &str) -> Error {
 }
 
 /// Escapes `%`, `_` and `\` for `LIKE ... ESCAPE '\'`.
-fn escape_like(text: &str) -> String {
+pub(crate) fn escape_like(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
         if matches!(c, '%' | '_' | '\\') {

@@ -255,6 +255,8 @@ pub async fn create_api_token_for(
 pub(crate) enum Role {
     L1,
     L2,
+    /// The support lead: an L2 engineer who also reads the reports.
+    Lead,
     Admin,
 }
 
@@ -263,6 +265,7 @@ impl Role {
         match s {
             "l1" => Some(Role::L1),
             "l2" => Some(Role::L2),
+            "lead" => Some(Role::Lead),
             "admin" => Some(Role::Admin),
             _ => None,
         }
@@ -272,6 +275,7 @@ impl Role {
         match self {
             Role::L1 => "l1",
             Role::L2 => "l2",
+            Role::Lead => "lead",
             Role::Admin => "admin",
         }
     }
@@ -288,7 +292,7 @@ impl Role {
     pub(crate) fn max_level(self) -> u8 {
         match self {
             Role::L1 => 1,
-            Role::L2 | Role::Admin => 2,
+            Role::L2 | Role::Lead | Role::Admin => 2,
         }
     }
 }

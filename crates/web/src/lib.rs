@@ -13,6 +13,8 @@ mod idem;
 mod metrics;
 mod ops;
 mod pages;
+mod reports;
+mod search;
 mod throttle;
 mod workspace;
 
@@ -361,7 +363,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         // operations
         .route("/healthz", get(pages::healthz))
-        .route("/metrics", get(pages::metrics))
+        .route("/metrics", get(reports::metrics))
         .route("/static/style.css", get(pages::style_css))
         .route("/static/app.js", get(pages::app_js))
         // pages
@@ -400,6 +402,9 @@ pub fn router(state: AppState) -> Router {
             "/incidents/{id}/attachments/{att}/view",
             get(pages::view_attachment),
         )
+        .route("/search", get(search::page))
+        .route("/reports", get(reports::page))
+        .route("/reports/{file}", get(reports::download))
         .route("/admin", get(pages::admin))
         .route("/admin/users", post(pages::admin_create_user))
         .route(
@@ -436,6 +441,9 @@ pub fn router(state: AppState) -> Router {
             get(api::attachments).post(api::upload).layer(body_limit),
         )
         .route("/api/attachments/{att}", get(api::download))
+        .route("/api/search", get(search::api))
+        .route("/api/reports", get(reports::api_list))
+        .route("/api/reports/{name}", get(reports::api_report))
         .fallback(pages::not_found)
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),

@@ -26,21 +26,24 @@ pub(crate) type PageResult = Result<Response, PageError>;
 
 /// The navigation bar's view of the user.
 pub(crate) struct Nav {
-    username: String,
-    role: &'static str,
-    csrf: String,
-    l2: bool,
-    admin: bool,
+    pub(crate) username: String,
+    pub(crate) role: &'static str,
+    pub(crate) csrf: String,
+    pub(crate) l2: bool,
+    pub(crate) admin: bool,
+    /// Leads and admins see the reports.
+    pub(crate) reports: bool,
 }
 
 impl Nav {
-    fn of(u: &CurrentUser) -> Nav {
+    pub(crate) fn of(u: &CurrentUser) -> Nav {
         Nav {
             username: u.username.clone(),
             role: u.role.as_str(),
             csrf: u.csrf().to_owned(),
             l2: u.role >= Role::L2,
             admin: u.role == Role::Admin,
+            reports: u.role >= Role::Lead,
         }
     }
 }
@@ -1686,6 +1689,7 @@ async fn admin_view(
         roles: vec![
             ("l1", "L1 agent"),
             ("l2", "L2 engineer"),
+            ("lead", "support lead"),
             ("admin", "admin"),
         ],
         nav_user: user.username.clone(),

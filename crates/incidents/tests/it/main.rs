@@ -3,7 +3,10 @@
 
 mod chain;
 mod connect;
+mod outbox;
 mod people;
+mod reports;
+mod search;
 mod streamed;
 mod suite;
 mod support;

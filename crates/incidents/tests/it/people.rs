@@ -183,7 +183,7 @@ async fn users_sessions_and_tokens(store: &Store, _url: &str) {
             "bob",
             "root",
             "carol",
-            "unknown role \"root\" (expected l1, l2 or admin)",
+            "unknown role \"root\" (expected l1, l2, lead or admin)",
         ),
         ("bob", "", "carol", "unknown role"),
         ("nobody", "l1", "carol", "user nobody not found"),

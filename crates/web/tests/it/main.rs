@@ -10,5 +10,6 @@ mod hygiene;
 mod live;
 mod matrix;
 mod openapi;
+mod reports;
 mod support;
 mod views;
