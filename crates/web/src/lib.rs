@@ -10,6 +10,7 @@ mod auth;
 mod error;
 mod flow;
 mod idem;
+pub(crate) mod labels;
 mod metrics;
 mod ops;
 mod pages;
