@@ -94,6 +94,24 @@ pub(crate) fn escalation_words_at(set: &RunbookSet, step: &str) -> Option<String
     })
 }
 
+/// What to tell the user when the incident leaves `step` with `answer` and that answer
+/// escalates: the answer's own words, else its kind's. `None` when it does not escalate.
+pub(crate) fn escalation_words(set: &RunbookSet, step: &str, answer: &str) -> Option<String> {
+    let (_, s) = set.step(step)?;
+    let a = s.answer(answer)?;
+    match &a.target {
+        Target::Escalate { kind, .. } => a
+            .tell_user
+            .clone()
+            .or_else(|| escalation_tell_user(set, kind.as_deref())),
+        _ => None,
+    }
+}
+
+/// What to tell the user for an escalation to L3 chosen by hand (no runbook words apply).
+pub(crate) const L3_TELL_USER: &str = "We are passing your case to our engineering team for a \
+    deeper look. This can take longer; we will keep you informed.";
+
 /// An incident status in words (`waiting_user` → "Waiting for the user").
 pub(crate) fn status(s: Status) -> &'static str {
     match s {

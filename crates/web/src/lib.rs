@@ -5,6 +5,7 @@
 //! [`AttachmentViewer`] for ladder diagrams of client logs and captures; the CLI plugs the
 //! diagnosis and captures crates in, so `web` knows nothing of SIP.
 
+mod admin;
 mod api;
 mod auth;
 mod error;
@@ -316,15 +317,15 @@ pub fn router(state: AppState) -> Router {
             "/incidents/{id}/attachments/{att}/view",
             get(pages::view_attachment),
         )
-        .route("/admin", get(pages::admin))
-        .route("/admin/users", post(pages::admin_create_user))
+        .route("/admin", get(admin::admin))
+        .route("/admin/users", post(admin::admin_create_user))
         .route(
             "/admin/users/{name}/disable",
-            post(pages::admin_disable_user),
+            post(admin::admin_disable_user),
         )
-        .route("/admin/users/{name}/role", post(pages::admin_set_role))
-        .route("/admin/tokens", post(pages::admin_create_token))
-        .route("/admin/tokens/revoke", post(pages::admin_revoke_tokens))
+        .route("/admin/users/{name}/role", post(admin::admin_set_role))
+        .route("/admin/tokens", post(admin::admin_create_token))
+        .route("/admin/tokens/revoke", post(admin::admin_revoke_tokens))
         // API
         .route("/api/openapi.json", get(api::openapi))
         .route("/api/me", get(api::me))
