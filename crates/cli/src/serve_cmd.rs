@@ -157,11 +157,58 @@ impl web::AttachmentViewer for Viewer {
                 })
             })
             .collect();
+        let failed = |code: Option<u16>| code.is_none_or(|c| c >= 300);
+        let cause = |c: &[captures::Finding]| c.first().map(|f| f.text.clone()).unwrap_or_default();
+        let rows = a
+            .calls
+            .iter()
+            .map(|c| web::CaptureRow {
+                call_id: c.call_id.clone(),
+                registration: false,
+                start: c.start_text.clone(),
+                from: c.from_user.clone(),
+                to: c.to_user.clone(),
+                user_agent: c.user_agent.clone(),
+                result: status(c.final_status, &c.final_reason),
+                failed: failed(c.final_status),
+                cause: cause(&c.causes),
+                accounts: vec![c.from_user.clone(), c.to_user.clone()],
+            })
+            .chain(a.registrations.iter().map(|r| web::CaptureRow {
+                call_id: r.call_id.clone(),
+                registration: true,
+                start: r.start_text.clone(),
+                from: r.user.clone(),
+                to: r.registrar.clone(),
+                user_agent: r.user_agent.clone(),
+                result: status(r.final_status, &r.final_reason),
+                failed: failed(r.final_status),
+                cause: cause(&r.causes),
+                accounts: vec![r.user.clone()],
+            }))
+            .collect();
+        let findings = captures::causes(&a)
+            .iter()
+            .map(|f| {
+                if f.count > 1 {
+                    format!("{} ({} times)", f.text, f.count)
+                } else {
+                    f.text.clone()
+                }
+            })
+            .collect();
         Ok(web::AttachmentView {
             kind: a.input_kind.name().to_owned(),
             // Calls, registrations, findings and reading warnings, as `dialtone capture analyze`.
             summary: captures::summary_table(&a),
             ladders,
+            input: format!(
+                "{} bytes, {} SIP messages over {:.1} s",
+                a.stats.bytes, a.stats.sip_messages, a.stats.duration
+            ),
+            rows,
+            findings,
+            warnings: a.warnings.clone(),
         })
     }
 }

@@ -104,7 +104,12 @@ fn config_rows(v: &serde_json::Value) -> Vec<(String, String, String)> {
             other => other.to_string(),
         }
     }
-    fn walk(section: &str, prefix: &str, v: &serde_json::Value, out: &mut Vec<(String, String, String)>) {
+    fn walk(
+        section: &str,
+        prefix: &str,
+        v: &serde_json::Value,
+        out: &mut Vec<(String, String, String)>,
+    ) {
         match v {
             serde_json::Value::Object(m) => {
                 for (k, v) in m {
@@ -357,7 +362,9 @@ pub(crate) async fn admin_set_role(
     }
     .await;
     match result {
-        Ok(msg) => ok_page(&admin_view(&state, &user, Some(msg), None, None, Kept::default()).await?),
+        Ok(msg) => {
+            ok_page(&admin_view(&state, &user, Some(msg), None, None, Kept::default()).await?)
+        }
         Err(e) => refused(&state, &user, e, Kept::default()).await,
     }
 }

@@ -158,10 +158,46 @@ pub struct AttachmentLadder {
 pub struct AttachmentView {
     /// What the file is, e.g. "pcap" or "baresip log".
     pub kind: String,
-    /// The analysis summary as plain text (the page escapes it and keeps its layout).
+    /// The analysis summary as plain text (the page escapes it and keeps its layout); shown
+    /// only when `rows` is empty.
     pub summary: String,
     /// The ladders, in the order to show them.
     pub ladders: Vec<AttachmentLadder>,
+    /// One line about the input ("pcap: 1,234 bytes, 12 SIP messages over 3.2 s").
+    pub input: String,
+    /// The calls and registrations found, for the page's table (filtered by the incident's
+    /// account, failed ones first).
+    pub rows: Vec<CaptureRow>,
+    /// The causes found, one sentence each.
+    pub findings: Vec<String>,
+    /// Problems reading the file (truncated packets…).
+    pub warnings: Vec<String>,
+}
+
+/// One call or registration found in an attachment.
+#[derive(Debug, Clone, Default)]
+pub struct CaptureRow {
+    /// Its Call-ID: the key of its ladder in [`AttachmentView::ladders`].
+    pub call_id: String,
+    /// A registration rather than a call.
+    pub registration: bool,
+    /// When it started, as text.
+    pub start: String,
+    /// The caller, or the registering user.
+    pub from: String,
+    /// The callee, or the registrar.
+    pub to: String,
+    /// The caller's user agent, when known.
+    pub user_agent: String,
+    /// The final answer ("200 OK", "no final response").
+    pub result: String,
+    /// It failed (no final answer, or one of 300 and above).
+    pub failed: bool,
+    /// The first cause found, empty when none.
+    pub cause: String,
+    /// The accounts it involves (caller and callee, or the registering user), to filter by the
+    /// incident's account.
+    pub accounts: Vec<String>,
 }
 
 /// Analyses an attachment for the "view" page (the CLI implements it with the captures crate).

@@ -1417,6 +1417,34 @@ struct LadderView {
     label: String,
     /// `data:image/svg+xml;base64,…`: only base64 characters after the prefix.
     src: String,
+    /// The anchor the table's jump link points to.
+    anchor: String,
+    failed: bool,
+}
+
+/// One row of the calls table, with the anchor of its ladder (empty when not drawn).
+struct CaptureRowView {
+    row: crate::CaptureRow,
+    anchor: String,
+    mine: bool,
+}
+
+#[derive(Deserialize)]
+pub(crate) struct ViewQuery {
+    /// `1`: every call in the file, not only the incident account's.
+    #[serde(default)]
+    all: Option<String>,
+}
+
+/// Whether `row` involves the incident's `account` (its user part, case-insensitively).
+fn involves(row: &crate::CaptureRow, account: &str) -> bool {
+    let user = |s: &str| {
+        let s = s.trim();
+        let s = s.strip_prefix("sip:").unwrap_or(s);
+        s.split('@').next().unwrap_or(s).to_lowercase()
+    };
+    let want = user(account);
+    !want.is_empty() && row.accounts.iter().any(|a| user(a) == want)
 }
 
 #[derive(Template)]
@@ -1425,9 +1453,18 @@ struct AttachmentPage {
     nav: Option<Nav>,
     inc: IncView,
     att: AttView,
-    content_type: String,
     kind: String,
     summary: String,
+    input: String,
+    findings: Vec<String>,
+    warnings: Vec<String>,
+    rows: Vec<CaptureRowView>,
+    /// Rows in the file, all accounts.
+    total_rows: usize,
+    /// Rows of the incident's account.
+    mine_rows: usize,
+    /// Only the incident account's rows are shown.
+    filtered: bool,
     ladders: Vec<LadderView>,
     /// Ladders found but not drawn (the page shows the first [`MAX_LADDERS`]).
     more: usize,
@@ -1443,6 +1480,7 @@ pub(crate) async fn view_attachment(
     State(state): State<AppState>,
     PageUser(user): PageUser,
     Path((id, att)): Path<(i64, i64)>,
+    Query(q): Query<ViewQuery>,
 ) -> PageResult {
     let inc = ops::load(&state, id).await?;
     let atts = state.store.attachments(id).await.map_err(AppError::from)?;
@@ -1453,9 +1491,15 @@ pub(crate) async fn view_attachment(
         nav: Some(Nav::of(&user)),
         inc: IncView::of(&inc),
         att: att_views(&state, std::slice::from_ref(meta)).remove(0),
-        content_type: meta.content_type.clone(),
         kind: String::new(),
         summary: String::new(),
+        input: String::new(),
+        findings: Vec::new(),
+        warnings: Vec::new(),
+        rows: Vec::new(),
+        total_rows: 0,
+        mine_rows: 0,
+        filtered: false,
         ladders: Vec::new(),
         more: 0,
         error: None,
@@ -1463,18 +1507,68 @@ pub(crate) async fn view_attachment(
     match analyse(&state, meta).await {
         Ok(view) => {
             page.kind = view.kind;
-            page.summary = view.summary;
-            page.more = view.ladders.len().saturating_sub(MAX_LADDERS);
-            page.ladders = view
-                .ladders
+            page.input = view.input;
+            page.findings = view.findings;
+            page.warnings = view.warnings;
+            if view.rows.is_empty() {
+                page.summary = view.summary;
+            }
+            page.total_rows = view.rows.len();
+            let mut rows: Vec<CaptureRowView> = view
+                .rows
+                .into_iter()
+                .map(|row| CaptureRowView {
+                    mine: involves(&row, &inc.account),
+                    row,
+                    anchor: String::new(),
+                })
+                .collect();
+            page.mine_rows = rows.iter().filter(|r| r.mine).count();
+            // The account's own calls by default, when the file has any.
+            page.filtered = q.all.as_deref() != Some("1") && page.mine_rows > 0;
+            if page.filtered {
+                rows.retain(|r| r.mine);
+            }
+            // Failed first, then in time order (the sort is stable).
+            rows.sort_by_key(|r| !r.row.failed);
+            let mut ladders: Vec<crate::AttachmentLadder> = view.ladders;
+            let mut drawn = Vec::new();
+            if rows.is_empty() {
+                drawn = ladders
+                    .drain(..)
+                    .enumerate()
+                    .map(|(i, l)| (l, i, false))
+                    .collect();
+            } else {
+                for (i, r) in rows.iter_mut().enumerate() {
+                    if let Some(k) = ladders.iter().position(|l| l.call_id == r.row.call_id) {
+                        let l = ladders.swap_remove(k);
+                        r.anchor = format!("ladder-{}", i + 1);
+                        drawn.push((l, i, r.row.failed));
+                    }
+                }
+            }
+            page.more = drawn.len().saturating_sub(MAX_LADDERS);
+            page.ladders = drawn
                 .into_iter()
                 .take(MAX_LADDERS)
-                .map(|l| LadderView {
+                .map(|(l, i, failed)| LadderView {
                     src: format!("data:image/svg+xml;base64,{}", base64(l.svg.as_bytes())),
                     call_id: l.call_id,
                     label: l.label,
+                    anchor: format!("ladder-{}", i + 1),
+                    failed,
                 })
                 .collect();
+            // Rows whose ladder is not drawn lose their jump link.
+            let drawn_anchors: Vec<String> =
+                page.ladders.iter().map(|l| l.anchor.clone()).collect();
+            for r in &mut rows {
+                if !drawn_anchors.contains(&r.anchor) {
+                    r.anchor.clear();
+                }
+            }
+            page.rows = rows;
         }
         Err(msg) => page.error = Some(msg),
     }

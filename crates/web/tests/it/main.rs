@@ -12,3 +12,4 @@ mod matrix;
 mod openapi;
 mod support;
 mod views;
+mod workspace;
