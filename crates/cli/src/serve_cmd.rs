@@ -187,13 +187,21 @@ impl web::AttachmentViewer for Viewer {
                 accounts: vec![r.user.clone()],
             }))
             .collect();
-        let findings = captures::causes(&a)
-            .iter()
-            .map(|f| {
-                if f.count > 1 {
-                    format!("{} ({} times)", f.text, f.count)
+        // One line per distinct sentence (the same cause for several users is counted once).
+        let mut grouped: Vec<(String, u32)> = Vec::new();
+        for f in captures::causes(&a) {
+            match grouped.iter_mut().find(|(t, _)| *t == f.text) {
+                Some((_, n)) => *n += f.count,
+                None => grouped.push((f.text.clone(), f.count)),
+            }
+        }
+        let findings = grouped
+            .into_iter()
+            .map(|(text, n)| {
+                if n > 1 {
+                    format!("{text} ({n} times)")
                 } else {
-                    f.text.clone()
+                    text
                 }
             })
             .collect();
