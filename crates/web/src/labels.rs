@@ -6,7 +6,7 @@
 //! falls back to a readable form of the id when the runbook no longer knows it (an old incident
 //! recorded with a since-renamed step), so a page never shows nothing.
 //!
-//! ```ignore
+//! ```text
 //! use crate::labels;
 //! let set = runbook::RunbookSet::builtin();
 //! assert_eq!(labels::step_title(&set, "l1.echo_call"), "Call the echo service");
@@ -179,14 +179,14 @@ pub(crate) const ROLE_RIGHTS: [(&str, &str, &str); 3] = [
     (
         "l1",
         "L1 agent",
-        "Opens incidents, works the first-level steps, escalates to L2, adds notes and \
-         attachments, and follows the incidents they escalated.",
+        "Opens incidents, works and closes incidents at first level, escalates them to L2, \
+         adds notes and attachments, and follows the incidents they escalated.",
     ),
     (
         "l2",
         "L2 engineer",
-        "Everything an L1 agent may do, plus the L2 queue: takes escalated incidents, works the \
-         second-level checks, closes incidents and escalates to L3.",
+        "Everything an L1 agent may do, plus the L2 queue: takes escalated incidents, works and \
+         closes them at second level, and escalates to L3.",
     ),
     (
         "admin",
