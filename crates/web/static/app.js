@@ -93,7 +93,7 @@ document.addEventListener("DOMContentLoaded", function () {
     var limit = parseInt(form.getAttribute("data-long-check"), 10) || 300;
     function tick() {
       var s = Math.floor((Date.now() - started) / 1000);
-      text.textContent = "Running the check… " + s + " s";
+      text.textContent = "Running the check\u2026 " + s + " s";
       if (s >= limit) { stop("The check took longer than " + limit + " s and was cancelled."); }
     }
     var ctl = new AbortController();
