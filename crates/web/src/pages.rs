@@ -149,6 +149,8 @@ struct LoginPage {
     nav: Option<Nav>,
     csrf: String,
     message: Option<String>,
+    /// The user name typed, kept when the login is refused (never the password).
+    username: String,
 }
 
 #[derive(Deserialize)]
@@ -158,6 +160,15 @@ pub(crate) struct LoginQuery {
 }
 
 fn login_page(state: &AppState, status: StatusCode, message: Option<String>) -> PageResult {
+    login_page_for(state, status, message, String::new())
+}
+
+fn login_page_for(
+    state: &AppState,
+    status: StatusCode,
+    message: Option<String>,
+    username: String,
+) -> PageResult {
     // Double-submit cookie: the form carries the same random value as a cookie only our origin
     // can set, so another site cannot log a victim into the attacker's account.
     let token = auth::new_token();
@@ -165,6 +176,7 @@ fn login_page(state: &AppState, status: StatusCode, message: Option<String>) -> 
         nav: None,
         csrf: token.clone(),
         message,
+        username,
     };
     let mut res = html_status(status, &page)?;
     let cookie = format!(
@@ -282,10 +294,11 @@ pub(crate) async fn login(
             state.throttle.failed(k, throttle::ADDRESS_FREE_FAILURES);
         }
         tracing::info!(username = %throttle::log_safe(&name), "login refused");
-        return login_page(
+        return login_page_for(
             &state,
             StatusCode::UNAUTHORIZED,
             Some("Wrong user name or password, or the account is disabled.".to_owned()),
+            name.chars().take(128).collect(),
         );
     };
     state.throttle.succeeded(&user_key);
@@ -1601,7 +1614,7 @@ async fn analyse(
     if usize::try_from(meta.size).map_or(true, |n| n > limit) {
         return Err(format!(
             "This file ({} bytes) is larger than the {limit} bytes analysed here; download it \
-             and run `dialtone capture analyze` on it.",
+             and ask an engineer to analyse it with dialtone's capture tool.",
             meta.size
         ));
     }
@@ -1635,8 +1648,8 @@ async fn analyse(
     match tokio::time::timeout(crate::VIEW_TIMEOUT, work).await {
         Ok(r) => r,
         Err(_) => Err(format!(
-            "The analysis took longer than {} s; download the file and run \
-             `dialtone capture analyze` on it.",
+            "The analysis took longer than {} s; download the file and ask an engineer to \
+             analyse it with dialtone's capture tool.",
             crate::VIEW_TIMEOUT.as_secs()
         )),
     }

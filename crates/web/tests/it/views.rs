@@ -291,7 +291,14 @@ async fn files_above_the_upload_limit_are_not_analysed() {
     .await;
     assert_eq!(p.status, StatusCode::OK);
     assert!(p.body.contains("larger than the"), "{}", p.body);
-    assert!(p.body.contains("dialtone capture analyze"));
+    assert!(
+        p.body
+            .contains("analyse it with dialtone&#39;s capture tool")
+            || p.body
+                .contains("analyse it with dialtone&#x27;s capture tool"),
+        "{}",
+        p.body
+    );
     assert!(images(&p.body).is_empty());
 }
 

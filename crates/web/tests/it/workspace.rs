@@ -285,3 +285,37 @@ async fn admin_refusals_keep_the_page_and_nobody_locks_themselves_out() {
     assert!(missing.body.contains("href=\"/\""));
     assert!(missing.body.contains("/static/style.css"));
 }
+
+#[tokio::test]
+async fn a_refused_login_keeps_the_user_name_and_never_the_password() {
+    use axum::body::Body;
+    use axum::http::{Request, header};
+    use tower::ServiceExt;
+
+    let app = sqlite_app().await;
+    app.user("lena", "l1").await;
+    let r = app.router();
+    let page = get(&r, "/login", None).await;
+    let cookie = set_cookie(&page, "dialtone_login").expect("login cookie");
+    let csrf = scrape_csrf(&page.body).expect("csrf");
+    let req = Request::builder()
+        .method(Method::POST)
+        .uri("/login")
+        .header(header::COOKIE, format!("dialtone_login={cookie}"))
+        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .body(Body::from(urlencode(&[
+            ("username".into(), "lena".into()),
+            ("password".into(), "not her password 42".into()),
+            ("csrf".into(), csrf),
+        ])))
+        .expect("request");
+    let res = r.oneshot(req).await.expect("router");
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    let body = axum::body::to_bytes(res.into_body(), 1 << 20)
+        .await
+        .expect("body");
+    let body = String::from_utf8_lossy(&body);
+    assert!(body.contains("value=\"lena\""), "{body}");
+    assert!(body.contains("Wrong user name or password"));
+    assert!(!body.contains("not her password 42"));
+}
