@@ -401,6 +401,7 @@ impl Row {
                         .as_deref()
                         .map(|o| labels::outcome_title(set, Some(&i.runbook), o))
                         .unwrap_or_default(),
+                    incidents::Status::Escalated => format!("Handed to {}", i.level),
                     _ => String::new(),
                 }
             } else {
