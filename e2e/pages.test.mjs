@@ -25,8 +25,8 @@ let server;
 let base;
 let browser;
 
-// Ids and raw values a reader must never see: step ids, outcome ids, escalation kinds, answer
-// values with an underscore (all read from the runbooks), and the stored status names.
+// Ids and raw values a reader must never see: runbook and step ids, outcome ids, escalation
+// kinds, answer values with an underscore (all read from the runbooks), and stored status names.
 function forbiddenWords() {
   const words = new Set(['waiting_user', 'closed_after_fix', 'closed_not_an_issue', 'out_of_scope']);
   const dir = join(root, 'runbooks');
@@ -39,6 +39,7 @@ function forbiddenWords() {
       if (!kv) continue;
       const [, key, value] = kv;
       if (section === 'entries') words.add(key);
+      if (key === 'id' && section === '') words.add(value); // the runbook's id, e.g. user-cant-call
       if (key === 'id' && section === 'steps') words.add(value);
       if (key === 'id' && section === 'outcomes') words.add(value);
       if (['value', 'default', 'kind', 'outcome'].includes(key) && value.includes('_')) words.add(value);
@@ -95,6 +96,8 @@ async function checkPage(page, name, url, shoot = true) {
     for (const line of m.text.split('\n')) {
       const hit = line.match(FORBIDDEN_RE);
       if (hit) problems.push(`${where}: raw id "${hit[2]}" in: ${line.trim().slice(0, 160)}`);
+      const version = line.match(/\bversion \d+\b/);
+      if (version) problems.push(`${where}: the record version "${version[0]}" shown in: ${line.trim().slice(0, 160)}`);
     }
     await page.evaluate(AXE);
     const violations = await page.evaluate(async () => {
