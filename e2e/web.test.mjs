@@ -161,7 +161,7 @@ test('L1 opens, walks and escalates; L2 takes, meets a stale tab, and closes', {
   await page.screenshot({ path: join(shots, 'closed.png'), fullPage: true });
   await page.click('text=Timeline and audit trail');
   const audit = await page.textContent('table.audit');
-  for (const action of ['open', 'step', 'escalate', 'assign', 'close']) assert.match(audit, new RegExp(action));
+  for (const action of ['Opened', 'Answered a step', 'Escalated', 'Assigned', 'Closed']) assert.match(audit, new RegExp(action));
   assert.match(audit, /lena/);
   assert.match(audit, /leo/);
   await page.screenshot({ path: join(shots, 'timeline.png'), fullPage: true });

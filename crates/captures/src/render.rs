@@ -372,10 +372,41 @@ fn xml_escape(s: &str) -> String {
     o
 }
 
+/// What to call each column of a ladder: the caller (or registering user) by name and user
+/// agent, the other side "SIP server" when there is only one, else the address.
+fn endpoint_names(a: &Analysis, call_id: &str, cols: &[String]) -> Vec<String> {
+    let (client, who, ua) = match a.calls.iter().find(|c| c.call_id == call_id) {
+        Some(c) => (&c.client, &c.from_user, &c.user_agent),
+        None => match a.registrations.iter().find(|r| r.call_id == call_id) {
+            Some(r) => (&r.client, &r.user, &r.user_agent),
+            None => return cols.to_vec(),
+        },
+    };
+    let others = cols.iter().filter(|c| *c != client).count();
+    cols.iter()
+        .map(|c| {
+            if c == client && !who.is_empty() {
+                if ua.is_empty() {
+                    who.clone()
+                } else {
+                    format!("{who} ({ua})")
+                }
+            } else if c != client && others == 1 {
+                "SIP server".to_owned()
+            } else {
+                c.clone()
+            }
+        })
+        .collect()
+}
+
 /// An SVG ladder diagram of one call or registration, or `None` if the Call-ID is unknown.
+/// Columns are named by user and user agent where known (the address below); 401/407
+/// challenges are drawn neutral, not as failures.
 pub fn ladder_svg(a: &Analysis, call_id: &str) -> Option<String> {
     let (title, ladder) = find_ladder(a, call_id)?;
     let cols = &ladder.endpoints;
+    let names = endpoint_names(a, call_id, cols);
     let col_w = 240;
     let left = 90;
     let top = 70;
@@ -406,10 +437,19 @@ pub fn ladder_svg(a: &Analysis, call_id: &str) -> Option<String> {
     );
     for (i, c) in cols.iter().enumerate() {
         let x = left + i * col_w + col_w / 2;
+        let name = names.get(i).unwrap_or(c);
+        let address = if name == c {
+            String::new()
+        } else {
+            format!(
+                r##"<text x="{x}" y="52" text-anchor="middle" font-size="10" fill="#555">{}</text>"##,
+                xml_escape(&clip(c, 38))
+            )
+        };
         let _ = writeln!(
             s,
-            r#"<text x="{x}" y="50" text-anchor="middle">{}</text><line x1="{x}" y1="56" x2="{x}" y2="{}" stroke="grey"/>"#,
-            xml_escape(c),
+            r#"<text x="{x}" y="38" text-anchor="middle" font-weight="bold">{}</text>{address}<line x1="{x}" y1="56" x2="{x}" y2="{}" stroke="grey"/>"#,
+            xml_escape(&clip(name, 32)),
             height - 10
         );
     }
@@ -443,7 +483,10 @@ pub fn ladder_svg(a: &Analysis, call_id: &str) -> Option<String> {
         let y = row_y(k);
         let x1 = left + f * col_w + col_w / 2;
         let x2 = left + t * col_w + col_w / 2;
-        let colour = if label.starts_with(['4', '5', '6']) {
+        let colour = if label.starts_with("401") || label.starts_with("407") {
+            // A challenge is the normal first answer to an authenticated request.
+            "#6b7280"
+        } else if label.starts_with(['4', '5', '6']) {
             "#c0392b"
         } else if label.starts_with('2') {
             "#27ae60"

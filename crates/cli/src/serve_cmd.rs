@@ -192,11 +192,66 @@ impl web::AttachmentViewer for Viewer {
         if cancel.is_cancelled() {
             return Err(format!("the analysis of {name} was cancelled"));
         }
+        let failed = |code: Option<u16>| code.is_none_or(|c| c >= 300);
+        let cause = |c: &[captures::Finding]| c.first().map(|f| f.text.clone()).unwrap_or_default();
+        let rows = a
+            .calls
+            .iter()
+            .map(|c| web::CaptureRow {
+                call_id: c.call_id.clone(),
+                registration: false,
+                start: c.start_text.clone(),
+                from: c.from_user.clone(),
+                to: c.to_user.clone(),
+                user_agent: c.user_agent.clone(),
+                result: status(c.final_status, &c.final_reason),
+                failed: failed(c.final_status),
+                cause: cause(&c.causes),
+                accounts: vec![c.from_user.clone(), c.to_user.clone()],
+            })
+            .chain(a.registrations.iter().map(|r| web::CaptureRow {
+                call_id: r.call_id.clone(),
+                registration: true,
+                start: r.start_text.clone(),
+                from: r.user.clone(),
+                to: r.registrar.clone(),
+                user_agent: r.user_agent.clone(),
+                result: status(r.final_status, &r.final_reason),
+                failed: failed(r.final_status),
+                cause: cause(&r.causes),
+                accounts: vec![r.user.clone()],
+            }))
+            .collect();
+        // One line per distinct sentence (the same cause for several users is counted once).
+        let mut grouped: Vec<(String, u32)> = Vec::new();
+        for f in captures::causes(&a) {
+            match grouped.iter_mut().find(|(t, _)| *t == f.text) {
+                Some((_, n)) => *n += f.count,
+                None => grouped.push((f.text.clone(), f.count)),
+            }
+        }
+        let findings = grouped
+            .into_iter()
+            .map(|(text, n)| {
+                if n > 1 {
+                    format!("{text} ({n} times)")
+                } else {
+                    text
+                }
+            })
+            .collect();
         Ok(web::AttachmentView {
             kind: a.input_kind.name().to_owned(),
             // Calls, registrations, findings and reading warnings, as `dialtone capture analyze`.
             summary: captures::summary_table(&a),
             ladders,
+            input: format!(
+                "{} bytes, {} SIP messages over {:.1} s",
+                a.stats.bytes, a.stats.sip_messages, a.stats.duration
+            ),
+            rows,
+            findings,
+            warnings: a.warnings.clone(),
         })
     }
 }

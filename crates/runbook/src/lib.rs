@@ -26,8 +26,8 @@ pub use engine::{
 pub use load::{Diagnostic, Rule};
 pub use mermaid::to_mermaid;
 pub use model::{
-    AnswerDef, BUILTIN_SOURCES, Disposition, Level, OutcomeDef, Runbook, RunbookSet, Step, Target,
-    allowed_answers,
+    AnswerDef, BUILTIN_SOURCES, Disposition, EscalationDef, Level, OutcomeDef, Runbook, RunbookSet,
+    Step, Target, allowed_answers,
 };
 
 /// Errors of the engine (loading reports [`Diagnostic`]s instead).

@@ -11,7 +11,9 @@ use std::ops::Range;
 use serde::{Deserialize, Serialize};
 use toml::Spanned;
 
-use crate::model::{AnswerDef, Disposition, Level, OutcomeDef, Runbook, RunbookSet, Step, Target};
+use crate::model::{
+    AnswerDef, Disposition, EscalationDef, Level, OutcomeDef, Runbook, RunbookSet, Step, Target,
+};
 
 /// Which validation rule a [`Diagnostic`] comes from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -56,6 +58,10 @@ pub enum Rule {
     UnreachableStep,
     /// Steps that loop among themselves and never reach an outcome, escalation or redirect.
     LoopWithoutExit,
+    /// Guidance for the agent is missing: an outcome without `what_to_do` or `tell_user`, an
+    /// escalating answer without `tell_user`, an `[entries]` kind without `[escalations.KIND]`
+    /// (title and `tell_user`).
+    MissingGuidance,
 }
 
 /// One problem found in a runbook file.
@@ -96,6 +102,8 @@ struct RawRunbook {
     #[serde(default)]
     entries: BTreeMap<String, Spanned<String>>,
     #[serde(default)]
+    escalations: BTreeMap<String, Spanned<RawEscalation>>,
+    #[serde(default)]
     notes: Vec<String>,
     #[serde(default)]
     steps: Vec<RawStep>,
@@ -128,6 +136,14 @@ struct RawAnswer {
     escalate: Option<Spanned<String>>,
     kind: Option<Spanned<String>>,
     redirect: Option<Spanned<String>>,
+    tell_user: Option<Spanned<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawEscalation {
+    title: Option<String>,
+    tell_user: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -137,6 +153,13 @@ struct RawOutcome {
     title: String,
     meaning: String,
     disposition: Spanned<String>,
+    what_to_do: Option<String>,
+    tell_user: Option<String>,
+}
+
+/// A guidance text that is present and not blank.
+fn given(text: Option<&String>) -> Option<&String> {
+    text.filter(|t| !t.trim().is_empty())
 }
 
 #[derive(Deserialize)]
@@ -311,6 +334,44 @@ fn check_runbook(
                 format!("entry `{kind}` points to unknown step `{}`", step.get_ref()),
             ));
         }
+        if !raw.escalations.contains_key(kind) {
+            diags.push(loc.diag(
+                &step.span(),
+                Rule::MissingGuidance,
+                format!(
+                    "entry `{kind}` has no [escalations.{kind}] (its title and what to tell the user while it is worked)"
+                ),
+            ));
+        }
+    }
+    let mut escalations = BTreeMap::new();
+    for (kind, e) in &raw.escalations {
+        if !raw.entries.contains_key(kind) {
+            diags.push(loc.diag(
+                &e.span(),
+                Rule::UnknownEscalationKind,
+                format!("[escalations.{kind}] names no entry of runbook `{rb_id}`"),
+            ));
+        }
+        for (field, text) in [
+            ("title", &e.get_ref().title),
+            ("tell_user", &e.get_ref().tell_user),
+        ] {
+            if given(text.as_ref()).is_none() {
+                diags.push(loc.diag(
+                    &e.span(),
+                    Rule::MissingGuidance,
+                    format!("[escalations.{kind}] has no `{field}`"),
+                ));
+            }
+        }
+        escalations.insert(
+            kind.clone(),
+            EscalationDef {
+                title: e.get_ref().title.clone().unwrap_or_default(),
+                tell_user: e.get_ref().tell_user.clone().unwrap_or_default(),
+            },
+        );
     }
 
     let mut outcomes = Vec::new();
@@ -341,11 +402,25 @@ fn check_runbook(
                 ),
             ));
         }
+        for (field, text, what) in [
+            ("what_to_do", &o.what_to_do, "what the agent does"),
+            ("tell_user", &o.tell_user, "what to tell the user"),
+        ] {
+            if given(text.as_ref()).is_none() {
+                diags.push(loc.diag(
+                    &o.id.span(),
+                    Rule::MissingGuidance,
+                    format!("outcome `{}` has no `{field}` ({what})", o.id.get_ref()),
+                ));
+            }
+        }
         outcomes.push(OutcomeDef {
             id: o.id.get_ref().clone(),
             title: o.title.clone(),
             meaning: o.meaning.clone(),
             disposition: disposition.unwrap_or(Disposition::Closed),
+            what_to_do: o.what_to_do.clone().unwrap_or_default(),
+            tell_user: o.tell_user.clone().unwrap_or_default(),
         });
     }
 
@@ -382,10 +457,35 @@ fn check_runbook(
                 loc,
                 diags,
             );
+            let escalates = matches!(target, Target::Escalate { .. });
+            match (&a.tell_user, &a.escalate) {
+                (Some(t), None) => diags.push(loc.diag(
+                    &t.span(),
+                    Rule::InvalidEscalation,
+                    format!(
+                        "answer `{value}` of step `{sid}` has `tell_user` but does not escalate"
+                    ),
+                )),
+                (t, Some(e)) if given(t.as_ref().map(|t| t.get_ref())).is_none() => {
+                    diags.push(loc.diag(
+                        &e.span(),
+                        Rule::MissingGuidance,
+                        format!(
+                            "answer `{value}` of step `{sid}` escalates but has no `tell_user` (what to tell the user while the escalation is worked)"
+                        ),
+                    ))
+                }
+                _ => {}
+            }
             answers.push(AnswerDef {
                 value: value.clone(),
                 label: a.label.clone(),
                 target,
+                tell_user: a
+                    .tell_user
+                    .as_ref()
+                    .filter(|_| escalates)
+                    .map(|t| t.get_ref().clone()),
             });
         }
         if let Some(d) = &s.default
@@ -420,6 +520,7 @@ fn check_runbook(
             .iter()
             .map(|(k, v)| (k.clone(), v.get_ref().clone()))
             .collect(),
+        escalations,
         steps: model_steps,
         outcomes,
         notes: raw.notes.clone(),

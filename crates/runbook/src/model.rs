@@ -90,6 +90,9 @@ pub struct AnswerDef {
     /// What the agent sees.
     pub label: String,
     pub target: Target,
+    /// For an answer that escalates: what the agent tells the user while the escalation is
+    /// worked (required on every escalating answer; `None` on the others).
+    pub tell_user: Option<String>,
 }
 
 /// One step: a question an agent (or an automated check) answers.
@@ -171,6 +174,20 @@ pub struct OutcomeDef {
     pub title: String,
     pub meaning: String,
     pub disposition: Disposition,
+    /// What the agent does: the fix steps before closing (or the procedure to follow).
+    pub what_to_do: String,
+    /// What the agent tells the user when the incident ends here.
+    pub tell_user: String,
+}
+
+/// An escalation kind of a runbook (an `[entries]` key): its title and the words for the user
+/// while the receiving level works it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EscalationDef {
+    /// What the escalation is called, e.g. "Server status check".
+    pub title: String,
+    /// What the agent tells the user while it is worked.
+    pub tell_user: String,
 }
 
 /// One runbook, e.g. `user-cant-call`.
@@ -184,6 +201,8 @@ pub struct Runbook {
     /// Escalation kind (e.g. `user_configuration_check`) -> the step where that escalation starts.
     /// The step may belong to another runbook of the set (step ids are global).
     pub entries: BTreeMap<String, String>,
+    /// Escalation kind -> its title and words for the user (one per `[entries]` key).
+    pub escalations: BTreeMap<String, EscalationDef>,
     pub steps: Vec<Step>,
     pub outcomes: Vec<OutcomeDef>,
     /// Free-text notes for the reader (e.g. where the runbook refines its source).

@@ -209,7 +209,7 @@ impl IntoResponse for PageError {
         let page = crate::pages::ErrorPage {
             nav: None,
             status: status.as_u16(),
-            title: status.canonical_reason().unwrap_or("error").to_owned(),
+            title: heading(status).to_owned(),
             reason,
         };
         let mut res = match askama::Template::render(&page) {
@@ -219,6 +219,20 @@ impl IntoResponse for PageError {
         };
         retry_after(&self.0, &mut res);
         res
+    }
+}
+
+/// The error page's heading: what happened, in words an agent understands.
+fn heading(status: StatusCode) -> &'static str {
+    match status.as_u16() {
+        400 => "That could not be done",
+        403 => "Not allowed",
+        404 => "Not found",
+        409 => "Someone changed this first",
+        413 => "The file is too large",
+        429 => "Too many attempts",
+        503 => "Not available right now",
+        _ => "Something went wrong",
     }
 }
 

@@ -5,11 +5,13 @@
 //! [`AttachmentViewer`] for ladder diagrams of client logs and captures; the CLI plugs the
 //! diagnosis and captures crates in, so `web` knows nothing of SIP.
 
+mod admin;
 mod api;
 mod auth;
 mod error;
 mod flow;
 mod idem;
+pub(crate) mod labels;
 mod metrics;
 mod ops;
 mod pages;
@@ -187,10 +189,46 @@ pub struct AttachmentLadder {
 pub struct AttachmentView {
     /// What the file is, e.g. "pcap" or "baresip log".
     pub kind: String,
-    /// The analysis summary as plain text (the page escapes it and keeps its layout).
+    /// The analysis summary as plain text (the page escapes it and keeps its layout); shown
+    /// only when `rows` is empty.
     pub summary: String,
     /// The ladders, in the order to show them.
     pub ladders: Vec<AttachmentLadder>,
+    /// One line about the input ("pcap: 1,234 bytes, 12 SIP messages over 3.2 s").
+    pub input: String,
+    /// The calls and registrations found, for the page's table (filtered by the incident's
+    /// account, failed ones first).
+    pub rows: Vec<CaptureRow>,
+    /// The causes found, one sentence each.
+    pub findings: Vec<String>,
+    /// Problems reading the file (truncated packets…).
+    pub warnings: Vec<String>,
+}
+
+/// One call or registration found in an attachment.
+#[derive(Debug, Clone, Default)]
+pub struct CaptureRow {
+    /// Its Call-ID: the key of its ladder in [`AttachmentView::ladders`].
+    pub call_id: String,
+    /// A registration rather than a call.
+    pub registration: bool,
+    /// When it started, as text.
+    pub start: String,
+    /// The caller, or the registering user.
+    pub from: String,
+    /// The callee, or the registrar.
+    pub to: String,
+    /// The caller's user agent, when known.
+    pub user_agent: String,
+    /// The final answer ("200 OK", "no final response").
+    pub result: String,
+    /// It failed (no final answer, or one of 300 and above).
+    pub failed: bool,
+    /// The first cause found, empty when none.
+    pub cause: String,
+    /// The accounts it involves (caller and callee, or the registering user), to filter by the
+    /// incident's account.
+    pub accounts: Vec<String>,
 }
 
 /// Analyses an attachment for the "view" page (the CLI implements it with the captures crate).
@@ -405,15 +443,15 @@ pub fn router(state: AppState) -> Router {
         .route("/search", get(search::page))
         .route("/reports", get(reports::page))
         .route("/reports/{file}", get(reports::download))
-        .route("/admin", get(pages::admin))
-        .route("/admin/users", post(pages::admin_create_user))
+        .route("/admin", get(admin::admin))
+        .route("/admin/users", post(admin::admin_create_user))
         .route(
             "/admin/users/{name}/disable",
-            post(pages::admin_disable_user),
+            post(admin::admin_disable_user),
         )
-        .route("/admin/users/{name}/role", post(pages::admin_set_role))
-        .route("/admin/tokens", post(pages::admin_create_token))
-        .route("/admin/tokens/revoke", post(pages::admin_revoke_tokens))
+        .route("/admin/users/{name}/role", post(admin::admin_set_role))
+        .route("/admin/tokens", post(admin::admin_create_token))
+        .route("/admin/tokens/revoke", post(admin::admin_revoke_tokens))
         // API
         .route("/api/openapi.json", get(api::openapi))
         .route("/api/me", get(api::me))

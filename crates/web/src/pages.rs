@@ -19,6 +19,7 @@ use crate::AppState;
 use crate::auth::{self, CurrentUser, PageUser, Role, Via};
 use crate::error::{AppError, AppResult, PageError};
 use crate::flow::{self, Next};
+use crate::labels;
 use crate::ops;
 use crate::throttle;
 
@@ -27,7 +28,8 @@ pub(crate) type PageResult = Result<Response, PageError>;
 /// The navigation bar's view of the user.
 pub(crate) struct Nav {
     pub(crate) username: String,
-    pub(crate) role: &'static str,
+    /// The role in words ("L1 agent").
+    pub(crate) role_words: String,
     pub(crate) csrf: String,
     pub(crate) l2: bool,
     pub(crate) admin: bool,
@@ -39,7 +41,7 @@ impl Nav {
     pub(crate) fn of(u: &CurrentUser) -> Nav {
         Nav {
             username: u.username.clone(),
-            role: u.role.as_str(),
+            role_words: labels::role(u.role.as_str()),
             csrf: u.csrf().to_owned(),
             l2: u.role >= Role::L2,
             admin: u.role == Role::Admin,
@@ -48,11 +50,11 @@ impl Nav {
     }
 }
 
-fn html<T: Template>(t: &T) -> PageResult {
+pub(crate) fn html<T: Template>(t: &T) -> PageResult {
     Ok(Html(t.render().map_err(AppError::from)?).into_response())
 }
 
-fn html_status<T: Template>(status: StatusCode, t: &T) -> PageResult {
+pub(crate) fn html_status<T: Template>(status: StatusCode, t: &T) -> PageResult {
     Ok((status, Html(t.render().map_err(AppError::from)?)).into_response())
 }
 
@@ -150,6 +152,8 @@ struct LoginPage {
     nav: Option<Nav>,
     csrf: String,
     message: Option<String>,
+    /// The user name typed, kept when the login is refused (never the password).
+    username: String,
 }
 
 #[derive(Deserialize)]
@@ -159,6 +163,15 @@ pub(crate) struct LoginQuery {
 }
 
 fn login_page(state: &AppState, status: StatusCode, message: Option<String>) -> PageResult {
+    login_page_for(state, status, message, String::new())
+}
+
+fn login_page_for(
+    state: &AppState,
+    status: StatusCode,
+    message: Option<String>,
+    username: String,
+) -> PageResult {
     // Double-submit cookie: the form carries the same random value as a cookie only our origin
     // can set, so another site cannot log a victim into the attacker's account.
     let token = auth::new_token();
@@ -166,6 +179,7 @@ fn login_page(state: &AppState, status: StatusCode, message: Option<String>) -> 
         nav: None,
         csrf: token.clone(),
         message,
+        username,
     };
     let mut res = html_status(status, &page)?;
     let cookie = format!(
@@ -276,10 +290,11 @@ pub(crate) async fn login(
             state.throttle.failed(k, throttle::ADDRESS_FREE_FAILURES);
         }
         tracing::info!(username = %throttle::log_safe(&name), "login refused");
-        return login_page(
+        return login_page_for(
             &state,
             StatusCode::UNAUTHORIZED,
             Some("Wrong user name or password, or the account is disabled.".to_owned()),
+            name.chars().take(128).collect(),
         );
     };
     state.throttle.succeeded(&user_key);
@@ -354,22 +369,45 @@ struct Row {
     id: i64,
     account: String,
     reporter: String,
+    /// The status's CSS class (its stored name) and its words.
     status: &'static str,
+    status_words: &'static str,
+    /// The current step's title; its id only in the engineers' line.
     current_step: String,
+    current_step_id: String,
+    /// The escalation kind's title, empty when not escalated.
     escalation_kind: String,
     assignee: String,
     updated: String,
 }
 
 impl Row {
-    fn of(i: &Incident) -> Row {
+    fn of(set: &runbook::RunbookSet, i: &Incident) -> Row {
+        let step = i.current_step.clone().unwrap_or_default();
         Row {
             id: i.id,
             account: i.account.clone(),
             reporter: i.reporter.clone(),
             status: i.status.as_str(),
-            current_step: i.current_step.clone().unwrap_or_default(),
-            escalation_kind: i.escalation_kind.clone().unwrap_or_default(),
+            status_words: labels::status(i.status),
+            current_step: if step.is_empty() {
+                match i.status {
+                    incidents::Status::Closed => i
+                        .outcome
+                        .as_deref()
+                        .map(|o| labels::outcome_title(set, Some(&i.runbook), o))
+                        .unwrap_or_default(),
+                    incidents::Status::Escalated => format!("Handed to {}", i.level),
+                    _ => String::new(),
+                }
+            } else {
+                labels::step_title(set, &step)
+            },
+            current_step_id: step,
+            escalation_kind: match &i.escalation_kind {
+                Some(k) => labels::escalation_kind(set, Some(k), &i.level),
+                None => String::new(),
+            },
             assignee: i.assignee.clone().unwrap_or_default(),
             updated: short_time(&i.updated_at),
         }
@@ -426,7 +464,7 @@ pub(crate) async fn queue(
             ("closed", "Closed"),
         ],
         account: account.trim().to_owned(),
-        rows: list.iter().map(Row::of).collect(),
+        rows: list.iter().map(|i| Row::of(&state.runbooks, i)).collect(),
     })
 }
 
@@ -592,6 +630,8 @@ struct PathRow {
     superseded: String,
     answer: String,
     source: String,
+    /// The source in words ("Automated check").
+    source_words: String,
     actor: String,
     at: String,
     note: String,
@@ -624,6 +664,7 @@ fn path_rows(state: &AppState, steps: &[StepRecord]) -> Vec<PathRow> {
                     .and_then(|s| s.answer(&r.answer))
                     .map_or_else(|| r.answer.clone(), |a| a.label.clone()),
                 source: r.source.clone(),
+                source_words: labels::source(&r.source),
                 actor: r.actor.clone(),
                 at: short_time(&r.at),
                 note: r.note.clone().unwrap_or_default(),
@@ -1221,13 +1262,70 @@ struct EscalatePage {
     csrf: String,
     inc: IncView,
     error: Option<String>,
-    levels: Vec<String>,
+    /// (value, words).
+    levels: Vec<(String, String)>,
     to_level: String,
-    kinds: Vec<String>,
+    /// (id, title).
+    kinds: Vec<(String, String)>,
     kind: String,
     reason: String,
+    /// What to tell the user, per kind (and level when there is no kind); the selected one shown.
+    says: Vec<SayView>,
     path: Vec<PathRow>,
     attachments: Vec<AttView>,
+}
+
+/// Words for the user while an escalation is worked.
+struct SayView {
+    kind: String,
+    level: String,
+    text: String,
+    shown: bool,
+}
+
+/// What to tell the user for each escalation the page offers: the runbook ending's own words
+/// first (the answer that escalated), then each kind's, then a general line for L3.
+fn escalation_says(
+    state: &AppState,
+    steps: &[StepRecord],
+    to_level: &str,
+    kind: &str,
+    kinds: &[(String, String)],
+) -> Vec<SayView> {
+    let mut says = Vec::new();
+    if let Some(last) = steps.last()
+        && let Some(words) = labels::escalation_words(&state.runbooks, &last.step, &last.answer)
+    {
+        says.push(SayView {
+            kind: kind.to_owned(),
+            level: to_level.to_owned(),
+            text: words,
+            shown: false,
+        });
+    }
+    for (k, _) in kinds {
+        if let Some(text) = labels::escalation_tell_user(&state.runbooks, Some(k)) {
+            says.push(SayView {
+                kind: k.clone(),
+                level: "L2".to_owned(),
+                text,
+                shown: false,
+            });
+        }
+    }
+    says.push(SayView {
+        kind: String::new(),
+        level: "L3".to_owned(),
+        text: labels::L3_TELL_USER.to_owned(),
+        shown: false,
+    });
+    if let Some(first) = says
+        .iter_mut()
+        .find(|s| s.kind == kind && (!kind.is_empty() || s.level == to_level))
+    {
+        first.shown = true;
+    }
+    says
 }
 
 async fn escalate_view(
@@ -1236,6 +1334,7 @@ async fn escalate_view(
     id: i64,
     error: Option<String>,
     reason: String,
+    form: Option<(String, String)>,
 ) -> AppResult<EscalatePage> {
     let inc = ops::load(state, id).await?;
     user.require(
@@ -1251,18 +1350,33 @@ async fn escalate_view(
         .filter(|l| auth::level_rank(l) > here)
         .map(str::to_owned)
         .collect();
-    let (to_level, kind) = match next {
-        Next::Escalate { level, kind } => (level.to_string(), kind.unwrap_or_default()),
-        _ => (levels.first().cloned().unwrap_or_default(), String::new()),
+    let (to_level, kind) = match (next, form) {
+        (_, Some(f)) => f,
+        (Next::Escalate { level, kind }, None) => (level.to_string(), kind.unwrap_or_default()),
+        (_, None) => (levels.first().cloned().unwrap_or_default(), String::new()),
     };
+    let kinds: Vec<(String, String)> = ops::known_kinds(state)
+        .into_iter()
+        .map(|k| {
+            let t = labels::escalation_kind(&state.runbooks, Some(&k), "L2");
+            (k, t)
+        })
+        .collect();
     Ok(EscalatePage {
         nav: Some(Nav::of(user)),
         csrf: user.csrf().to_owned(),
         inc: IncView::of(&inc),
         error,
-        levels,
+        says: escalation_says(state, &steps, &to_level, &kind, &kinds),
+        levels: levels
+            .into_iter()
+            .map(|l| {
+                let w = labels::level(&l);
+                (l, w)
+            })
+            .collect(),
         to_level,
-        kinds: ops::known_kinds(state),
+        kinds,
         kind,
         reason,
         path: path_rows(state, &steps),
@@ -1275,7 +1389,7 @@ pub(crate) async fn escalate_form(
     PageUser(user): PageUser,
     Path(id): Path<i64>,
 ) -> PageResult {
-    html(&escalate_view(&state, &user, id, None, String::new()).await?)
+    html(&escalate_view(&state, &user, id, None, String::new(), None).await?)
 }
 
 #[derive(Deserialize)]
@@ -1299,6 +1413,10 @@ pub(crate) async fn escalate(
 ) -> PageResult {
     user.check_csrf(form.csrf.as_deref())?;
     let reason = form.reason.clone();
+    let chosen = (
+        form.to_level.clone().unwrap_or_default(),
+        form.kind.clone().unwrap_or_default(),
+    );
     let req = ops::EscalateReq {
         version: form.version,
         to_level: form.to_level,
@@ -1309,11 +1427,11 @@ pub(crate) async fn escalate(
         Ok(_) => Ok(back_to(id, "Escalated")),
         Err(AppError::BadRequest(m)) => html_status(
             StatusCode::BAD_REQUEST,
-            &escalate_view(&state, &user, id, Some(m), reason).await?,
+            &escalate_view(&state, &user, id, Some(m), reason, Some(chosen)).await?,
         ),
         Err(AppError::Conflict { message, .. }) => html_status(
             StatusCode::CONFLICT,
-            &escalate_view(&state, &user, id, Some(message), reason).await?,
+            &escalate_view(&state, &user, id, Some(message), reason, Some(chosen)).await?,
         ),
         Err(e) => Err(e.into()),
     }
@@ -1327,8 +1445,17 @@ struct TimelinePage {
     nav: Option<Nav>,
     inc: IncView,
     path: Vec<PathRow>,
-    audit: Vec<(String, String, String, String)>,
+    audit: Vec<AuditRow>,
     attachments: Vec<AttView>,
+}
+
+/// One audit entry in words, its raw detail behind a toggle.
+struct AuditRow {
+    at: String,
+    actor: String,
+    action: String,
+    sentence: String,
+    raw: String,
 }
 
 pub(crate) async fn timeline(
@@ -1347,13 +1474,12 @@ pub(crate) async fn timeline(
         path: path_rows(&state, &steps),
         audit: audit
             .iter()
-            .map(|a| {
-                (
-                    short_time(&a.at),
-                    a.actor.clone(),
-                    a.action.clone(),
-                    a.detail.to_string(),
-                )
+            .map(|a| AuditRow {
+                at: short_time(&a.at),
+                actor: a.actor.clone(),
+                action: labels::audit_action(&a.action),
+                sentence: labels::audit_detail(&state.runbooks, &a.action, &a.detail),
+                raw: serde_json::to_string_pretty(&a.detail).unwrap_or_default(),
             })
             .collect(),
     })
@@ -1487,6 +1613,34 @@ struct LadderView {
     label: String,
     /// `data:image/svg+xml;base64,…`: only base64 characters after the prefix.
     src: String,
+    /// The anchor the table's jump link points to.
+    anchor: String,
+    failed: bool,
+}
+
+/// One row of the calls table, with the anchor of its ladder (empty when not drawn).
+struct CaptureRowView {
+    row: crate::CaptureRow,
+    anchor: String,
+    mine: bool,
+}
+
+#[derive(Deserialize)]
+pub(crate) struct ViewQuery {
+    /// `1`: every call in the file, not only the incident account's.
+    #[serde(default)]
+    all: Option<String>,
+}
+
+/// Whether `row` involves the incident's `account` (its user part, case-insensitively).
+fn involves(row: &crate::CaptureRow, account: &str) -> bool {
+    let user = |s: &str| {
+        let s = s.trim();
+        let s = s.strip_prefix("sip:").unwrap_or(s);
+        s.split('@').next().unwrap_or(s).to_lowercase()
+    };
+    let want = user(account);
+    !want.is_empty() && row.accounts.iter().any(|a| user(a) == want)
 }
 
 #[derive(Template)]
@@ -1495,9 +1649,18 @@ struct AttachmentPage {
     nav: Option<Nav>,
     inc: IncView,
     att: AttView,
-    content_type: String,
     kind: String,
     summary: String,
+    input: String,
+    findings: Vec<String>,
+    warnings: Vec<String>,
+    rows: Vec<CaptureRowView>,
+    /// Rows in the file, all accounts.
+    total_rows: usize,
+    /// Rows of the incident's account.
+    mine_rows: usize,
+    /// Only the incident account's rows are shown.
+    filtered: bool,
     ladders: Vec<LadderView>,
     /// Ladders found but not drawn (the page shows the first [`MAX_LADDERS`]).
     more: usize,
@@ -1513,6 +1676,7 @@ pub(crate) async fn view_attachment(
     State(state): State<AppState>,
     PageUser(user): PageUser,
     Path((id, att)): Path<(i64, i64)>,
+    Query(q): Query<ViewQuery>,
 ) -> PageResult {
     let inc = ops::load(&state, id).await?;
     let atts = state.store.attachments(id).await.map_err(AppError::from)?;
@@ -1523,9 +1687,15 @@ pub(crate) async fn view_attachment(
         nav: Some(Nav::of(&user)),
         inc: IncView::of(&inc),
         att: att_views(&state, std::slice::from_ref(meta)).remove(0),
-        content_type: meta.content_type.clone(),
         kind: String::new(),
         summary: String::new(),
+        input: String::new(),
+        findings: Vec::new(),
+        warnings: Vec::new(),
+        rows: Vec::new(),
+        total_rows: 0,
+        mine_rows: 0,
+        filtered: false,
         ladders: Vec::new(),
         more: 0,
         error: None,
@@ -1533,18 +1703,68 @@ pub(crate) async fn view_attachment(
     match analyse(&state, meta).await {
         Ok(view) => {
             page.kind = view.kind;
-            page.summary = view.summary;
-            page.more = view.ladders.len().saturating_sub(MAX_LADDERS);
-            page.ladders = view
-                .ladders
+            page.input = view.input;
+            page.findings = view.findings;
+            page.warnings = view.warnings;
+            if view.rows.is_empty() {
+                page.summary = view.summary;
+            }
+            page.total_rows = view.rows.len();
+            let mut rows: Vec<CaptureRowView> = view
+                .rows
+                .into_iter()
+                .map(|row| CaptureRowView {
+                    mine: involves(&row, &inc.account),
+                    row,
+                    anchor: String::new(),
+                })
+                .collect();
+            page.mine_rows = rows.iter().filter(|r| r.mine).count();
+            // The account's own calls by default, when the file has any.
+            page.filtered = q.all.as_deref() != Some("1") && page.mine_rows > 0;
+            if page.filtered {
+                rows.retain(|r| r.mine);
+            }
+            // Failed first, then in time order (the sort is stable).
+            rows.sort_by_key(|r| !r.row.failed);
+            let mut ladders: Vec<crate::AttachmentLadder> = view.ladders;
+            let mut drawn = Vec::new();
+            if rows.is_empty() {
+                drawn = ladders
+                    .drain(..)
+                    .enumerate()
+                    .map(|(i, l)| (l, i, false))
+                    .collect();
+            } else {
+                for (i, r) in rows.iter_mut().enumerate() {
+                    if let Some(k) = ladders.iter().position(|l| l.call_id == r.row.call_id) {
+                        let l = ladders.swap_remove(k);
+                        r.anchor = format!("ladder-{}", i + 1);
+                        drawn.push((l, i, r.row.failed));
+                    }
+                }
+            }
+            page.more = drawn.len().saturating_sub(MAX_LADDERS);
+            page.ladders = drawn
                 .into_iter()
                 .take(MAX_LADDERS)
-                .map(|l| LadderView {
+                .map(|(l, i, failed)| LadderView {
                     src: format!("data:image/svg+xml;base64,{}", base64(l.svg.as_bytes())),
                     call_id: l.call_id,
                     label: l.label,
+                    anchor: format!("ladder-{}", i + 1),
+                    failed,
                 })
                 .collect();
+            // Rows whose ladder is not drawn lose their jump link.
+            let drawn_anchors: Vec<String> =
+                page.ladders.iter().map(|l| l.anchor.clone()).collect();
+            for r in &mut rows {
+                if !drawn_anchors.contains(&r.anchor) {
+                    r.anchor.clear();
+                }
+            }
+            page.rows = rows;
         }
         Err(msg) => page.error = Some(msg),
     }
@@ -1577,7 +1797,7 @@ async fn analyse(
     if usize::try_from(meta.size).map_or(true, |n| n > limit) {
         return Err(format!(
             "This file ({} bytes) is larger than the {limit} bytes analysed here; download it \
-             and run `dialtone capture analyze` on it.",
+             and ask an engineer to analyse it with dialtone's capture tool.",
             meta.size
         ));
     }
@@ -1621,8 +1841,8 @@ async fn analyse(
     match tokio::time::timeout(bound, work).await {
         Ok(r) => r,
         Err(_) => Err(format!(
-            "The analysis took longer than {:.1} s and was stopped; download the file and run \
-             `dialtone capture analyze` on it.",
+            "The analysis took longer than {:.1} s and was stopped; download the file and ask \
+             an engineer to analyse it with dialtone's capture tool.",
             bound.as_secs_f64()
         )),
     }
@@ -1648,259 +1868,4 @@ fn base64(bytes: &[u8]) -> String {
         }
     }
     out
-}
-
-// ---------------------------------------------------------------- admin
-
-#[derive(Template)]
-#[template(path = "admin.html")]
-struct AdminPage {
-    nav: Option<Nav>,
-    csrf: String,
-    message: Option<String>,
-    new_token: Option<String>,
-    users: Vec<(String, String, bool)>,
-    /// The roles an admin can give: (value, label).
-    roles: Vec<(&'static str, &'static str)>,
-    /// Who is looking: their own row has no role form.
-    nav_user: String,
-    server_config: String,
-    backend: &'static str,
-    runbooks: String,
-}
-
-async fn admin_view(
-    state: &AppState,
-    user: &CurrentUser,
-    message: Option<String>,
-    new_token: Option<String>,
-) -> AppResult<AdminPage> {
-    user.require(user.role == Role::Admin, "administration")?;
-    let users = state.store.users().await?;
-    Ok(AdminPage {
-        nav: Some(Nav::of(user)),
-        csrf: user.csrf().to_owned(),
-        message,
-        new_token,
-        users: users
-            .iter()
-            .map(|u| (u.username.clone(), u.role.clone(), u.disabled))
-            .collect(),
-        roles: vec![
-            ("l1", "L1 agent"),
-            ("l2", "L2 engineer"),
-            ("lead", "support lead"),
-            ("admin", "admin"),
-        ],
-        nav_user: user.username.clone(),
-        server_config: serde_json::to_string_pretty(&state.cfg.server_config_summary)
-            .unwrap_or_default(),
-        backend: state.store.backend(),
-        runbooks: state
-            .runbooks
-            .iter()
-            .map(|r| r.id.as_str())
-            .collect::<Vec<_>>()
-            .join(", "),
-    })
-}
-
-pub(crate) async fn admin(State(state): State<AppState>, PageUser(user): PageUser) -> PageResult {
-    html(&admin_view(&state, &user, None, None).await?)
-}
-
-#[derive(Deserialize)]
-pub(crate) struct NewUserForm {
-    #[serde(default)]
-    csrf: Option<String>,
-    username: String,
-    password: String,
-    role: String,
-}
-
-pub(crate) async fn admin_create_user(
-    State(state): State<AppState>,
-    PageUser(user): PageUser,
-    Form(form): Form<NewUserForm>,
-) -> PageResult {
-    user.check_csrf(form.csrf.as_deref())?;
-    user.require(user.role == Role::Admin, "administration")?;
-    let name = form.username.trim().to_owned();
-    create_user(&state, &user.username, &name, form.password, &form.role).await?;
-    html(&admin_view(&state, &user, Some(format!("User {name} added.")), None).await?)
-}
-
-/// Creates a user after checking the name, role and password length.
-pub(crate) async fn create_user(
-    state: &AppState,
-    actor: &str,
-    name: &str,
-    password: String,
-    role: &str,
-) -> AppResult<()> {
-    if name.is_empty()
-        || name.len() > 64
-        || !name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "._-@".contains(c))
-    {
-        return Err(AppError::BadRequest(
-            "a user name is 1 to 64 letters, digits, '.', '_', '-' or '@'".to_owned(),
-        ));
-    }
-    if Role::parse(role).is_none() {
-        return Err(AppError::BadRequest(format!(
-            "unknown role {role} (l1, l2 or admin)"
-        )));
-    }
-    if password.chars().count() < 8 {
-        return Err(AppError::BadRequest(
-            "the password needs at least 8 characters".to_owned(),
-        ));
-    }
-    let hash = tokio::task::spawn_blocking(move || crate::hash_password(&password))
-        .await
-        .map_err(|e| AppError::Internal(crate::Error::PasswordHash(e.to_string())))??;
-    state.store.create_user_by(name, &hash, role, actor).await?;
-    Ok(())
-}
-
-#[derive(Deserialize)]
-pub(crate) struct DisableForm {
-    #[serde(default)]
-    csrf: Option<String>,
-    disabled: bool,
-}
-
-pub(crate) async fn admin_disable_user(
-    State(state): State<AppState>,
-    PageUser(user): PageUser,
-    Path(name): Path<String>,
-    Form(form): Form<DisableForm>,
-) -> PageResult {
-    user.check_csrf(form.csrf.as_deref())?;
-    user.require(user.role == Role::Admin, "administration")?;
-    if name == user.username && form.disabled {
-        return Err(AppError::BadRequest("you cannot disable yourself".to_owned()).into());
-    }
-    state
-        .store
-        .set_user_disabled(&name, form.disabled, &user.username)
-        .await
-        .map_err(AppError::from)?;
-    let msg = format!(
-        "User {name} {}.",
-        if form.disabled { "disabled" } else { "enabled" }
-    );
-    html(&admin_view(&state, &user, Some(msg), None).await?)
-}
-
-#[derive(Deserialize)]
-pub(crate) struct RoleForm {
-    #[serde(default)]
-    csrf: Option<String>,
-    #[serde(default)]
-    role: String,
-}
-
-/// Gives a user another role; the store ends their sessions so the old rights stop at once.
-pub(crate) async fn admin_set_role(
-    State(state): State<AppState>,
-    PageUser(user): PageUser,
-    Path(name): Path<String>,
-    Form(form): Form<RoleForm>,
-) -> PageResult {
-    user.check_csrf(form.csrf.as_deref())?;
-    user.require(user.role == Role::Admin, "administration")?;
-    let role = form.role.trim().to_ascii_lowercase();
-    let Some(role) = Role::parse(&role) else {
-        return Err(AppError::BadRequest(format!(
-            "unknown role {:?} (l1, l2 or admin)",
-            form.role
-        ))
-        .into());
-    };
-    // An admin demoting themselves could leave the server without any admin.
-    if name == user.username {
-        return Err(AppError::BadRequest("you cannot change your own role".to_owned()).into());
-    }
-    let before = state
-        .store
-        .user(&name)
-        .await
-        .map_err(AppError::from)?
-        .ok_or_else(|| AppError::NotFound(format!("user {name} not found")))?;
-    let after = state
-        .store
-        .set_user_role(&name, role.as_str(), &user.username)
-        .await
-        .map_err(AppError::from)?;
-    let msg = if before.role == after.role {
-        format!("User {name} already has the role {}.", after.role)
-    } else {
-        format!(
-            "User {name} is now {} (was {}); their sessions were ended.",
-            after.role, before.role
-        )
-    };
-    html(&admin_view(&state, &user, Some(msg), None).await?)
-}
-
-#[derive(Deserialize)]
-pub(crate) struct TokenForm {
-    #[serde(default)]
-    csrf: Option<String>,
-    username: String,
-    label: String,
-}
-
-pub(crate) async fn admin_create_token(
-    State(state): State<AppState>,
-    PageUser(user): PageUser,
-    Form(form): Form<TokenForm>,
-) -> PageResult {
-    user.check_csrf(form.csrf.as_deref())?;
-    user.require(user.role == Role::Admin, "administration")?;
-    let token = crate::create_api_token_for(
-        &state.store,
-        form.username.trim(),
-        form.label.trim(),
-        Some(state.cfg.token_ttl),
-        &user.username,
-    )
-    .await
-    .map_err(AppError::from)?;
-    let mut res = html(&admin_view(&state, &user, None, Some(token)).await?)?;
-    // The page shows a secret once: no cache may keep it.
-    res.headers_mut()
-        .insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    Ok(res)
-}
-
-#[derive(Deserialize)]
-pub(crate) struct RevokeForm {
-    #[serde(default)]
-    csrf: Option<String>,
-    username: String,
-    #[serde(default)]
-    label: String,
-}
-
-/// Revokes a user's API tokens (all, or those with a label).
-pub(crate) async fn admin_revoke_tokens(
-    State(state): State<AppState>,
-    PageUser(user): PageUser,
-    Form(form): Form<RevokeForm>,
-) -> PageResult {
-    user.check_csrf(form.csrf.as_deref())?;
-    user.require(user.role == Role::Admin, "administration")?;
-    let name = form.username.trim();
-    let label = Some(form.label.trim()).filter(|l| !l.is_empty());
-    let n = state
-        .store
-        .revoke_api_tokens(name, label, &user.username)
-        .await
-        .map_err(AppError::from)?;
-    let msg = format!("{n} API token(s) of {name} revoked.");
-    html(&admin_view(&state, &user, Some(msg), None).await?)
 }

@@ -103,3 +103,34 @@ fn digest_responses_and_passwords_never_come_out() {
         }
     }
 }
+
+#[test]
+fn svg_ladders_name_the_caller_and_draw_challenges_neutral() {
+    let a = analyze("lab_udp.pcap", None);
+    let c = a
+        .calls
+        .iter()
+        .find(|c| c.auth_rounds > 0 && c.final_status.is_some_and(|s| s >= 400))
+        .expect("a challenged call that failed");
+    let svg = captures::ladder_svg(&a, &c.call_id).expect("svg");
+    // The caller's column is named by user and user agent, the other side "SIP server"; the
+    // addresses stay below the names.
+    assert!(svg.contains(&format!(">{} (", c.from_user)), "{svg}");
+    assert!(svg.contains(">SIP server<"), "{svg}");
+    assert!(svg.contains(&format!(">{}<", c.client)), "{svg}");
+    // The 407 challenge is grey; the final failure is red.
+    let challenge = svg
+        .lines()
+        .find(|l| l.contains(">407 ") || l.contains(">401 "))
+        .expect("a challenge arrow");
+    assert!(
+        challenge.contains("#6b7280") && !challenge.contains("#c0392b"),
+        "{challenge}"
+    );
+    let code = c.final_status.expect("final").to_string();
+    let failure = svg
+        .lines()
+        .find(|l| l.contains(&format!(">{code} ")))
+        .expect("the final failure");
+    assert!(failure.contains("#c0392b"), "{failure}");
+}

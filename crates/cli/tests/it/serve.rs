@@ -234,8 +234,18 @@ fn an_uploaded_capture_is_shown_as_ladders_by_the_real_server() {
     assert_eq!(status, 200);
     assert!(page.contains(&format!("href=\"{view}\"")), "{page}");
 
-    // The view: the analysis and one image per call and registration of the capture (8 calls and
-    // 7 registrations, as `dialtone capture analyze` finds), each named by its Call-ID.
+    const IMG: &str = "<img src=\"data:image/svg+xml;base64,";
+    let images_of = |page: &str| -> Vec<String> {
+        page.split(IMG)
+            .skip(1)
+            .map(|rest| {
+                String::from_utf8(unbase64(&rest[..rest.find('"').expect("src end")]))
+                    .expect("svg text")
+            })
+            .collect()
+    };
+    // By default the view shows the incident account's calls and registrations only (alice's 5
+    // calls and 2 registrations), failed ones first, as a table with a jump to each ladder.
     let (status, head, page) = server.request("GET", &view, &token, None, b"");
     assert_eq!(status, 200, "{page}");
     assert!(
@@ -244,18 +254,22 @@ fn an_uploaded_capture_is_shown_as_ladders_by_the_real_server() {
         "{head}"
     );
     assert!(
-        page.contains("pcap input: 55807 bytes, 106 packets"),
+        page.contains("pcap: 55807 bytes, 106 SIP messages"),
         "{page}"
     );
-    const IMG: &str = "<img src=\"data:image/svg+xml;base64,";
-    let images: Vec<String> = page
-        .split(IMG)
-        .skip(1)
-        .map(|rest| {
-            String::from_utf8(unbase64(&rest[..rest.find('"').expect("src end")]))
-                .expect("svg text")
-        })
-        .collect();
+    assert_eq!(images_of(&page).len(), 7, "{page}");
+    assert!(page.contains("Show all 15 in the file"), "{page}");
+    assert!(
+        !page.contains("f05819620ae7cb7f"),
+        "dave's call is not alice's"
+    );
+    assert!(page.contains("href=\"#ladder-1\""));
+
+    // Everything on demand: one image per call and registration of the capture (8 calls and
+    // 7 registrations, as `dialtone capture analyze` finds), each named by its Call-ID.
+    let (status, _, page) = server.request("GET", &format!("{view}?all=1"), &token, None, b"");
+    assert_eq!(status, 200, "{page}");
+    let images = images_of(&page);
     assert_eq!(images.len(), 15, "{page}");
     for call_id in ["1-9030@127.0.0.1", "f05819620ae7cb7f", "1-8703@127.0.0.1"] {
         assert!(

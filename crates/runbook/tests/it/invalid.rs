@@ -102,6 +102,7 @@ fn each_broken_file_gives_its_diagnostics() {
         "answer_many_branches",
         "unreachable_step",
         "loop_without_exit",
+        "missing_guidance",
     ];
     let missing: Vec<&str> = all
         .iter()

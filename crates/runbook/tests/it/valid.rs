@@ -157,6 +157,7 @@ redirect = "connection-issues"
 value = "yes"
 label = "Yes"
 escalate = "l3"
+tell_user = "Our engineers are looking into it."
 "#;
     let set = RunbookSet::from_sources_over_builtin(&[("owa.toml".to_owned(), new.to_owned())])
         .expect("valid");

@@ -205,7 +205,7 @@ async fn l1_opens_walks_and_escalates_then_l2_takes_and_closes_through_the_pages
     )
     .await;
     assert!(q.body.contains(&format!("/incidents/{id}\"")), "{}", q.body);
-    assert!(q.body.contains("server_status_check"));
+    assert!(q.body.contains("Server status check"));
     let page = send(&r, Method::GET, &path, Some(&lena), false, Payload::Empty).await;
     assert!(!page.body.contains("name=\"answer\""));
 
@@ -302,9 +302,9 @@ async fn l1_opens_walks_and_escalates_then_l2_takes_and_closes_through_the_pages
     for needle in [
         "l1.echo_call",
         "l2.network_status",
-        "escalate",
-        "close",
-        "assign",
+        "Escalated",
+        "Closed",
+        "Assigned",
         "lena",
         "leo",
     ] {

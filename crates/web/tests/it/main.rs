@@ -13,3 +13,4 @@ mod openapi;
 mod reports;
 mod support;
 mod views;
+mod workspace;

@@ -108,6 +108,7 @@ impl AttachmentViewer for LineViewer {
                     svg: line_svg(id),
                 })
                 .collect(),
+            ..AttachmentView::default()
         })
     }
 }
