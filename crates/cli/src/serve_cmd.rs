@@ -369,7 +369,8 @@ pub async fn serve(ctx: &Ctx, args: ServeArgs) -> anyhow::Result<u8> {
     let worker = webhooks.map(|hooks| {
         tokio::spawn(crate::webhook::run(
             state.store().clone(),
-            ctx.runbooks().unwrap_or_else(|_| runbook::RunbookSet::builtin()),
+            ctx.runbooks()
+                .unwrap_or_else(|_| runbook::RunbookSet::builtin()),
             hooks,
         ))
     });

@@ -99,7 +99,8 @@ impl Webhooks {
         let file: WebhookFile = toml::from_str(&text)
             .map_err(|e| coded(exit::CONFIG, format!("{}: {e}", path.display())))?;
         let target = |name: &str, t: TargetFile| -> anyhow::Result<Target> {
-            let at = |what: String| coded(exit::CONFIG, format!("{} [{name}]: {what}", path.display()));
+            let at =
+                |what: String| coded(exit::CONFIG, format!("{} [{name}]: {what}", path.display()));
             let rest = t
                 .url
                 .strip_prefix("http://")
@@ -111,7 +112,8 @@ impl Webhooks {
             let (host, port) = match authority.rsplit_once(':') {
                 Some((h, p)) => (
                     h.to_owned(),
-                    p.parse::<u16>().map_err(|_| at(format!("url {:?}: bad port", t.url)))?,
+                    p.parse::<u16>()
+                        .map_err(|_| at(format!("url {:?}: bad port", t.url)))?,
                 ),
                 None => (authority.to_owned(), 80),
             };
@@ -120,15 +122,17 @@ impl Webhooks {
             }
             let secret = match (t.secret, t.secret_env) {
                 (Some(s), None) => s,
-                (None, Some(var)) => std::env::var(&var)
-                    .map_err(|_| at(format!("secret_env: {var} is not set")))?,
+                (None, Some(var)) => {
+                    std::env::var(&var).map_err(|_| at(format!("secret_env: {var} is not set")))?
+                }
                 _ => return Err(at("give exactly one of secret or secret_env".to_owned())),
             };
             if secret.len() < 16 {
                 return Err(at("the secret must be at least 16 characters".to_owned()));
             }
             let timeout = match t.timeout {
-                Some(s) => diagnosis::config::parse_duration(&s).map_err(|e| at(format!("timeout: {e}")))?,
+                Some(s) => diagnosis::config::parse_duration(&s)
+                    .map_err(|e| at(format!("timeout: {e}")))?,
                 None => Duration::from_secs(10),
             };
             Ok(Target {
@@ -179,16 +183,19 @@ pub fn sign(key: &[u8], body: &[u8]) -> String {
 }
 
 /// The body posted for an event: the envelope around the JSON and Markdown dossiers.
-async fn payload(store: &Store, set: &runbook::RunbookSet, ev: &OutboxEvent) -> anyhow::Result<Vec<u8>> {
-    let inc = store.get(ev.incident_id).await?;
-    let steps = store.steps(inc.id).await?;
-    let escalations = store.escalations(inc.id).await?;
-    let attachments = store.attachments(inc.id).await?;
-    let md = crate::dossier::render(store, set, &inc).await?;
-    let dossier = serde_json::json!({
-        "incident": inc, "steps": steps, "escalations": escalations, "attachments": attachments,
-    });
-    Ok(serde_json::to_vec(&incidents::envelope(ev, dossier, &md))?)
+async fn payload(
+    store: &Store,
+    set: &runbook::RunbookSet,
+    ev: &OutboxEvent,
+) -> anyhow::Result<Vec<u8>> {
+    let d = crate::dossier::load(store, ev.incident_id).await?;
+    let md = casework::dossier::markdown(set, &d);
+    let mut json = casework::dossier::json(set, &d);
+    // The Markdown travels once, beside the JSON.
+    if let Some(o) = json.as_object_mut() {
+        o.remove("markdown");
+    }
+    Ok(serde_json::to_vec(&incidents::envelope(ev, json, &md))?)
 }
 
 /// One POST; `Ok((status, body))` when an answer came back.
@@ -209,12 +216,19 @@ async fn post(t: &Target, ev: &OutboxEvent, body: &[u8]) -> Result<(u16, String)
             ev.event,
             sign(&t.secret, body)
         );
-        conn.write_all(head.as_bytes()).await.map_err(|e| format!("send: {e}"))?;
-        conn.write_all(body).await.map_err(|e| format!("send: {e}"))?;
+        conn.write_all(head.as_bytes())
+            .await
+            .map_err(|e| format!("send: {e}"))?;
+        conn.write_all(body)
+            .await
+            .map_err(|e| format!("send: {e}"))?;
         let mut answer = Vec::new();
         let mut buf = [0u8; 8192];
         loop {
-            let n = conn.read(&mut buf).await.map_err(|e| format!("read: {e}"))?;
+            let n = conn
+                .read(&mut buf)
+                .await
+                .map_err(|e| format!("read: {e}"))?;
             if n == 0 {
                 break;
             }
@@ -247,7 +261,10 @@ async fn post(t: &Target, ev: &OutboxEvent, body: &[u8]) -> Result<(u16, String)
                     "the receiver's answer is not HTTP".to_owned()
                 }
             })?;
-        let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default();
+        let body = text
+            .split_once("\r\n\r\n")
+            .map(|(_, b)| b.to_owned())
+            .unwrap_or_default();
         Ok((status, body))
     };
     match tokio::time::timeout(t.timeout, exchange).await {
@@ -267,7 +284,12 @@ pub fn backoff(failed: i64) -> Duration {
 }
 
 /// Delivers one event and records the attempt.
-async fn deliver(store: &Store, set: &runbook::RunbookSet, hooks: &Webhooks, ev: &OutboxEvent) -> anyhow::Result<()> {
+async fn deliver(
+    store: &Store,
+    set: &runbook::RunbookSet,
+    hooks: &Webhooks,
+    ev: &OutboxEvent,
+) -> anyhow::Result<()> {
     let attempt = match hooks.for_runbook(&ev.runbook) {
         None => Attempt::Skipped(format!("no webhook for runbook {}", ev.runbook)),
         Some(t) => {
@@ -283,7 +305,10 @@ async fn deliver(store: &Store, set: &runbook::RunbookSet, hooks: &Webhooks, ev:
                         })
                         .map(|s| s.chars().take(200).collect());
                     tracing::info!(event = ev.id, key = %ev.idempotency_key, status, "webhook delivered");
-                    Attempt::Delivered { status, ticket_ref: ticket }
+                    Attempt::Delivered {
+                        status,
+                        ticket_ref: ticket,
+                    }
                 }
                 Ok((status, _)) => failed(ev, Some(status), format!("HTTP {status}")),
                 Err(e) => failed(ev, None, e),
@@ -346,8 +371,16 @@ pub async fn command(ctx: &Ctx, cmd: WebhookCmd) -> anyhow::Result<u8> {
                     "runbooks": hooks.runbooks.iter().map(|(k, t)| (k.clone(), t.url.clone())).collect::<BTreeMap<_, _>>(),
                 }))?;
             } else {
-                println!("{}: ok ({} runbook section(s){})", file.display(), hooks.runbooks.len(),
-                    if hooks.default.is_some() { ", a default" } else { "" });
+                println!(
+                    "{}: ok ({} runbook section(s){})",
+                    file.display(),
+                    hooks.runbooks.len(),
+                    if hooks.default.is_some() {
+                        ", a default"
+                    } else {
+                        ""
+                    }
+                );
             }
             Ok(exit::OK)
         }
@@ -357,14 +390,21 @@ pub async fn command(ctx: &Ctx, cmd: WebhookCmd) -> anyhow::Result<u8> {
             if ctx.json {
                 print_json(&log)?;
             } else {
-                println!("{:>6}  {:>6}  {:<9} {:<9} {:>3}  {:<6} ERROR", "EVENT", "INC", "KIND", "STATE", "TRY", "STATUS");
+                println!(
+                    "{:>6}  {:>6}  {:<9} {:<9} {:>3}  {:<6} ERROR",
+                    "EVENT", "INC", "KIND", "STATE", "TRY", "STATUS"
+                );
                 for e in &log {
                     println!(
                         "{:>6}  {:>6}  {:<9} {:<9} {:>3}  {:<6} {}",
                         e.id,
                         e.incident_id,
                         e.event,
-                        if e.delivered_at.is_some() { "delivered" } else { "pending" },
+                        if e.delivered_at.is_some() {
+                            "delivered"
+                        } else {
+                            "pending"
+                        },
                         e.attempts,
                         e.last_status.map_or("-".to_owned(), |s| s.to_string()),
                         e.last_error.as_deref().unwrap_or("")
@@ -379,7 +419,10 @@ pub async fn command(ctx: &Ctx, cmd: WebhookCmd) -> anyhow::Result<u8> {
             if ctx.json {
                 print_json(&ev)?;
             } else {
-                println!("event {} ({} of incident {}) queued again", ev.id, ev.event, ev.incident_id);
+                println!(
+                    "event {} ({} of incident {}) queued again",
+                    ev.id, ev.event, ev.incident_id
+                );
             }
             Ok(exit::OK)
         }

@@ -5,6 +5,7 @@
 //! practice says better, the rule says so in a comment.
 
 use crate::evidence::{Gathered, ProbeSummary, same_user};
+use runbook::Check;
 use serde::Serialize;
 use serde_json::{Value, json};
 use server_state::CheckState;
@@ -20,7 +21,7 @@ pub struct Decision {
     pub evidence: Value,
 }
 
-fn yes(answer: &str, summary: impl Into<String>, evidence: Value) -> Decision {
+fn answered(answer: &str, summary: impl Into<String>, evidence: Value) -> Decision {
     Decision {
         answer: Some(answer.to_string()),
         summary: summary.into(),
@@ -28,7 +29,7 @@ fn yes(answer: &str, summary: impl Into<String>, evidence: Value) -> Decision {
     }
 }
 
-fn unsure(summary: impl Into<String>, evidence: Value) -> Decision {
+fn inconclusive(summary: impl Into<String>, evidence: Value) -> Decision {
     Decision {
         answer: None,
         summary: summary.into(),
@@ -36,40 +37,96 @@ fn unsure(summary: impl Into<String>, evidence: Value) -> Decision {
     }
 }
 
+/// A source of evidence `gather` reads (a server query, a probe, the client logs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Source {
+    Account,
+    Registrations,
+    Attempts,
+    Calls,
+    EverRegistered,
+    Trunks,
+    Health,
+    Watch,
+    ClientLogs,
+    Duplicates,
+    Routes,
+    Callee,
+    Transports,
+    Tls,
+    Echo,
+    SelfTest,
+    Dns,
+    License,
+}
+
+impl Source {
+    /// Its name in timings, `doctor` and reports.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Source::Account => "account",
+            Source::Registrations => "registrations",
+            Source::Attempts => "attempts",
+            Source::Calls => "calls",
+            Source::EverRegistered => "ever_registered",
+            Source::Trunks => "trunks",
+            Source::Health => "health",
+            Source::Watch => "watch",
+            Source::ClientLogs => "client_logs",
+            Source::Duplicates => "duplicates",
+            Source::Routes => "routes",
+            Source::Callee => "callee",
+            Source::Transports => "transports",
+            Source::Tls => "tls",
+            Source::Echo => "echo",
+            Source::SelfTest => "self_test",
+            Source::Dns => "dns",
+            Source::License => "license",
+        }
+    }
+}
+
+impl std::fmt::Display for Source {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// The evidence sources each check reads. Gathering uses it to read only what a check needs
 /// (the web app's single-step check), and the report to time each step.
-pub fn sources_of(check: &str) -> &'static [&'static str] {
+pub fn sources_of(check: Check) -> &'static [Source] {
+    use Source::*;
     match check {
-        "registration_lookup" | "account_registered" => &["registrations"],
+        Check::RegistrationLookup | Check::AccountRegistered => &[Registrations],
         // Without registrations, the transports can still tell that nobody can connect.
-        "force_reconnection" => &["registrations", "attempts", "watch", "transports"],
-        "echo_call" => &["calls", "echo"],
-        "recent_calls_to_others" | "dialled_number" => &["calls"],
-        "trunk_inventory" => &["trunks"],
-        "account_and_registration" => &["account", "registrations"],
-        "trunk_health" => &["trunks", "calls", "routes"],
-        "account_exists" => &["account"],
-        "virtual_number_unique" => &["duplicates"],
-        "server_services" => &["transports", "tls", "health", "echo", "self_test", "trunks"],
-        "network_status" => &["dns", "transports", "registrations"],
-        "client_logs" => &["client_logs"],
-        "dns_resolution" => &["dns"],
-        "transport_reachability" => &["transports"],
-        "tls_handshake" => &["tls"],
-        "register_attempts" | "register_result" => &["attempts"],
-        "client_provisioning" => &["ever_registered"],
-        "nat_keepalive" => &["registrations", "attempts"],
-        "license_service" => &["license"],
-        "callee_account_exists" | "callee_registered" | "callee_virtual_number_unique" => {
-            &["callee"]
+        Check::ForceReconnection => &[Registrations, Attempts, Watch, Transports],
+        Check::EchoCall => &[Calls, Echo],
+        Check::RecentCallsToOthers | Check::DialledNumber => &[Calls],
+        Check::TrunkInventory => &[Trunks],
+        Check::AccountAndRegistration => &[Account, Registrations],
+        Check::TrunkHealth => &[Trunks, Calls, Routes],
+        Check::AccountExists => &[Account],
+        Check::VirtualNumberUnique => &[Duplicates],
+        Check::ServerServices => &[Transports, Tls, Health, Echo, SelfTest, Trunks],
+        Check::NetworkStatus => &[Dns, Transports, Registrations],
+        Check::ClientLogs => &[ClientLogs],
+        Check::DnsResolution => &[Dns],
+        Check::TransportReachability => &[Transports],
+        Check::TlsHandshake => &[Tls],
+        Check::RegisterAttempts | Check::RegisterResult => &[Attempts],
+        Check::ClientProvisioning => &[EverRegistered],
+        Check::NatKeepalive => &[Registrations, Attempts],
+        Check::LicenseService => &[License],
+        Check::CalleeAccountExists | Check::CalleeRegistered | Check::CalleeVirtualNumberUnique => {
+            &[Callee]
         }
-        _ => &[],
     }
 }
 
 /// Which sources to gather: all of them (a diagnosis), or those some checks read.
 #[derive(Debug, Clone, Default)]
-pub struct Want(Option<std::collections::BTreeSet<&'static str>>);
+pub struct Want(Option<std::collections::BTreeSet<Source>>);
 
 impl Want {
     pub fn all() -> Want {
@@ -77,26 +134,26 @@ impl Want {
     }
 
     /// The sources `checks` read, with what those sources are derived from.
-    pub fn checks<'a>(checks: impl IntoIterator<Item = &'a str>) -> Want {
+    pub fn checks(checks: impl IntoIterator<Item = Check>) -> Want {
         let mut set = std::collections::BTreeSet::new();
         for c in checks {
             set.extend(sources_of(c).iter().copied());
         }
         // duplicates are looked up from the account's numbers; routes and the callee from calls.
         for (derived, from) in [
-            ("duplicates", "account"),
-            ("routes", "calls"),
-            ("callee", "calls"),
+            (Source::Duplicates, Source::Account),
+            (Source::Routes, Source::Calls),
+            (Source::Callee, Source::Calls),
         ] {
-            if set.contains(derived) {
+            if set.contains(&derived) {
                 set.insert(from);
             }
         }
         Want(Some(set))
     }
 
-    pub fn has(&self, source: &str) -> bool {
-        self.0.as_ref().is_none_or(|s| s.contains(source))
+    pub fn has(&self, source: Source) -> bool {
+        self.0.as_ref().is_none_or(|s| s.contains(&source))
     }
 }
 
@@ -107,38 +164,34 @@ pub struct Thresholds {
     pub max_loss_percent: f64,
 }
 
-/// Decides `step` (whose automated check is `check`) from `g`.
-pub fn decide(step: &str, check: &str, g: &Gathered, t: Thresholds) -> Decision {
+/// Decides a step whose automated check is `check` from `g`.
+pub fn decide(check: Check, g: &Gathered, t: Thresholds) -> Decision {
     match check {
-        "registration_lookup" => registration_lookup(g),
-        "force_reconnection" => force_reconnection(g),
-        "echo_call" => echo_call(g),
-        "recent_calls_to_others" => calls_to_others(g),
-        "dialled_number" => dialled_number(g),
-        "trunk_inventory" => trunk_inventory(g),
-        "account_and_registration" => account_and_registration(g),
-        "trunk_health" => trunk_health(g),
-        "account_exists" => account_exists(g),
-        "account_registered" => account_registered(g),
-        "virtual_number_unique" => virtual_number_unique(g),
-        "server_services" => server_services(g),
-        "network_status" => network_status(g, t),
-        "client_logs" => client_logs(g),
-        "dns_resolution" => dns_resolution(g),
-        "transport_reachability" => transport_reachability(g),
-        "tls_handshake" => tls_handshake(g),
-        "register_attempts" => register_attempts(g),
-        "client_provisioning" => client_provisioning(g),
-        "register_result" => register_result(g),
-        "nat_keepalive" => nat_keepalive(g),
-        "license_service" => license_service(g),
-        "callee_account_exists" => callee_exists(g),
-        "callee_registered" => callee_registered(g),
-        "callee_virtual_number_unique" => callee_number_unique(g),
-        _ => unsure(
-            format!("no automated check for {step} ({check}): an agent must answer"),
-            Value::Null,
-        ),
+        Check::RegistrationLookup => registration_lookup(g),
+        Check::ForceReconnection => force_reconnection(g),
+        Check::EchoCall => echo_call(g),
+        Check::RecentCallsToOthers => calls_to_others(g),
+        Check::DialledNumber => dialled_number(g),
+        Check::TrunkInventory => trunk_inventory(g),
+        Check::AccountAndRegistration => account_and_registration(g),
+        Check::TrunkHealth => trunk_health(g),
+        Check::AccountExists => account_exists(g),
+        Check::AccountRegistered => account_registered(g),
+        Check::VirtualNumberUnique => virtual_number_unique(g),
+        Check::ServerServices => server_services(g),
+        Check::NetworkStatus => network_status(g, t),
+        Check::ClientLogs => client_logs(g),
+        Check::DnsResolution => dns_resolution(g),
+        Check::TransportReachability => transport_reachability(g),
+        Check::TlsHandshake => tls_handshake(g),
+        Check::RegisterAttempts => register_attempts(g),
+        Check::ClientProvisioning => client_provisioning(g),
+        Check::RegisterResult => register_result(g),
+        Check::NatKeepalive => nat_keepalive(g),
+        Check::LicenseService => license_service(g),
+        Check::CalleeAccountExists => callee_exists(g),
+        Check::CalleeRegistered => callee_registered(g),
+        Check::CalleeVirtualNumberUnique => callee_number_unique(g),
     }
 }
 
@@ -159,14 +212,14 @@ fn live_registrations(g: &Gathered) -> Result<&Vec<server_state::Registration>, 
 
 fn registration_lookup(g: &Gathered) -> Decision {
     match live_registrations(g) {
-        Err(e) => unsure(
+        Err(e) => inconclusive(
             format!("registration lookup failed: {e}"),
             json!({"error": e}),
         ),
         Ok(regs) => {
             let live: Vec<_> = regs.iter().filter(|r| r.expires_at > g.now).collect();
             match live.first() {
-                Some(r) => yes(
+                Some(r) => answered(
                     "connected",
                     format!(
                         "registered from {} over {} ({}), contact {}, expires in {} s{}",
@@ -186,7 +239,7 @@ fn registration_lookup(g: &Gathered) -> Decision {
                     ),
                     json!({"registrations": live}),
                 ),
-                None => yes(
+                None => answered(
                     "not_connected",
                     "no live registration for this account",
                     json!({"registrations": regs}),
@@ -199,14 +252,14 @@ fn registration_lookup(g: &Gathered) -> Decision {
 fn force_reconnection(g: &Gathered) -> Decision {
     if let Some(watch) = &g.watch {
         return match watch {
-            Err(e) => unsure(
+            Err(e) => inconclusive(
                 format!("could not watch for a new REGISTER: {e}"),
                 json!({"error": e}),
             ),
             Ok(w) => {
                 let accepted = w.attempts.iter().find(|a| (200..300).contains(&a.status));
                 match accepted {
-                    Some(a) => yes(
+                    Some(a) => answered(
                         "fine",
                         format!(
                             "a fresh REGISTER from {} was accepted during the {} s watch",
@@ -214,7 +267,7 @@ fn force_reconnection(g: &Gathered) -> Decision {
                         ),
                         json!({"watch": w}),
                     ),
-                    None if w.attempts.is_empty() => yes(
+                    None if w.attempts.is_empty() => answered(
                         "connection_problem",
                         format!(
                             "no REGISTER reached the server during the {} s watch",
@@ -224,7 +277,7 @@ fn force_reconnection(g: &Gathered) -> Decision {
                     ),
                     None => {
                         let last = &w.attempts[w.attempts.len() - 1];
-                        yes(
+                        answered(
                             "connection_problem",
                             format!(
                                 "{} REGISTER attempt(s) during the watch, none accepted (last: {} {})",
@@ -245,7 +298,7 @@ fn force_reconnection(g: &Gathered) -> Decision {
         // Without the registrations, the probes can still tell: a server that answers SIP on
         // no transport at all accepts no client's reconnection.
         Err(e) if server_silent_everywhere(g) => {
-            return yes(
+            return answered(
                 "connection_problem",
                 format!(
                     "the server answers SIP on none of its transports ({}); registrations unreadable: {e}",
@@ -255,7 +308,7 @@ fn force_reconnection(g: &Gathered) -> Decision {
             );
         }
         Err(e) => {
-            return unsure(
+            return inconclusive(
                 format!("registration lookup failed: {e}"),
                 json!({"error": e}),
             );
@@ -265,12 +318,12 @@ fn force_reconnection(g: &Gathered) -> Decision {
     let last_attempt = g.attempts.as_ref().ok().and_then(|a| a.last());
     let ev = json!({"registered": live, "latest_attempt": last_attempt, "attempts_error": g.attempts.as_ref().err()});
     match (live, last_attempt) {
-        (true, None) => yes(
+        (true, None) => answered(
             "fine",
             "registered now (no REGISTER attempt traced in the window)",
             ev,
         ),
-        (true, Some(a)) if (200..300).contains(&a.status) => yes(
+        (true, Some(a)) if (200..300).contains(&a.status) => answered(
             "fine",
             format!(
                 "registered now; the latest REGISTER was accepted ({})",
@@ -278,7 +331,7 @@ fn force_reconnection(g: &Gathered) -> Decision {
             ),
             ev,
         ),
-        (true, Some(a)) => yes(
+        (true, Some(a)) => answered(
             "connection_problem",
             format!(
                 "registered, but the latest REGISTER was rejected: {} {}",
@@ -286,7 +339,7 @@ fn force_reconnection(g: &Gathered) -> Decision {
             ),
             ev,
         ),
-        (false, Some(a)) if !(200..300).contains(&a.status) => yes(
+        (false, Some(a)) if !(200..300).contains(&a.status) => answered(
             "connection_problem",
             format!(
                 "not registered; the latest REGISTER from {} got {} {}",
@@ -296,7 +349,7 @@ fn force_reconnection(g: &Gathered) -> Decision {
             ),
             ev,
         ),
-        (false, _) => yes("connection_problem", "not registered now", ev),
+        (false, _) => answered("connection_problem", "not registered now", ev),
     }
 }
 
@@ -330,7 +383,7 @@ fn echo_call(g: &Gathered) -> Decision {
     let ev = json!({"own_echo_call": own, "synthetic_echo_call": synthetic.ok(), "synthetic_error": synthetic.err()});
     let own_failed = own.is_some_and(|c| c.status >= 300);
     match synthetic {
-        Ok(p) if !p.ok() => yes(
+        Ok(p) if !p.ok() => answered(
             "fails",
             format!(
                 "the echo service fails dialtone's own echo call: {}",
@@ -342,7 +395,7 @@ fn echo_call(g: &Gathered) -> Decision {
             let c = own
                 .map(|c| format!("{} {}", c.status, c.reason))
                 .unwrap_or_default();
-            yes(
+            answered(
                 "fails",
                 format!("the user's own latest echo call failed: {c}"),
                 ev,
@@ -353,7 +406,7 @@ fn echo_call(g: &Gathered) -> Decision {
                 Some(c) => format!("; the user's latest echo call was answered ({})", c.status),
                 None => String::new(),
             };
-            yes(
+            answered(
                 "works",
                 format!(
                     "the echo service answers and echoes audio: {}{own_s}",
@@ -363,7 +416,7 @@ fn echo_call(g: &Gathered) -> Decision {
             )
         }
         Err(e) => match own {
-            Some(c) => yes(
+            Some(c) => answered(
                 "works",
                 format!(
                     "the user's latest echo call was answered ({}); no synthetic call: {e}",
@@ -371,7 +424,7 @@ fn echo_call(g: &Gathered) -> Decision {
                 ),
                 ev,
             ),
-            None => unsure(
+            None => inconclusive(
                 format!("no echo call by the user in the window, and no synthetic call: {e}"),
                 ev,
             ),
@@ -381,7 +434,7 @@ fn echo_call(g: &Gathered) -> Decision {
 
 fn calls_to_others(g: &Gathered) -> Decision {
     if let Err(e) = &g.calls {
-        return unsure(
+        return inconclusive(
             format!("call records unavailable: {e}"),
             json!({"error": e}),
         );
@@ -389,7 +442,7 @@ fn calls_to_others(g: &Gathered) -> Decision {
     let calls = g.calls_to_others();
     let ev = json!({"calls": calls.iter().take(10).collect::<Vec<_>>()});
     if let Some(c) = calls.iter().find(|c| (200..300).contains(&c.status)) {
-        return yes(
+        return answered(
             "yes",
             format!(
                 "a call to {} was answered at {}",
@@ -400,7 +453,7 @@ fn calls_to_others(g: &Gathered) -> Decision {
         );
     }
     match calls.first() {
-        Some(c) => yes(
+        Some(c) => answered(
             "no",
             format!(
                 "{} call(s) to others, none answered (latest to {}: {} {})",
@@ -411,7 +464,7 @@ fn calls_to_others(g: &Gathered) -> Decision {
             ),
             ev,
         ),
-        None => unsure(
+        None => inconclusive(
             "no call to another user in the window: ask the user to try one",
             ev,
         ),
@@ -420,7 +473,7 @@ fn calls_to_others(g: &Gathered) -> Decision {
 
 fn dialled_number(g: &Gathered) -> Decision {
     if let Err(e) = &g.calls {
-        return unsure(
+        return inconclusive(
             format!("call records unavailable: {e}"),
             json!({"error": e}),
         );
@@ -428,7 +481,7 @@ fn dialled_number(g: &Gathered) -> Decision {
     let calls = g.calls_to_others();
     let failed = calls.iter().find(|c| c.status >= 300);
     match failed {
-        Some(c) if c.status == 404 || c.status == 484 => yes(
+        Some(c) if c.status == 404 || c.status == 484 => answered(
             "wrong",
             format!(
                 "the latest failed call dialled {} and got {} {}: no such number",
@@ -436,7 +489,7 @@ fn dialled_number(g: &Gathered) -> Decision {
             ),
             json!({"call": c}),
         ),
-        Some(c) => yes(
+        Some(c) => answered(
             "right",
             format!(
                 "the latest failed call dialled {} ({} {})",
@@ -444,7 +497,7 @@ fn dialled_number(g: &Gathered) -> Decision {
             ),
             json!({"call": c}),
         ),
-        None => unsure(
+        None => inconclusive(
             "no failed call to another user in the window",
             json!({"calls": calls.len()}),
         ),
@@ -465,7 +518,7 @@ pub fn outgoing_trunks(trunks: &[server_state::Trunk]) -> Vec<&server_state::Tru
 
 fn trunk_inventory(g: &Gathered) -> Decision {
     match &g.trunks {
-        Err(e) => unsure(
+        Err(e) => inconclusive(
             format!("trunk inventory unavailable: {e}"),
             json!({"error": e}),
         ),
@@ -476,10 +529,10 @@ fn trunk_inventory(g: &Gathered) -> Decision {
                 .collect();
             let ev = json!({"trunks": trunks});
             if usable.is_empty() {
-                yes("none", "the server has no outgoing trunk", ev)
+                answered("none", "the server has no outgoing trunk", ev)
             } else {
                 let names: Vec<_> = usable.iter().map(|t| t.name.clone()).collect();
-                yes(
+                answered(
                     "some",
                     format!("{} outgoing trunk(s): {}", usable.len(), names.join(", ")),
                     ev,
@@ -492,12 +545,12 @@ fn trunk_inventory(g: &Gathered) -> Decision {
 fn account_and_registration(g: &Gathered) -> Decision {
     let exists = match &g.account {
         Ok(a) => a.as_ref().is_some_and(|a| a.exists),
-        Err(e) => return unsure(format!("account lookup failed: {e}"), json!({"error": e})),
+        Err(e) => return inconclusive(format!("account lookup failed: {e}"), json!({"error": e})),
     };
     let registered = match &g.registrations {
         Ok(r) => r.iter().any(|r| r.expires_at > g.now),
         Err(e) => {
-            return unsure(
+            return inconclusive(
                 format!("registration lookup failed: {e}"),
                 json!({"error": e}),
             );
@@ -505,13 +558,13 @@ fn account_and_registration(g: &Gathered) -> Decision {
     };
     let ev = json!({"account": g.account.as_ref().ok(), "registered": registered});
     match (exists, registered) {
-        (true, true) => yes("yes", "the account exists and is registered", ev),
-        (false, _) => yes(
+        (true, true) => answered("yes", "the account exists and is registered", ev),
+        (false, _) => answered(
             "no",
             format!("there is no account {} on this server", g.user),
             ev,
         ),
-        (true, false) => yes("no", "the account exists but is not registered", ev),
+        (true, false) => answered("no", "the account exists but is not registered", ev),
     }
 }
 
@@ -519,7 +572,7 @@ fn trunk_health(g: &Gathered) -> Decision {
     let trunks = match &g.trunks {
         Ok(t) => t,
         Err(e) => {
-            return unsure(
+            return inconclusive(
                 format!("trunk inventory unavailable: {e}"),
                 json!({"error": e}),
             );
@@ -567,7 +620,7 @@ fn trunk_health(g: &Gathered) -> Decision {
             .iter()
             .map(|d| format!("{} {}", d.uri, d.state.as_str()))
             .collect();
-        return yes(
+        return answered(
             "trunk_problem",
             format!(
                 "trunk {} has no usable destination ({})",
@@ -580,7 +633,7 @@ fn trunk_health(g: &Gathered) -> Decision {
     // SIP practice: a proxy turns a gateway's 503 into 500 (RFC 3261 §16.7), and answers 503
     // itself when no destination is left; either, on calls that took the trunk, is the trunk's.
     if let Some(c) = via_trunk.iter().find(|c| c.status >= 500) {
-        return yes(
+        return answered(
             "trunk_problem",
             format!(
                 "calls through the trunk fail at the trunk: {} to {} got {} {}",
@@ -597,7 +650,7 @@ fn trunk_health(g: &Gathered) -> Decision {
             .all(|c| matches!(r.get(&c.dialled), Some(None)))
     });
     if !unknown.is_empty() && !failing.is_empty() && routes_known {
-        return yes(
+        return answered(
             "fine",
             format!(
                 "the failing calls route through no trunk (latest to {}: {} {}); the server reports no state for its trunks",
@@ -608,12 +661,12 @@ fn trunk_health(g: &Gathered) -> Decision {
     }
     if !unknown.is_empty() {
         let calls = g.calls_to_others();
-        let answered = calls
+        let answered_call = calls
             .iter()
             .filter(|c| routed(c))
             .find(|c| (200..300).contains(&c.status));
-        return match answered {
-            Some(c) => yes(
+        return match answered_call {
+            Some(c) => answered(
                 "fine",
                 format!(
                     "the server reports no state for trunk {} ({}), but a call through it to {} was answered at {}",
@@ -628,7 +681,7 @@ fn trunk_health(g: &Gathered) -> Decision {
                 ),
                 ev,
             ),
-            None => unsure(
+            None => inconclusive(
                 format!(
                     "the server reports no state for trunk {} ({}) and no call through it in the window tells whether it works: ask the user to call an outside number",
                     unknown[0].name,
@@ -642,7 +695,7 @@ fn trunk_health(g: &Gathered) -> Decision {
             ),
         };
     }
-    yes(
+    answered(
         "fine",
         format!(
             "{} trunk(s) checked, each with an active destination{}",
@@ -659,10 +712,10 @@ fn trunk_health(g: &Gathered) -> Decision {
 
 fn account_exists(g: &Gathered) -> Decision {
     match &g.account {
-        Err(e) => unsure(format!("account lookup failed: {e}"), json!({"error": e})),
+        Err(e) => inconclusive(format!("account lookup failed: {e}"), json!({"error": e})),
         Ok(Some(a)) if a.exists => {
             let nums: Vec<_> = a.numbers.iter().map(|n| n.number.clone()).collect();
-            yes(
+            answered(
                 "yes",
                 format!(
                     "account {} exists (numbers: {})",
@@ -676,7 +729,7 @@ fn account_exists(g: &Gathered) -> Decision {
                 json!({"account": a}),
             )
         }
-        Ok(a) => yes(
+        Ok(a) => answered(
             "no",
             format!("there is no account {} on this server", g.user),
             json!({"account": a}),
@@ -701,20 +754,20 @@ fn account_registered(g: &Gathered) -> Decision {
 
 fn virtual_number_unique(g: &Gathered) -> Decision {
     match &g.duplicates {
-        Err(e) => unsure(format!("number lookup failed: {e}"), json!({"error": e})),
+        Err(e) => inconclusive(format!("number lookup failed: {e}"), json!({"error": e})),
         Ok(owners) => {
             let dups: Vec<_> = owners.iter().filter(|o| !o.others.is_empty()).collect();
             let ev = json!({"numbers": owners});
             if dups.is_empty() {
                 if owners.is_empty() {
-                    return yes(
+                    return answered(
                         "unique",
                         "the account has no virtual number, so none is shared",
                         ev,
                     );
                 }
                 let nums: Vec<_> = owners.iter().map(|o| o.number.clone()).collect();
-                yes(
+                answered(
                     "unique",
                     format!("no other account carries {}", nums.join(" or ")),
                     ev,
@@ -724,7 +777,7 @@ fn virtual_number_unique(g: &Gathered) -> Decision {
                     .iter()
                     .map(|d| format!("{} is also carried by {}", d.number, d.others.join(", ")))
                     .collect();
-                yes("duplicate", parts.join("; "), ev)
+                answered("duplicate", parts.join("; "), ev)
             }
         }
     }
@@ -802,9 +855,9 @@ fn server_services(g: &Gathered) -> Decision {
     });
     if failures.is_empty() {
         if g.transports.is_empty() {
-            return unsure("no SIP transport could be probed", ev);
+            return inconclusive("no SIP transport could be probed", ev);
         }
-        yes(
+        answered(
             "fine",
             format!(
                 "every service answers ({} transport(s), management, database, echo)",
@@ -813,7 +866,7 @@ fn server_services(g: &Gathered) -> Decision {
             ev,
         )
     } else {
-        yes("failure", failures.join("; "), ev)
+        answered("failure", failures.join("; "), ev)
     }
 }
 
@@ -859,7 +912,7 @@ fn network_status(g: &Gathered, t: Thresholds) -> Decision {
     }
     let ev = json!({"dns": g.dns, "transports": g.transports});
     if g.transports.is_empty() {
-        return unsure("no transport could be measured", ev);
+        return inconclusive("no transport could be measured", ev);
     }
     if problems.is_empty() {
         let rtts: Vec<String> = g
@@ -872,7 +925,7 @@ fn network_status(g: &Gathered, t: Thresholds) -> Decision {
                 })
             })
             .collect();
-        yes(
+        answered(
             "fine",
             format!(
                 "the path answers on every transport, no loss ({})",
@@ -881,7 +934,7 @@ fn network_status(g: &Gathered, t: Thresholds) -> Decision {
             ev,
         )
     } else {
-        yes("problem", problems.join("; "), ev)
+        answered("problem", problems.join("; "), ev)
     }
 }
 
@@ -930,7 +983,7 @@ fn is_private(host: &str) -> bool {
 
 fn client_logs(g: &Gathered) -> Decision {
     if g.client_logs.is_empty() {
-        return yes(
+        return answered(
             "no_attachment",
             "no client log or capture is attached: ask the user for one",
             Value::Null,
@@ -949,7 +1002,7 @@ fn client_logs(g: &Gathered) -> Decision {
             .flat_map(|a| a.findings.iter())
             .find(|f| f.outcome_hint.as_deref() == Some(hint))
         {
-            return yes(hint, format!("{}: {}", f.attachment, f.cause), ev);
+            return answered(hint, format!("{}: {}", f.attachment, f.cause), ev);
         }
     }
     // No cause on the client's side; a network one (one-way or no audio, NAT) is named for
@@ -960,7 +1013,7 @@ fn client_logs(g: &Gathered) -> Decision {
         .flat_map(|a| a.findings.iter())
         .find(|f| f.outcome_hint.as_deref() == Some("network_problem"))
     {
-        return yes(
+        return answered(
             "nothing_found",
             format!(
                 "no cause on the client's side; the network is suspect: {}: {}",
@@ -969,7 +1022,7 @@ fn client_logs(g: &Gathered) -> Decision {
             ev,
         );
     }
-    yes(
+    answered(
         "nothing_found",
         "the attached logs show no failure cause",
         ev,
@@ -978,20 +1031,20 @@ fn client_logs(g: &Gathered) -> Decision {
 
 fn dns_resolution(g: &Gathered) -> Decision {
     match &g.dns {
-        None => unsure("DNS was not checked", Value::Null),
-        Some(d) if d.skipped => yes(
+        None => inconclusive("DNS was not checked", Value::Null),
+        Some(d) if d.skipped => answered(
             "resolves",
             "a host is configured; nothing to resolve",
             json!({"dns": d}),
         ),
-        Some(d) if d.ok => yes("resolves", d.steps.join("; "), json!({"dns": d})),
-        Some(d) => yes("fails", d.steps.join("; "), json!({"dns": d})),
+        Some(d) if d.ok => answered("resolves", d.steps.join("; "), json!({"dns": d})),
+        Some(d) => answered("fails", d.steps.join("; "), json!({"dns": d})),
     }
 }
 
 fn transport_reachability(g: &Gathered) -> Decision {
     if g.transports.is_empty() {
-        return unsure("no transport probed", Value::Null);
+        return inconclusive("no transport probed", Value::Null);
     }
     let ev = json!({"transports": g.transports});
     // A TLS certificate problem is a TLS finding, not an unreachable server; it is decided at
@@ -1002,7 +1055,7 @@ fn transport_reachability(g: &Gathered) -> Decision {
         .filter(|t| !(t.options.ok() || t.transport == "tls" && t.options.category == "tls"))
         .collect();
     if down.is_empty() {
-        yes(
+        answered(
             "reachable",
             format!("the server answers OPTIONS on {}", list_transports(g)),
             ev,
@@ -1019,7 +1072,7 @@ fn transport_reachability(g: &Gathered) -> Decision {
                 )
             })
             .collect();
-        yes("unreachable", parts.join("; "), ev)
+        answered("unreachable", parts.join("; "), ev)
     }
 }
 
@@ -1033,7 +1086,7 @@ fn list_transports(g: &Gathered) -> String {
 
 fn tls_handshake(g: &Gathered) -> Decision {
     match &g.tls {
-        None => yes("not_used", "the clients do not use TLS", Value::Null),
+        None => answered("not_used", "the clients do not use TLS", Value::Null),
         Some(p) => tls_decision(p),
     }
 }
@@ -1043,7 +1096,7 @@ fn tls_decision(p: &ProbeSummary) -> Decision {
     if let Some(c) = &p.certificate
         && c.verification != "valid"
     {
-        return yes(
+        return answered(
             "failure",
             format!(
                 "the server's certificate ({}, issued by {}, valid until {}) fails verification: {}",
@@ -1053,35 +1106,35 @@ fn tls_decision(p: &ProbeSummary) -> Decision {
         );
     }
     if p.category == "tls" {
-        return yes(
+        return answered(
             "failure",
             format!("TLS handshake failed: {}", p.summary),
             ev,
         );
     }
     if p.certificate.is_some() {
-        yes(
+        answered(
             "ok",
             "TLS handshake completed and the certificate verifies",
             ev,
         )
     } else {
-        unsure(format!("TLS could not be tried: {}", p.summary), ev)
+        inconclusive(format!("TLS could not be tried: {}", p.summary), ev)
     }
 }
 
 fn register_attempts(g: &Gathered) -> Decision {
     match &g.attempts {
-        Err(e) => unsure(
+        Err(e) => inconclusive(
             format!("REGISTER attempts unavailable: {e}"),
             json!({"error": e}),
         ),
-        Ok(a) if a.is_empty() => yes(
+        Ok(a) if a.is_empty() => answered(
             "none_seen",
             "no REGISTER from this account reached the server in the window",
             json!({"attempts": a}),
         ),
-        Ok(a) => yes(
+        Ok(a) => answered(
             "seen",
             format!("{} REGISTER attempt(s) in the window", a.len()),
             json!({"attempts": a.iter().rev().take(10).collect::<Vec<_>>()}),
@@ -1094,17 +1147,17 @@ fn client_provisioning(g: &Gathered) -> Decision {
     // most likely never set up for it (or for this server); which one, only the user can tell.
     match &g.ever_registered {
         // The design page: an account that never registered is not provisioned yet.
-        Ok(false) => yes(
+        Ok(false) => answered(
             "never_set_up",
             "the account has never registered with this server and no REGISTER arrives: it was never set up on the client",
             json!({"ever_registered": false}),
         ),
-        Ok(true) => yes(
+        Ok(true) => answered(
             "other_server",
             "the account registered here before, but no REGISTER arrives now: the client points elsewhere",
             json!({"ever_registered": true}),
         ),
-        Err(e) => unsure(
+        Err(e) => inconclusive(
             format!("registration history unavailable: {e}"),
             Value::Null,
         ),
@@ -1115,32 +1168,32 @@ fn register_result(g: &Gathered) -> Decision {
     let attempts = match &g.attempts {
         Ok(a) => a,
         Err(e) => {
-            return unsure(
+            return inconclusive(
                 format!("REGISTER attempts unavailable: {e}"),
                 json!({"error": e}),
             );
         }
     };
     let Some(last) = attempts.last() else {
-        return unsure("no REGISTER attempt in the window", Value::Null);
+        return inconclusive("no REGISTER attempt in the window", Value::Null);
     };
     let ev =
         json!({"latest": last, "attempts": attempts.iter().rev().take(10).collect::<Vec<_>>()});
     match last.status {
-        200..=299 => yes(
+        200..=299 => answered(
             "accepted",
             format!("the latest REGISTER was accepted ({})", last.status),
             ev,
         ),
         // A 401/407 is normally the first half of digest authentication; only a challenge that is
         // never followed by success (or a 403) means the credentials are wrong.
-        403 => yes(
+        403 => answered(
             "auth_rejected",
             format!("the server rejects the credentials: 403 {}", last.reason),
             ev,
         ),
         // A challenge to a request that already carried credentials refuses them.
-        401 | 407 if last.auth_user.as_deref().is_some_and(|u| !u.is_empty()) => yes(
+        401 | 407 if last.auth_user.as_deref().is_some_and(|u| !u.is_empty()) => answered(
             "auth_rejected",
             format!(
                 "the server challenged the REGISTER again although it carried credentials for {}: the password is wrong",
@@ -1155,7 +1208,7 @@ fn register_result(g: &Gathered) -> Decision {
                 .take_while(|a| a.status == 401 || a.status == 407)
                 .count();
             if challenged >= 2 {
-                yes(
+                answered(
                     "auth_rejected",
                     format!(
                         "{challenged} challenges in a row without success: the password is wrong"
@@ -1163,14 +1216,14 @@ fn register_result(g: &Gathered) -> Decision {
                     ev,
                 )
             } else {
-                unsure(
+                inconclusive(
                     "the latest REGISTER was challenged; waiting for the authenticated retry",
                     ev,
                 )
             }
         }
-        0 => yes("other_error", "the latest REGISTER got no answer", ev),
-        s => yes(
+        0 => answered("other_error", "the latest REGISTER got no answer", ev),
+        s => answered(
             "other_error",
             format!("the latest REGISTER got {s} {}", last.reason),
             ev,
@@ -1180,7 +1233,7 @@ fn register_result(g: &Gathered) -> Decision {
 
 fn nat_keepalive(g: &Gathered) -> Decision {
     if g.registrations.is_err() {
-        return unsure("registration lookup failed", Value::Null);
+        return inconclusive("registration lookup failed", Value::Null);
     }
     let live = g
         .registrations
@@ -1196,7 +1249,7 @@ fn nat_keepalive(g: &Gathered) -> Decision {
     if !live && let Some(a) = last_ok {
         // Accepted, then lapsed with no refresh: the client stopped refreshing its binding,
         // the signature of a NAT or firewall dropping an idle connection (or a killed app).
-        return yes(
+        return answered(
             "problem",
             format!(
                 "the registration accepted at {} from {} lapsed and no refresh arrived: the client's connection is being dropped (NAT/firewall idle timeout; enable keep-alive)",
@@ -1207,12 +1260,12 @@ fn nat_keepalive(g: &Gathered) -> Decision {
         );
     }
     match nat_hint(g) {
-        Some(h) => yes(
+        Some(h) => answered(
             "problem",
             h,
             json!({"registrations": g.registrations.as_ref().ok()}),
         ),
-        None => yes(
+        None => answered(
             "fine",
             "the contact address matches where the server sees the client",
             json!({"registrations": g.registrations.as_ref().ok()}),
@@ -1222,38 +1275,38 @@ fn nat_keepalive(g: &Gathered) -> Decision {
 
 fn license_service(g: &Gathered) -> Decision {
     match &g.license {
-        Ok(true) => yes("up", "the licence service accepts connections", Value::Null),
-        Ok(false) => yes(
+        Ok(true) => answered("up", "the licence service accepts connections", Value::Null),
+        Ok(false) => answered(
             "down",
             "the licence service does not accept connections",
             Value::Null,
         ),
-        Err(e) => unsure(format!("licence service not checked: {e}"), Value::Null),
+        Err(e) => inconclusive(format!("licence service not checked: {e}"), Value::Null),
     }
 }
 
 fn callee_exists(g: &Gathered) -> Decision {
     match &g.callee {
         Ok(Some(c)) => match &c.account {
-            Some(a) => yes(
+            Some(a) => answered(
                 "yes",
                 format!("{} is account {}", c.dialled, a.user),
                 json!({"callee": c}),
             ),
-            None => yes(
+            None => answered(
                 "no",
                 format!("no account carries {}", c.dialled),
                 json!({"callee": c}),
             ),
         },
-        Ok(None) => unsure("no failed call to look at", Value::Null),
-        Err(e) => unsure(format!("callee lookup failed: {e}"), Value::Null),
+        Ok(None) => inconclusive("no failed call to look at", Value::Null),
+        Err(e) => inconclusive(format!("callee lookup failed: {e}"), Value::Null),
     }
 }
 
 fn callee_registered(g: &Gathered) -> Decision {
     match &g.callee {
-        Ok(Some(c)) if c.account.is_some() => yes(
+        Ok(Some(c)) if c.account.is_some() => answered(
             if c.registered { "yes" } else { "no" },
             format!(
                 "the callee {} ({}) is {}registered",
@@ -1263,19 +1316,19 @@ fn callee_registered(g: &Gathered) -> Decision {
             ),
             json!({"callee": c}),
         ),
-        Ok(_) => unsure("no callee account to look at", Value::Null),
-        Err(e) => unsure(format!("callee lookup failed: {e}"), Value::Null),
+        Ok(_) => inconclusive("no callee account to look at", Value::Null),
+        Err(e) => inconclusive(format!("callee lookup failed: {e}"), Value::Null),
     }
 }
 
 fn callee_number_unique(g: &Gathered) -> Decision {
     match &g.callee {
-        Ok(Some(c)) if c.others_with_number.is_empty() => yes(
+        Ok(Some(c)) if c.others_with_number.is_empty() => answered(
             "unique",
             format!("only one account carries {}", c.dialled),
             json!({"callee": c}),
         ),
-        Ok(Some(c)) => yes(
+        Ok(Some(c)) => answered(
             "duplicate",
             format!(
                 "{} is carried by {}",
@@ -1284,7 +1337,7 @@ fn callee_number_unique(g: &Gathered) -> Decision {
             ),
             json!({"callee": c}),
         ),
-        Ok(None) => unsure("no callee to look at", Value::Null),
-        Err(e) => unsure(format!("callee lookup failed: {e}"), Value::Null),
+        Ok(None) => inconclusive("no callee to look at", Value::Null),
+        Err(e) => inconclusive(format!("callee lookup failed: {e}"), Value::Null),
     }
 }

@@ -7,6 +7,7 @@ use server_state::{Capabilities, SourceStatus};
 
 use crate::Diagnoser;
 use crate::decide::{Want, sources_of};
+use runbook::Check;
 
 /// The readiness of one step's automated check.
 #[derive(Debug, Clone, Serialize)]
@@ -14,7 +15,7 @@ pub struct StepReadiness {
     pub runbook: String,
     pub step: String,
     pub title: String,
-    pub check: String,
+    pub check: Check,
     /// Every source the check reads is available.
     pub ready: bool,
     pub sources: Vec<SourceStatus>,
@@ -66,7 +67,11 @@ impl Diagnoser {
             .as_ref()
             .map(|p| p.user.clone())
             .unwrap_or_else(|| "dialtone-doctor".into());
-        let want = Want::checks(["transport_reachability", "dns_resolution", "tls_handshake"]);
+        let want = Want::checks([
+            Check::TransportReachability,
+            Check::DnsResolution,
+            Check::TlsHandshake,
+        ]);
         let req = crate::Request {
             account: probe_user,
             ..crate::Request::default()
@@ -182,15 +187,17 @@ impl Diagnoser {
         let mut steps = Vec::new();
         for rb in self.runbooks.iter() {
             for st in &rb.steps {
-                let Some(check) = &st.check else { continue };
-                let sources: Vec<SourceStatus> =
-                    sources_of(check).iter().map(|s| lookup(s)).collect();
+                let Some(check) = st.check else { continue };
+                let sources: Vec<SourceStatus> = sources_of(check)
+                    .iter()
+                    .map(|s| lookup(s.as_str()))
+                    .collect();
                 let ready = !sources.is_empty() && sources.iter().all(|s| s.available);
                 steps.push(StepReadiness {
                     runbook: rb.id.clone(),
                     step: st.id.clone(),
                     title: st.title.clone(),
-                    check: check.clone(),
+                    check,
                     ready,
                     sources,
                 });

@@ -2,7 +2,7 @@
 //! that fails (server down, timeout) becomes evidence that says so, never an error.
 
 use crate::config::Config;
-use crate::decide::Want;
+use crate::decide::{Source, Want};
 use crate::evidence::{
     CalleeInfo, Gathered, Got, LogAnalysis, NumberOwners, WatchResult, same_user,
 };
@@ -56,14 +56,14 @@ async fn timed<T, E: std::fmt::Display>(
 async fn timed_if<T, E: std::fmt::Display>(
     want: &Want,
     timings: &std::sync::Mutex<BTreeMap<String, u64>>,
-    source: &str,
+    source: Source,
     bound: Duration,
     fut: impl Future<Output = Result<T, E>>,
 ) -> Got<T> {
     if !want.has(source) {
         return Err(NOT_GATHERED.into());
     }
-    timed(timings, source, bound, fut).await
+    timed(timings, source.as_str(), bound, fut).await
 }
 
 /// Gathers every piece of evidence the runbooks' checks use (or those `req.want` names),
@@ -81,36 +81,36 @@ pub async fn gather(
     let st = state.as_ref();
 
     let want = &req.want;
-    let account = timed_if(want, &timings, "account", bound, st.account(user));
+    let account = timed_if(want, &timings, Source::Account, bound, st.account(user));
     let registrations = timed_if(
         want,
         &timings,
-        "registrations",
+        Source::Registrations,
         bound,
         st.registrations(user),
     );
     let attempts = timed_if(
         want,
         &timings,
-        "attempts",
+        Source::Attempts,
         bound,
         st.registration_attempts(user, req.since),
     );
     let calls = timed_if(
         want,
         &timings,
-        "calls",
+        Source::Calls,
         bound,
         st.calls(user, req.since, 200),
     );
-    let trunks = timed_if(want, &timings, "trunks", bound, st.trunks());
-    let health = timed_if(want, &timings, "health", bound, st.health());
+    let trunks = timed_if(want, &timings, Source::Trunks, bound, st.trunks());
+    let health = timed_if(want, &timings, Source::Health, bound, st.health());
     // The trace as far back as it goes, for "has this account ever registered".
     let far = now - chrono::Duration::days(3650);
     let history = timed_if(
         want,
         &timings,
-        "ever_registered",
+        Source::EverRegistered,
         bound,
         st.registration_attempts(user, far),
     );
@@ -124,7 +124,7 @@ pub async fn gather(
     };
     let watch = async {
         match req.watch {
-            Some(w) if want.has("watch") => {
+            Some(w) if want.has(Source::Watch) => {
                 let bound = w + cfg.management_timeout() * 2;
                 Some(timed(&timings, "watch", bound, watch_register(st, user, w)).await)
             }
@@ -133,7 +133,7 @@ pub async fn gather(
     };
     let logs = async {
         let start = Instant::now();
-        let r = if want.has("client_logs") {
+        let r = if want.has(Source::ClientLogs) {
             analyse_logs(user, &req.attachments).await
         } else {
             Vec::new()
@@ -174,7 +174,7 @@ pub async fn gather(
 
     // Second round: what depends on the first (numbers of the account, routes of failed calls).
     let duplicates = match &account {
-        _ if !want.has("duplicates") => Err(NOT_GATHERED.into()),
+        _ if !want.has(Source::Duplicates) => Err(NOT_GATHERED.into()),
         Ok(Some(a)) => {
             let a = a.clone();
             timed(&timings, "duplicates", bound, async {
@@ -209,7 +209,7 @@ pub async fn gather(
         Err(_) => Vec::new(),
     };
     let routes = match &calls {
-        _ if !want.has("routes") => Err(NOT_GATHERED.into()),
+        _ if !want.has(Source::Routes) => Err(NOT_GATHERED.into()),
         Err(e) => Err(e.clone()),
         Ok(_) => {
             let dialled: Vec<String> = failed.iter().map(|c| c.dialled.clone()).collect();
@@ -227,7 +227,7 @@ pub async fn gather(
         }
     };
     let callee = match failed.first() {
-        _ if !want.has("callee") => Err(NOT_GATHERED.into()),
+        _ if !want.has(Source::Callee) => Err(NOT_GATHERED.into()),
         None => Ok(None),
         Some(c) => {
             let c = c.clone();

@@ -241,7 +241,7 @@ impl Diagnoser {
             .runbooks
             .step(step)
             .ok_or_else(|| Error::UnknownStep(step.to_string()))?;
-        let Some(check) = st.check.clone() else {
+        let Some(check) = st.check else {
             return Ok((
                 Decision {
                     answer: None,
@@ -259,9 +259,9 @@ impl Diagnoser {
             ..Default::default()
         };
         let g = self
-            .gather_wanted(&req, decide::Want::checks([check.as_str()]))
+            .gather_wanted(&req, decide::Want::checks([check]))
             .await;
-        let mut d = decide::decide(step, &check, &g, self.thresholds());
+        let mut d = decide::decide(check, &g, self.thresholds());
         if d.answer.as_deref().is_some_and(|a| st.answer(a).is_none()) {
             d.answer = None;
         }

@@ -3,7 +3,7 @@
 //! by dialtone's own probe account), through the `sip-probe` crate.
 
 use crate::config::Config;
-use crate::decide::Want;
+use crate::decide::{Source, Want};
 use crate::evidence::{
     BurstStats, CertSummary, DnsSummary, Got, MediaSummary, ProbeSummary, TransportProbe,
 };
@@ -190,7 +190,9 @@ impl Prober for SipProber {
                 .server
                 .transports
                 .iter()
-                .filter(|t| want.has("transports") || (want.has("tls") && t.as_str() == "tls"))
+                .filter(|t| {
+                    want.has(Source::Transports) || (want.has(Source::Tls) && t.as_str() == "tls")
+                })
                 .map(|t| {
                     let target = self.target(t);
                     let opts = opts.clone();
@@ -237,7 +239,7 @@ impl Prober for SipProber {
         );
         let echo_fut = async {
             match &self.cfg.probe {
-                _ if !want.has("echo") => Err(NOT_SENT.to_string()),
+                _ if !want.has(Source::Echo) => Err(NOT_SENT.to_string()),
                 None => {
                     Err("no probe account is configured ([probe] in the configuration)".to_string())
                 }
@@ -253,7 +255,7 @@ impl Prober for SipProber {
         };
         let self_test_fut = async {
             match &self.cfg.probe {
-                _ if !want.has("self_test") => Err(NOT_SENT.to_string()),
+                _ if !want.has(Source::SelfTest) => Err(NOT_SENT.to_string()),
                 Some(p) if p.peer_user.is_some() && p.peer_password.is_some() => {
                     let start = Instant::now();
                     let caller = credentials(&p.user, &p.password);
@@ -277,14 +279,14 @@ impl Prober for SipProber {
             echo_fut,
             self_test_fut,
             async {
-                if want.has("dns") {
+                if want.has(Source::Dns) {
                     Some(self.dns().await)
                 } else {
                     None
                 }
             },
             async {
-                if want.has("license") {
+                if want.has(Source::License) {
                     self.license().await
                 } else {
                     Err(NOT_SENT.to_string())

@@ -122,8 +122,8 @@ pub fn walk(
             break;
         };
         let tried = decisions.contains_key(&step);
-        if !tried && let Some(check) = &st.check {
-            let d = decide(&step, check, g, thresholds);
+        if !tried && let Some(check) = st.check {
+            let d = decide(check, g, thresholds);
             let valid = d.answer.as_deref().is_some_and(|a| st.answer(a).is_some());
             if valid {
                 facts.insert(
@@ -167,13 +167,10 @@ pub fn walk(
     if let Some(ev) = &ev {
         for entry in ev.path.iter().filter(|e| e.source == Source::Agent) {
             if let Some((_, st)) = set.step(&entry.step)
-                && let Some(check) = &st.check
+                && let Some(check) = st.check
                 && !decisions.contains_key(&entry.step)
             {
-                decisions.insert(
-                    entry.step.clone(),
-                    decide(&entry.step, check, g, thresholds),
-                );
+                decisions.insert(entry.step.clone(), decide(check, g, thresholds));
             }
         }
     }
@@ -186,17 +183,16 @@ pub fn walk(
             }
             let st = set.step(&entry.step).map(|(_, s)| s);
             let d = decisions.get(&entry.step);
-            let check = st.and_then(|s| s.check.clone()).unwrap_or_default();
+            let check = st.and_then(|s| s.check);
             // Only an automated answer cost gathering time.
-            let duration_ms = if check.is_empty() || entry.source != Source::Automated {
-                0
-            } else {
-                sources_of(&check)
+            let duration_ms = match check {
+                Some(check) if entry.source == Source::Automated => sources_of(check)
                     .iter()
-                    .filter_map(|s| g.timings.get(*s))
+                    .filter_map(|s| g.timings.get(s.as_str()))
                     .copied()
                     .max()
-                    .unwrap_or(0)
+                    .unwrap_or(0),
+                _ => 0,
             };
             path.push(PathStep {
                 runbook: entry.runbook.clone(),

@@ -104,18 +104,18 @@ macro_rules! insert_step_record {
     ($tx:ident, $incident:expr, $step:expr, $actor:expr, $now:expr) => {{
         let step: &NewStepRecord = $step;
         let id: i64 = sqlx::query_scalar(crate::reports::INSERT_STEP)
-        .bind($incident)
-        .bind(&step.runbook)
-        .bind(&step.step)
-        .bind(&step.answer)
-        .bind(&step.source)
-        .bind(step.evidence.to_string())
-        .bind(&step.note)
-        .bind($actor)
-        .bind($now)
-        .bind(&step.proposed)
-        .fetch_one(&mut *$tx)
-        .await?;
+            .bind($incident)
+            .bind(&step.runbook)
+            .bind(&step.step)
+            .bind(&step.answer)
+            .bind(&step.source)
+            .bind(step.evidence.to_string())
+            .bind(&step.note)
+            .bind($actor)
+            .bind($now)
+            .bind(&step.proposed)
+            .fetch_one(&mut *$tx)
+            .await?;
         id
     }};
 }

@@ -26,8 +26,8 @@ pub use engine::{
 pub use load::{Diagnostic, Rule};
 pub use mermaid::to_mermaid;
 pub use model::{
-    AnswerDef, BUILTIN_SOURCES, Disposition, EscalationDef, Level, OutcomeDef, Runbook, RunbookSet,
-    Step, Target, allowed_answers,
+    AnswerDef, BUILTIN_SOURCES, Check, Disposition, EscalationDef, Level, OutcomeDef, Runbook,
+    RunbookSet, Step, Target, allowed_answers,
 };
 
 /// Errors of the engine (loading reports [`Diagnostic`]s instead).
@@ -50,6 +50,8 @@ pub enum Error {
     UnknownLevel(String),
     #[error("unknown answer source `{0}` (expected agent, automated or assumed)")]
     UnknownSource(String),
+    #[error("unknown automated check `{0}`")]
+    UnknownCheck(String),
 }
 
 /// Result with this crate's [`Error`].

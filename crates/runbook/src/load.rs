@@ -48,6 +48,8 @@ pub enum Rule {
     InvalidEscalation,
     /// A default that is not one of the step's answers.
     UnknownDefault,
+    /// A `check` that names no automated check dialtone has.
+    UnknownCheck,
     /// A step without answers.
     NoAnswers,
     /// An answer that leads nowhere.
@@ -119,7 +121,7 @@ struct RawStep {
     title: String,
     question: String,
     instruction: Option<String>,
-    check: Option<String>,
+    check: Option<Spanned<String>>,
     note: Option<String>,
     default: Option<Spanned<String>>,
     #[serde(default)]
@@ -497,13 +499,35 @@ fn check_runbook(
                 format!("default `{}` is not an answer of step `{sid}`", d.get_ref()),
             ));
         }
+        let check = match &s.check {
+            Some(c) => match c.get_ref().parse::<crate::model::Check>() {
+                Ok(check) => Some(check),
+                Err(_) => {
+                    diags.push(loc.diag(
+                        &c.span(),
+                        Rule::UnknownCheck,
+                        format!(
+                            "step `{sid}` names the check `{}`, which dialtone does not have (known: {})",
+                            c.get_ref(),
+                            crate::model::Check::ALL
+                                .iter()
+                                .map(|c| c.as_str())
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        ),
+                    ));
+                    None
+                }
+            },
+            None => None,
+        };
         model_steps.push(Step {
             id: sid.clone(),
             level,
             title: s.title.clone(),
             question: s.question.clone(),
             instruction: s.instruction.clone(),
-            check: s.check.clone(),
+            check,
             answers,
             note: s.note.clone(),
             default: s.default.as_ref().map(|d| d.get_ref().clone()),

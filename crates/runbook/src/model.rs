@@ -95,6 +95,117 @@ pub struct AnswerDef {
     pub tell_user: Option<String>,
 }
 
+/// An automated check a step can name: evidence `diagnosis` knows how to gather and decide. A
+/// runbook naming another check is refused when it is loaded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Check {
+    RegistrationLookup,
+    AccountRegistered,
+    ForceReconnection,
+    EchoCall,
+    RecentCallsToOthers,
+    DialledNumber,
+    TrunkInventory,
+    AccountAndRegistration,
+    TrunkHealth,
+    AccountExists,
+    VirtualNumberUnique,
+    ServerServices,
+    NetworkStatus,
+    ClientLogs,
+    DnsResolution,
+    TransportReachability,
+    TlsHandshake,
+    RegisterAttempts,
+    RegisterResult,
+    ClientProvisioning,
+    NatKeepalive,
+    LicenseService,
+    CalleeAccountExists,
+    CalleeRegistered,
+    CalleeVirtualNumberUnique,
+}
+
+impl Check {
+    /// Every check, in a stable order.
+    pub const ALL: [Check; 25] = [
+        Check::RegistrationLookup,
+        Check::AccountRegistered,
+        Check::ForceReconnection,
+        Check::EchoCall,
+        Check::RecentCallsToOthers,
+        Check::DialledNumber,
+        Check::TrunkInventory,
+        Check::AccountAndRegistration,
+        Check::TrunkHealth,
+        Check::AccountExists,
+        Check::VirtualNumberUnique,
+        Check::ServerServices,
+        Check::NetworkStatus,
+        Check::ClientLogs,
+        Check::DnsResolution,
+        Check::TransportReachability,
+        Check::TlsHandshake,
+        Check::RegisterAttempts,
+        Check::RegisterResult,
+        Check::ClientProvisioning,
+        Check::NatKeepalive,
+        Check::LicenseService,
+        Check::CalleeAccountExists,
+        Check::CalleeRegistered,
+        Check::CalleeVirtualNumberUnique,
+    ];
+
+    /// The name runbook files use, e.g. `registration_lookup`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Check::RegistrationLookup => "registration_lookup",
+            Check::AccountRegistered => "account_registered",
+            Check::ForceReconnection => "force_reconnection",
+            Check::EchoCall => "echo_call",
+            Check::RecentCallsToOthers => "recent_calls_to_others",
+            Check::DialledNumber => "dialled_number",
+            Check::TrunkInventory => "trunk_inventory",
+            Check::AccountAndRegistration => "account_and_registration",
+            Check::TrunkHealth => "trunk_health",
+            Check::AccountExists => "account_exists",
+            Check::VirtualNumberUnique => "virtual_number_unique",
+            Check::ServerServices => "server_services",
+            Check::NetworkStatus => "network_status",
+            Check::ClientLogs => "client_logs",
+            Check::DnsResolution => "dns_resolution",
+            Check::TransportReachability => "transport_reachability",
+            Check::TlsHandshake => "tls_handshake",
+            Check::RegisterAttempts => "register_attempts",
+            Check::RegisterResult => "register_result",
+            Check::ClientProvisioning => "client_provisioning",
+            Check::NatKeepalive => "nat_keepalive",
+            Check::LicenseService => "license_service",
+            Check::CalleeAccountExists => "callee_account_exists",
+            Check::CalleeRegistered => "callee_registered",
+            Check::CalleeVirtualNumberUnique => "callee_virtual_number_unique",
+        }
+    }
+}
+
+impl fmt::Display for Check {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Check {
+    type Err = crate::Error;
+
+    fn from_str(s: &str) -> crate::Result<Self> {
+        Check::ALL
+            .into_iter()
+            .find(|c| c.as_str() == s.trim())
+            .ok_or_else(|| crate::Error::UnknownCheck(s.to_owned()))
+    }
+}
+
 /// One step: a question an agent (or an automated check) answers.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Step {
@@ -105,8 +216,8 @@ pub struct Step {
     pub question: String,
     /// What the agent reads to the user, where there is something to read.
     pub instruction: Option<String>,
-    /// Name of the automated check that can answer this step (see the `diagnosis` crate).
-    pub check: Option<String>,
+    /// The automated check that can answer this step (see the `diagnosis` crate).
+    pub check: Option<Check>,
     pub answers: Vec<AnswerDef>,
     /// Shown in reports; gaps in the source article start with "(gap)".
     pub note: Option<String>,
@@ -328,12 +439,12 @@ impl RunbookSet {
         Some((rb, rb.steps.get(si)?))
     }
 
-    /// Every automated check name some step refers to (what `diagnosis` must implement).
-    pub fn check_names(&self) -> BTreeSet<&str> {
+    /// Every automated check some step refers to.
+    pub fn checks(&self) -> BTreeSet<Check> {
         self.runbooks
             .iter()
             .flat_map(|r| r.steps.iter())
-            .filter_map(|s| s.check.as_deref())
+            .filter_map(|s| s.check)
             .collect()
     }
 }

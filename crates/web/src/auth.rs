@@ -284,15 +284,7 @@ impl Role {
     pub(crate) fn level(self) -> runbook::Level {
         match self {
             Role::L1 => runbook::Level::L1,
-            Role::L2 | Role::Admin => runbook::Level::L2,
-        }
-    }
-
-    /// The highest incident level this role works ("L1" < "L2" < "L3").
-    pub(crate) fn max_level(self) -> u8 {
-        match self {
-            Role::L1 => 1,
-            Role::L2 | Role::Lead | Role::Admin => 2,
+            Role::L2 | Role::Lead | Role::Admin => runbook::Level::L2,
         }
     }
 }
@@ -475,14 +467,12 @@ pub(crate) fn clear_cookie(name: &str, secure: bool) -> String {
     )
 }
 
-/// The level number of an incident level string ("L1" -> 1).
-pub(crate) fn level_rank(level: &str) -> u8 {
-    match level {
-        "L1" => 1,
-        "L2" => 2,
-        "L3" => 3,
-        _ => u8::MAX,
-    }
+/// An incident's level ("L1", "L2", "L3"); `None` for anything else.
+pub(crate) fn level_of(level: &str) -> Option<runbook::Level> {
+    level
+        .parse::<runbook::Level>()
+        .ok()
+        .filter(|l| *l != runbook::Level::Gate)
 }
 
 #[cfg(test)]

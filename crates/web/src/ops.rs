@@ -9,7 +9,7 @@ use incidents::{Incident, ListFilter, Status as IncStatus, Write};
 use runbook::Source;
 use serde::Deserialize;
 
-use crate::auth::{CurrentUser, level_rank};
+use crate::auth::{CurrentUser, level_of};
 use crate::error::{AppError, AppResult};
 use crate::flow::{self, Next};
 use crate::{AppState, CHECK_TIMEOUT, CheckOutcome};
@@ -41,7 +41,7 @@ pub(crate) fn can_take(user: &CurrentUser, inc: &Incident) -> bool {
 }
 
 pub(crate) fn can_see_queue(user: &CurrentUser, level: &str) -> bool {
-    level_rank(level) <= user.role.max_level()
+    level_of(level).is_some_and(|l| l <= user.role.level())
 }
 
 impl From<Refusal> for AppError {

@@ -881,7 +881,7 @@ async fn step_page_view(
                     question: s.question.clone(),
                     instruction: s.instruction.clone(),
                     note: s.note.clone(),
-                    check: s.check.clone(),
+                    check: s.check.map(|c| c.as_str().to_owned()),
                     answers: s
                         .answers
                         .iter()
@@ -1344,11 +1344,11 @@ async fn escalate_view(
     let steps = state.store.steps(id).await?;
     let atts = state.store.attachments(id).await?;
     let (_, next) = flow::next_of(&state.runbooks, &inc, &steps)?;
-    let here = auth::level_rank(&inc.level);
-    let levels: Vec<String> = ["L2", "L3"]
+    let here = auth::level_of(&inc.level);
+    let levels: Vec<String> = [runbook::Level::L2, runbook::Level::L3]
         .into_iter()
-        .filter(|l| auth::level_rank(l) > here)
-        .map(str::to_owned)
+        .filter(|l| Some(*l) > here)
+        .map(|l| l.to_string())
         .collect();
     let (to_level, kind) = match (next, form) {
         (_, Some(f)) => f,

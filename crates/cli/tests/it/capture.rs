@@ -156,7 +156,10 @@ fn media_verdicts_stream_as_ndjson_and_mark_the_ladder() {
     let text = cli
         .run(&["capture", "analyze", &data("lab_media.pcap")])
         .stdout;
-    assert!(text.contains(" media ") && text.contains("one way"), "{text}");
+    assert!(
+        text.contains(" media ") && text.contains("one way"),
+        "{text}"
+    );
     let svg = cli.dir.path().join("media.svg");
     let call = one_way["call_id"].as_str().expect("call-id");
     let r = cli.ok(&[

@@ -26,8 +26,14 @@ type Seen = Arc<Mutex<Vec<(String, String, i64, bool, serde_json::Value)>>>;
 fn hmac(key: &[u8], body: &[u8]) -> String {
     let mut k = [0u8; 64];
     k[..key.len()].copy_from_slice(key);
-    let inner = Sha256::new().chain_update(k.map(|b| b ^ 0x36)).chain_update(body).finalize();
-    let outer = Sha256::new().chain_update(k.map(|b| b ^ 0x5c)).chain_update(inner).finalize();
+    let inner = Sha256::new()
+        .chain_update(k.map(|b| b ^ 0x36))
+        .chain_update(body)
+        .finalize();
+    let outer = Sha256::new()
+        .chain_update(k.map(|b| b ^ 0x5c))
+        .chain_update(inner)
+        .finalize();
     outer.iter().map(|b| format!("{b:02x}")).collect()
 }
 
@@ -64,7 +70,9 @@ fn receiver(seen: Seen) -> u16 {
             let Ok(mut s) = conn else { continue };
             let seen = seen.clone();
             std::thread::spawn(move || {
-                let Some((h, body)) = read_request(&mut s) else { return };
+                let Some((h, body)) = read_request(&mut s) else {
+                    return;
+                };
                 match n {
                     0 => return, // killed mid-delivery: the connection just closes
                     1 => {
@@ -83,7 +91,9 @@ fn receiver(seen: Seen) -> u16 {
                     == Some(&format!("sha256={}", hmac(SECRET.as_bytes(), &body)));
                 let json: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
                 let incident = json["incident_id"].as_i64().unwrap_or(-1);
-                seen.lock().unwrap().push((key, event, incident, sig_ok, json));
+                seen.lock()
+                    .unwrap()
+                    .push((key, event, incident, sig_ok, json));
                 let answer = format!("{{\"ticket\":\"T-{incident}\"}}");
                 let _ = s.write_all(
                     format!(
@@ -101,7 +111,13 @@ fn receiver(seen: Seen) -> u16 {
 /// `dialtone serve --webhooks FILE` on a free port; returns once it listens.
 fn serve(cli: &Cli, file: &std::path::Path) -> Child {
     let mut child = cli
-        .command(&["serve", "--listen", "127.0.0.1:0", "--webhooks", file.to_str().unwrap()])
+        .command(&[
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--webhooks",
+            file.to_str().unwrap(),
+        ])
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -124,8 +140,16 @@ fn serve(cli: &Cli, file: &std::path::Path) -> Child {
 }
 
 fn open(cli: &Cli, account: &str) -> i64 {
-    cli.ok(&["--json", "incident", "open", "--account", account, "--description", "cannot call"])
-        .json()["incident"]["id"]
+    cli.ok(&[
+        "--json",
+        "incident",
+        "open",
+        "--account",
+        account,
+        "--description",
+        "cannot call",
+    ])
+    .json()["incident"]["id"]
         .as_i64()
         .unwrap()
 }
@@ -138,7 +162,11 @@ fn wait_for(seen: &Seen, n: usize) {
         if distinct.len() >= n {
             return;
         }
-        assert!(start.elapsed() < WAIT, "only {} of {n} events delivered within {WAIT:?}", distinct.len());
+        assert!(
+            start.elapsed() < WAIT,
+            "only {} of {n} events delivered within {WAIT:?}",
+            distinct.len()
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
 }
@@ -158,14 +186,34 @@ fn webhooks_survive_drops_500s_timeouts_and_a_killed_server() {
     let mut server = serve(&cli, &file);
     let a = open(&cli, "alice");
     let b = open(&cli, "bob");
-    cli.ok(&["incident", "escalate", &a.to_string(), "--to", "L2", "--reason", "needs L2"]);
-    cli.ok(&["incident", "close", &b.to_string(), "--outcome", "out_of_scope"]);
+    cli.ok(&[
+        "incident",
+        "escalate",
+        &a.to_string(),
+        "--to",
+        "L2",
+        "--reason",
+        "needs L2",
+    ]);
+    cli.ok(&[
+        "incident",
+        "close",
+        &b.to_string(),
+        "--outcome",
+        "out_of_scope",
+    ]);
     // The first event survives a dropped connection, a 500 and a timeout (1 + 2 + 4 s back-off).
     wait_for(&seen, 2);
     // Killed in the middle of its work; changes go on while it is down.
     server.kill().expect("kill -9");
     let _ = server.wait();
-    cli.ok(&["incident", "close", &a.to_string(), "--outcome", "out_of_scope"]);
+    cli.ok(&[
+        "incident",
+        "close",
+        &a.to_string(),
+        "--outcome",
+        "out_of_scope",
+    ]);
     let c = open(&cli, "carol");
     let mut server = serve(&cli, &file);
     wait_for(&seen, 6);
@@ -177,11 +225,17 @@ fn webhooks_survive_drops_500s_timeouts_and_a_killed_server() {
     let log = cli.ok(&["--json", "webhook", "log"]).json();
     let log = log.as_array().unwrap();
     assert_eq!(log.len(), 6, "open x3, escalate, close x2");
-    assert!(log.iter().all(|e| !e["delivered_at"].is_null()), "every event settled: {log:?}");
+    assert!(
+        log.iter().all(|e| !e["delivered_at"].is_null()),
+        "every event settled: {log:?}"
+    );
     let seen = seen.lock().unwrap();
     // Exactly once by key: every outbox key was received; a repeat (after the kill) would carry
     // the same key and is kept once by the receiver.
-    let keys: BTreeSet<String> = log.iter().map(|e| e["idempotency_key"].as_str().unwrap().to_owned()).collect();
+    let keys: BTreeSet<String> = log
+        .iter()
+        .map(|e| e["idempotency_key"].as_str().unwrap().to_owned())
+        .collect();
     let received: BTreeSet<String> = seen.iter().map(|s| s.0.clone()).collect();
     assert_eq!(keys, received);
     // In order per incident: first arrivals follow the outbox order.
@@ -189,7 +243,12 @@ fn webhooks_survive_drops_500s_timeouts_and_a_killed_server() {
         let mut want: Vec<(i64, String)> = log
             .iter()
             .filter(|e| e["incident_id"] == inc)
-            .map(|e| (e["id"].as_i64().unwrap(), e["idempotency_key"].as_str().unwrap().to_owned()))
+            .map(|e| {
+                (
+                    e["id"].as_i64().unwrap(),
+                    e["idempotency_key"].as_str().unwrap().to_owned(),
+                )
+            })
             .collect();
         want.sort();
         let mut got: Vec<String> = Vec::new();
@@ -198,12 +257,21 @@ fn webhooks_survive_drops_500s_timeouts_and_a_killed_server() {
                 got.push(s.0.clone());
             }
         }
-        assert_eq!(got, want.into_iter().map(|w| w.1).collect::<Vec<_>>(), "incident {inc}");
+        assert_eq!(
+            got,
+            want.into_iter().map(|w| w.1).collect::<Vec<_>>(),
+            "incident {inc}"
+        );
     }
     for (key, event, _, sig_ok, json) in seen.iter() {
         assert!(sig_ok, "{key}: bad signature");
         assert_eq!(json["event"].as_str(), Some(event.as_str()));
-        assert!(json["dossier_markdown"].as_str().is_some_and(|m| m.contains('#')), "{key}: no Markdown dossier");
+        assert!(
+            json["dossier_markdown"]
+                .as_str()
+                .is_some_and(|m| m.contains('#')),
+            "{key}: no Markdown dossier"
+        );
         assert_eq!(json["dossier"]["incident"]["id"], json["incident_id"]);
     }
     // Six events, three failed attempts (drop, 500, timeout), each recorded; a delivery the
@@ -212,7 +280,10 @@ fn webhooks_survive_drops_500s_timeouts_and_a_killed_server() {
     assert_eq!(attempts, 6 + 3, "{log:?}");
     assert!(log.iter().any(|e| e["last_status"] == 201));
     // The ticket reference is kept on the incident.
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     let url = format!("sqlite://{}/data/dialtone.sqlite", cli.dir.path().display());
     let ticket = rt.block_on(async {
         let store = incidents::Store::connect(&url).await.unwrap();

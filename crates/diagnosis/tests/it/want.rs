@@ -1,19 +1,20 @@
 //! A single step's check reads only the sources that check needs.
 
-use diagnosis::decide::Want;
+use diagnosis::decide::{Source, Want};
 use diagnosis::{Diagnoser, ProbeResults, Prober};
+use runbook::Check;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 #[test]
 fn want_follows_each_check_and_what_its_sources_derive_from() {
-    let w = Want::checks(["virtual_number_unique"]);
-    assert!(w.has("duplicates") && w.has("account"));
-    assert!(!w.has("echo") && !w.has("transports") && !w.has("calls"));
-    let w = Want::checks(["trunk_health"]);
-    assert!(w.has("trunks") && w.has("calls") && w.has("routes"));
-    assert!(!w.has("registrations"));
-    assert!(Want::all().has("echo"));
+    let w = Want::checks([Check::VirtualNumberUnique]);
+    assert!(w.has(Source::Duplicates) && w.has(Source::Account));
+    assert!(!w.has(Source::Echo) && !w.has(Source::Transports) && !w.has(Source::Calls));
+    let w = Want::checks([Check::TrunkHealth]);
+    assert!(w.has(Source::Trunks) && w.has(Source::Calls) && w.has(Source::Routes));
+    assert!(!w.has(Source::Registrations));
+    assert!(Want::all().has(Source::Echo));
 }
 
 /// Remembers which probes it was asked for.
@@ -23,7 +24,7 @@ struct Spy(Mutex<Vec<(bool, bool)>>);
 impl Prober for Spy {
     async fn run_all(&self, want: &Want) -> ProbeResults {
         if let Ok(mut seen) = self.0.lock() {
-            seen.push((want.has("echo"), want.has("transports")));
+            seen.push((want.has(Source::Echo), want.has(Source::Transports)));
         }
         ProbeResults {
             transports: Vec::new(),

@@ -441,6 +441,7 @@ fn answer(step: &str, value: &str, source: &str) -> NewStepRecord {
         source: source.into(),
         evidence: Value::Null,
         note: None,
+        proposed: None,
     }
 }
 

@@ -39,6 +39,7 @@ async fn note(store: &Store, id: i64, text: &str) {
                 source: "agent".into(),
                 evidence: Value::Null,
                 note: Some(text.into()),
+                proposed: None,
             },
             None,
             "agent-a",

@@ -1127,7 +1127,7 @@ impl web::AttachmentViewer for SpinViewer {
             return Ok(web::AttachmentView {
                 kind: "quick".into(),
                 summary: "quick analysis done".into(),
-                ladders: Vec::new(),
+                ..Default::default()
             });
         }
         self.running.fetch_add(1, Ordering::SeqCst);

@@ -268,6 +268,7 @@ async fn the_search_box_finds_incidents_by_number_and_by_a_word_in_a_note() {
                 source: "agent".into(),
                 evidence: serde_json::Value::Null,
                 note: Some("the Milano office firewall drops RTP".into()),
+                proposed: None,
             },
             None,
             "admin",
