@@ -200,7 +200,7 @@ async fn next_of(state: &AppState, inc: &Incident) -> Result<serde_json::Value, 
                     "step": step,
                     "question": def.map(|s| s.question.clone()),
                     "instruction": def.and_then(|s| s.instruction.clone()),
-                    "check": def.and_then(|s| s.check.clone()),
+                    "check": def.and_then(|s| s.check),
                     "answers": def.map(|s| s.allowed_answers()).unwrap_or_default(),
                 })
             }
