@@ -96,6 +96,7 @@ macro_rules! in_write_tx {
         out?
     }};
 }
+pub(crate) use in_write_tx;
 
 /// Appends one audit line inside the transaction `$tx`, chained to the last one (see
 /// `chain`): the chain lock orders appends, the new row's hash covers the previous row's hash.
@@ -151,6 +152,7 @@ macro_rules! audit {
         .await?
     }};
 }
+pub(crate) use audit;
 
 /// Fills the chain of audit rows written before it existed (migration 5), inside the
 /// migration's transaction, then puts the append-only trigger back.
@@ -215,7 +217,7 @@ const SELECT_INCIDENT: &str = concat!("SELECT ", incident_cols!(), " FROM incide
 pub struct Store {
     pub(crate) pool: Pool,
     /// Serializes this process's SQLite write transactions (unused for PostgreSQL).
-    sqlite_writer: Arc<tokio::sync::Mutex<()>>,
+    pub(crate) sqlite_writer: Arc<tokio::sync::Mutex<()>>,
     /// Where it points, password removed, for messages.
     target: String,
     /// Why the last write failed, when the store itself failed it (disk full, I/O, connection)
@@ -516,7 +518,7 @@ impl Store {
     }
 
     /// Remembers whether the store could write (see `write_fault`).
-    fn note_write<T>(&self, out: &Result<T>) {
+    pub(crate) fn note_write<T>(&self, out: &Result<T>) {
         let fault = match out {
             Ok(_) => None,
             Err(
@@ -2270,7 +2272,7 @@ fn is_read_only_error(err: &sqlx::Error) -> bool {
 }
 
 /// Now, to the millisecond, as stored.
-fn now_ms() -> i64 {
+pub(crate) fn now_ms() -> i64 {
     Utc::now().timestamp_millis()
 }
 
@@ -2309,7 +2311,7 @@ fn optional(field: &str, value: Option<&str>) -> Result<Option<String>> {
     value.map(|v| required(field, v)).transpose()
 }
 
-fn check_actor(actor: &str) -> Result<()> {
+pub(crate) fn check_actor(actor: &str) -> Result<()> {
     required("actor", actor).map(drop)
 }
 
