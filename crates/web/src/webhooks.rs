@@ -127,6 +127,7 @@ async fn view(
         .into_iter()
         .map(|e| {
             let failed = e.delivered_at.is_none() && e.attempts > 0;
+            let skipped = e.delivered_at.is_some() && e.last_status.is_none();
             LogRow {
                 id: e.id,
                 incident_id: e.incident_id,
@@ -138,7 +139,7 @@ async fn view(
                     .unwrap_or_default(),
                 at: e.created_at.format("%Y-%m-%d %H:%M:%S").to_string(),
                 state: match (&e.delivered_at, e.last_status) {
-                    (Some(_), None) if e.last_error.is_some() => "Not sent (no receiver)",
+                    (Some(_), None) if skipped => "Not sent",
                     (Some(_), _) => "Delivered",
                     (None, _) if failed => "Failing, will retry",
                     (None, _) => "Waiting",
@@ -146,7 +147,12 @@ async fn view(
                 failed,
                 attempts: e.attempts,
                 status: e.last_status.map(|s| s.to_string()).unwrap_or_default(),
-                error: e.last_error.unwrap_or_default(),
+                // A skipped event's reason names the runbook by id: said in words here.
+                error: if skipped {
+                    "no receiver was configured for it then".to_owned()
+                } else {
+                    e.last_error.unwrap_or_default()
+                },
             }
         })
         .collect();
