@@ -170,14 +170,14 @@ const EXTRA_RULES: &[Rule] = &[("private address behind NAT", behind_nat)];
 
 fn credentials_refused(f: &Facts<'_>) -> Option<(Cause, String)> {
     let d = f.d;
-    let refused =
-        d.rejected_after_credentials || (d.challenged_after_credentials && f.challenged());
+    let refused = d.auth.rejected_after_credentials
+        || (d.auth.challenged_after_credentials && f.challenged());
     (f.failed() && refused).then(|| {
         (
             Cause::AuthenticationRejected,
             format!(
                 "{} rejected: the server refused the credentials ({} {}{} after {} challenge(s)); check the username and password",
-                f.what, f.status, d.final_reason, f.warning, d.auth_rounds
+                f.what, f.status, d.final_reason, f.warning, d.auth.rounds
             ),
         )
     })
@@ -196,7 +196,7 @@ fn challenge_unanswered(f: &Facts<'_>) -> Option<(Cause, String)> {
 }
 
 fn cancelled(f: &Facts<'_>) -> Option<(Cause, String)> {
-    (f.status == 0 && f.d.cancelled).then(|| {
+    (f.status == 0 && f.d.call.cancelled).then(|| {
         (
             Cause::Cancelled,
             format!(
@@ -240,7 +240,7 @@ fn failure_status(f: &Facts<'_>) -> Option<(Cause, String)> {
         _ => "failed",
     };
     let offered = if cause == Cause::CodecRefused {
-        offer_had(&f.d.offer_pts)
+        offer_had(&f.d.call.offer_pts)
     } else {
         String::new()
     };
@@ -254,12 +254,12 @@ fn failure_status(f: &Facts<'_>) -> Option<(Cause, String)> {
 }
 
 fn answer_refused(f: &Facts<'_>) -> Option<(Cause, String)> {
-    (!f.failed() && f.d.answer_refused).then(|| {
+    (!f.failed() && f.d.call.answer_refused).then(|| {
         (
             Cause::CodecRefused,
             format!(
                 "no common codec: the SDP answer refused the audio stream (port 0){}",
-                offer_had(&f.d.offer_pts)
+                offer_had(&f.d.call.offer_pts)
             ),
         )
     })
@@ -267,13 +267,13 @@ fn answer_refused(f: &Facts<'_>) -> Option<(Cause, String)> {
 
 fn codec_not_offered(f: &Facts<'_>) -> Option<(Cause, String)> {
     let d = f.d;
-    (!f.failed() && !d.answer_not_offered.is_empty()).then(|| {
+    (!f.failed() && !d.call.answer_not_offered.is_empty()).then(|| {
         (
             Cause::CodecRefused,
             format!(
                 "codec in the answer not in the offer: the answer has {}, the offer had {}",
-                codec_names(&d.answer_not_offered),
-                codec_names(&d.offer_pts)
+                codec_names(&d.call.answer_not_offered),
+                codec_names(&d.call.offer_pts)
             ),
         )
     })
@@ -337,7 +337,7 @@ impl Dialog {
                 f.cause,
                 Cause::NoFinalResponse | Cause::AuthenticationRejected
             )
-            && !self.rejected_after_credentials
+            && !self.auth.rejected_after_credentials
         {
             f.text
                 .push_str(" (the input ends before this exchange finished)");

@@ -72,25 +72,17 @@ impl Dialog {
             via_host: String::new(),
             received: String::new(),
             first_request_ts: None,
-            first_18x: None,
-            answered_at: None,
-            bye_at: None,
             final_status: None,
             final_reason: String::new(),
             warning: String::new(),
             retransmissions: 0,
-            auth_rounds: 0,
             attempts: 0,
-            last_request_had_credentials: false,
-            challenged_after_credentials: false,
-            rejected_after_credentials: false,
-            cancelled: false,
             offer_private: None,
-            answer_refused: false,
-            offer_pts: Vec::new(),
-            answer_not_offered: Vec::new(),
-            caller_tag: head.from_tag.to_vec(),
-            media_id: None,
+            auth: Auth::default(),
+            call: CallState {
+                caller_tag: head.from_tag.to_vec(),
+                ..CallState::default()
+            },
             finished: false,
             cut_by_end: false,
             messages: 0,
@@ -212,27 +204,27 @@ impl Dialog {
         {
             // A request with the caller's From tag comes from the caller; a response to it
             // from the callee (and the other way round for the callee's requests).
-            let from_caller = (head.from_tag == self.caller_tag.as_slice()) == is_request;
+            let from_caller = (head.from_tag == self.call.caller_tag.as_slice()) == is_request;
             let side = if from_caller {
                 Side::Caller
             } else {
                 Side::Callee
             };
-            let id = match self.media_id {
+            let id = match self.call.media_id {
                 Some(id) => id,
                 None => {
                     let id = media.open_session(ts);
-                    self.media_id = Some(id);
+                    self.call.media_id = Some(id);
                     id
                 }
             };
             media.sdp(id, side, sdp);
         }
-        if let Some(id) = self.media_id {
-            if let Some(a) = self.answered_at {
+        if let Some(id) = self.call.media_id {
+            if let Some(a) = self.call.answered_at {
                 media.answered(id, a);
             }
-            if let Some(b) = self.bye_at {
+            if let Some(b) = self.call.bye_at {
                 media.ended(id, b);
             }
         }
@@ -263,7 +255,7 @@ impl Dialog {
                 if self.first_request_ts.is_none() {
                     self.first_request_ts = Some(ts);
                 }
-                self.last_request_had_credentials = head.has_credentials;
+                self.auth.last_request_had_credentials = head.has_credentials;
                 if self.user_agent.is_empty() {
                     self.user_agent = text(head.user_agent);
                 }
@@ -283,8 +275,8 @@ impl Dialog {
                     && let Some(sdp) = body_sdp(head, msg)
                 {
                     self.check_private(src, &sdp.connection);
-                    if self.offer_pts.is_empty() {
-                        self.offer_pts = sdp.payload_types;
+                    if self.call.offer_pts.is_empty() {
+                        self.call.offer_pts = sdp.payload_types;
                     }
                 }
                 if let Ok(ip) = self.contact_host.parse::<IpAddr>()
@@ -300,12 +292,12 @@ impl Dialog {
                     ));
                 }
             }
-            b"CANCEL" => self.cancelled = true,
+            b"CANCEL" => self.call.cancelled = true,
             b"BYE" => {
-                if self.bye_at.is_none() {
-                    self.bye_at = Some(ts);
+                if self.call.bye_at.is_none() {
+                    self.call.bye_at = Some(ts);
                 }
-                if self.answered_at.is_some() || self.final_status.is_some() {
+                if self.call.answered_at.is_some() || self.final_status.is_some() {
                     self.finished = true;
                 }
             }
@@ -339,19 +331,19 @@ impl Dialog {
             self.received = text(head.via_received);
             self.check_received();
         }
-        if (180..200).contains(&code) && self.first_18x.is_none() {
-            self.first_18x = Some(ts);
+        if (180..200).contains(&code) && self.call.first_18x.is_none() {
+            self.call.first_18x = Some(ts);
         }
         if code < 200 {
             return;
         }
         if code == 401 || code == 407 {
-            self.auth_rounds += 1;
-            if self.last_request_had_credentials {
-                self.challenged_after_credentials = true;
+            self.auth.rounds += 1;
+            if self.auth.last_request_had_credentials {
+                self.auth.challenged_after_credentials = true;
             }
-        } else if code == 403 && self.last_request_had_credentials {
-            self.rejected_after_credentials = true;
+        } else if code == 403 && self.auth.last_request_had_credentials {
+            self.auth.rejected_after_credentials = true;
         }
         self.final_status = Some(code);
         self.final_reason = text(reason);
@@ -362,19 +354,21 @@ impl Dialog {
         });
         if (200..300).contains(&code) {
             if method == b"INVITE" {
-                if self.answered_at.is_none() {
-                    self.answered_at = Some(ts);
+                if self.call.answered_at.is_none() {
+                    self.call.answered_at = Some(ts);
                 }
                 if let Some(sdp) = body_sdp(head, msg) {
                     if sdp.audio_port == Some(0) {
-                        self.answer_refused = true;
-                    } else if !self.offer_pts.is_empty() && self.answer_not_offered.is_empty() {
-                        self.answer_not_offered = sdp
+                        self.call.answer_refused = true;
+                    } else if !self.call.offer_pts.is_empty()
+                        && self.call.answer_not_offered.is_empty()
+                    {
+                        self.call.answer_not_offered = sdp
                             .payload_types
                             .iter()
                             .copied()
                             // Dynamic numbers (96-127) may be remapped by the answer: static ones only.
-                            .filter(|pt| *pt < 96 && !self.offer_pts.contains(pt))
+                            .filter(|pt| *pt < 96 && !self.call.offer_pts.contains(pt))
                             .collect();
                     }
                 }
@@ -408,9 +402,9 @@ impl Dialog {
         CallSummary {
             ladder,
             start_text: crate::render::time_text(self.start),
-            post_dial_delay_ms: self.first_18x.map(|t| ms(invite, t)),
-            setup_time_ms: self.answered_at.map(|t| ms(invite, t)),
-            duration_ms: match (self.answered_at, self.bye_at) {
+            post_dial_delay_ms: self.call.first_18x.map(|t| ms(invite, t)),
+            setup_time_ms: self.call.answered_at.map(|t| ms(invite, t)),
+            duration_ms: match (self.call.answered_at, self.call.bye_at) {
                 (Some(a), Some(b)) => Some(ms(a, b)),
                 _ => None,
             },
@@ -421,7 +415,7 @@ impl Dialog {
             final_status: self.final_status,
             final_reason: self.final_reason,
             retransmissions: self.retransmissions,
-            auth_rounds: self.auth_rounds,
+            auth_rounds: self.auth.rounds,
             transport: self.transport,
             client: self.client.label(),
             server: self.server.label(),
@@ -443,7 +437,7 @@ impl Dialog {
             registrar: self.registrar,
             start: self.start,
             attempts: self.attempts,
-            auth_rounds: self.auth_rounds,
+            auth_rounds: self.auth.rounds,
             final_status: self.final_status,
             final_reason: self.final_reason,
             retransmissions: self.retransmissions,

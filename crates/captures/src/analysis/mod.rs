@@ -62,11 +62,14 @@ enum Kind {
     Registration,
 }
 
+/// One Call-ID's messages: a call (INVITE dialog, `Kind::Call`) or a registration (REGISTER
+/// transactions sharing a Call-ID, `Kind::Registration`).
 struct Dialog {
     kind: Kind,
     call_id: String,
     from_user: String,
     to_user: String,
+    /// Registrar host (Request-URI host of the first REGISTER).
     registrar: String,
     start: f64,
     last: f64,
@@ -78,20 +81,41 @@ struct Dialog {
     via_host: String,
     received: String,
     first_request_ts: Option<f64>,
-    first_18x: Option<f64>,
-    answered_at: Option<f64>,
-    bye_at: Option<f64>,
     final_status: Option<u16>,
     final_reason: String,
     warning: String,
     retransmissions: u32,
-    auth_rounds: u32,
     attempts: u32,
+    /// The credentials exchange (RFC 3261 §22).
+    auth: Auth,
+    offer_private: Option<String>,
+    /// What only a call has (left at its default for a registration).
+    call: CallState,
+    finished: bool,
+    cut_by_end: bool,
+    messages: u32,
+    seen: Vec<u64>,
+    ladder: Ladder,
+    peers: Vec<Peer>,
+}
+
+/// The credentials exchange of a dialog (RFC 3261 §22): challenges and what followed them.
+#[derive(Default)]
+struct Auth {
+    /// 401/407 challenges received.
+    rounds: u32,
     last_request_had_credentials: bool,
     challenged_after_credentials: bool,
     rejected_after_credentials: bool,
+}
+
+/// What only a call has: its timing, its SDP offer and answer, its media session.
+#[derive(Default)]
+struct CallState {
+    first_18x: Option<f64>,
+    answered_at: Option<f64>,
+    bye_at: Option<f64>,
     cancelled: bool,
-    offer_private: Option<String>,
     answer_refused: bool,
     /// Audio payload types of the first SDP offer (INVITE outside a dialog).
     offer_pts: Vec<u16>,
@@ -101,12 +125,6 @@ struct Dialog {
     caller_tag: Vec<u8>,
     /// The call's media session (opened at its first SDP).
     media_id: Option<u64>,
-    finished: bool,
-    cut_by_end: bool,
-    messages: u32,
-    seen: Vec<u64>,
-    ladder: Ladder,
-    peers: Vec<Peer>,
 }
 
 /// Collects messages and produces the `Analysis`.
@@ -223,7 +241,7 @@ impl<'s> Analyzer<'s> {
             .iter()
             .filter(|(_, d)| {
                 // RTP keeps a call alive between its SIP messages.
-                let last = match d.media_id {
+                let last = match d.call.media_id {
                     Some(id) => d.last.max(self.media.last_activity(id)),
                     None => d.last,
                 };
@@ -245,15 +263,15 @@ impl<'s> Analyzer<'s> {
         let matches = self.user_filter.as_deref().is_none_or(|u| d.concerns(u));
         match d.kind {
             Kind::Call => {
-                let media = d.media_id.and_then(|id| {
+                let media = d.call.media_id.and_then(|id| {
                     let ctx = CallContext {
                         start: d.start,
-                        answered_at: d.answered_at,
-                        bye_at: d.bye_at,
+                        answered_at: d.call.answered_at,
+                        bye_at: d.call.bye_at,
                         capture_end: self.last_ts.max(self.media.last_ts),
                         caller_public: d.client.ip().filter(|ip| !is_private(*ip)),
-                        answer_not_offered: (!d.answer_not_offered.is_empty())
-                            .then(|| codec_names(&d.answer_not_offered)),
+                        answer_not_offered: (!d.call.answer_not_offered.is_empty())
+                            .then(|| codec_names(&d.call.answer_not_offered)),
                     };
                     self.media.close(id, &ctx)
                 });
@@ -281,10 +299,8 @@ impl<'s> Analyzer<'s> {
                     if let Some(f) = self.on_summary {
                         f(crate::Summary::Call(&s));
                     }
-                    if self.calls.len() + self.registrations.len() < self.keep {
+                    if self.room_for(&s.causes) {
                         self.calls.push(s);
-                    } else {
-                        self.not_kept(&s.causes);
                     }
                 }
             }
@@ -302,14 +318,22 @@ impl<'s> Analyzer<'s> {
                     if let Some(f) = self.on_summary {
                         f(crate::Summary::Registration(&s));
                     }
-                    if self.calls.len() + self.registrations.len() < self.keep {
+                    if self.room_for(&s.causes) {
                         self.registrations.push(s);
-                    } else {
-                        self.not_kept(&s.causes);
                     }
                 }
             }
         }
+    }
+
+    /// Whether one more summary fits in the kept listing (`AnalyzeOptions::keep`); when not,
+    /// its findings are counted.
+    fn room_for(&mut self, causes: &[Finding]) -> bool {
+        let room = self.calls.len() + self.registrations.len() < self.keep;
+        if !room {
+            self.not_kept(causes);
+        }
+        room
     }
 
     fn not_kept(&mut self, causes: &[Finding]) {

@@ -3,6 +3,20 @@
 use super::judge::{codec_of, judge};
 use super::*;
 
+impl Candidate {
+    /// A flow seen for the first time with this RTP header.
+    fn first(h: &RtpHeader, ts: f64) -> Self {
+        Candidate {
+            ssrc: h.ssrc,
+            seq: h.seq,
+            pt: h.payload_type,
+            count: 1,
+            first: ts,
+            last: ts,
+        }
+    }
+}
+
 impl Media {
     /// A new, empty session for a call.
     pub(crate) fn open_session(&mut self, ts: f64) -> u64 {
@@ -203,14 +217,7 @@ impl Media {
                 c.count >= HEURISTIC_PACKETS
             }
             Some(c) => {
-                *c = Candidate {
-                    ssrc: h.ssrc,
-                    seq: h.seq,
-                    pt: h.payload_type,
-                    count: 1,
-                    first: ts,
-                    last: ts,
-                };
+                *c = Candidate::first(&h, ts);
                 false
             }
             None => {
@@ -218,17 +225,7 @@ impl Media {
                     // Bounded: forget half-seen flows rather than grow.
                     self.candidates.clear();
                 }
-                self.candidates.insert(
-                    (src, dst),
-                    Candidate {
-                        ssrc: h.ssrc,
-                        seq: h.seq,
-                        pt: h.payload_type,
-                        count: 1,
-                        first: ts,
-                        last: ts,
-                    },
-                );
+                self.candidates.insert((src, dst), Candidate::first(&h, ts));
                 false
             }
         };
