@@ -4,7 +4,7 @@ use serde::Serialize;
 
 use crate::rtp::{MediaProblem, MediaVerdict};
 
-use super::{Dialog, Kind};
+use super::{CallState, Dialog, Kind};
 
 /// What went wrong, in the runbook's terms.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
@@ -139,6 +139,8 @@ struct Facts<'d> {
     /// `" (warning text)"`, or empty.
     warning: String,
     d: &'d Dialog,
+    /// What only a call has; `None` for a registration.
+    call: Option<&'d CallState>,
 }
 
 impl Facts<'_> {
@@ -196,7 +198,7 @@ fn challenge_unanswered(f: &Facts<'_>) -> Option<(Cause, String)> {
 }
 
 fn cancelled(f: &Facts<'_>) -> Option<(Cause, String)> {
-    (f.status == 0 && f.d.call.cancelled).then(|| {
+    (f.status == 0 && f.call.is_some_and(|c| c.cancelled)).then(|| {
         (
             Cause::Cancelled,
             format!(
@@ -240,7 +242,7 @@ fn failure_status(f: &Facts<'_>) -> Option<(Cause, String)> {
         _ => "failed",
     };
     let offered = if cause == Cause::CodecRefused {
-        offer_had(&f.d.call.offer_pts)
+        offer_had(f.call)
     } else {
         String::new()
     };
@@ -254,26 +256,26 @@ fn failure_status(f: &Facts<'_>) -> Option<(Cause, String)> {
 }
 
 fn answer_refused(f: &Facts<'_>) -> Option<(Cause, String)> {
-    (!f.failed() && f.d.call.answer_refused).then(|| {
+    (!f.failed() && f.call.is_some_and(|c| c.answer_refused)).then(|| {
         (
             Cause::CodecRefused,
             format!(
                 "no common codec: the SDP answer refused the audio stream (port 0){}",
-                offer_had(&f.d.call.offer_pts)
+                offer_had(f.call)
             ),
         )
     })
 }
 
 fn codec_not_offered(f: &Facts<'_>) -> Option<(Cause, String)> {
-    let d = f.d;
-    (!f.failed() && !d.call.answer_not_offered.is_empty()).then(|| {
+    let call = f.call?;
+    (!f.failed() && !call.answer_not_offered.is_empty()).then(|| {
         (
             Cause::CodecRefused,
             format!(
                 "codec in the answer not in the offer: the answer has {}, the offer had {}",
-                codec_names(&d.call.answer_not_offered),
-                codec_names(&d.call.offer_pts)
+                codec_names(&call.answer_not_offered),
+                codec_names(&call.offer_pts)
             ),
         )
     })
@@ -287,12 +289,13 @@ fn behind_nat(f: &Facts<'_>) -> Option<(Cause, String)> {
     ))
 }
 
-/// `"; the offer had PCMU (0), ..."`, or empty when the offer is unknown.
-fn offer_had(pts: &[u16]) -> String {
-    if pts.is_empty() {
-        String::new()
-    } else {
-        format!("; the offer had {}", codec_names(pts))
+/// `"; the offer had PCMU (0), ..."`, or empty when the offer is unknown (or not a call).
+fn offer_had(call: Option<&CallState>) -> String {
+    match call {
+        Some(c) if !c.offer_pts.is_empty() => {
+            format!("; the offer had {}", codec_names(&c.offer_pts))
+        }
+        _ => String::new(),
     }
 }
 
@@ -300,7 +303,7 @@ impl Dialog {
     /// The causes of this dialog, most important first: the outcome rules (first match), then
     /// the extra rules.
     pub(super) fn causes(&self) -> Vec<Finding> {
-        let registration = self.kind == Kind::Registration;
+        let registration = self.kind() == Kind::Registration;
         let user = if registration || self.from_user.is_empty() {
             &self.to_user
         } else {
@@ -316,6 +319,7 @@ impl Dialog {
                 format!(" ({})", self.warning)
             },
             d: self,
+            call: self.call(),
         };
         let outcome = OUTCOME_RULES.iter().find_map(|(_name, rule)| rule(&facts));
         let extra = EXTRA_RULES.iter().filter_map(|(_name, rule)| rule(&facts));

@@ -48,12 +48,20 @@ impl Dialog {
             b"" => head.to_user,
             u => u,
         };
-        let registrar = match head.start {
-            Some(StartLine::Request { uri, .. }) => text(scan::uri_host(uri)),
-            _ => String::new(),
+        let role = match kind {
+            Kind::Call => Role::Call(CallState {
+                caller_tag: head.from_tag.to_vec(),
+                ..CallState::default()
+            }),
+            Kind::Registration => Role::Registration {
+                registrar: match head.start {
+                    Some(StartLine::Request { uri, .. }) => text(scan::uri_host(uri)),
+                    _ => String::new(),
+                },
+            },
         };
         Dialog {
-            kind,
+            role,
             call_id: text(head.call_id),
             from_user: text(head.from_user),
             to_user: text(if kind == Kind::Registration {
@@ -61,7 +69,6 @@ impl Dialog {
             } else {
                 to_user
             }),
-            registrar,
             start: ts,
             last: ts,
             transport: tr,
@@ -79,10 +86,6 @@ impl Dialog {
             attempts: 0,
             offer_private: None,
             auth: Auth::default(),
-            call: CallState {
-                caller_tag: head.from_tag.to_vec(),
-                ..CallState::default()
-            },
             finished: false,
             cut_by_end: false,
             messages: 0,
@@ -94,6 +97,28 @@ impl Dialog {
                 labels: String::with_capacity(192),
             },
             peers: Vec::with_capacity(2),
+        }
+    }
+
+    pub(super) fn kind(&self) -> Kind {
+        match self.role {
+            Role::Call(_) => Kind::Call,
+            Role::Registration { .. } => Kind::Registration,
+        }
+    }
+
+    /// What only a call has; `None` for a registration.
+    pub(super) fn call(&self) -> Option<&CallState> {
+        match &self.role {
+            Role::Call(call) => Some(call),
+            Role::Registration { .. } => None,
+        }
+    }
+
+    fn call_mut(&mut self) -> Option<&mut CallState> {
+        match &mut self.role {
+            Role::Call(call) => Some(call),
+            Role::Registration { .. } => None,
         }
     }
 
@@ -179,54 +204,8 @@ impl Dialog {
             }
             None => {}
         }
-        if self.kind == Kind::Call {
-            self.media(ts, head, msg, media);
-        }
-    }
-
-    /// SDP of an offer or answer (INVITE, re-INVITE, UPDATE, PRACK, ACK and their 1xx/2xx):
-    /// RTP and RTCP to its addresses belong to this call.
-    fn media(&mut self, ts: f64, head: &SipHead<'_>, msg: &[u8], media: &mut Media) {
-        let is_request = head.method().is_some();
-        let carries_sdp = match head.start {
-            Some(StartLine::Request { method, .. }) => {
-                matches!(method, b"INVITE" | b"UPDATE" | b"ACK" | b"PRACK")
-            }
-            Some(StartLine::Response { code, .. }) => {
-                (101..300).contains(&code)
-                    && matches!(head.cseq_method, b"INVITE" | b"UPDATE" | b"PRACK")
-            }
-            None => false,
-        };
-        if carries_sdp
-            && let Some(body) = sdp_body(head, msg)
-            && let Some(sdp) = rtp::sdp_audio(body)
-        {
-            // A request with the caller's From tag comes from the caller; a response to it
-            // from the callee (and the other way round for the callee's requests).
-            let from_caller = (head.from_tag == self.call.caller_tag.as_slice()) == is_request;
-            let side = if from_caller {
-                Side::Caller
-            } else {
-                Side::Callee
-            };
-            let id = match self.call.media_id {
-                Some(id) => id,
-                None => {
-                    let id = media.open_session(ts);
-                    self.call.media_id = Some(id);
-                    id
-                }
-            };
-            media.sdp(id, side, sdp);
-        }
-        if let Some(id) = self.call.media_id {
-            if let Some(a) = self.call.answered_at {
-                media.answered(id, a);
-            }
-            if let Some(b) = self.call.bye_at {
-                media.ended(id, b);
-            }
+        if let Some(call) = self.call_mut() {
+            call.media(ts, head, msg, media);
         }
     }
 
@@ -275,8 +254,10 @@ impl Dialog {
                     && let Some(sdp) = body_sdp(head, msg)
                 {
                     self.check_private(src, &sdp.connection);
-                    if self.call.offer_pts.is_empty() {
-                        self.call.offer_pts = sdp.payload_types;
+                    if let Some(call) = self.call_mut()
+                        && call.offer_pts.is_empty()
+                    {
+                        call.offer_pts = sdp.payload_types;
                     }
                 }
                 if let Ok(ip) = self.contact_host.parse::<IpAddr>()
@@ -292,12 +273,19 @@ impl Dialog {
                     ));
                 }
             }
-            b"CANCEL" => self.call.cancelled = true,
-            b"BYE" => {
-                if self.call.bye_at.is_none() {
-                    self.call.bye_at = Some(ts);
+            b"CANCEL" => {
+                if let Some(call) = self.call_mut() {
+                    call.cancelled = true;
                 }
-                if self.call.answered_at.is_some() || self.final_status.is_some() {
+            }
+            b"BYE" => {
+                let answered = self.call_mut().is_some_and(|call| {
+                    if call.bye_at.is_none() {
+                        call.bye_at = Some(ts);
+                    }
+                    call.answered_at.is_some()
+                });
+                if answered || self.final_status.is_some() {
                     self.finished = true;
                 }
             }
@@ -331,8 +319,11 @@ impl Dialog {
             self.received = text(head.via_received);
             self.check_received();
         }
-        if (180..200).contains(&code) && self.call.first_18x.is_none() {
-            self.call.first_18x = Some(ts);
+        if (180..200).contains(&code)
+            && let Some(call) = self.call_mut()
+            && call.first_18x.is_none()
+        {
+            call.first_18x = Some(ts);
         }
         if code < 200 {
             return;
@@ -354,23 +345,8 @@ impl Dialog {
         });
         if (200..300).contains(&code) {
             if method == b"INVITE" {
-                if self.call.answered_at.is_none() {
-                    self.call.answered_at = Some(ts);
-                }
-                if let Some(sdp) = body_sdp(head, msg) {
-                    if sdp.audio_port == Some(0) {
-                        self.call.answer_refused = true;
-                    } else if !self.call.offer_pts.is_empty()
-                        && self.call.answer_not_offered.is_empty()
-                    {
-                        self.call.answer_not_offered = sdp
-                            .payload_types
-                            .iter()
-                            .copied()
-                            // Dynamic numbers (96-127) may be remapped by the answer: static ones only.
-                            .filter(|pt| *pt < 96 && !self.call.offer_pts.contains(pt))
-                            .collect();
-                    }
+                if let Some(call) = self.call_mut() {
+                    call.answered(ts, body_sdp(head, msg));
                 }
             } else {
                 self.finished = true;
@@ -399,12 +375,15 @@ impl Dialog {
         let causes = self.causes();
         let invite = self.first_request_ts.unwrap_or(self.start);
         let ladder = self.finish_ladder();
+        let (first_18x, answered_at, bye_at) = self.call().map_or((None, None, None), |c| {
+            (c.first_18x, c.answered_at, c.bye_at)
+        });
         CallSummary {
             ladder,
             start_text: crate::render::time_text(self.start),
-            post_dial_delay_ms: self.call.first_18x.map(|t| ms(invite, t)),
-            setup_time_ms: self.call.answered_at.map(|t| ms(invite, t)),
-            duration_ms: match (self.call.answered_at, self.call.bye_at) {
+            post_dial_delay_ms: first_18x.map(|t| ms(invite, t)),
+            setup_time_ms: answered_at.map(|t| ms(invite, t)),
+            duration_ms: match (answered_at, bye_at) {
                 (Some(a), Some(b)) => Some(ms(a, b)),
                 _ => None,
             },
@@ -429,12 +408,16 @@ impl Dialog {
 
     pub(super) fn registration_summary(mut self) -> RegistrationSummary {
         let causes = self.causes();
+        let registrar = match &mut self.role {
+            Role::Registration { registrar } => std::mem::take(registrar),
+            Role::Call(_) => String::new(),
+        };
         RegistrationSummary {
             ladder: self.finish_ladder(),
             start_text: crate::render::time_text(self.start),
             call_id: self.call_id,
             user: self.to_user,
-            registrar: self.registrar,
+            registrar,
             start: self.start,
             attempts: self.attempts,
             auth_rounds: self.auth.rounds,
@@ -467,4 +450,72 @@ fn sdp_body<'m>(head: &SipHead<'_>, msg: &'m [u8]) -> Option<&'m [u8]> {
         .any(|w| w.eq_ignore_ascii_case(b"sdp"))
         || body.starts_with(b"v=0");
     is_sdp.then_some(body)
+}
+
+impl CallState {
+    /// SDP of an offer or answer (INVITE, re-INVITE, UPDATE, PRACK, ACK and their 1xx/2xx):
+    /// RTP and RTCP to its addresses belong to this call.
+    fn media(&mut self, ts: f64, head: &SipHead<'_>, msg: &[u8], media: &mut Media) {
+        let is_request = head.method().is_some();
+        let carries_sdp = match head.start {
+            Some(StartLine::Request { method, .. }) => {
+                matches!(method, b"INVITE" | b"UPDATE" | b"ACK" | b"PRACK")
+            }
+            Some(StartLine::Response { code, .. }) => {
+                (101..300).contains(&code)
+                    && matches!(head.cseq_method, b"INVITE" | b"UPDATE" | b"PRACK")
+            }
+            None => false,
+        };
+        if carries_sdp
+            && let Some(body) = sdp_body(head, msg)
+            && let Some(sdp) = rtp::sdp_audio(body)
+        {
+            // A request with the caller's From tag comes from the caller; a response to it
+            // from the callee (and the other way round for the callee's requests).
+            let from_caller = (head.from_tag == self.caller_tag.as_slice()) == is_request;
+            let side = if from_caller {
+                Side::Caller
+            } else {
+                Side::Callee
+            };
+            let id = match self.media_id {
+                Some(id) => id,
+                None => {
+                    let id = media.open_session(ts);
+                    self.media_id = Some(id);
+                    id
+                }
+            };
+            media.sdp(id, side, sdp);
+        }
+        if let Some(id) = self.media_id {
+            if let Some(a) = self.answered_at {
+                media.answered(id, a);
+            }
+            if let Some(b) = self.bye_at {
+                media.ended(id, b);
+            }
+        }
+    }
+
+    /// A 2xx to the INVITE: answered, and what its SDP answer says about the offer.
+    fn answered(&mut self, ts: f64, sdp: Option<scan::SdpInfo>) {
+        if self.answered_at.is_none() {
+            self.answered_at = Some(ts);
+        }
+        if let Some(sdp) = sdp {
+            if sdp.audio_port == Some(0) {
+                self.answer_refused = true;
+            } else if !self.offer_pts.is_empty() && self.answer_not_offered.is_empty() {
+                self.answer_not_offered = sdp
+                    .payload_types
+                    .iter()
+                    .copied()
+                    // Dynamic numbers (96-127) may be remapped by the answer: static ones only.
+                    .filter(|pt| *pt < 96 && !self.offer_pts.contains(pt))
+                    .collect();
+            }
+        }
+    }
 }

@@ -62,15 +62,13 @@ enum Kind {
     Registration,
 }
 
-/// One Call-ID's messages: a call (INVITE dialog, `Kind::Call`) or a registration (REGISTER
-/// transactions sharing a Call-ID, `Kind::Registration`).
+/// One Call-ID's messages: a call (INVITE dialog) or a registration (REGISTER transactions
+/// sharing a Call-ID); what only one of them has is in its [`Role`].
 struct Dialog {
-    kind: Kind,
+    role: Role,
     call_id: String,
     from_user: String,
     to_user: String,
-    /// Registrar host (Request-URI host of the first REGISTER).
-    registrar: String,
     start: f64,
     last: f64,
     transport: Transport,
@@ -89,8 +87,6 @@ struct Dialog {
     /// The credentials exchange (RFC 3261 §22).
     auth: Auth,
     offer_private: Option<String>,
-    /// What only a call has (left at its default for a registration).
-    call: CallState,
     finished: bool,
     cut_by_end: bool,
     messages: u32,
@@ -107,6 +103,17 @@ struct Auth {
     last_request_had_credentials: bool,
     challenged_after_credentials: bool,
     rejected_after_credentials: bool,
+}
+
+/// What kind of exchange a dialog is, with what only that kind has.
+enum Role {
+    /// An INVITE dialog.
+    Call(CallState),
+    /// REGISTER transactions sharing a Call-ID.
+    Registration {
+        /// Registrar host (Request-URI host of the first REGISTER).
+        registrar: String,
+    },
 }
 
 /// What only a call has: its timing, its SDP offer and answer, its media session.
@@ -241,13 +248,13 @@ impl<'s> Analyzer<'s> {
             .iter()
             .filter(|(_, d)| {
                 // RTP keeps a call alive between its SIP messages.
-                let last = match d.call.media_id {
+                let last = match d.call().and_then(|c| c.media_id) {
                     Some(id) => d.last.max(self.media.last_activity(id)),
                     None => d.last,
                 };
                 let idle = now - last;
                 (d.finished && idle > LINGER_S)
-                    || (d.kind == Kind::Call && idle > CALL_IDLE_S)
+                    || (d.kind() == Kind::Call && idle > CALL_IDLE_S)
                     || idle > REG_IDLE_S
             })
             .map(|(k, _)| k.clone())
@@ -261,17 +268,18 @@ impl<'s> Analyzer<'s> {
 
     fn summarise(&mut self, d: Dialog) {
         let matches = self.user_filter.as_deref().is_none_or(|u| d.concerns(u));
-        match d.kind {
+        match d.kind() {
             Kind::Call => {
-                let media = d.call.media_id.and_then(|id| {
+                let media = d.call().and_then(|call| {
+                    let id = call.media_id?;
                     let ctx = CallContext {
                         start: d.start,
-                        answered_at: d.call.answered_at,
-                        bye_at: d.call.bye_at,
+                        answered_at: call.answered_at,
+                        bye_at: call.bye_at,
                         capture_end: self.last_ts.max(self.media.last_ts),
                         caller_public: d.client.ip().filter(|ip| !is_private(*ip)),
-                        answer_not_offered: (!d.call.answer_not_offered.is_empty())
-                            .then(|| codec_names(&d.call.answer_not_offered)),
+                        answer_not_offered: (!call.answer_not_offered.is_empty())
+                            .then(|| codec_names(&call.answer_not_offered)),
                     };
                     self.media.close(id, &ctx)
                 });
