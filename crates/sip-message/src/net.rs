@@ -2,14 +2,15 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-/// Whether an address is not reachable from the public Internet as written: IPv4 private
-/// ranges (RFC 1918: 10/8, 172.16/12, 192.168/16), loopback (127/8), link-local (169.254/16,
-/// RFC 3927), carrier-grade NAT (100.64/10, RFC 6598); IPv6 unique local (fc00::/7, RFC 4193),
-/// link-local (fe80::/10), loopback (`::1`), and IPv4-mapped IPv6 (`::ffff:a.b.c.d`) of the
-/// IPv4 ranges.
+/// Whether an address belongs to a private network, not reachable from the public Internet as
+/// written: IPv4 private ranges (RFC 1918: 10/8, 172.16/12, 192.168/16), link-local
+/// (169.254/16, RFC 3927), carrier-grade NAT (100.64/10, RFC 6598); IPv6 unique local
+/// (fc00::/7, RFC 4193), link-local (fe80::/10), and IPv4-mapped IPv6 (`::ffff:a.b.c.d`) of the
+/// IPv4 ranges. Loopback (127/8, `::1`) is not: it is this host, where nothing is translated (a
+/// server and its clients on one machine, as in a lab).
 ///
 /// A contact, a Via `sent-by` or an SDP address in these ranges, while the packets came from
-/// somewhere else, means the client is behind NAT.
+/// somewhere else, means the client is behind NAT. The one rule for every crate.
 pub fn is_private(ip: IpAddr) -> bool {
     match ip {
         IpAddr::V4(v4) => is_private_v4(v4),
@@ -31,7 +32,6 @@ pub fn is_private_host(host: &str) -> bool {
 fn is_private_v4(v4: Ipv4Addr) -> bool {
     let [a, b, ..] = v4.octets();
     v4.is_private()
-        || v4.is_loopback()
         || v4.is_link_local()
         || (a == 100 && (64..128).contains(&b))
 }
@@ -41,5 +41,5 @@ fn is_private_v6(v6: Ipv6Addr) -> bool {
         return is_private_v4(v4);
     }
     let first = v6.segments()[0];
-    v6.is_loopback() || (first & 0xfe00) == 0xfc00 || (first & 0xffc0) == 0xfe80
+    (first & 0xfe00) == 0xfc00 || (first & 0xffc0) == 0xfe80
 }

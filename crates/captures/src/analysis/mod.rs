@@ -9,6 +9,7 @@ use std::net::{IpAddr, SocketAddr};
 use crate::net::{Sink, Transport, WarnKind};
 use crate::rtp::{self, CallContext, Media};
 use crate::scan::{self, StartLine};
+use sip_message::is_private;
 
 mod causes;
 mod dialog;
@@ -458,12 +459,6 @@ impl Sink for Analyzer<'_> {
     fn warn(&mut self, kind: WarnKind, text: String) {
         Analyzer::warn(self, kind, text);
     }
-}
-
-/// A private address for NAT detection: [`sip_message::is_private`], except loopback, which
-/// lab captures (every party on 127.0.0.x) use as if it were public.
-pub(crate) fn is_private(ip: IpAddr) -> bool {
-    !ip.to_canonical().is_loopback() && sip_message::is_private(ip)
 }
 
 /// Sort by (start, Call-ID), moving each (large) summary once: sort indices, then permute.

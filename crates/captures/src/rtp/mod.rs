@@ -11,7 +11,7 @@ use std::net::{IpAddr, SocketAddr};
 
 use serde::Serialize;
 
-use crate::analysis::is_private;
+use sip_message::is_private;
 
 mod judge;
 mod media;

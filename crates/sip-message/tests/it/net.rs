@@ -14,9 +14,9 @@ const PRIVATE: &[(&str, bool)] = &[
     ("172.32.0.1", false),
     ("192.168.1.20", true),
     ("192.169.0.1", false),
-    // loopback, link-local (RFC 3927)
-    ("127.0.0.1", true),
-    ("127.255.0.9", true),
+    // loopback is this host, not a private network: no NAT to see; link-local (RFC 3927)
+    ("127.0.0.1", false),
+    ("127.255.0.9", false),
     ("169.254.10.1", true),
     ("169.253.0.1", false),
     // carrier-grade NAT (RFC 6598)
@@ -28,19 +28,19 @@ const PRIVATE: &[(&str, bool)] = &[
     ("8.8.8.8", false),
     ("192.0.2.10", false),
     ("203.0.113.5", false),
-    // IPv6: unique local (RFC 4193), link-local, loopback
+    // IPv6: unique local (RFC 4193), link-local; loopback is not private
     ("fc00::1", true),
     ("fd12:3456:789a::1", true),
     ("fe80::1", true),
     ("febf::1", true),
     ("fec0::1", false),
-    ("::1", true),
+    ("::1", false),
     ("2001:db8::1", false),
     ("2606:4700::1111", false),
     ("::", false),
     // IPv4-mapped IPv6 follows the IPv4 address
     ("::ffff:10.1.2.3", true),
-    ("::ffff:127.0.0.1", true),
+    ("::ffff:127.0.0.1", false),
     ("::ffff:100.64.1.1", true),
     ("::ffff:8.8.8.8", false),
 ];
