@@ -53,6 +53,7 @@ struct AdminPage {
     runbooks: String,
 }
 
+/// The page for `user`, an administrator (every handler here takes an [`AdminUser`]).
 async fn admin_view(
     state: &AppState,
     user: &CurrentUser,
