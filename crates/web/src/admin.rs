@@ -4,14 +4,13 @@
 //! or the last administrator.
 
 use askama::Template;
-use axum::Form;
 use axum::extract::{Path, State};
 use axum::http::header::CACHE_CONTROL;
 use axum::http::{HeaderValue, StatusCode};
 use serde::Deserialize;
 
 use crate::AppState;
-use crate::auth::{CurrentUser, PageUser, Role};
+use crate::auth::{AdminUser, CsrfForm, CurrentUser, Role, csrf_field};
 use crate::error::{AppError, AppResult};
 use crate::labels;
 use crate::pages::{Nav, PageResult, html_status};
@@ -54,6 +53,7 @@ struct AdminPage {
     runbooks: String,
 }
 
+/// The page for `user`, an administrator (every handler here takes an [`AdminUser`]).
 async fn admin_view(
     state: &AppState,
     user: &CurrentUser,
@@ -62,7 +62,6 @@ async fn admin_view(
     new_token: Option<String>,
     kept: Kept,
 ) -> AppResult<AdminPage> {
-    user.require(user.role == Role::Admin, "administration")?;
     let users = state.store.users().await?;
     Ok(AdminPage {
         nav: Some(Nav::of(user)),
@@ -157,7 +156,7 @@ async fn refused(state: &AppState, user: &CurrentUser, e: AppError, kept: Kept) 
     }
 }
 
-pub(crate) async fn admin(State(state): State<AppState>, PageUser(user): PageUser) -> PageResult {
+pub(crate) async fn admin(State(state): State<AppState>, AdminUser(user): AdminUser) -> PageResult {
     ok_page(&admin_view(&state, &user, None, None, None, Kept::default()).await?)
 }
 
@@ -173,13 +172,13 @@ pub(crate) struct NewUserForm {
     role: String,
 }
 
+csrf_field!(NewUserForm);
+
 pub(crate) async fn admin_create_user(
     State(state): State<AppState>,
-    PageUser(user): PageUser,
-    Form(form): Form<NewUserForm>,
+    AdminUser(user): AdminUser,
+    CsrfForm(form): CsrfForm<NewUserForm>,
 ) -> PageResult {
-    user.check_csrf(form.csrf.as_deref())?;
-    user.require(user.role == Role::Admin, "administration")?;
     let name = form.username.trim().to_owned();
     let kept = Kept {
         new_username: name.clone(),
@@ -268,14 +267,14 @@ pub(crate) struct DisableForm {
     disabled: bool,
 }
 
+csrf_field!(DisableForm);
+
 pub(crate) async fn admin_disable_user(
     State(state): State<AppState>,
-    PageUser(user): PageUser,
+    AdminUser(user): AdminUser,
     Path(name): Path<String>,
-    Form(form): Form<DisableForm>,
+    CsrfForm(form): CsrfForm<DisableForm>,
 ) -> PageResult {
-    user.check_csrf(form.csrf.as_deref())?;
-    user.require(user.role == Role::Admin, "administration")?;
     let result = async {
         if form.disabled {
             if name == user.username {
@@ -312,15 +311,15 @@ pub(crate) struct RoleForm {
     role: String,
 }
 
+csrf_field!(RoleForm);
+
 /// Gives a user another role; the store ends their sessions so the old rights stop at once.
 pub(crate) async fn admin_set_role(
     State(state): State<AppState>,
-    PageUser(user): PageUser,
+    AdminUser(user): AdminUser,
     Path(name): Path<String>,
-    Form(form): Form<RoleForm>,
+    CsrfForm(form): CsrfForm<RoleForm>,
 ) -> PageResult {
-    user.check_csrf(form.csrf.as_deref())?;
-    user.require(user.role == Role::Admin, "administration")?;
     let result = async {
         let role = form.role.trim().to_ascii_lowercase();
         let Some(role) = Role::parse(&role) else {
@@ -379,13 +378,13 @@ pub(crate) struct TokenForm {
     label: String,
 }
 
+csrf_field!(TokenForm);
+
 pub(crate) async fn admin_create_token(
     State(state): State<AppState>,
-    PageUser(user): PageUser,
-    Form(form): Form<TokenForm>,
+    AdminUser(user): AdminUser,
+    CsrfForm(form): CsrfForm<TokenForm>,
 ) -> PageResult {
-    user.check_csrf(form.csrf.as_deref())?;
-    user.require(user.role == Role::Admin, "administration")?;
     let made = crate::create_api_token_for(
         &state.store,
         form.username.trim(),
@@ -424,14 +423,14 @@ pub(crate) struct RevokeForm {
     label: String,
 }
 
+csrf_field!(RevokeForm);
+
 /// Revokes a user's API tokens (all, or those with a label).
 pub(crate) async fn admin_revoke_tokens(
     State(state): State<AppState>,
-    PageUser(user): PageUser,
-    Form(form): Form<RevokeForm>,
+    AdminUser(user): AdminUser,
+    CsrfForm(form): CsrfForm<RevokeForm>,
 ) -> PageResult {
-    user.check_csrf(form.csrf.as_deref())?;
-    user.require(user.role == Role::Admin, "administration")?;
     let name = form.username.trim();
     let label = Some(form.label.trim()).filter(|l| !l.is_empty());
     match state

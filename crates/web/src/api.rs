@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use crate::AppState;
 use crate::auth::ApiUser;
 use crate::error::{ApiError, AppError};
+use crate::files;
 use crate::flow::{self, Next};
 use crate::ops;
 
@@ -374,18 +375,17 @@ pub(crate) async fn upload(
     Path(id): Path<i64>,
     multipart: Result<Multipart, axum::extract::multipart::MultipartRejection>,
 ) -> ApiResult<(StatusCode, Json<incidents::Attachment>)> {
-    // A body over the limit (by its Content-Length) is refused before the handler reads it:
-    // answer with the documented JSON error, not the extractor's plain text.
-    let multipart = multipart.map_err(|e| crate::pages::multipart_rejection(&state, &e))?;
-    ops::may_upload(&state, &user, id).await?;
-    // ApiUser checked the x-csrf-token header of a session already.
-    let (_, file) = crate::pages::read_multipart(&state, &user, true, multipart).await?;
-    let Some((name, ct, bytes)) = file else {
-        return Err(
-            AppError::BadRequest("send the file in a part named \"file\"".to_owned()).into(),
-        );
-    };
-    let a = ops::upload(&state, &user, id, &name, &ct, &bytes).await?;
+    // A body over the limit is answered with the documented JSON error, not the extractor's
+    // plain text; ApiUser checked the x-csrf-token header of a session already.
+    let a = files::receive(
+        &state,
+        &user,
+        id,
+        multipart,
+        files::Csrf::Checked,
+        "send the file in a part named \"file\"",
+    )
+    .await?;
     Ok((StatusCode::CREATED, Json(a)))
 }
 
@@ -394,5 +394,5 @@ pub(crate) async fn download(
     ApiUser(_user): ApiUser,
     Path(att): Path<i64>,
 ) -> ApiResult<Response> {
-    Ok(crate::pages::attachment_response(&state, att).await?)
+    Ok(files::download(&state, att).await?)
 }

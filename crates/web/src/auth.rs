@@ -9,10 +9,13 @@ use std::fmt;
 use argon2::password_hash::PasswordHasher;
 use argon2::password_hash::phc::PasswordHash;
 use argon2::{Algorithm, Argon2, Params, Version};
-use axum::extract::FromRequestParts;
+use axum::Form;
+use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::header::{AUTHORIZATION, COOKIE};
 use axum::http::request::Parts;
+use axum::response::{IntoResponse, Response};
 use rand::RngCore;
+use serde::de::DeserializeOwned;
 use sha2::{Digest, Sha256};
 
 use crate::AppState;
@@ -419,9 +422,88 @@ impl FromRequestParts<AppState> for PageUser {
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
         match authenticate(parts, state).await? {
-            Some(u) => Ok(PageUser(u)),
+            Some(u) => {
+                // Kept for the request's other extractors ([`CsrfForm`]): one lookup per request.
+                parts.extensions.insert(u.clone());
+                Ok(PageUser(u))
+            }
             None => Err(AppError::Unauthorized.into()),
         }
+    }
+}
+
+/// A logged-in administrator; other roles get 403, anonymous requests the login form.
+pub(crate) struct AdminUser(pub(crate) CurrentUser);
+
+impl FromRequestParts<AppState> for AdminUser {
+    type Rejection = crate::error::PageError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let PageUser(user) = PageUser::from_request_parts(parts, state).await?;
+        user.require(user.role == Role::Admin, "administration")?;
+        Ok(AdminUser(user))
+    }
+}
+
+/// A page form that carries the session's CSRF token in a `csrf` field.
+pub(crate) trait CsrfField {
+    /// The token the form submitted, if any.
+    fn csrf(&self) -> Option<&str>;
+}
+
+/// Implements [`CsrfField`] for form structs with a `csrf: Option<String>` field.
+macro_rules! csrf_field {
+    ($($form:ty),+ $(,)?) => {
+        $(impl $crate::auth::CsrfField for $form {
+            fn csrf(&self) -> Option<&str> {
+                self.csrf.as_deref()
+            }
+        })+
+    };
+}
+pub(crate) use csrf_field;
+
+/// A form of name/value pairs (the gate questions of a new incident): its first `csrf` pair.
+impl CsrfField for Vec<(String, String)> {
+    fn csrf(&self) -> Option<&str> {
+        self.iter()
+            .find(|(name, _)| name == "csrf")
+            .map(|(_, value)| value.as_str())
+    }
+}
+
+/// A page form whose `csrf` field is checked against the session before the handler runs
+/// (bearer-token requests are exempt). A body that is no such form is refused as axum's `Form`
+/// refuses it; a missing or wrong token is 403. The user is the one [`PageUser`] found (or is
+/// looked up when the handler takes no `PageUser`).
+pub(crate) struct CsrfForm<T>(pub(crate) T);
+
+impl<T> FromRequest<AppState> for CsrfForm<T>
+where
+    T: DeserializeOwned + CsrfField + Send,
+{
+    type Rejection = Response;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
+        let (mut parts, body) = req.into_parts();
+        let user = match parts.extensions.get::<CurrentUser>() {
+            Some(u) => u.clone(),
+            None => {
+                PageUser::from_request_parts(&mut parts, state)
+                    .await
+                    .map_err(IntoResponse::into_response)?
+                    .0
+            }
+        };
+        let Form(form) = Form::<T>::from_request(Request::from_parts(parts, body), state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        user.check_csrf(form.csrf())
+            .map_err(|e| crate::error::PageError(e).into_response())?;
+        Ok(CsrfForm(form))
     }
 }
 

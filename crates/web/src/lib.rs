@@ -9,6 +9,7 @@ mod admin;
 mod api;
 mod auth;
 mod error;
+mod files;
 mod flow;
 mod idem;
 pub(crate) mod labels;
@@ -405,45 +406,45 @@ pub fn router(state: AppState) -> Router {
     let (request_timeout, body_idle) = (state.cfg.request_timeout, state.cfg.body_idle_timeout);
     Router::new()
         // operations
-        .route("/healthz", get(pages::healthz))
+        .route("/healthz", get(pages::operations::healthz))
         .route("/metrics", get(reports::metrics))
-        .route("/static/style.css", get(pages::style_css))
-        .route("/static/app.js", get(pages::app_js))
+        .route("/static/style.css", get(pages::operations::style_css))
+        .route("/static/app.js", get(pages::operations::app_js))
         // pages
-        .route("/", get(pages::home))
+        .route("/", get(pages::login::home))
         .route(
             "/login",
-            get(pages::login_form)
-                .post(pages::login)
+            get(pages::login::login_form)
+                .post(pages::login::login)
                 .layer(axum::extract::DefaultBodyLimit::max(LOGIN_BODY_LIMIT)),
         )
-        .route("/logout", post(pages::logout))
-        .route("/queue/{level}", get(pages::queue))
-        .route("/incidents/new", get(pages::new_incident_form))
-        .route("/incidents", post(pages::open_incident))
-        .route("/incidents/{id}", get(pages::step_page))
-        .route("/incidents/{id}/answer", post(pages::answer))
-        .route("/incidents/{id}/check", post(pages::run_check))
+        .route("/logout", post(pages::login::logout))
+        .route("/queue/{level}", get(pages::queue::queue))
+        .route("/incidents/new", get(pages::open::new_incident_form))
+        .route("/incidents", post(pages::open::open_incident))
+        .route("/incidents/{id}", get(pages::step::step_page))
+        .route("/incidents/{id}/answer", post(pages::actions::answer))
+        .route("/incidents/{id}/check", post(pages::actions::run_check))
         .route(
             "/incidents/{id}/escalate",
-            get(pages::escalate_form).post(pages::escalate),
+            get(pages::escalate::escalate_form).post(pages::escalate::escalate),
         )
-        .route("/incidents/{id}/close", post(pages::close))
+        .route("/incidents/{id}/close", post(pages::actions::close))
         .route("/incidents/{id}/accept", post(workspace::accept))
         .route("/incidents/{id}/revise", post(workspace::revise))
         .route("/incidents/{id}/notes", post(workspace::note))
         .route("/incidents/{id}/dossier.md", get(workspace::dossier_md))
-        .route("/incidents/{id}/take", post(pages::take))
-        .route("/incidents/{id}/status", post(pages::set_status))
-        .route("/incidents/{id}/timeline", get(pages::timeline))
+        .route("/incidents/{id}/take", post(pages::actions::take))
+        .route("/incidents/{id}/status", post(pages::actions::set_status))
+        .route("/incidents/{id}/timeline", get(pages::timeline::timeline))
         .route(
             "/incidents/{id}/attachments",
-            post(pages::upload).layer(body_limit),
+            post(pages::attachments::upload).layer(body_limit),
         )
-        .route("/attachments/{att}", get(pages::download))
+        .route("/attachments/{att}", get(pages::attachments::download))
         .route(
             "/incidents/{id}/attachments/{att}/view",
-            get(pages::view_attachment),
+            get(pages::attachments::view_attachment),
         )
         .route("/search", get(search::page))
         .route("/reports", get(reports::page))
@@ -490,7 +491,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/search", get(search::api))
         .route("/api/reports", get(reports::api_list))
         .route("/api/reports/{name}", get(reports::api_report))
-        .fallback(pages::not_found)
+        .fallback(pages::operations::not_found)
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             metrics::track,

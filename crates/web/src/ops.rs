@@ -542,65 +542,6 @@ pub(crate) async fn set_status(
     .await
 }
 
-/// Attaching a client log or capture.
-/// Whether `user` may attach files to incident `id`: checked before an upload's body is read.
-pub(crate) async fn may_upload(state: &AppState, user: &CurrentUser, id: i64) -> AppResult<()> {
-    let inc = load(state, id).await?;
-    // Every agent who can see the incident may add to it while it is open: an L1 agent keeps
-    // following, with files and notes, what they escalated.
-    user.require(
-        inc.status != IncStatus::Closed,
-        "attaching files to a closed incident",
-    )
-}
-
-pub(crate) async fn upload(
-    state: &AppState,
-    user: &CurrentUser,
-    id: i64,
-    name: &str,
-    content_type: &str,
-    bytes: &[u8],
-) -> AppResult<incidents::Attachment> {
-    may_upload(state, user, id).await?;
-    if bytes.len() > state.cfg.max_upload_bytes {
-        return Err(too_large(state.cfg.max_upload_bytes));
-    }
-    let name = sanitize_name(name);
-    if name.is_empty() {
-        return Err(AppError::BadRequest("choose a file to attach".to_owned()));
-    }
-    let ct = if content_type.trim().is_empty() {
-        "application/octet-stream"
-    } else {
-        content_type.trim()
-    };
-    Ok(state
-        .store
-        .add_attachment(id, &name, ct, bytes, &user.username)
-        .await?)
-}
-
-pub(crate) fn too_large(limit: usize) -> AppError {
-    AppError::TooLarge(format!(
-        "the file is larger than the limit of {} bytes ({} MiB)",
-        limit,
-        limit / (1024 * 1024)
-    ))
-}
-
-/// Keeps only the last path component and printable characters of an uploaded file name, so a
-/// name cannot smuggle a path or header-breaking characters into a download.
-pub(crate) fn sanitize_name(name: &str) -> String {
-    let base = name.rsplit(['/', '\\']).next().unwrap_or(name);
-    base.chars()
-        .filter(|c| !c.is_control() && *c != '"')
-        .take(200)
-        .collect::<String>()
-        .trim()
-        .to_owned()
-}
-
 /// The incidents of a queue tab.
 pub(crate) async fn queue(
     state: &AppState,
@@ -642,24 +583,4 @@ pub(crate) async fn queue(
         list.retain(|i| i.status != IncStatus::Closed);
     }
     Ok(list)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::sanitize_name;
-
-    #[test]
-    fn uploaded_file_names_lose_paths_and_control_characters() {
-        let table = [
-            ("client.log", "client.log"),
-            ("../../etc/passwd", "passwd"),
-            ("C:\\Users\\me\\capture.pcapng", "capture.pcapng"),
-            ("evil\"\r\nX-Header: 1.txt", "evilX-Header: 1.txt"),
-            ("  spaced.txt  ", "spaced.txt"),
-            ("dir/", ""),
-        ];
-        for (input, expected) in table {
-            assert_eq!(sanitize_name(input), expected, "{input:?}");
-        }
-    }
 }

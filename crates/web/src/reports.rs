@@ -296,7 +296,7 @@ const RESOLVE_BUCKETS_S: [i64; 9] = [
 
 /// `/metrics`: the app's metrics, plus closed incidents' time to resolve (one aggregate query).
 pub(crate) async fn metrics(State(state): State<AppState>) -> Result<Response, PageError> {
-    let base = crate::pages::metrics(State(state.clone())).await?;
+    let base = crate::pages::operations::metrics(State(state.clone())).await?;
     let (parts, body) = base.into_parts();
     let mut text = axum::body::to_bytes(body, 16 * 1024 * 1024)
         .await

@@ -5,13 +5,12 @@
 use std::time::Duration;
 
 use askama::Template;
-use axum::Form;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use serde::Deserialize;
 
 use crate::AppState;
-use crate::auth::{CurrentUser, PageUser, Role};
+use crate::auth::{AdminUser, CsrfForm, CurrentUser, csrf_field};
 use crate::error::{AppError, AppResult};
 use crate::pages::{Nav, PageResult, html_status};
 
@@ -84,6 +83,7 @@ fn event_words(e: &str) -> &'static str {
     }
 }
 
+/// The page for `user`, an administrator (every handler here takes an [`AdminUser`]).
 async fn view(
     state: &AppState,
     user: &CurrentUser,
@@ -91,7 +91,6 @@ async fn view(
     error: Option<String>,
     kept: Kept,
 ) -> AppResult<WebhooksPage> {
-    user.require(user.role == Role::Admin, "administration")?;
     let saved = state.store.webhook_targets().await?;
     let mut receivers: Vec<ReceiverRow> = state
         .cfg
@@ -192,7 +191,7 @@ async fn refused(state: &AppState, user: &CurrentUser, e: AppError, kept: Kept) 
     }
 }
 
-pub(crate) async fn page(State(state): State<AppState>, PageUser(user): PageUser) -> PageResult {
+pub(crate) async fn page(State(state): State<AppState>, AdminUser(user): AdminUser) -> PageResult {
     html_status(
         StatusCode::OK,
         &view(&state, &user, None, None, Kept::default()).await?,
@@ -214,13 +213,13 @@ pub(crate) struct SaveForm {
     timeout: String,
 }
 
+csrf_field!(SaveForm);
+
 pub(crate) async fn save(
     State(state): State<AppState>,
-    PageUser(user): PageUser,
-    Form(form): Form<SaveForm>,
+    AdminUser(user): AdminUser,
+    CsrfForm(form): CsrfForm<SaveForm>,
 ) -> PageResult {
-    user.check_csrf(form.csrf.as_deref())?;
-    user.require(user.role == Role::Admin, "administration")?;
     let kept = Kept {
         scope: form.scope.trim().to_owned(),
         url: form.url.trim().to_owned(),
@@ -275,13 +274,13 @@ pub(crate) struct RemoveForm {
     scope: String,
 }
 
+csrf_field!(RemoveForm);
+
 pub(crate) async fn remove(
     State(state): State<AppState>,
-    PageUser(user): PageUser,
-    Form(form): Form<RemoveForm>,
+    AdminUser(user): AdminUser,
+    CsrfForm(form): CsrfForm<RemoveForm>,
 ) -> PageResult {
-    user.check_csrf(form.csrf.as_deref())?;
-    user.require(user.role == Role::Admin, "administration")?;
     match state
         .store
         .remove_webhook_target(form.scope.trim(), &user.username)
@@ -308,14 +307,14 @@ pub(crate) struct RedeliverForm {
     csrf: Option<String>,
 }
 
+csrf_field!(RedeliverForm);
+
 pub(crate) async fn redeliver(
     State(state): State<AppState>,
-    PageUser(user): PageUser,
+    AdminUser(user): AdminUser,
     Path(id): Path<i64>,
-    Form(form): Form<RedeliverForm>,
+    CsrfForm(_): CsrfForm<RedeliverForm>,
 ) -> PageResult {
-    user.check_csrf(form.csrf.as_deref())?;
-    user.require(user.role == Role::Admin, "administration")?;
     match state
         .store
         .outbox_redeliver(id, &user.username)

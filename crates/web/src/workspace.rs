@@ -2,18 +2,20 @@
 //! revising an earlier answer, internal notes, and the dossier. Pages and API both; every
 //! rule is the rule book's (`casework`), reached through `ops`.
 
+use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::{Form, Json};
 use serde::Deserialize;
 
 use crate::AppState;
 use crate::api::ApiResult;
-use crate::auth::{ApiUser, CurrentUser, PageUser};
+use crate::auth::{ApiUser, CsrfForm, CurrentUser, PageUser, csrf_field};
 use crate::error::{AppError, AppResult};
 use crate::ops;
-use crate::pages::{PageResult, back_to, conflict_or};
+use crate::pages::PageResult;
+use crate::pages::actions::conflict_or;
+use crate::pages::step::back_to;
 
 /// Evidence as facts an agent reads: `(what, value)` rows from a JSON value, nested objects
 /// flattened with dotted names, arrays of scalars joined, long arrays summarized. At most
@@ -128,14 +130,15 @@ pub(crate) struct AcceptForm {
     step: String,
 }
 
+csrf_field!(AcceptForm);
+
 /// Accepting the answer the step's automated check proposed.
 pub(crate) async fn accept(
     State(state): State<AppState>,
     PageUser(user): PageUser,
     Path(id): Path<i64>,
-    Form(form): Form<AcceptForm>,
+    CsrfForm(form): CsrfForm<AcceptForm>,
 ) -> PageResult {
-    user.check_csrf(form.csrf.as_deref())?;
     match ops::accept_proposal(&state, &user, id, form.version, &form.step).await {
         Ok(_) => Ok(back_to(id, "Recorded")),
         Err(e) => conflict_or(&state, &user, id, e).await,
@@ -153,14 +156,15 @@ pub(crate) struct ReviseForm {
     note: Option<String>,
 }
 
+csrf_field!(ReviseForm);
+
 /// Changing an earlier answer; the steps after it are asked again.
 pub(crate) async fn revise(
     State(state): State<AppState>,
     PageUser(user): PageUser,
     Path(id): Path<i64>,
-    Form(form): Form<ReviseForm>,
+    CsrfForm(form): CsrfForm<ReviseForm>,
 ) -> PageResult {
-    user.check_csrf(form.csrf.as_deref())?;
     let req = ops::ReviseReq {
         version: form.version,
         step: form.step,
@@ -199,14 +203,15 @@ pub(crate) struct NoteForm {
     text: String,
 }
 
+csrf_field!(NoteForm);
+
 /// An internal note, from any agent, at any time.
 pub(crate) async fn note(
     State(state): State<AppState>,
     PageUser(user): PageUser,
     Path(id): Path<i64>,
-    Form(form): Form<NoteForm>,
+    CsrfForm(form): CsrfForm<NoteForm>,
 ) -> PageResult {
-    user.check_csrf(form.csrf.as_deref())?;
     match ops::note(&state, &user, id, &form.text).await {
         Ok(_) => Ok(back_to(id, "Noted")),
         Err(AppError::BadRequest(m)) => {

@@ -1,0 +1,160 @@
+//! The step page's forms: answering, running the check, taking the incident, setting its
+//! status, closing it. A stale page comes back as the incident is now, with the reason (409).
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use serde::Deserialize;
+
+use super::step::{back_to, step_page_view};
+use super::{PageResult, html_status};
+use crate::AppState;
+use crate::auth::{CsrfForm, CurrentUser, PageUser, csrf_field};
+use crate::error::AppError;
+use crate::ops;
+
+#[derive(Deserialize)]
+pub(crate) struct AnswerForm {
+    #[serde(default)]
+    csrf: Option<String>,
+    version: i64,
+    step: String,
+    answer: String,
+    #[serde(default)]
+    note: Option<String>,
+}
+
+csrf_field!(AnswerForm);
+
+pub(crate) async fn answer(
+    State(state): State<AppState>,
+    PageUser(user): PageUser,
+    Path(id): Path<i64>,
+    CsrfForm(form): CsrfForm<AnswerForm>,
+) -> PageResult {
+    let note = form.note.clone().unwrap_or_default();
+    let req = ops::AnswerReq {
+        version: form.version,
+        step: form.step,
+        answer: form.answer.clone(),
+        note: form.note,
+        evidence: None,
+    };
+    match ops::answer(&state, &user, id, req, "agent").await {
+        Ok(_) => Ok(back_to(id, "Recorded")),
+        // A stale page: show the incident as it is now, with the agent's note kept.
+        Err(AppError::Conflict { message, .. }) => {
+            let page = step_page_view(
+                &state,
+                &user,
+                id,
+                None,
+                Some(format!(
+                    "Your answer \"{}\" was not recorded: {message}. The page shows the incident as it \
+                     is now; your note is kept below.",
+                    form.answer
+                )),
+                note,
+            )
+            .await?;
+            html_status(StatusCode::CONFLICT, &page)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+#[derive(Deserialize)]
+pub(crate) struct VersionForm {
+    #[serde(default)]
+    csrf: Option<String>,
+    version: i64,
+    #[serde(default)]
+    status: Option<String>,
+}
+
+csrf_field!(VersionForm);
+
+pub(crate) async fn run_check(
+    State(state): State<AppState>,
+    PageUser(user): PageUser,
+    Path(id): Path<i64>,
+    CsrfForm(form): CsrfForm<VersionForm>,
+) -> PageResult {
+    match ops::run_check(&state, &user, id, form.version, false).await {
+        Ok(_) => Ok(back_to(id, "Check")),
+        Err(e) => conflict_or(&state, &user, id, e).await,
+    }
+}
+
+/// A conflict re-renders the incident with the message (status 409); other errors are pages.
+pub(crate) async fn conflict_or(
+    state: &AppState,
+    user: &CurrentUser,
+    id: i64,
+    e: AppError,
+) -> PageResult {
+    match e {
+        AppError::Conflict { message, .. } => {
+            let page = step_page_view(state, user, id, None, Some(message), String::new()).await?;
+            html_status(StatusCode::CONFLICT, &page)
+        }
+        e => Err(e.into()),
+    }
+}
+
+pub(crate) async fn take(
+    State(state): State<AppState>,
+    PageUser(user): PageUser,
+    Path(id): Path<i64>,
+    CsrfForm(form): CsrfForm<VersionForm>,
+) -> PageResult {
+    match ops::take(&state, &user, id, form.version).await {
+        Ok(_) => Ok(back_to(id, "Taken")),
+        Err(e) => conflict_or(&state, &user, id, e).await,
+    }
+}
+
+pub(crate) async fn set_status(
+    State(state): State<AppState>,
+    PageUser(user): PageUser,
+    Path(id): Path<i64>,
+    CsrfForm(form): CsrfForm<VersionForm>,
+) -> PageResult {
+    let status = form.status.unwrap_or_default();
+    match ops::set_status(&state, &user, id, form.version, &status).await {
+        Ok(_) => Ok(back_to(id, "Status")),
+        Err(e) => conflict_or(&state, &user, id, e).await,
+    }
+}
+
+#[derive(Deserialize)]
+pub(crate) struct CloseForm {
+    #[serde(default)]
+    csrf: Option<String>,
+    version: i64,
+    #[serde(default)]
+    outcome: Option<String>,
+    #[serde(default)]
+    reason: Option<String>,
+    #[serde(default)]
+    note: Option<String>,
+}
+
+csrf_field!(CloseForm);
+
+pub(crate) async fn close(
+    State(state): State<AppState>,
+    PageUser(user): PageUser,
+    Path(id): Path<i64>,
+    CsrfForm(form): CsrfForm<CloseForm>,
+) -> PageResult {
+    let req = ops::CloseReq {
+        version: form.version,
+        outcome: form.outcome,
+        reason: form.reason,
+        note: form.note,
+    };
+    match ops::close(&state, &user, id, req).await {
+        Ok(_) => Ok(back_to(id, "Closed")),
+        Err(e) => conflict_or(&state, &user, id, e).await,
+    }
+}
