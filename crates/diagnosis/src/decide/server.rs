@@ -5,15 +5,16 @@ use super::trunks::outgoing_trunks;
 use super::{Decision, Thresholds, answered, inconclusive};
 use crate::evidence::{Gathered, ProbeSummary};
 use serde_json::{Value, json};
-use server_state::CheckState;
+use server_state::{CheckState, Transport};
+use sip_probe::Category;
 
 /// Every probed transport failed to reach the server (refused, silent, unreachable).
 pub(super) fn server_silent_everywhere(g: &Gathered) -> bool {
     !g.transports.is_empty()
         && g.transports.iter().all(|t| {
             matches!(
-                t.options.category.as_str(),
-                "refused" | "timeout" | "unreachable"
+                t.options.category,
+                Category::Refused | Category::Timeout | Category::Unreachable
             )
         })
 }
@@ -25,7 +26,7 @@ pub(super) fn server_services(g: &Gathered) -> Decision {
         if !t.options.ok() {
             failures.push(format!(
                 "SIP over {} (port {}): {}",
-                t.transport.to_uppercase(),
+                t.transport.as_str().to_uppercase(),
                 t.port,
                 t.options.summary
             ));
@@ -121,7 +122,7 @@ pub(super) fn network_status(g: &Gathered, t: Thresholds) -> Decision {
             if b.loss_percent > t.max_loss_percent {
                 problems.push(format!(
                     "{}: {:.0}% of OPTIONS lost",
-                    tp.transport.to_uppercase(),
+                    tp.transport.as_str().to_uppercase(),
                     b.loss_percent
                 ));
             }
@@ -130,14 +131,14 @@ pub(super) fn network_status(g: &Gathered, t: Thresholds) -> Decision {
             {
                 problems.push(format!(
                     "{}: round trip {avg:.0} ms (limit {:.0} ms)",
-                    tp.transport.to_uppercase(),
+                    tp.transport.as_str().to_uppercase(),
                     t.max_rtt_ms
                 ));
             }
         } else if !tp.options.ok() {
             problems.push(format!(
                 "{}: {}",
-                tp.transport.to_uppercase(),
+                tp.transport.as_str().to_uppercase(),
                 tp.options.summary
             ));
         }
@@ -156,7 +157,7 @@ pub(super) fn network_status(g: &Gathered, t: Thresholds) -> Decision {
             .filter_map(|tp| {
                 tp.burst.as_ref().and_then(|b| {
                     b.rtt_avg_ms
-                        .map(|r| format!("{} {r:.1} ms", tp.transport.to_uppercase()))
+                        .map(|r| format!("{} {r:.1} ms", tp.transport.as_str().to_uppercase()))
                 })
             })
             .collect();
@@ -196,7 +197,10 @@ pub(super) fn transport_reachability(g: &Gathered) -> Decision {
     let down: Vec<&crate::evidence::TransportProbe> = g
         .transports
         .iter()
-        .filter(|t| !(t.options.ok() || t.transport == "tls" && t.options.category == "tls"))
+        .filter(|t| {
+            !(t.options.ok()
+                || t.transport == Transport::Tls && t.options.category == Category::Tls)
+        })
         .collect();
     if down.is_empty() {
         answered(
@@ -210,7 +214,7 @@ pub(super) fn transport_reachability(g: &Gathered) -> Decision {
             .map(|t| {
                 format!(
                     "{} port {}: {}",
-                    t.transport.to_uppercase(),
+                    t.transport.as_str().to_uppercase(),
                     t.port,
                     t.options.summary
                 )
@@ -223,7 +227,7 @@ pub(super) fn transport_reachability(g: &Gathered) -> Decision {
 pub(super) fn list_transports(g: &Gathered) -> String {
     g.transports
         .iter()
-        .map(|t| t.transport.to_uppercase())
+        .map(|t| t.transport.as_str().to_uppercase())
         .collect::<Vec<_>>()
         .join(", ")
 }
@@ -249,7 +253,7 @@ fn tls_decision(p: &ProbeSummary) -> Decision {
             ev,
         );
     }
-    if p.category == "tls" {
+    if p.category == Category::Tls {
         return answered(
             "failure",
             format!("TLS handshake failed: {}", p.summary),
