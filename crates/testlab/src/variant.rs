@@ -257,7 +257,7 @@ impl Variant {
     }
 }
 
-/// Options for [`Lab::start_with`].
+/// Options for [`Lab::start_with`](crate::Lab::start_with).
 #[derive(Debug, Clone)]
 pub struct LabOptions {
     /// Answer to a wrong password.
