@@ -10,8 +10,8 @@ const RPC_TIMEOUT: Duration = Duration::from_secs(3);
 impl Lab {
     /// Calls a JSON-RPC method and returns its `result`; a JSON-RPC error
     /// becomes [`Error::Rpc`] with Kamailio's message.
-    /// On a lab built without the management interface ([`Variant::rpc`](crate::Variant::rpc) false) this fails
-    /// at once.
+    /// On a lab built without the management interface
+    /// ([`Variant::rpc`](crate::Variant::rpc) false) this fails at once.
     pub fn rpc(&self, method: &str, params: serde_json::Value) -> Result<serde_json::Value> {
         let rpc_err = |message: String| Error::Rpc {
             method: method.to_string(),
