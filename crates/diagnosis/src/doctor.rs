@@ -4,6 +4,7 @@
 
 use serde::Serialize;
 use server_state::{Capabilities, SourceStatus};
+use sip_probe::Category;
 
 use crate::Diagnoser;
 use crate::decide::{Want, sources_of};
@@ -80,17 +81,24 @@ impl Diagnoser {
         let (caps, g) = tokio::join!(state.capabilities(), self.gather_wanted(&req, want));
         let (silent, answering): (Vec<_>, Vec<_>) = g.transports.iter().partition(|t| {
             matches!(
-                t.options.category.as_str(),
-                "refused" | "timeout" | "unreachable" | "dns"
+                t.options.category,
+                Category::Refused | Category::Timeout | Category::Unreachable | Category::Dns
             )
         });
         let answering: Vec<String> = answering
             .iter()
-            .map(|t| format!("{}/{}", t.transport, t.port))
+            .map(|t| format!("{}/{}", t.transport.as_str(), t.port))
             .collect();
         let silent: Vec<String> = silent
             .iter()
-            .map(|t| format!("{}/{} {}", t.transport, t.port, t.options.category))
+            .map(|t| {
+                format!(
+                    "{}/{} {}",
+                    t.transport.as_str(),
+                    t.port,
+                    t.options.category.as_str()
+                )
+            })
             .collect();
         let mut probes = vec![
             status(

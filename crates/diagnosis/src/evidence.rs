@@ -3,7 +3,10 @@
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use server_state::{Account, CallRecord, RegAttempt, Registration, ServiceHealth, Trunk};
+use server_state::{
+    Account, CallRecord, RegAttempt, Registration, ServiceHealth, Transport, Trunk,
+};
+use sip_probe::Category;
 use std::collections::BTreeMap;
 
 /// A piece of evidence, or why it could not be gathered (server down, timeout, not configured).
@@ -14,7 +17,7 @@ pub type Got<T> = Result<T, String>;
 pub struct ProbeSummary {
     /// ok, dns, unreachable, refused, timeout, tls, auth_rejected, not_found, unavailable,
     /// server_error, bad_response, media_no_echo, media_degraded.
-    pub category: String,
+    pub category: Category,
     /// The verdict in plain words.
     pub summary: String,
     /// The final SIP status, when one came.
@@ -32,7 +35,7 @@ pub struct ProbeSummary {
 
 impl ProbeSummary {
     pub fn ok(&self) -> bool {
-        self.category == "ok"
+        self.category == Category::Ok
     }
 }
 
@@ -71,7 +74,7 @@ pub struct BurstStats {
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct TransportProbe {
-    pub transport: String,
+    pub transport: Transport,
     pub port: u16,
     pub options: ProbeSummary,
     pub burst: Option<BurstStats>,

@@ -165,7 +165,7 @@ pub fn summarize(r: &sip_probe::ProbeReport) -> ProbeSummary {
         jitter_ms: m.jitter_ms,
     });
     ProbeSummary {
-        category: r.verdict.category.as_str().to_string(),
+        category: r.verdict.category,
         summary: r.verdict.summary.clone(),
         status: r.verdict.status,
         duration_ms: r.duration_ms,
@@ -228,7 +228,7 @@ impl Prober for SipProber {
                             start.elapsed().as_millis() as u64,
                             first,
                             TransportProbe {
-                                transport: t,
+                                transport: server_state::Transport::parse(&t),
                                 port,
                                 options: first_s,
                                 burst: burst_stats,

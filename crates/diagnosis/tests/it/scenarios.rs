@@ -95,7 +95,8 @@ fn yes() -> bool {
 
 fn summary(category: &str, text: &str) -> ProbeSummary {
     ProbeSummary {
-        category: category.into(),
+        category: serde_json::from_value(serde_json::Value::from(category))
+            .unwrap_or_else(|e| panic!("probe category {category}: {e}")),
         summary: text.into(),
         status: (category == "ok").then_some(200),
         duration_ms: 2,
@@ -149,7 +150,7 @@ fn results(p: &Probes) -> ProbeResults {
             rtt_max_ms: Some(p.rtt_ms),
         });
         transports.push(TransportProbe {
-            transport: t.clone(),
+            transport: server_state::Transport::parse(t),
             port,
             options: s,
             burst,

@@ -7,7 +7,9 @@ use std::collections::{BTreeMap, HashSet};
 use chrono::{DateTime, Utc};
 
 use super::db::{Bind, Col};
-use super::{KamailioState, binding_origin, parse_dispatcher, unix_time};
+use super::dispatcher::set_name;
+use super::usrloc::binding_origin;
+use super::{KamailioState, parse_dispatcher, unix_time};
 use crate::{DestinationState, Error, Registration, Result, Trunk, TrunkDestination};
 
 const FIX_RPC: &str = "make the management interface (xhttp + jsonrpcs) reachable from dialtone and set [management] rpc_url";
@@ -254,7 +256,7 @@ impl KamailioState {
             .into_iter()
             .map(|(id, destinations)| Trunk {
                 id: id.to_string(),
-                name: super::set_name(u64::from(id), &destinations),
+                name: set_name(u64::from(id), &destinations),
                 destinations,
                 prefixes: self
                     .cfg

@@ -7,9 +7,10 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 
+use super::attempts::trace_time;
 use super::db::{Bind, Col};
 use super::schema::{AccColumns, Schema};
-use super::{KamailioState, TracedMsg, pair_register_attempts, trace_time, unix_time};
+use super::{KamailioState, TracedMsg, pair_register_attempts, unix_time};
 use crate::sipscan::{self, StartLine};
 use crate::window::CallParties;
 use crate::{CallRecord, Error, RegAttempt, Result};
