@@ -31,9 +31,7 @@ pub fn is_private_host(host: &str) -> bool {
 
 fn is_private_v4(v4: Ipv4Addr) -> bool {
     let [a, b, ..] = v4.octets();
-    v4.is_private()
-        || v4.is_link_local()
-        || (a == 100 && (64..128).contains(&b))
+    v4.is_private() || v4.is_link_local() || (a == 100 && (64..128).contains(&b))
 }
 
 fn is_private_v6(v6: Ipv6Addr) -> bool {

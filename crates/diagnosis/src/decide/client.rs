@@ -3,6 +3,7 @@
 use super::{Decision, answered, inconclusive};
 use crate::evidence::Gathered;
 use serde_json::{Value, json};
+use sip_message::{host_of, is_private_host as is_private};
 
 /// A contact with a private address while the server saw the client elsewhere: the client is
 /// behind NAT and its keep-alive must hold the binding open.
@@ -27,24 +28,6 @@ pub(super) fn nat_hint(g: &Gathered) -> Option<String> {
         }
     }
     None
-}
-
-fn host_of(uri: &str) -> Option<&str> {
-    let rest = uri.split_once(':').map(|(_, r)| r)?;
-    let rest = rest.split_once('@').map(|(_, r)| r).unwrap_or(rest);
-    let end = rest.find([':', ';', '>']).unwrap_or(rest.len());
-    Some(&rest[..end])
-}
-
-fn is_private(host: &str) -> bool {
-    match host.parse::<std::net::Ipv4Addr>() {
-        Ok(ip) => {
-            ip.is_private()
-                || ip.is_link_local()
-                || ip.octets()[0] == 100 && (64..128).contains(&ip.octets()[1])
-        }
-        Err(_) => false,
-    }
 }
 
 pub(super) fn client_logs(g: &Gathered) -> Decision {

@@ -1,5 +1,6 @@
 //! Registrations from usrloc (`ul.lookup`/`ul.dump`): contacts and where each one came from.
 
+use sip_message::{uri_hostport, uri_param};
 use std::collections::HashSet;
 
 use chrono::{DateTime, TimeZone, Utc};
@@ -73,26 +74,6 @@ pub(super) fn binding_origin(contact: &str, received: &str, socket: &str) -> (Tr
         uri_hostport(received).unwrap_or_else(|| received.to_string())
     };
     (transport, source)
-}
-
-fn uri_param<'a>(uri: &'a str, name: &str) -> Option<&'a str> {
-    let uri = uri.trim_start_matches('<').split('>').next().unwrap_or(uri);
-    uri.split(';').skip(1).find_map(|p| {
-        let (k, v) = p.split_once('=')?;
-        k.trim().eq_ignore_ascii_case(name).then_some(v.trim())
-    })
-}
-
-/// `host:port` of a SIP URI (`sip:user@host:port;params` -> `host:port`).
-fn uri_hostport(uri: &str) -> Option<String> {
-    let uri = uri.trim().trim_start_matches('<').split('>').next()?;
-    let rest = uri
-        .strip_prefix("sips:")
-        .or_else(|| uri.strip_prefix("sip:"))
-        .unwrap_or(uri);
-    let rest = rest.rsplit_once('@').map(|(_, h)| h).unwrap_or(rest);
-    let hp = rest.split([';', '?']).next()?;
-    (!hp.is_empty()).then(|| hp.to_string())
 }
 
 /// Every `AoR` string in a `ul.dump` answer (brief or full), without any `@domain`.
