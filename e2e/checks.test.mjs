@@ -82,7 +82,7 @@ async function accept(page, step) {
 async function pathEntry(page, step) {
   const li = page.locator('ol.path li').filter({ has: page.locator(`code:text-is("${step}")`) });
   assert.equal(await li.count(), 1, `one path entry for ${step}`);
-  return { text: await li.textContent(), source: (await li.locator('.src').textContent()).trim() };
+  return { text: await li.textContent(), source: await li.locator('.src').getAttribute('data-source') };
 }
 
 test('L1 lets the automated checks answer the first steps against a real lab', { timeout: 300_000 }, async () => {

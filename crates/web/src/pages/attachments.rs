@@ -118,7 +118,7 @@ pub(crate) async fn view_attachment(
     };
     let mut page = AttachmentPage {
         nav: Some(Nav::of(&user)),
-        inc: IncView::of(&inc),
+        inc: IncView::of(&state, &inc),
         att: att_views(&state, std::slice::from_ref(meta)).remove(0),
         kind: String::new(),
         summary: String::new(),

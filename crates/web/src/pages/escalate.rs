@@ -125,7 +125,7 @@ async fn escalate_view(
     Ok(EscalatePage {
         nav: Some(Nav::of(user)),
         csrf: user.csrf().to_owned(),
-        inc: IncView::of(&inc),
+        inc: IncView::of(state, &inc),
         error,
         says: escalation_says(state, &steps, &to_level, &kind, &kinds),
         levels: levels

@@ -128,10 +128,14 @@ pub(super) async fn step_page_view(
     let atts = state.store.attachments(id).await?;
     let escalations = state.store.escalations(id).await?;
     let can_work = ops::can_work(user, &inc);
+    let ticket = state.store.ticket_ref(id).await?.unwrap_or_default();
     let mut page = StepPage {
         nav: Some(Nav::of(user)),
         csrf: user.csrf().to_owned(),
-        inc: IncView::of(&inc),
+        inc: IncView {
+            ticket,
+            ..IncView::of(state, &inc)
+        },
         message,
         error,
         ask: None,
@@ -236,7 +240,12 @@ pub(super) async fn step_page_view(
             page.can_close = can_work;
         }
         Next::Redirected { runbook } => {
-            page.redirected = Some(runbook);
+            page.redirected = Some(
+                state
+                    .runbooks
+                    .get(&runbook)
+                    .map_or(runbook, |r| r.title.clone()),
+            );
         }
     }
     Ok(page)

@@ -41,7 +41,7 @@ pub(crate) async fn timeline(
     html(&TimelinePage {
         attachments: att_views(&state, &atts),
         nav: Some(Nav::of(&user)),
-        inc: IncView::of(&inc),
+        inc: IncView::of(&state, &inc),
         path: path_rows(&state, &steps),
         audit: audit
             .iter()

@@ -19,11 +19,28 @@ pub(super) struct IncView {
     pub(super) assignee: String,
     pub(super) escalation_kind: String,
     pub(super) version: i64,
+    /// The status, runbook and escalation kind in words.
+    pub(super) status_words: &'static str,
+    pub(super) runbook_title: String,
+    pub(super) kind_words: String,
+    /// The ticket a webhook receiver filed for it, if one did.
+    pub(super) ticket: String,
 }
 
 impl IncView {
-    pub(super) fn of(i: &Incident) -> IncView {
+    pub(super) fn of(state: &AppState, i: &Incident) -> IncView {
         IncView {
+            status_words: labels::status(i.status),
+            runbook_title: state
+                .runbooks
+                .get(&i.runbook)
+                .map_or_else(|| labels::humanize(&i.runbook), |r| r.title.clone()),
+            kind_words: i
+                .escalation_kind
+                .as_deref()
+                .map(|k| labels::escalation_kind(&state.runbooks, Some(k), &i.level))
+                .unwrap_or_default(),
+            ticket: String::new(),
             id: i.id,
             account: i.account.clone(),
             reporter: i.reporter.clone(),
