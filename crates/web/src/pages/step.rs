@@ -178,7 +178,12 @@ pub(super) async fn step_page_view(
         sip_events: sip_events_of(state, &inc.account).await,
     };
     if inc.status == incidents::Status::Closed {
-        page.closed = Some(inc.outcome.clone().unwrap_or_default());
+        page.closed = Some(
+            inc.outcome
+                .as_deref()
+                .map(|o| crate::labels::outcome_title(&state.runbooks, Some(&inc.runbook), o))
+                .unwrap_or_default(),
+        );
         return Ok(page);
     }
     let (_, next) = flow::next_of(&state.runbooks, &inc, &steps)?;
