@@ -71,14 +71,18 @@ pub const LEVELS: [&str; 3] = ["L1", "L2", "L3"];
 
 /// Checks and normalizes a support level: "l2" -> "L2".
 pub fn normalize_level(level: &str) -> Result<String> {
+    level_rank(level).map(|rank| LEVELS[rank].to_owned())
+}
+
+/// Position of a support level in [`LEVELS`] ("l2" -> 1), for comparing levels. The one rule
+/// for levels: an unknown one (a typo, or a stored value no version wrote) is refused with
+/// `Error::Invalid`, never ranked as if it were some known level.
+pub(crate) fn level_rank(level: &str) -> Result<usize> {
     let wanted = level.trim().to_ascii_uppercase();
-    if LEVELS.contains(&wanted.as_str()) {
-        Ok(wanted)
-    } else {
-        Err(Error::Invalid(format!(
-            "unknown level {level:?} (expected L1, L2 or L3)"
-        )))
-    }
+    LEVELS
+        .iter()
+        .position(|known| *known == wanted)
+        .ok_or_else(|| Error::Invalid(format!("unknown level {level:?} (expected L1, L2 or L3)")))
 }
 
 /// Who may set a step record's source: the runbook engine's `Source` names.
