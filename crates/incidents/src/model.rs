@@ -423,3 +423,23 @@ pub enum Idempotency {
         body: String,
     },
 }
+
+#[cfg(test)]
+mod level_tests {
+    use super::*;
+
+    #[test]
+    fn levels_are_ranked_and_normalized_by_one_rule() {
+        assert_eq!(level_rank("L1").ok(), Some(0));
+        assert_eq!(level_rank(" l2 ").ok(), Some(1));
+        assert_eq!(level_rank("L3").ok(), Some(2));
+        assert_eq!(normalize_level("l3").ok().as_deref(), Some("L3"));
+        for wrong in ["L0", "L4", "", "gate", "level 2"] {
+            let rank = level_rank(wrong).expect_err(wrong);
+            let normalized = normalize_level(wrong).expect_err(wrong);
+            assert!(matches!(rank, Error::Invalid(_)), "{wrong:?}: {rank:?}");
+            assert_eq!(rank.to_string(), normalized.to_string());
+            assert!(rank.to_string().contains("unknown level"), "{rank}");
+        }
+    }
+}

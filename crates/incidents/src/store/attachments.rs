@@ -2,7 +2,7 @@
 
 use serde_json::json;
 
-use super::{ATTACHMENT_CHUNK, Store, check_actor, not_found_incident, now_ms, required};
+use super::{ATTACHMENT_CHUNK, Store, check_actor, now_ms, required};
 use crate::model::Attachment;
 use crate::rows;
 use crate::{Error, Result};
@@ -19,24 +19,13 @@ impl Store {
         actor: &str,
     ) -> Result<Attachment> {
         check_actor(actor)?;
-        let name = required("attachment name", name)?;
-        if name.len() > 255 || name.contains(['/', '\\', '\0']) {
-            return Err(Error::Invalid(format!(
-                "attachment name {name:?} must be a plain file name of at most 255 bytes"
-            )));
-        }
+        let name = check_attachment_name(name)?;
         let content_type = required("content type", content_type)?;
         let size = i64::try_from(bytes.len())
             .map_err(|_| Error::Invalid("attachment is too large".into()))?;
         let now = now_ms();
         let attachment = in_write_tx!(self, |tx| {
-            let exists: Option<i64> = sqlx::query_scalar("SELECT id FROM incidents WHERE id = $1")
-                .bind(id)
-                .fetch_optional(&mut *tx)
-                .await?;
-            if exists.is_none() {
-                return Err(not_found_incident(id));
-            }
+            require_incident!(tx, id);
             let row = sqlx::query(
                 "INSERT INTO attachments \
                  (incident_id, name, content_type, size, content, actor, created_at) \
@@ -83,23 +72,12 @@ impl Store {
         use sha2::Digest as _;
         use tokio::io::AsyncReadExt as _;
         check_actor(actor)?;
-        let name = required("attachment name", name)?;
-        if name.len() > 255 || name.contains(['/', '\\', '\0']) {
-            return Err(Error::Invalid(format!(
-                "attachment name {name:?} must be a plain file name of at most 255 bytes"
-            )));
-        }
+        let name = check_attachment_name(name)?;
         let content_type = required("content type", content_type)?;
         let now = now_ms();
         let mut chunk = vec![0u8; ATTACHMENT_CHUNK];
         let attachment = in_write_tx!(self, |tx| {
-            let exists: Option<i64> = sqlx::query_scalar("SELECT id FROM incidents WHERE id = $1")
-                .bind(id)
-                .fetch_optional(&mut *tx)
-                .await?;
-            if exists.is_none() {
-                return Err(not_found_incident(id));
-            }
+            require_incident!(tx, id);
             let att_id: i64 = sqlx::query_scalar(
                 "INSERT INTO attachments \
                  (incident_id, name, content_type, size, content, actor, created_at) \
@@ -177,18 +155,13 @@ impl Store {
     /// The attachments of incident `id` (without their bytes), oldest first.
     pub async fn attachments(&self, id: i64) -> Result<Vec<Attachment>> {
         self.get(id).await?;
-        with_pool!(self, |pool| {
-            sqlx::query(
-                "SELECT id, incident_id, name, content_type, size, actor, created_at \
-                 FROM attachments WHERE incident_id = $1 ORDER BY id",
-            )
-            .bind(id)
-            .fetch_all(pool)
-            .await?
-            .iter()
-            .map(rows::attachment)
-            .collect()
-        })
+        query_all!(
+            self,
+            rows::attachment,
+            "SELECT id, incident_id, name, content_type, size, actor, created_at \
+             FROM attachments WHERE incident_id = $1 ORDER BY id",
+            id
+        )
     }
 
     /// One attachment with its bytes.
@@ -226,4 +199,15 @@ impl Store {
             id: attachment_id.to_string(),
         })
     }
+}
+
+/// An attachment's name: a plain file name (no directory) of at most 255 bytes.
+fn check_attachment_name(name: &str) -> Result<String> {
+    let name = required("attachment name", name)?;
+    if name.len() > 255 || name.contains(['/', '\\', '\0']) {
+        return Err(Error::Invalid(format!(
+            "attachment name {name:?} must be a plain file name of at most 255 bytes"
+        )));
+    }
+    Ok(name)
 }

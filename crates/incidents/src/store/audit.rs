@@ -9,18 +9,13 @@ impl Store {
     /// The audit log of incident `id`, oldest first.
     pub async fn audit(&self, id: i64) -> Result<Vec<AuditEntry>> {
         self.get(id).await?;
-        with_pool!(self, |pool| {
-            sqlx::query(
-                "SELECT id, incident_id, actor, at, action, detail \
-                 FROM audit_log WHERE incident_id = $1 ORDER BY id",
-            )
-            .bind(id)
-            .fetch_all(pool)
-            .await?
-            .iter()
-            .map(rows::audit_entry)
-            .collect()
-        })
+        query_all!(
+            self,
+            rows::audit_entry,
+            "SELECT id, incident_id, actor, at, action, detail \
+             FROM audit_log WHERE incident_id = $1 ORDER BY id",
+            id
+        )
     }
 
     /// Checks the audit log's hash chain from the first row: each row's `prev_hash` must be the
@@ -85,16 +80,11 @@ impl Store {
 
     /// The audit lines that concern no incident (user administration), oldest first.
     pub async fn audit_users(&self) -> Result<Vec<AuditEntry>> {
-        with_pool!(self, |pool| {
-            sqlx::query(
-                "SELECT id, incident_id, actor, at, action, detail \
-                 FROM audit_log WHERE incident_id IS NULL ORDER BY id",
-            )
-            .fetch_all(pool)
-            .await?
-            .iter()
-            .map(rows::audit_entry)
-            .collect()
-        })
+        query_all!(
+            self,
+            rows::audit_entry,
+            "SELECT id, incident_id, actor, at, action, detail \
+             FROM audit_log WHERE incident_id IS NULL ORDER BY id"
+        )
     }
 }

@@ -4,7 +4,7 @@
 use serde_json::json;
 
 use super::{
-    SELECT_INCIDENT, Store, check_actor, check_source, not_found_incident, now_ms, optional,
+    SELECT_INCIDENT, Store, check_actor, check_step, not_found_incident, now_ms, optional,
     refuse_closed, required,
 };
 use crate::model::{Incident, NewEscalation, NewStepRecord, Status, level_rank, normalize_level};
@@ -46,15 +46,7 @@ impl Store {
         next_step: Option<String>,
         actor: &str,
     ) -> Result<Incident> {
-        let step = NewStepRecord {
-            runbook: required("runbook", &step.runbook)?,
-            step: required("step", &step.step)?,
-            answer: required("answer", &step.answer)?,
-            source: check_source(&step.source)?,
-            evidence: step.evidence,
-            note: step.note,
-            proposed: step.proposed,
-        };
+        let step = check_step(step)?;
         let next_step = optional("next step", next_step.as_deref())?;
         self.mutate(id, expected_version, actor, move |current| {
             refuse_closed(&current)?;
@@ -88,15 +80,7 @@ impl Store {
         next_step: Option<String>,
         actor: &str,
     ) -> Result<Incident> {
-        let step = NewStepRecord {
-            runbook: required("runbook", &step.runbook)?,
-            step: required("step", &step.step)?,
-            answer: required("answer", &step.answer)?,
-            source: check_source(&step.source)?,
-            evidence: step.evidence,
-            note: step.note,
-            proposed: step.proposed,
-        };
+        let step = check_step(step)?;
         let next_step = optional("next step", next_step.as_deref())?;
         self.mutate(id, expected_version, actor, move |current| {
             refuse_closed(&current)?;

@@ -3,7 +3,7 @@
 use serde_json::json;
 
 use super::{
-    SELECT_INCIDENT, Store, check_actor, check_source, escape_like, not_found_incident, now_ms,
+    SELECT_INCIDENT, Store, check_actor, check_step, escape_like, not_found_incident, now_ms,
     optional, required,
 };
 use crate::model::{
@@ -77,18 +77,7 @@ impl Store {
         let current_step = optional("current step", new.current_step.as_deref())?;
         let mut checked = Vec::with_capacity(steps.len());
         for (step, next) in steps {
-            checked.push((
-                NewStepRecord {
-                    runbook: required("runbook", &step.runbook)?,
-                    step: required("step", &step.step)?,
-                    answer: required("answer", &step.answer)?,
-                    source: check_source(&step.source)?,
-                    evidence: step.evidence,
-                    note: step.note,
-                    proposed: step.proposed,
-                },
-                optional("next step", next.as_deref())?,
-            ));
+            checked.push((check_step(step)?, optional("next step", next.as_deref())?));
         }
         let now = now_ms();
         let detail = json!({
@@ -191,20 +180,17 @@ impl Store {
                   WHERE e.incident_id = incidents.id AND e.actor = $6)) \
              ORDER BY id DESC LIMIT $5"
         );
-        with_pool!(self, |pool| {
-            sqlx::query(SQL)
-                .bind(&level)
-                .bind(status)
-                .bind(assignee)
-                .bind(&pattern)
-                .bind(limit)
-                .bind(filter.escalated_by.as_deref())
-                .fetch_all(pool)
-                .await?
-                .iter()
-                .map(rows::incident)
-                .collect()
-        })
+        query_all!(
+            self,
+            rows::incident,
+            SQL,
+            &level,
+            status,
+            assignee,
+            &pattern,
+            limit,
+            filter.escalated_by.as_deref()
+        )
     }
 
     /// How many incidents there are per (level, status): one aggregate query, for `/metrics`.
@@ -222,35 +208,25 @@ impl Store {
     /// The answered steps of incident `id`, in answer order.
     pub async fn steps(&self, id: i64) -> Result<Vec<StepRecord>> {
         self.get(id).await?;
-        with_pool!(self, |pool| {
-            sqlx::query(
-                "SELECT id, incident_id, runbook, step, answer, source, evidence, note, actor, at, \
-                 proposed, superseded_at, superseded_by \
-                 FROM step_records WHERE incident_id = $1 ORDER BY id",
-            )
-            .bind(id)
-            .fetch_all(pool)
-            .await?
-            .iter()
-            .map(rows::step_record)
-            .collect()
-        })
+        query_all!(
+            self,
+            rows::step_record,
+            "SELECT id, incident_id, runbook, step, answer, source, evidence, note, actor, at, \
+             proposed, superseded_at, superseded_by \
+             FROM step_records WHERE incident_id = $1 ORDER BY id",
+            id
+        )
     }
 
     /// The escalations of incident `id`, oldest first.
     pub async fn escalations(&self, id: i64) -> Result<Vec<Escalation>> {
         self.get(id).await?;
-        with_pool!(self, |pool| {
-            sqlx::query(
-                "SELECT id, incident_id, from_level, to_level, kind, reason, actor, at \
-                 FROM escalations WHERE incident_id = $1 ORDER BY id",
-            )
-            .bind(id)
-            .fetch_all(pool)
-            .await?
-            .iter()
-            .map(rows::escalation)
-            .collect()
-        })
+        query_all!(
+            self,
+            rows::escalation,
+            "SELECT id, incident_id, from_level, to_level, kind, reason, actor, at \
+             FROM escalations WHERE incident_id = $1 ORDER BY id",
+            id
+        )
     }
 }

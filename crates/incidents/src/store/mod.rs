@@ -17,7 +17,7 @@ use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool};
 use sqlx::sqlite::SqlitePool;
 
 use crate::error::describe;
-use crate::model::{Incident, SOURCES, Status};
+use crate::model::{Incident, NewStepRecord, SOURCES, Status};
 use crate::rows::incident_cols;
 use crate::{Error, Result};
 
@@ -43,6 +43,22 @@ macro_rules! with_pool {
             crate::store::Pool::Sqlite($pool) => $body,
             crate::store::Pool::Postgres($pool) => $body,
         }
+    };
+}
+
+/// Runs a read-only query on either backend, with `$bind`s, and reads every row it returns
+/// with `$read` (a `rows::` reader); evaluates to `Result<Vec<_>>`.
+macro_rules! query_all {
+    ($store:expr, $read:expr, $sql:expr $(, $bind:expr)* $(,)?) => {
+        with_pool!($store, |pool| {
+            sqlx::query($sql)
+                $(.bind($bind))*
+                .fetch_all(pool)
+                .await?
+                .iter()
+                .map($read)
+                .collect()
+        })
     };
 }
 
@@ -103,6 +119,21 @@ macro_rules! insert_step_record {
             .fetch_one(&mut *$tx)
             .await?;
         id
+    }};
+}
+
+/// Inside a write transaction: returns `Error::NotFound` from the enclosing body unless incident
+/// `$id` exists.
+macro_rules! require_incident {
+    ($tx:ident, $id:expr) => {{
+        let id: i64 = $id;
+        let exists: Option<i64> = sqlx::query_scalar("SELECT id FROM incidents WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&mut *$tx)
+            .await?;
+        if exists.is_none() {
+            return Err(crate::store::not_found_incident(id));
+        }
     }};
 }
 
@@ -302,6 +333,20 @@ fn optional(field: &str, value: Option<&str>) -> Result<Option<String>> {
 
 fn check_actor(actor: &str) -> Result<()> {
     required("actor", actor).map(drop)
+}
+
+/// A step record's fields checked and trimmed (runbook, step and answer required, a known
+/// source).
+fn check_step(step: NewStepRecord) -> Result<NewStepRecord> {
+    Ok(NewStepRecord {
+        runbook: required("runbook", &step.runbook)?,
+        step: required("step", &step.step)?,
+        answer: required("answer", &step.answer)?,
+        source: check_source(&step.source)?,
+        evidence: step.evidence,
+        note: step.note,
+        proposed: step.proposed,
+    })
 }
 
 fn check_source(source: &str) -> Result<String> {

@@ -3,7 +3,7 @@
 
 use serde_json::json;
 
-use super::{Store, check_actor, not_found_incident, now_ms, required};
+use super::{Store, check_actor, now_ms, required};
 use crate::Result;
 use crate::model::{CheckRun, Note};
 use crate::rows;
@@ -16,13 +16,7 @@ impl Store {
         let text = required("note", text)?;
         let now = now_ms();
         let note = in_write_tx!(self, |tx| {
-            let exists: Option<i64> = sqlx::query_scalar("SELECT id FROM incidents WHERE id = $1")
-                .bind(id)
-                .fetch_optional(&mut *tx)
-                .await?;
-            if exists.is_none() {
-                return Err(not_found_incident(id));
-            }
+            require_incident!(tx, id);
             let row = sqlx::query(
                 "INSERT INTO notes (incident_id, text, actor, at) VALUES ($1, $2, $3, $4) \
                  RETURNING id, incident_id, text, actor, at",
@@ -50,18 +44,13 @@ impl Store {
     /// The internal notes of incident `id`, oldest first.
     pub async fn notes(&self, id: i64) -> Result<Vec<Note>> {
         self.get(id).await?;
-        with_pool!(self, |pool| {
-            sqlx::query(
-                "SELECT id, incident_id, text, actor, at FROM notes WHERE incident_id = $1 \
-                 ORDER BY id",
-            )
-            .bind(id)
-            .fetch_all(pool)
-            .await?
-            .iter()
-            .map(rows::note)
-            .collect()
-        })
+        query_all!(
+            self,
+            rows::note,
+            "SELECT id, incident_id, text, actor, at FROM notes WHERE incident_id = $1 \
+             ORDER BY id",
+            id
+        )
     }
 
     /// Records an automated check's result with the incident, and logs it. Only the server's
@@ -79,13 +68,7 @@ impl Store {
         let step = required("step", step)?;
         let now = now_ms();
         let run = in_write_tx!(self, |tx| {
-            let exists: Option<i64> = sqlx::query_scalar("SELECT id FROM incidents WHERE id = $1")
-                .bind(id)
-                .fetch_optional(&mut *tx)
-                .await?;
-            if exists.is_none() {
-                return Err(not_found_incident(id));
-            }
+            require_incident!(tx, id);
             let row = sqlx::query(
                 "INSERT INTO check_runs (incident_id, step, answer, summary, evidence, actor, at) \
                  VALUES ($1, $2, $3, $4, $5, $6, $7) \
@@ -117,17 +100,12 @@ impl Store {
     /// The automated check results of incident `id`, oldest first.
     pub async fn check_runs(&self, id: i64) -> Result<Vec<CheckRun>> {
         self.get(id).await?;
-        with_pool!(self, |pool| {
-            sqlx::query(
-                "SELECT id, incident_id, step, answer, summary, evidence, actor, at \
-                 FROM check_runs WHERE incident_id = $1 ORDER BY id",
-            )
-            .bind(id)
-            .fetch_all(pool)
-            .await?
-            .iter()
-            .map(rows::check_run)
-            .collect()
-        })
+        query_all!(
+            self,
+            rows::check_run,
+            "SELECT id, incident_id, step, answer, summary, evidence, actor, at \
+             FROM check_runs WHERE incident_id = $1 ORDER BY id",
+            id
+        )
     }
 }

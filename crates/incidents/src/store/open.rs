@@ -8,7 +8,9 @@ use std::time::Duration;
 
 use sqlx::Connection;
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgPoolOptions};
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
 
 use super::{CONNECT_TIMEOUT, DATA_FILE, Pool, Store};
 use crate::error::{describe, redact_url};
@@ -182,32 +184,35 @@ impl Store {
         )
         .await
         .map_err(|_| connect_error(format!("no answer within {CONNECT_TIMEOUT:?}")))?;
-        let pool = match (opened, read_only_copy) {
+        /// What the first attempt leaves: a pool that writes, or the read-only form to open.
+        enum Opened {
+            Writable(SqlitePool),
+            ReadOnly(Box<SqliteConnectOptions>),
+        }
+        let opened = match (opened, read_only_copy) {
             (Ok(pool), Some(ro)) if file_is_read_only(options_path(&ro)) => {
                 // SQLite opened it read-only by itself, but WAL reads would still need to
                 // create the -shm file: use the immutable read-only form.
                 pool.close().await;
                 tracing::info!("the database file cannot be written here; opened read-only");
-                tokio::time::timeout(
-                    CONNECT_TIMEOUT + Duration::from_secs(1),
-                    pool_options.connect_with(ro),
-                )
-                .await
-                .map_err(|_| connect_error(format!("no answer within {CONNECT_TIMEOUT:?}")))?
-                .map_err(|err| connect_error(describe(&err)))?
+                Opened::ReadOnly(Box::new(ro))
             }
-            (Ok(pool), _) => pool,
+            (Ok(pool), _) => Opened::Writable(pool),
             (Err(err), Some(ro)) if is_read_only_error(&err) => {
                 tracing::info!("the database cannot be written here; opened read-only");
-                tokio::time::timeout(
-                    CONNECT_TIMEOUT + Duration::from_secs(1),
-                    pool_options.connect_with(ro),
-                )
-                .await
-                .map_err(|_| connect_error(format!("no answer within {CONNECT_TIMEOUT:?}")))?
-                .map_err(|err| connect_error(describe(&err)))?
+                Opened::ReadOnly(Box::new(ro))
             }
             (Err(err), _) => return Err(connect_error(describe(&err))),
+        };
+        let pool = match opened {
+            Opened::Writable(pool) => pool,
+            Opened::ReadOnly(ro) => tokio::time::timeout(
+                CONNECT_TIMEOUT + Duration::from_secs(1),
+                pool_options.connect_with(*ro),
+            )
+            .await
+            .map_err(|_| connect_error(format!("no answer within {CONNECT_TIMEOUT:?}")))?
+            .map_err(|err| connect_error(describe(&err)))?,
         };
         let store = Store {
             pool: Pool::Sqlite(pool),

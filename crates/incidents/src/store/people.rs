@@ -81,17 +81,12 @@ impl Store {
 
     /// Every user, by name.
     pub async fn users(&self) -> Result<Vec<User>> {
-        with_pool!(self, |pool| {
-            sqlx::query(
-                "SELECT username, password_hash, role, disabled, created_at \
-                 FROM users ORDER BY username",
-            )
-            .fetch_all(pool)
-            .await?
-            .iter()
-            .map(rows::user)
-            .collect()
-        })
+        query_all!(
+            self,
+            rows::user,
+            "SELECT username, password_hash, role, disabled, created_at \
+             FROM users ORDER BY username"
+        )
     }
 
     /// Disables (or re-enables) a user; disabling also ends their sessions.
@@ -359,18 +354,13 @@ impl Store {
 
     /// The API tokens of a user (revoked and expired ones included), oldest first.
     pub async fn api_tokens(&self, username: &str) -> Result<Vec<ApiToken>> {
-        with_pool!(self, |pool| {
-            sqlx::query(
-                "SELECT token_hash, username, label, created_at, expires_at, revoked_at \
-                 FROM api_tokens WHERE username = $1 ORDER BY created_at",
-            )
-            .bind(username)
-            .fetch_all(pool)
-            .await?
-            .iter()
-            .map(rows::api_token)
-            .collect()
-        })
+        query_all!(
+            self,
+            rows::api_token,
+            "SELECT token_hash, username, label, created_at, expires_at, revoked_at \
+             FROM api_tokens WHERE username = $1 ORDER BY created_at",
+            username
+        )
     }
 
     /// Revokes a user's live tokens (those labelled `label`, or all), logs it, and returns how
