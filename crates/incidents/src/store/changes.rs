@@ -46,26 +46,8 @@ impl Store {
         next_step: Option<String>,
         actor: &str,
     ) -> Result<Incident> {
-        let step = check_step(step)?;
-        let next_step = optional("next step", next_step.as_deref())?;
-        self.mutate(id, expected_version, actor, move |current| {
-            refuse_closed(&current)?;
-            let detail = json!({
-                "runbook": step.runbook, "step": step.step, "answer": step.answer,
-                "source": step.source, "note": step.note, "proposed": step.proposed,
-                "from_step": current.current_step, "next_step": next_step,
-            });
-            Ok(Change {
-                next: Incident {
-                    current_step: next_step,
-                    ..current
-                },
-                side: Side::Step(step),
-                action: "step",
-                detail,
-            })
-        })
-        .await
+        self.answer_step(id, expected_version, None, step, next_step, actor)
+            .await
     }
 
     /// Revises an earlier answer: the step record `supersedes` and every record after it are
@@ -80,25 +62,61 @@ impl Store {
         next_step: Option<String>,
         actor: &str,
     ) -> Result<Incident> {
+        self.answer_step(
+            id,
+            expected_version,
+            Some(supersedes),
+            step,
+            next_step,
+            actor,
+        )
+        .await
+    }
+
+    /// Records `step` (revising from the record `supersedes` on, when given) and moves the
+    /// incident to `next_step`.
+    async fn answer_step(
+        &self,
+        id: i64,
+        expected_version: i64,
+        supersedes: Option<i64>,
+        step: NewStepRecord,
+        next_step: Option<String>,
+        actor: &str,
+    ) -> Result<Incident> {
         let step = check_step(step)?;
         let next_step = optional("next step", next_step.as_deref())?;
         self.mutate(id, expected_version, actor, move |current| {
             refuse_closed(&current)?;
-            let detail = json!({
+            let mut detail = json!({
                 "runbook": step.runbook, "step": step.step, "answer": step.answer,
-                "source": step.source, "note": step.note, "supersedes": supersedes,
+                "source": step.source, "note": step.note,
                 "from_step": current.current_step, "next_step": next_step,
             });
+            // The detail's keys are kept sorted, so adding one here changes nothing in its text.
+            let (side, action) = match supersedes {
+                None => {
+                    detail["proposed"] = json!(step.proposed);
+                    (Side::Step(step), "step")
+                }
+                Some(supersede_from) => {
+                    detail["supersedes"] = json!(supersede_from);
+                    (
+                        Side::Revision {
+                            step,
+                            supersede_from,
+                        },
+                        "revise",
+                    )
+                }
+            };
             Ok(Change {
                 next: Incident {
                     current_step: next_step,
                     ..current
                 },
-                side: Side::Revision {
-                    step,
-                    supersede_from: supersedes,
-                },
-                action: "revise",
+                side,
+                action,
                 detail,
             })
         })

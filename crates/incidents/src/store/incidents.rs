@@ -16,47 +16,7 @@ use crate::{Error, Result};
 impl Store {
     /// Opens an incident at `new.level` with status open, and logs it.
     pub async fn open_incident(&self, new: NewIncident, actor: &str) -> Result<Incident> {
-        check_actor(actor)?;
-        let account = required("account", &new.account)?;
-        let reporter = required("reporter", &new.reporter)?;
-        let runbook = required("runbook", &new.runbook)?;
-        let level = normalize_level(&new.level)?;
-        let current_step = optional("current step", new.current_step.as_deref())?;
-        let now = now_ms();
-        let detail = json!({
-            "account": account, "reporter": reporter, "runbook": runbook,
-            "level": level, "current_step": current_step,
-        });
-        let incident = in_write_tx!(self, |tx| {
-            let row = sqlx::query(concat!(
-                "INSERT INTO incidents (account, reporter, description, level, status, runbook, \
-                 current_step, version, created_at, updated_at) \
-                 VALUES ($1, $2, $3, $4, 'open', $5, $6, 1, $7, $7) RETURNING ",
-                incident_cols!()
-            ))
-            .bind(&account)
-            .bind(&reporter)
-            .bind(&new.description)
-            .bind(&level)
-            .bind(&runbook)
-            .bind(&current_step)
-            .bind(now)
-            .fetch_one(&mut *tx)
-            .await?;
-            let incident = rows::incident(&row)?;
-            audit!(tx, incident.id, actor, now, "open", detail);
-            crate::outbox::enqueue!(
-                tx,
-                incident.id,
-                &incident.runbook,
-                incident.version,
-                "open",
-                now
-            );
-            incident
-        });
-        tracing::info!(incident = incident.id, actor, "incident opened");
-        Ok(incident)
+        self.open_with_steps(new, Vec::new(), None, actor).await
     }
 
     /// Opens an incident and records answers to its first steps (each with the step it moves
@@ -69,6 +29,19 @@ impl Store {
         actor: &str,
     ) -> Result<Incident> {
         let assignee = optional("assignee", assignee.as_deref())?;
+        self.open_with_steps(new, steps, Some(assignee), actor)
+            .await
+    }
+
+    /// Opens an incident with its first steps. `assignee` is `None` for a plain open, which
+    /// names no assignee in its audit line.
+    async fn open_with_steps(
+        &self,
+        new: NewIncident,
+        steps: Vec<(NewStepRecord, Option<String>)>,
+        assignee: Option<Option<String>>,
+        actor: &str,
+    ) -> Result<Incident> {
         check_actor(actor)?;
         let account = required("account", &new.account)?;
         let reporter = required("reporter", &new.reporter)?;
@@ -80,10 +53,15 @@ impl Store {
             checked.push((check_step(step)?, optional("next step", next.as_deref())?));
         }
         let now = now_ms();
-        let detail = json!({
+        let mut detail = json!({
             "account": account, "reporter": reporter, "runbook": runbook,
-            "level": level, "current_step": current_step, "assignee": assignee,
+            "level": level, "current_step": current_step,
         });
+        // The detail's keys are kept sorted, so adding one here changes nothing in its text.
+        if let Some(assignee) = &assignee {
+            detail["assignee"] = json!(assignee);
+        }
+        let assignee = assignee.flatten();
         let incident = in_write_tx!(self, |tx| {
             let row = sqlx::query(concat!(
                 "INSERT INTO incidents (account, reporter, description, level, status, runbook, \

@@ -8,6 +8,16 @@ use crate::model::{ApiToken, ROLES, Session, User};
 use crate::rows;
 use crate::{Error, Result};
 
+/// Inside a write transaction: ends every login session of `$username`.
+macro_rules! end_sessions {
+    ($tx:ident, $username:expr) => {
+        sqlx::query("DELETE FROM sessions WHERE username = $1")
+            .bind($username)
+            .execute(&mut *$tx)
+            .await?
+    };
+}
+
 impl Store {
     /// Creates a web user. `password_hash` is a PHC string made by the caller; `role` is
     /// l1, l2 or admin. A taken username gives `Error::AlreadyExists`.
@@ -113,16 +123,10 @@ impl Store {
             .fetch_optional(&mut *tx)
             .await?;
             let Some(row) = row else {
-                return Err(Error::NotFound {
-                    what: "user",
-                    id: username.to_owned(),
-                });
+                return Err(user_not_found(username));
             };
             if disabled {
-                sqlx::query("DELETE FROM sessions WHERE username = $1")
-                    .bind(username)
-                    .execute(&mut *tx)
-                    .await?;
+                end_sessions!(tx, username);
             }
             audit!(
                 tx,
@@ -153,10 +157,7 @@ impl Store {
             .fetch_optional(&mut *tx)
             .await?;
             let Some(row) = row else {
-                return Err(Error::NotFound {
-                    what: "user",
-                    id: username.to_owned(),
-                });
+                return Err(user_not_found(username));
             };
             let before = rows::user(&row)?;
             if before.role == role {
@@ -170,10 +171,7 @@ impl Store {
                 .bind(&role)
                 .fetch_one(&mut *tx)
                 .await?;
-                sqlx::query("DELETE FROM sessions WHERE username = $1")
-                    .bind(username)
-                    .execute(&mut *tx)
-                    .await?;
+                end_sessions!(tx, username);
                 audit!(
                     tx,
                     None::<i64>,
@@ -206,15 +204,9 @@ impl Store {
                 .await?
                 .rows_affected();
             if changed == 0 {
-                return Err(Error::NotFound {
-                    what: "user",
-                    id: username.to_owned(),
-                });
+                return Err(user_not_found(username));
             }
-            sqlx::query("DELETE FROM sessions WHERE username = $1")
-                .bind(username)
-                .execute(&mut *tx)
-                .await?;
+            end_sessions!(tx, username);
             audit!(
                 tx,
                 None::<i64>,
@@ -470,15 +462,20 @@ fn check_username(username: &str) -> Result<String> {
 /// Session and token inserts: a missing user or a reused hash get their own errors.
 fn people_error(err: sqlx::Error, what: &'static str, username: &str) -> Error {
     match &err {
-        sqlx::Error::Database(db) if db.is_foreign_key_violation() => Error::NotFound {
-            what: "user",
-            id: username.to_owned(),
-        },
+        sqlx::Error::Database(db) if db.is_foreign_key_violation() => user_not_found(username),
         // The key is a hash: say whose it is rather than showing it.
         sqlx::Error::Database(db) if db.is_unique_violation() => Error::AlreadyExists {
             what,
             id: format!("for user {username}"),
         },
         _ => Error::from(err),
+    }
+}
+
+/// No user of that name.
+fn user_not_found(username: &str) -> Error {
+    Error::NotFound {
+        what: "user",
+        id: username.to_owned(),
     }
 }
