@@ -62,6 +62,20 @@ macro_rules! query_all {
     };
 }
 
+/// Runs one statement outside a transaction on either backend, with `$bind`s; evaluates to
+/// the number of rows it affected.
+macro_rules! execute {
+    ($store:expr, $sql:expr $(, $bind:expr)* $(,)?) => {
+        with_pool!($store, |pool| {
+            sqlx::query($sql)
+                $(.bind($bind))*
+                .execute(pool)
+                .await?
+                .rows_affected()
+        })
+    };
+}
+
 /// Runs `$body` inside a write transaction `$tx` and commits it when the body yields a value;
 /// an early `return`/`?` drops the transaction, which rolls it back.
 ///

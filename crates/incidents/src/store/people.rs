@@ -263,25 +263,22 @@ impl Store {
 
     /// Ends a session (logout). Ending an unknown session is not an error.
     pub async fn delete_session(&self, token_hash: &str) -> Result<()> {
-        with_pool!(self, |pool| {
-            sqlx::query("DELETE FROM sessions WHERE token_hash = $1")
-                .bind(token_hash)
-                .execute(pool)
-                .await?;
-        });
+        execute!(
+            self,
+            "DELETE FROM sessions WHERE token_hash = $1",
+            token_hash
+        );
         Ok(())
     }
 
     /// Removes expired sessions; returns how many.
     pub async fn purge_expired_sessions(&self) -> Result<u64> {
         let now = now_ms();
-        Ok(with_pool!(self, |pool| {
-            sqlx::query("DELETE FROM sessions WHERE expires_at <= $1")
-                .bind(now)
-                .execute(pool)
-                .await?
-                .rows_affected()
-        }))
+        Ok(execute!(
+            self,
+            "DELETE FROM sessions WHERE expires_at <= $1",
+            now
+        ))
     }
 
     /// Stores an API token under its hash, valid until `expires_at` (`None`: no expiry), and
@@ -424,12 +421,11 @@ impl Store {
 
     /// Revokes an API token. Revoking an unknown token is not an error.
     pub async fn delete_api_token(&self, token_hash: &str) -> Result<()> {
-        with_pool!(self, |pool| {
-            sqlx::query("DELETE FROM api_tokens WHERE token_hash = $1")
-                .bind(token_hash)
-                .execute(pool)
-                .await?;
-        });
+        execute!(
+            self,
+            "DELETE FROM api_tokens WHERE token_hash = $1",
+            token_hash
+        );
         Ok(())
     }
 }
