@@ -6,6 +6,11 @@
 //! Every mutation is one transaction that re-reads the incident, checks the caller's
 //! `expected_version`, writes `version = version + 1 ... WHERE version = expected`, and adds
 //! its step/escalation row and its audit line; any failure rolls all of it back.
+//!
+//! This module holds `Store`, the pool and the macros every part shares; the methods are in
+//! one `impl Store` block per responsibility: `open` (connecting, migrating, backup),
+//! `incidents` (opening and reading), `changes` (every versioned change), `notes` (notes and
+//! check runs), `attachments`, `audit`, `idempotency` and `people` (users, sessions, tokens).
 
 use std::fmt;
 use std::sync::Arc;
@@ -185,6 +190,7 @@ macro_rules! audit {
     }};
 }
 
+// Declared after the macros above, so that they are in scope in these modules.
 mod attachments;
 mod audit;
 mod changes;
