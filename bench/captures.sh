@@ -5,8 +5,8 @@
 # call: INVITE 407 ACK INVITE 100 180 200 ACK BYE 200). Kamailio on this 2-core machine
 # (shared with builds) times calls out above ~100 calls/s, so RECORD calls (2000) are recorded
 # live at RATE and the capture is replicated to CALLS (20000) with fresh Call-IDs and shifted
-# times (bench/captures_replicate.py). Then it is analysed fully with a release build
-# of crates/captures/examples/analyze.rs and, on the same file, with
+# times (bench/captures_replicate.py). Then it is analysed fully by the release `dialtone`
+# binary users run (`dialtone capture analyze FILE`, and with `--json`) and, on the same file, with
 #   tshark -r FILE -Y sip -q -z sip,stat      and      sngrep -I FILE -N -q
 # Prints size, SIP messages, wall time, MB/s, peak RSS (/usr/bin/time -v) and the ratios.
 # RING=1 also measures the capture split into 10 files (editcap -c, a tcpdump -C ring buffer)

@@ -1,7 +1,8 @@
 // Browser end-to-end test of the "Run automated check" button against a real lab: a private
 // Kamailio+SIPp lab where alice has registered (SIPp) and called the echo service, a real
-// `dialtone serve` configured for that lab, and an L1 agent in headless chromium who lets the
-// checks answer l1.connection_status, l1.force_reconnection and l1.echo_call.
+// `dialtone serve` configured for that lab, and an L1 agent in headless chromium who runs the
+// checks of l1.connection_status, l1.force_reconnection and l1.echo_call and accepts what they
+// propose (a check proposes; only the agent answers), then overrides one and revises it.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, mkdirSync, copyFileSync, rmSync } from 'node:fs';
@@ -70,6 +71,13 @@ async function runCheck(page, step) {
   return (await page.textContent('.flash.ok')) || '';
 }
 
+// Accepts the proposal shown on the step page and waits for the recorded answer.
+async function accept(page, step) {
+  const box = page.locator(`article.step[data-step="${step}"] .proposal`);
+  assert.equal(await box.count(), 1, `a proposal for ${step}`);
+  await Promise.all([page.waitForURL(/msg=Recorded/), box.locator('button.accept').click()]);
+}
+
 // The "Path so far" entry of a step: its text and its source badge.
 async function pathEntry(page, step) {
   const li = page.locator('ol.path li').filter({ has: page.locator(`code:text-is("${step}")`) });
@@ -95,8 +103,11 @@ test('L1 lets the automated checks answer the first steps against a real lab', {
   // l1.connection_status: the check reads the registrar and answers "connected" with what alice's
   // real REGISTER left there: her source address and port, the transport and her Contact.
   const f1 = await runCheck(page, 'l1.connection_status');
-  assert.match(f1, /Check of l1\.connection_status: registered from 127\.0\.0\.1:\d+ over udp/);
-  assert.match(f1, /answered automatically: connected\)/);
+  assert.match(f1, /The automated check of .Connection status. proposes .Connected/);
+  assert.match(await page.textContent('.proposal'), /registered from 127\.0\.0\.1:\d+ over udp/);
+  assert.equal(await page.locator('ol.path li:has(code:text-is("l1.connection_status"))').count(), 0,
+    'a proposal answers nothing by itself');
+  await accept(page, 'l1.connection_status');
   await page.waitForSelector('article.step[data-step="l1.force_reconnection"]');
   const p1 = await pathEntry(page, 'l1.connection_status');
   assert.match(p1.text, /Connected \(registered\)/);
@@ -108,7 +119,8 @@ test('L1 lets the automated checks answer the first steps against a real lab', {
 
   // l1.force_reconnection: the latest REGISTER was accepted.
   const f2 = await runCheck(page, 'l1.force_reconnection');
-  assert.match(f2, /answered automatically: fine\)/);
+  assert.match(f2, /proposes .Yes: it connected/);
+  await accept(page, 'l1.force_reconnection');
   await page.waitForSelector('article.step[data-step="l1.echo_call"]');
   const p2 = await pathEntry(page, 'l1.force_reconnection');
   assert.equal(p2.source, 'automated');
@@ -116,7 +128,8 @@ test('L1 lets the automated checks answer the first steps against a real lab', {
 
   // l1.echo_call: dialtone's own echo call with real RTP, plus alice's echo call from the CDRs.
   const f3 = await runCheck(page, 'l1.echo_call');
-  assert.match(f3, /answered automatically: works\)/);
+  assert.match(f3, /proposes .It works/);
+  await accept(page, 'l1.echo_call');
   await page.waitForSelector('article.step[data-step="l1.call_other_user"]');
   const p3 = await pathEntry(page, 'l1.echo_call');
   assert.equal(p3.source, 'automated');
@@ -130,11 +143,12 @@ test('L1 lets the automated checks answer the first steps against a real lab', {
   // l1.call_other_user: alice has called nobody else, so the check is not conclusive: the step
   // stays with the agent and the evidence is on the page.
   const f4 = await runCheck(page, 'l1.call_other_user');
-  assert.match(f4, /not conclusive; answer it yourself/);
+  assert.match(f4, /was not conclusive: .*Answer it yourself/);
   await page.waitForSelector('article.step[data-step="l1.call_other_user"]');
-  const ev = page.locator('.evidence details').first();
-  assert.match(await ev.locator('summary').textContent(), /^automated check, .* — no call to another user/);
-  const evJson = JSON.parse(await ev.locator('pre').textContent());
+  assert.equal(await page.locator('.proposal').count(), 0, 'nothing to accept');
+  const ev = page.locator('.evidence .evidence-item').first();
+  assert.match(await ev.locator('.evidence-head').textContent(), /no call to another user/);
+  const evJson = JSON.parse(await ev.locator('details.raw pre').textContent());
   assert.deepEqual(evJson.data.calls, []);
   assert.equal(await page.locator('ol.path li').count(), 5);
   await page.screenshot({ path: join(shots, 'check-step-page.png'), fullPage: true });
@@ -143,10 +157,23 @@ test('L1 lets the automated checks answer the first steps against a real lab', {
   const bob = lab.LAB_ACCOUNT_BOB_NUMBERS.split(',')[0];
   await runSipp(lab, 'call.xml', 'alice', { target: bob }, ['-d', '500']);
   const f5 = await runCheck(page, 'l1.call_other_user');
-  assert.match(f5, /answered automatically: no\)/);
+  assert.match(f5, /proposes .No/);
+  assert.match(await page.textContent('.proposal'), new RegExp(`none answered \\(latest to ${bob}: 480 `));
+  // The agent knows better (the user says calls to others work now): overriding the proposal.
+  await Promise.all([
+    page.waitForURL(/msg=Recorded/),
+    page.click('form.answer-form button[name=answer][value=yes]'),
+  ]);
   const p4 = await pathEntry(page, 'l1.call_other_user');
-  assert.equal(p4.source, 'automated');
-  assert.match(p4.text, new RegExp(`none answered \\(latest to ${bob}: 480 `));
+  assert.equal(p4.source, 'agent');
+  // ...and then revising it back to what the check said: the old answer stays, struck through.
+  await page.locator('ol.path li:has(code:text-is("l1.call_other_user")) details.revise summary').click();
+  await page.selectOption('ol.path li:has(code:text-is("l1.call_other_user")) select[name=answer]', 'no');
+  await Promise.all([
+    page.waitForURL(/msg=Revised/),
+    page.click('ol.path li:has(code:text-is("l1.call_other_user")) details.revise button[type=submit]'),
+  ]);
+  assert.equal(await page.locator('ol.path li.superseded').count(), 1, 'the overridden answer is kept, superseded');
   await page.goto(incidentUrl);
   await page.waitForSelector('article.step[data-step="l1.outgoing_trunks"]');
   await page.screenshot({ path: join(shots, 'check-trunks.png'), fullPage: true });

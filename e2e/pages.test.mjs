@@ -195,7 +195,42 @@ test('every page fits 1366 and 390 px, speaks words not ids, and passes axe', { 
   assert.equal(await page.locator('header.top').count(), 1, 'the error is inside the normal layout');
   await page.screenshot({ path: join(DOCS, 'admin-refused-desktop.png') });
   await check('error', `${base}/incidents/987654`);
+  await check('webhooks', `${base}/admin/webhooks`);
+  await check('reports', `${base}/reports`);
+  await check('search', `${base}/search?q=alice`);
   await ctx.close();
 
   assert.deepEqual(problems, [], `\n${problems.join('\n')}`);
+});
+
+test('the search box finds an incident by its number and by a word in a note', { timeout: 120_000 }, async () => {
+  const ctx = await browser.newContext({ viewport: VIEWPORTS[0][1] });
+  const page = await ctx.newPage();
+  page.setDefaultTimeout(20_000);
+  await login(page, base, 'lena', PASSWORD);
+  await page.goto(`${base}/incidents/new`);
+  await page.fill('input[name=account]', '390655512345');
+  await page.fill('input[name=reporter]', 'Bruno');
+  await page.fill('textarea[name=description]', 'Calls to the office fail.');
+  await page.check('input[name="gate.gate.operational_requirements"][value=no]');
+  await page.check('input[name="gate.gate.client_error"][value=none]');
+  await Promise.all([page.waitForURL(/\/incidents\/\d+$/), page.click('form.card button[type=submit]')]);
+  const id = page.url().match(/\/incidents\/(\d+)$/)[1];
+  await page.fill('form[action$="/notes"] textarea[name=text]', 'The caller heard the Zurich gateway voicemail.');
+  await Promise.all([page.waitForURL(/msg=/), page.click('form[action$="/notes"] button[type=submit]')]);
+
+  // From the search box in the header, as an agent would: a word of the note, then the number.
+  for (const q of ['zurich', '390655512345']) {
+    const box = page.locator('header.top form.search input[name=q]');
+    await box.fill(q);
+    await Promise.all([page.waitForURL(/\/search\?q=/), box.press('Enter')]);
+    const links = await page.locator('main table.list a[href^="/incidents/"]').evaluateAll(
+      (as) => as.map((a) => a.getAttribute('href')));
+    assert.ok(links.includes(`/incidents/${id}`), `${q}: ${links.join(', ')}`);
+  }
+  const box = page.locator('header.top form.search input[name=q]');
+  await box.fill('nosuchwordanywhere');
+  await Promise.all([page.waitForURL(/\/search\?q=/), box.press('Enter')]);
+  assert.match(await page.textContent('main'), /No incident matches/);
+  await ctx.close();
 });

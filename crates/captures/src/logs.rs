@@ -513,9 +513,12 @@ pub(crate) fn parse_time(text: &[u8]) -> Option<f64> {
                         mo1 * 10 + mo2,
                         d1 * 10 + d2,
                     );
-                    if sep_ok && (1..=12).contains(&mo) && (1..=31).contains(&day) {
-                        let days = crate::render::days_from_civil(y, mo, day);
-                        return Some(days as f64 * 86_400.0 + t);
+                    if sep_ok
+                        && let Some(date) =
+                            chrono::NaiveDate::from_ymd_opt(y as i32, mo as u32, day as u32)
+                    {
+                        let midnight = date.and_time(chrono::NaiveTime::MIN).and_utc();
+                        return Some(midnight.timestamp() as f64 + t);
                     }
                 }
             }

@@ -125,33 +125,31 @@ pub fn looks_like_sip(buf: &[u8]) -> bool {
     false
 }
 
-/// Parse a start line (without its line ending).
+/// Parse a start line (without its line ending) with [`sip_message::scan::start_line`], keeping
+/// what a capture can hold for SIP: version `SIP/2.0` and an upper-case method of three or more
+/// letters (RFC 3261 §7.1, §7.2). Anything else in a capture or a log line is not SIP.
 pub fn parse_start_line(line: &[u8]) -> Option<StartLine<'_>> {
-    if let Some(rest) = line.strip_prefix(b"SIP/2.0 ") {
-        if rest.len() < 3 || !rest[..3].iter().all(u8::is_ascii_digit) {
-            return None;
-        }
-        let code = u16::from(rest[0] - b'0') * 100
-            + u16::from(rest[1] - b'0') * 10
-            + u16::from(rest[2] - b'0');
-        if !(100..700).contains(&code) {
-            return None;
-        }
-        let reason = trim(rest.get(4..).unwrap_or(b""));
-        return Some(StartLine::Response { code, reason });
-    }
-    let sp = memchr(b' ', line)?;
-    let method = &line[..sp];
-    if method.len() < 3 || !method.iter().all(|c| c.is_ascii_uppercase() || *c == b'-') {
+    let is_response = line.starts_with(b"SIP/2.0 ");
+    if !is_response && !trim(line).ends_with(b" SIP/2.0") {
         return None;
     }
-    let rest = &line[sp + 1..];
-    let sp2 = memchr(b' ', rest)?;
-    let uri = &rest[..sp2];
-    if trim(&rest[sp2 + 1..]) != b"SIP/2.0" || uri.is_empty() {
-        return None;
+    match sip_message::scan::start_line(line).ok()? {
+        sip_message::scan::StartLine::Response { status, reason } if is_response => {
+            Some(StartLine::Response {
+                code: status,
+                reason: reason.as_bytes(),
+            })
+        }
+        sip_message::scan::StartLine::Request { method, uri }
+            if method.len() >= 3 && method.bytes().all(|c| c.is_ascii_uppercase() || c == b'-') =>
+        {
+            Some(StartLine::Request {
+                method: method.as_bytes(),
+                uri: uri.as_bytes(),
+            })
+        }
+        _ => None,
     }
-    Some(StartLine::Request { method, uri })
 }
 
 /// Scan the head of a SIP message that starts at `buf[0]`.

@@ -305,7 +305,8 @@ pub async fn serve(ctx: &Ctx, args: ServeArgs) -> anyhow::Result<u8> {
         .webhooks
         .as_deref()
         .map(crate::webhook::Webhooks::load)
-        .transpose()?;
+        .transpose()?
+        .unwrap_or_default();
     let mut events_db = None;
     let (checks, summary): (Option<Arc<dyn web::CheckRunner>>, serde_json::Value) =
         match crate::config::locate(args.config.as_deref()) {
@@ -329,6 +330,7 @@ pub async fn serve(ctx: &Ctx, args: ServeArgs) -> anyhow::Result<u8> {
         max_upload_bytes: args.max_upload,
         server_config_summary: summary,
         view_timeout: args.view_timeout,
+        webhooks_from_file: webhooks.summary(),
         ..web::WebConfig::default()
     };
     let listener = tokio::net::TcpListener::bind(args.listen)
@@ -366,18 +368,15 @@ pub async fn serve(ctx: &Ctx, args: ServeArgs) -> anyhow::Result<u8> {
             window: Arc::default(),
         }));
     }
-    let worker = webhooks.map(|hooks| {
-        tokio::spawn(crate::webhook::run(
-            state.store().clone(),
-            ctx.runbooks()
-                .unwrap_or_else(|_| runbook::RunbookSet::builtin()),
-            hooks,
-        ))
-    });
+    // Always running: receivers may be saved in the admin page at any time.
+    let worker = tokio::spawn(crate::webhook::run(
+        state.store().clone(),
+        ctx.runbooks()
+            .unwrap_or_else(|_| runbook::RunbookSet::builtin()),
+        webhooks,
+    ));
     let served = web::serve_on(listener, state, shutdown()).await;
-    if let Some(w) = worker {
-        w.abort();
-    }
+    worker.abort();
     if let Some((stop, task)) = collector {
         // The collector commits what it has queued before the web app's exit.
         let _ = stop.send(());

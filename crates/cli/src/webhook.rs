@@ -41,6 +41,8 @@ use crate::util::{Ctx, print_json};
 
 /// How often the worker looks for due events when it has nothing to do.
 const POLL: Duration = Duration::from_millis(250);
+/// How often the worker reads the receivers saved in the admin page again.
+const RELOAD: Duration = Duration::from_secs(2);
 /// Longest wait between two attempts at one event.
 const MAX_BACKOFF: Duration = Duration::from_secs(300);
 /// Largest answer read from a receiver.
@@ -62,6 +64,9 @@ struct WebhookFile {
     #[serde(default)]
     runbook: BTreeMap<String, TargetFile>,
 }
+
+/// The wait for a receiver's answer when none is configured.
+const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Where and how to post one runbook's events.
 #[derive(Clone)]
@@ -91,7 +96,53 @@ pub struct Webhooks {
     runbooks: BTreeMap<String, Target>,
 }
 
+impl Target {
+    /// A checked receiver (the same rules for the file and the admin page).
+    fn new(scope: &str, url: &str, secret: String, timeout: Duration) -> Result<Target, String> {
+        let e = incidents::check_target(scope, url, &secret, timeout)?;
+        Ok(Target {
+            host: e.host,
+            port: e.port,
+            path: e.path,
+            url: url.to_owned(),
+            secret: secret.into_bytes(),
+            timeout,
+        })
+    }
+}
+
 impl Webhooks {
+    /// The file's receivers with those saved in the admin page over them (the page is the
+    /// newer word); a saved receiver that no longer passes the checks is left out, logged.
+    pub fn with_saved(&self, saved: &[incidents::WebhookTarget]) -> Webhooks {
+        let mut out = self.clone();
+        for t in saved {
+            match Target::new(&t.scope, &t.url, t.secret.clone(), t.timeout()) {
+                Ok(target) if t.scope == incidents::DEFAULT_SCOPE => out.default = Some(target),
+                Ok(target) => {
+                    out.runbooks.insert(t.scope.clone(), target);
+                }
+                Err(e) => {
+                    tracing::warn!(scope = %t.scope, error = %e, "saved webhook receiver ignored")
+                }
+            }
+        }
+        out
+    }
+
+    /// (scope, URL) of every receiver, for the admin page.
+    pub fn summary(&self) -> Vec<(String, String)> {
+        self.default
+            .iter()
+            .map(|t| (incidents::DEFAULT_SCOPE.to_owned(), t.url.clone()))
+            .chain(
+                self.runbooks
+                    .iter()
+                    .map(|(k, t)| (k.clone(), t.url.clone())),
+            )
+            .collect()
+    }
+
     /// Reads the webhook file; every problem names the file and the key.
     pub fn load(path: &Path) -> anyhow::Result<Webhooks> {
         let text = std::fs::read_to_string(path)
@@ -101,25 +152,6 @@ impl Webhooks {
         let target = |name: &str, t: TargetFile| -> anyhow::Result<Target> {
             let at =
                 |what: String| coded(exit::CONFIG, format!("{} [{name}]: {what}", path.display()));
-            let rest = t
-                .url
-                .strip_prefix("http://")
-                .ok_or_else(|| at(format!("url {:?}: only http:// URLs are supported", t.url)))?;
-            let (authority, path_part) = match rest.find('/') {
-                Some(i) => (&rest[..i], &rest[i..]),
-                None => (rest, "/"),
-            };
-            let (host, port) = match authority.rsplit_once(':') {
-                Some((h, p)) => (
-                    h.to_owned(),
-                    p.parse::<u16>()
-                        .map_err(|_| at(format!("url {:?}: bad port", t.url)))?,
-                ),
-                None => (authority.to_owned(), 80),
-            };
-            if host.is_empty() {
-                return Err(at(format!("url {:?}: no host", t.url)));
-            }
             let secret = match (t.secret, t.secret_env) {
                 (Some(s), None) => s,
                 (None, Some(var)) => {
@@ -127,22 +159,17 @@ impl Webhooks {
                 }
                 _ => return Err(at("give exactly one of secret or secret_env".to_owned())),
             };
-            if secret.len() < 16 {
-                return Err(at("the secret must be at least 16 characters".to_owned()));
-            }
             let timeout = match t.timeout {
                 Some(s) => diagnosis::config::parse_duration(&s)
                     .map_err(|e| at(format!("timeout: {e}")))?,
-                None => Duration::from_secs(10),
+                None => DEFAULT_TIMEOUT,
             };
-            Ok(Target {
-                host,
-                port,
-                path: path_part.to_owned(),
-                url: t.url,
-                secret: secret.into_bytes(),
-                timeout,
-            })
+            let scope = if name == "default" {
+                incidents::DEFAULT_SCOPE
+            } else {
+                name.strip_prefix("runbook.").unwrap_or(name)
+            };
+            Target::new(scope, &t.url, secret, timeout).map_err(at)
         };
         let mut out = Webhooks::default();
         if let Some(d) = file.default {
@@ -330,8 +357,18 @@ fn failed(ev: &OutboxEvent, status: Option<u16>, error: String) -> Attempt {
 }
 
 /// The worker: runs until the task is dropped.
-pub async fn run(store: Store, set: runbook::RunbookSet, hooks: Webhooks) {
+pub async fn run(store: Store, set: runbook::RunbookSet, file: Webhooks) {
+    let mut hooks = file.clone();
+    let mut loaded: Option<std::time::Instant> = None;
     loop {
+        // The admin page's receivers are read again every few seconds.
+        if loaded.is_none_or(|t| t.elapsed() >= RELOAD) {
+            match store.webhook_targets().await {
+                Ok(saved) => hooks = file.with_saved(&saved),
+                Err(e) => tracing::warn!(error = %e, "reading the saved webhook receivers failed"),
+            }
+            loaded = Some(std::time::Instant::now());
+        }
         match store.outbox_due(16).await {
             Ok(due) if !due.is_empty() => {
                 for ev in &due {

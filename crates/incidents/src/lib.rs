@@ -36,6 +36,7 @@ mod reports;
 mod rows;
 mod search;
 mod store;
+mod webhook_targets;
 mod write;
 
 pub use chain::{AuditVerdict, BrokenRow};
@@ -50,4 +51,5 @@ pub use outbox::{Attempt, OutboxEvent, envelope};
 pub use reports::{Bucket, Report, ReportFilter, ReportKind, ResolveHistogram, cell_text, rate};
 pub use search::{SEARCH_LIMIT, SearchQuery};
 pub use store::{ATTACHMENT_CHUNK, CONNECT_TIMEOUT, DATA_FILE, Store};
+pub use webhook_targets::{DEFAULT_SCOPE, Endpoint, MIN_SECRET, WebhookTarget, check_target};
 pub use write::Write;

@@ -67,6 +67,11 @@ pub(crate) const SQLITE: &[Migration] = &[
         name: "outbox",
         sql: include_str!("../migrations/sqlite/0011_outbox.sql"),
     },
+    Migration {
+        version: 12,
+        name: "webhook_targets",
+        sql: include_str!("../migrations/sqlite/0012_webhook_targets.sql"),
+    },
 ];
 
 pub(crate) const POSTGRES: &[Migration] = &[
@@ -125,13 +130,18 @@ pub(crate) const POSTGRES: &[Migration] = &[
         name: "outbox",
         sql: include_str!("../migrations/postgres/0011_outbox.sql"),
     },
+    Migration {
+        version: 12,
+        name: "webhook_targets",
+        sql: include_str!("../migrations/postgres/0012_webhook_targets.sql"),
+    },
 ];
 
 /// Key of the PostgreSQL advisory lock that serializes concurrent migrations.
 pub(crate) const PG_LOCK_KEY: i64 = 0x6469_616c_746f_6e65; // "dialtone"
 
 /// The schema version this build brings databases to (the last migration of both backends).
-pub const SCHEMA_VERSION: i64 = 11;
+pub const SCHEMA_VERSION: i64 = 12;
 
 /// Newest schema this build knows.
 pub(crate) fn latest(migrations: &[Migration]) -> i64 {

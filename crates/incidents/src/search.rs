@@ -128,13 +128,17 @@ impl Store {
                          '[^[:alnum:]]+', ' ', 'g')) @@ to_tsquery('simple', ${n}) \
                          UNION SELECT s.incident_id FROM step_records s WHERE s.note IS NOT NULL \
                          AND to_tsvector('simple', regexp_replace(s.note, '[^[:alnum:]]+', ' ', 'g')) \
-                         @@ to_tsquery('simple', ${n}))"
+                         @@ to_tsquery('simple', ${n}) \
+                         UNION SELECT m.incident_id FROM notes m WHERE to_tsvector('simple', \
+                         regexp_replace(m.text, '[^[:alnum:]]+', ' ', 'g')) @@ to_tsquery('simple', ${n}))"
                     )
                 } else {
                     format!(
                         " AND i.id IN (SELECT rowid FROM incidents_fts WHERE incidents_fts MATCH ${n} \
                          UNION SELECT s.incident_id FROM notes_fts JOIN step_records s \
-                         ON s.id = notes_fts.rowid WHERE notes_fts MATCH ${n})"
+                         ON s.id = notes_fts.rowid WHERE notes_fts MATCH ${n} \
+                         UNION SELECT m.incident_id FROM incident_notes_fts JOIN notes m \
+                         ON m.id = incident_notes_fts.rowid WHERE incident_notes_fts MATCH ${n})"
                     )
                 }
             })

@@ -9,6 +9,7 @@
 mod frame;
 mod headers;
 mod message;
+pub mod net;
 mod params;
 mod parse;
 mod redact;
@@ -16,16 +17,19 @@ pub mod scan;
 pub mod sdp;
 mod typed;
 mod uri;
+mod uri_text;
 
 pub use frame::{FrameResult, frame};
 pub use headers::{Header, Headers, canonical_name, split_list};
 pub use message::{Message, Method, Request, Response, default_reason};
+pub use net::{is_private, is_private_host};
 pub use params::Param;
 pub use parse::{Diagnostic, Parsed, Severity, parse};
 pub use redact::{REDACTED, redact, redact_text};
 pub use scan::{ScanError, Scanned, scan};
 pub use typed::{CSeq, Credentials, DigestChallenge, NameAddr, Reason, Via, Warning};
 pub use uri::{Scheme, Uri};
+pub use uri_text::{host_of, uri_hostport, uri_param};
 
 /// Errors from typed access to a header or from building a value (never from [`parse`]).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -109,7 +109,7 @@ fn is_token(s: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b"-.!%*_+`'~".contains(&b))
 }
 
-fn start_line(line: &str) -> Result<StartLine<'_>, ScanError> {
+fn parse_start_line(line: &str) -> Result<StartLine<'_>, ScanError> {
     let bad = |reason| Err(ScanError::BadStartLine { reason });
     if let Some(rest) = line.strip_prefix("SIP/") {
         let rest = rest.trim_start_matches(|c: char| c.is_ascii_digit() || c == '.');
@@ -146,6 +146,16 @@ fn start_line(line: &str) -> Result<StartLine<'_>, ScanError> {
     Ok(StartLine::Request { method, uri })
 }
 
+/// Reads one start line (without its line end): for callers that find the head themselves (a
+/// log reader looking for a message inside a line, a capture indexer with its own header pass).
+/// Bytes that are not UTF-8 give [`ScanError::NotUtf8`], with the offset in `line`.
+pub fn start_line(line: &[u8]) -> Result<StartLine<'_>, ScanError> {
+    let line = std::str::from_utf8(line).map_err(|e| ScanError::NotUtf8 {
+        offset: e.valid_up_to(),
+    })?;
+    parse_start_line(line)
+}
+
 /// Scans the head of one message (a datagram, a HEP payload or a framed stream chunk).
 pub fn scan(buf: &[u8]) -> Result<Scanned<'_>, ScanError> {
     let lead = buf
@@ -170,7 +180,7 @@ pub fn scan(buf: &[u8]) -> Result<Scanned<'_>, ScanError> {
     })?;
     let (first, headers) = split_line(head);
     Ok(Scanned {
-        start: start_line(first)?,
+        start: parse_start_line(first)?,
         head: headers,
         complete,
         body_offset,

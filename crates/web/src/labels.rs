@@ -211,6 +211,8 @@ pub(crate) fn audit_action(a: &str) -> String {
         "escalate" => "Escalated".to_owned(),
         "close" => "Closed".to_owned(),
         "assign" => "Assigned".to_owned(),
+        "take" => "Took the incident".to_owned(),
+        "revise" => "Changed an answer".to_owned(),
         "status" => "Changed the status".to_owned(),
         "check" => "Ran an automated check".to_owned(),
         "attachment" => "Attached a file".to_owned(),
@@ -224,7 +226,7 @@ pub(crate) fn audit_action(a: &str) -> String {
 pub(crate) fn audit_detail(set: &RunbookSet, action: &str, d: &serde_json::Value) -> String {
     let s = |k: &str| d.get(k).and_then(|v| v.as_str()).unwrap_or("");
     let mut out = match action {
-        "step" => {
+        "step" | "revise" => {
             let step = s("step");
             format!(
                 "{}: {} ({})",

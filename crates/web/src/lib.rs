@@ -18,6 +18,7 @@ mod pages;
 mod reports;
 mod search;
 mod throttle;
+mod webhooks;
 mod workspace;
 
 use std::net::SocketAddr;
@@ -68,6 +69,9 @@ pub struct WebConfig {
     pub header_timeout: Duration,
     /// Connections served at once; more wait in the listen queue.
     pub max_connections: usize,
+    /// Webhook receivers from the file given to `serve --webhooks`: (scope, URL), shown on the
+    /// admin page beside those saved there (which take precedence).
+    pub webhooks_from_file: Vec<(String, String)>,
 }
 
 /// Largest request head (request line and headers) read; bigger ones get 431.
@@ -97,6 +101,7 @@ impl Default for WebConfig {
             body_idle_timeout: Duration::from_secs(30),
             header_timeout: Duration::from_secs(30),
             max_connections: 1024,
+            webhooks_from_file: Vec::new(),
         }
     }
 }
@@ -452,6 +457,9 @@ pub fn router(state: AppState) -> Router {
         .route("/admin/users/{name}/role", post(admin::admin_set_role))
         .route("/admin/tokens", post(admin::admin_create_token))
         .route("/admin/tokens/revoke", post(admin::admin_revoke_tokens))
+        .route("/admin/webhooks", get(webhooks::page).post(webhooks::save))
+        .route("/admin/webhooks/remove", post(webhooks::remove))
+        .route("/admin/webhooks/{id}/redeliver", post(webhooks::redeliver))
         // API
         .route("/api/openapi.json", get(api::openapi))
         .route("/api/me", get(api::me))

@@ -21,6 +21,7 @@ use serde::Deserialize;
 use crate::AppState;
 use crate::auth::{ApiUser, CurrentUser, PageUser, Role};
 use crate::error::{ApiError, AppError, AppResult, PageError};
+use crate::labels;
 use crate::pages::Nav;
 
 /// The filters of every report, as the form and the URLs carry them (empty means no filter).
@@ -158,6 +159,8 @@ pub(crate) async fn page(
             .report(kind, &filter)
             .await
             .map_err(AppError::from)?;
+        // The page speaks the runbooks' words; the downloads keep the ids.
+        let r = in_words(&state.runbooks, r);
         let chart = chart(&r);
         reports.push(ReportView {
             name: kind.name(),
@@ -328,6 +331,69 @@ pub(crate) async fn metrics(State(state): State<AppState>) -> Result<Response, P
     );
     let _ = writeln!(text, "dialtone_incident_resolve_seconds_count {}", h.count);
     Ok(Response::from_parts(parts, axum::body::Body::from(text)))
+}
+
+/// The report with its ids in words for the page: steps, escalation kinds, outcomes, phases
+/// (statuses and levels) and answer sources by their titles.
+fn in_words(set: &runbook::RunbookSet, mut r: Report) -> Report {
+    let col = |name: &str| r.columns.iter().position(|c| *c == name);
+    let (step, by, name, outcome, phase, source) = (
+        col("step"),
+        col("by"),
+        col("name"),
+        col("outcome"),
+        col("phase"),
+        col("source"),
+    );
+    for row in &mut r.rows {
+        let text = |row: &Vec<serde_json::Value>, i: Option<usize>| {
+            i.and_then(|i| row.get(i))
+                .and_then(|v| v.as_str())
+                .map(str::to_owned)
+        };
+        let by_value = text(row, by);
+        let step_words = text(row, step).map(|s| labels::step_title(set, &s));
+        let name_words = text(row, name).map(|n| match by_value.as_deref() {
+            Some("step") => labels::step_title(set, &n),
+            Some("kind") if n == "(none)" => "No kind given".to_owned(),
+            Some("kind") => labels::escalation_kind(set, Some(&n), ""),
+            _ => n,
+        });
+        let outcome_words = text(row, outcome).map(|o| {
+            if o.starts_with('(') {
+                labels::status_str(o.trim_matches(['(', ')']))
+            } else {
+                labels::outcome_title(set, None, &o)
+            }
+        });
+        let phase_words = text(row, phase).map(|p| {
+            if p.len() == 2 && p.starts_with(['L', 'l']) {
+                labels::level(&p)
+            } else {
+                labels::status_str(&p)
+            }
+        });
+        let source_words = text(row, source).map(|s| labels::source(&s));
+        let by_words = by_value.map(|b| match b.as_str() {
+            "step" => "Step".to_owned(),
+            "kind" => "Escalation kind".to_owned(),
+            other => other.to_owned(),
+        });
+        let mut set_cell = |i: Option<usize>, words: Option<String>| {
+            if let (Some(i), Some(w)) = (i, words)
+                && let Some(cell) = row.get_mut(i)
+            {
+                *cell = serde_json::Value::String(w);
+            }
+        };
+        set_cell(step, step_words);
+        set_cell(name, name_words);
+        set_cell(outcome, outcome_words);
+        set_cell(phase, phase_words);
+        set_cell(source, source_words);
+        set_cell(by, by_words);
+    }
+    r
 }
 
 // ---------------------------------------------------------------- charts

@@ -28,6 +28,9 @@ struct Hit {
     description: String,
     level: String,
     status: &'static str,
+    /// The status in words.
+    status_words: &'static str,
+    /// The outcome's title, if closed.
     outcome: String,
     opened: String,
 }
@@ -73,7 +76,18 @@ pub(crate) async fn page(
                             description: i.description.clone(),
                             level: i.level.clone(),
                             status: i.status.as_str(),
-                            outcome: i.outcome.clone().unwrap_or_default(),
+                            status_words: crate::labels::status(i.status),
+                            outcome: i
+                                .outcome
+                                .as_deref()
+                                .map(|o| {
+                                    crate::labels::outcome_title(
+                                        &state.runbooks,
+                                        Some(&i.runbook),
+                                        o,
+                                    )
+                                })
+                                .unwrap_or_default(),
                             opened: i.created_at.format("%Y-%m-%d %H:%M").to_string(),
                         })
                         .collect(),

@@ -21,8 +21,25 @@ fn reports_and_search(cli: &Cli) {
     };
     let a = open("390655512345", "calls to Milano fail");
     let b = open("carol", "no audio");
-    cli.ok(&["incident", "close", &a, "--outcome", "trunk_problem"]);
-    cli.ok(&["incident", "close", &b, "--outcome", "out_of_scope"]);
+    let why = "closed by hand for the report";
+    cli.ok(&[
+        "incident",
+        "close",
+        &a,
+        "--outcome",
+        "trunk_problem",
+        "--reason",
+        why,
+    ]);
+    cli.ok(&[
+        "incident",
+        "close",
+        &b,
+        "--outcome",
+        "out_of_scope",
+        "--reason",
+        why,
+    ]);
     let _c = open("dave", "busy tone");
 
     // JSON: one report object; all: an array of the seven.

@@ -192,6 +192,8 @@ fn webhooks_survive_drops_500s_timeouts_and_a_killed_server() {
         &a.to_string(),
         "--to",
         "L2",
+        "--kind",
+        "server_status_check",
         "--reason",
         "needs L2",
     ]);
@@ -201,6 +203,8 @@ fn webhooks_survive_drops_500s_timeouts_and_a_killed_server() {
         &b.to_string(),
         "--outcome",
         "out_of_scope",
+        "--reason",
+        "the user's own PBX",
     ]);
     // The first event survives a dropped connection, a 500 and a timeout (1 + 2 + 4 s back-off).
     wait_for(&seen, 2);
@@ -213,6 +217,8 @@ fn webhooks_survive_drops_500s_timeouts_and_a_killed_server() {
         &a.to_string(),
         "--outcome",
         "out_of_scope",
+        "--reason",
+        "the user's own PBX",
     ]);
     let c = open(&cli, "carol");
     let mut server = serve(&cli, &file);

@@ -5,3 +5,6 @@ CREATE INDEX incidents_search ON incidents USING GIN (to_tsvector('simple',
     regexp_replace(account || ' ' || reporter || ' ' || description, '[^[:alnum:]]+', ' ', 'g')));
 CREATE INDEX step_records_note_search ON step_records USING GIN (to_tsvector('simple',
     regexp_replace(note, '[^[:alnum:]]+', ' ', 'g'))) WHERE note IS NOT NULL;
+-- The internal notes agents add to an incident (the notes table, migration 7).
+CREATE INDEX notes_text_search ON notes USING GIN (to_tsvector('simple',
+    regexp_replace(text, '[^[:alnum:]]+', ' ', 'g')));

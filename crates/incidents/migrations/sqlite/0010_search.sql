@@ -18,3 +18,9 @@ END;
 CREATE TRIGGER notes_fts_insert AFTER INSERT ON step_records WHEN new.note IS NOT NULL BEGIN
     INSERT INTO notes_fts (rowid, note) VALUES (new.id, new.note);
 END;
+-- The internal notes agents add to an incident (the notes table, migration 7).
+CREATE VIRTUAL TABLE incident_notes_fts USING fts5(text, content='notes', content_rowid='id');
+INSERT INTO incident_notes_fts (incident_notes_fts) VALUES ('rebuild');
+CREATE TRIGGER incident_notes_fts_insert AFTER INSERT ON notes BEGIN
+    INSERT INTO incident_notes_fts (rowid, text) VALUES (new.id, new.text);
+END;

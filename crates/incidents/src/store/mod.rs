@@ -10,7 +10,7 @@
 //! This module holds `Store`, the pool and the macros every part shares; the methods are in
 //! one `impl Store` block per responsibility: `open` (connecting, migrating, backup),
 //! `incidents` (opening and reading), `changes` (every versioned change), `notes` (notes and
-//! check runs), `attachments`, `audit`, `idempotency` and `people` (users, sessions, tokens).
+//! check runs), `attachments`, `audit_log`, `idempotency` and `people` (users, sessions, tokens).
 
 use std::fmt;
 use std::sync::Arc;
@@ -119,6 +119,7 @@ macro_rules! in_write_tx {
         out?
     }};
 }
+pub(crate) use in_write_tx;
 
 /// Inserts one step record inside a write transaction; evaluates to its id.
 macro_rules! insert_step_record {
@@ -189,10 +190,11 @@ macro_rules! audit {
         .await?
     }};
 }
+pub(crate) use audit;
 
 // Declared after the macros above, so that they are in scope in these modules.
 mod attachments;
-mod audit;
+mod audit_log;
 mod changes;
 mod idempotency;
 mod incidents;
@@ -207,7 +209,7 @@ const SELECT_INCIDENT: &str = concat!("SELECT ", incident_cols!(), " FROM incide
 pub struct Store {
     pub(crate) pool: Pool,
     /// Serializes this process's SQLite write transactions (unused for PostgreSQL).
-    sqlite_writer: Arc<tokio::sync::Mutex<()>>,
+    pub(crate) sqlite_writer: Arc<tokio::sync::Mutex<()>>,
     /// Where it points, password removed, for messages.
     target: String,
     /// Why the last write failed, when the store itself failed it (disk full, I/O, connection)
@@ -246,7 +248,7 @@ impl Store {
     }
 
     /// Remembers whether the store could write (see `write_fault`).
-    fn note_write<T>(&self, out: &Result<T>) {
+    pub(crate) fn note_write<T>(&self, out: &Result<T>) {
         let fault = match out {
             Ok(_) => None,
             Err(
@@ -317,7 +319,7 @@ impl Store {
 }
 
 /// Now, to the millisecond, as stored.
-fn now_ms() -> i64 {
+pub(crate) fn now_ms() -> i64 {
     Utc::now().timestamp_millis()
 }
 
@@ -351,7 +353,7 @@ fn optional(field: &str, value: Option<&str>) -> Result<Option<String>> {
     value.map(|v| required(field, v)).transpose()
 }
 
-fn check_actor(actor: &str) -> Result<()> {
+pub(crate) fn check_actor(actor: &str) -> Result<()> {
     required("actor", actor).map(drop)
 }
 

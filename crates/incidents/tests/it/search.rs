@@ -90,6 +90,13 @@ async fn search_finds_incidents_by_words_numbers_and_filters(store: &Store, _url
     assert_eq!(ids(store, "milano").await, [a]);
     assert_eq!(ids(store, "Trun").await, [a]);
     assert_eq!(ids(store, "audio").await, [c]);
+    // An internal note (added on its own, not with an answer) is searched too.
+    store
+        .add_note(b, "caller reached the Zurich gateway voicemail", "agent-a")
+        .await
+        .unwrap();
+    assert_eq!(ids(store, "zurich").await, [b]);
+    assert_eq!(ids(store, "voicemail busy").await, [b]);
     // Several words must all match, each in the description or a note.
     assert_eq!(ids(store, "audio nat").await, [c]);
     assert_eq!(ids(store, "audio milano").await, Vec::<i64>::new());

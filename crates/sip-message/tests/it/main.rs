@@ -4,6 +4,7 @@
 mod corpus;
 mod frame;
 mod messages;
+mod net;
 mod redact;
 mod roundtrip;
 mod scan;

@@ -337,3 +337,37 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn start_line_alone_reads_a_line_from_bytes() {
+    assert_eq!(
+        scan::start_line(b"SIP/2.0 486 Busy Here"),
+        Ok(StartLine::Response {
+            status: 486,
+            reason: "Busy Here"
+        })
+    );
+    assert_eq!(
+        scan::start_line(b"OPTIONS sip:h SIP/2.0"),
+        Ok(StartLine::Request {
+            method: "OPTIONS",
+            uri: "sip:h"
+        })
+    );
+    assert_eq!(
+        scan::start_line(b"SIP/2.0 200 \xe9t\xe9"),
+        Err(ScanError::NotUtf8 { offset: 12 })
+    );
+    for bad in [
+        &b""[..],
+        b"SIP/2.0 99 Too low",
+        b"SIP/2.0 abc",
+        b"GET / HTTP/1.1",
+        b"INVITE sip:x",
+    ] {
+        assert!(
+            matches!(scan::start_line(bad), Err(ScanError::BadStartLine { .. })),
+            "{bad:?}"
+        );
+    }
+}

@@ -459,7 +459,7 @@ async fn stale_versions_and_wrong_answers_are_refused_with_reasons() {
         res.json()["error"]
             .as_str()
             .unwrap_or("")
-            .contains("has not reached an outcome")
+            .contains("the runbook has reached no outcome yet")
     );
     assert_eq!(snapshot(&r, &lena, id).await, before);
 

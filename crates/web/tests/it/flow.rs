@@ -304,7 +304,7 @@ async fn l1_opens_walks_and_escalates_then_l2_takes_and_closes_through_the_pages
         "l2.network_status",
         "Escalated",
         "Closed",
-        "Assigned",
+        "Took the incident",
         "lena",
         "leo",
     ] {

@@ -13,4 +13,5 @@ mod openapi;
 mod reports;
 mod support;
 mod views;
+mod webhooks;
 mod workspace;
