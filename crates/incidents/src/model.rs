@@ -71,14 +71,18 @@ pub const LEVELS: [&str; 3] = ["L1", "L2", "L3"];
 
 /// Checks and normalizes a support level: "l2" -> "L2".
 pub fn normalize_level(level: &str) -> Result<String> {
+    level_rank(level).map(|rank| LEVELS[rank].to_owned())
+}
+
+/// Position of a support level in [`LEVELS`] ("l2" -> 1), for comparing levels. The one rule
+/// for levels: an unknown one (a typo, or a stored value no version wrote) is refused with
+/// `Error::Invalid`, never ranked as if it were some known level.
+pub(crate) fn level_rank(level: &str) -> Result<usize> {
     let wanted = level.trim().to_ascii_uppercase();
-    if LEVELS.contains(&wanted.as_str()) {
-        Ok(wanted)
-    } else {
-        Err(Error::Invalid(format!(
-            "unknown level {level:?} (expected L1, L2 or L3)"
-        )))
-    }
+    LEVELS
+        .iter()
+        .position(|known| *known == wanted)
+        .ok_or_else(|| Error::Invalid(format!("unknown level {level:?} (expected L1, L2 or L3)")))
 }
 
 /// Who may set a step record's source: the runbook engine's `Source` names.
@@ -418,4 +422,24 @@ pub enum Idempotency {
         /// Response body.
         body: String,
     },
+}
+
+#[cfg(test)]
+mod level_tests {
+    use super::*;
+
+    #[test]
+    fn levels_are_ranked_and_normalized_by_one_rule() {
+        assert_eq!(level_rank("L1").ok(), Some(0));
+        assert_eq!(level_rank(" l2 ").ok(), Some(1));
+        assert_eq!(level_rank("L3").ok(), Some(2));
+        assert_eq!(normalize_level("l3").ok().as_deref(), Some("L3"));
+        for wrong in ["L0", "L4", "", "gate", "level 2"] {
+            let rank = level_rank(wrong).expect_err(wrong);
+            let normalized = normalize_level(wrong).expect_err(wrong);
+            assert!(matches!(rank, Error::Invalid(_)), "{wrong:?}: {rank:?}");
+            assert_eq!(rank.to_string(), normalized.to_string());
+            assert!(rank.to_string().contains("unknown level"), "{rank}");
+        }
+    }
 }

@@ -21,6 +21,7 @@ on_both_backends!(
     attachments_round_trip,
     audit_log_is_append_only,
     reopening_the_store_keeps_everything,
+    an_unknown_level_is_refused_everywhere,
 );
 
 fn new_incident(account: &str, level: &str) -> NewIncident {
@@ -864,6 +865,55 @@ async fn reopening_the_store_keeps_everything(store: &Store, url: &str) {
     assert_eq!(
         raw_count(url, "SELECT MAX(version) FROM schema_version").await,
         incidents::SCHEMA_VERSION
+    );
+}
+
+/// Levels follow one rule everywhere: a level the store does not know is refused with
+/// `Error::Invalid` by the store, and the database refuses to hold one at all.
+async fn an_unknown_level_is_refused_everywhere(store: &Store, url: &str) {
+    let incident = store
+        .open_incident(new_incident("oddlevel@voip.example", "L1"), "a")
+        .await
+        .expect("open");
+    raw_execute(
+        url,
+        "UPDATE incidents SET level = 'L9' WHERE account = 'oddlevel@voip.example'",
+    )
+    .await
+    .expect_err("the database refuses an unknown level");
+    for wrong in ["L9", "L0", "", "level 2"] {
+        let err = store
+            .escalate(
+                incident.id,
+                incident.version,
+                NewEscalation {
+                    to_level: wrong.into(),
+                    kind: None,
+                    reason: "needs more".into(),
+                },
+                None,
+                "a",
+            )
+            .await
+            .expect_err("an unknown level is refused");
+        assert!(matches!(err, Error::Invalid(_)), "{wrong:?}: {err:?}");
+        assert!(
+            err.to_string().contains("unknown level"),
+            "{wrong:?}: {err}"
+        );
+        let err = store
+            .open_incident(new_incident("oddlevel@voip.example", wrong), "a")
+            .await
+            .expect_err("an unknown level is refused");
+        assert!(matches!(err, Error::Invalid(_)), "{wrong:?}: {err:?}");
+    }
+    assert_eq!(store.get(incident.id).await.expect("get"), incident);
+    assert!(
+        store
+            .escalations(incident.id)
+            .await
+            .expect("escalations")
+            .is_empty()
     );
 }
 
