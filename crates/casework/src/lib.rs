@@ -10,13 +10,13 @@ pub use actions::{Actor, Case, Refusal, RefusalKind};
 use incidents::{Incident, StepRecord};
 use runbook::{EvalOptions, Evaluation, Fact, Facts, Level, RunbookSet, Source, Status};
 
-/// The incident's level as the runbook engine's level ("L2" -> `Level::L2`).
+/// The incident's level as the runbook engine's level ("L2" -> `Level::L2`), parsed by the one
+/// rule every crate uses (`runbook::Level`'s `FromStr`). The store refuses any other level; a
+/// row changed behind its back fails closed, as the highest level (only L3 may work it).
 pub fn level_of(incident: &Incident) -> Level {
-    match incident.level.as_str() {
-        "L2" => Level::L2,
-        "L3" => Level::L3,
-        // Unknown levels are treated as the lowest working level: it can only offer less.
-        _ => Level::L1,
+    match incident.level.parse::<Level>() {
+        Ok(Level::Gate) | Err(_) => Level::L3,
+        Ok(level) => level,
     }
 }
 
