@@ -86,6 +86,17 @@ async function login(page, name) {
   await Promise.all([page.waitForURL(/\/queue\//), page.click('button[type=submit]')]);
 }
 
+// Shows the header's links on a phone, where they sit behind the menu button.
+async function openMenu(page) {
+  const toggle = page.locator('button.menu-toggle');
+  if (await toggle.isVisible() && (await toggle.getAttribute('aria-expanded')) !== 'true') await toggle.click();
+}
+
+async function logout(page) {
+  await openMenu(page);
+  await Promise.all([page.waitForURL(/\/login/), page.click('button:has-text("Log out")')]);
+}
+
 async function answer(page, value) {
   await Promise.all([
     page.waitForURL(/msg=Recorded/),
@@ -93,21 +104,24 @@ async function answer(page, value) {
   ]);
 }
 
-test('L1 opens, walks and escalates; L2 takes, meets a stale tab, and closes', { timeout: 180_000 }, async () => {
-  const ctx = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+// The whole walk, on a desktop and on a phone.
+async function walk(viewport, tag, account) {
+  const ctx = await browser.newContext({ viewport });
   const page = await ctx.newPage();
   page.setDefaultTimeout(20_000);
+  const shot = (name) => join(shots, tag ? `${name}-${tag}.png` : `${name}.png`);
 
   // --- L1 agent
   await login(page, 'lena');
-  await page.screenshot({ path: join(shots, 'queue-l1.png'), fullPage: true });
+  await page.screenshot({ path: shot('queue-l1'), fullPage: true });
+  await openMenu(page);
   await page.click('text=Open incident');
-  await page.fill('input[name=account]', '1001');
+  await page.fill('input[name=account]', account);
   await page.fill('input[name=reporter]', 'Mario Rossi');
   await page.fill('textarea[name=description]', 'Cannot call anyone since this morning; the app shows no error.');
   await page.check('input[name="gate.gate.operational_requirements"][value=no]');
   await page.check('input[name="gate.gate.client_error"][value=none]');
-  await page.screenshot({ path: join(shots, 'open-incident.png'), fullPage: true });
+  await page.screenshot({ path: shot('open-incident'), fullPage: true });
   await Promise.all([page.waitForURL(/\/incidents\/\d+$/), page.click('form.card button[type=submit]')]);
   const incidentUrl = page.url();
 
@@ -115,7 +129,7 @@ test('L1 opens, walks and escalates; L2 takes, meets a stale tab, and closes', {
   await page.waitForSelector('article.step[data-step="l1.connection_status"]');
   assert.match(await page.textContent('.say'), /Read to the user/);
   await page.fill('textarea[name=note]', 'User on Wi-Fi at the office.');
-  await page.screenshot({ path: join(shots, 'step-page.png'), fullPage: true });
+  await page.screenshot({ path: shot('step-page'), fullPage: true });
   await answer(page, 'connected');
   await page.waitForSelector('article.step[data-step="l1.force_reconnection"]');
   await answer(page, 'fine');
@@ -125,17 +139,24 @@ test('L1 opens, walks and escalates; L2 takes, meets a stale tab, and closes', {
   await page.click('a.button:has-text("Escalate to L2")');
   assert.equal(await page.inputValue('select[name=kind]'), 'server_status_check');
   await page.fill('textarea[name=reason]', 'The echo test fails: server side.');
-  await page.screenshot({ path: join(shots, 'escalate.png'), fullPage: true });
+  await page.screenshot({ path: shot('escalate'), fullPage: true });
   await Promise.all([page.waitForURL(/msg=Escalated/), page.click('form.card button[type=submit]')]);
   assert.match(await page.textContent('.incident-head'), /L2/);
-  await page.click('button:has-text("Log out")');
-  await page.waitForURL(/\/login/);
+  // L1 still follows it: under "Escalated by me", and can add a note.
+  const id = incidentUrl.match(/\/incidents\/(\d+)$/)[1];
+  await page.goto(`${base}/queue/L1?tab=escalated_by_me`);
+  assert.equal(await page.locator(`main a[href="/incidents/${id}"]`).count() > 0, true, 'the escalated incident is in L1\'s "Escalated by me"');
+  await page.goto(incidentUrl);
+  await page.fill('form[action$="/notes"] textarea[name=text]', 'User called back: still failing.');
+  await Promise.all([page.waitForURL(/msg=Noted/), page.click('form[action$="/notes"] button[type=submit]')]);
+  assert.match(await page.textContent('section.notes'), /still failing/);
+  await logout(page);
 
   // --- L2 engineer
   await login(page, 'leo');
   await page.goto(`${base}/queue/L2?tab=escalated`);
-  await page.screenshot({ path: join(shots, 'queue-l2.png'), fullPage: true });
-  await Promise.all([page.waitForURL(/\/incidents\/\d+/), page.click('table.list tbody tr >> nth=0 >> a >> nth=0')]);
+  await page.screenshot({ path: shot('queue-l2'), fullPage: true });
+  await Promise.all([page.waitForURL(/\/incidents\/\d+/), page.click(`table.list a[href="/incidents/${id}"] >> nth=0`)]);
   assert.equal(page.url().split('?')[0], incidentUrl);
   await Promise.all([page.waitForURL(/msg=/), page.click('button:has-text("Take it")')]);
   await page.waitForSelector('article.step[data-step="l2.server_services"]');
@@ -149,7 +170,7 @@ test('L1 opens, walks and escalates; L2 takes, meets a stale tab, and closes', {
   await stale.waitForSelector('.flash.error');
   assert.match(await stale.textContent('.flash.error'), /was not recorded/);
   assert.equal(await stale.inputValue('textarea[name=note]'), 'typed in the stale tab');
-  await stale.screenshot({ path: join(shots, 'conflict.png'), fullPage: true });
+  await stale.screenshot({ path: shot('conflict'), fullPage: true });
   await stale.close();
 
   await page.waitForSelector('article.step[data-step="l2.network_status"]');
@@ -158,21 +179,28 @@ test('L1 opens, walks and escalates; L2 takes, meets a stale tab, and closes', {
   await page.fill('form[action$="/close"] textarea[name=note]', 'Customer router had SIP ALG on; disabled.');
   await Promise.all([page.waitForURL(/msg=Closed/), page.click('form.close-form button[type=submit]')]);
   assert.match(await page.textContent('article.closed'), /Network problem/i);
-  await page.screenshot({ path: join(shots, 'closed.png'), fullPage: true });
+  await page.screenshot({ path: shot('closed'), fullPage: true });
   await page.click('text=Timeline and audit trail');
   const audit = await page.textContent('table.audit');
   for (const action of ['Opened', 'Answered a step', 'Escalated', 'Took the incident', 'Closed']) assert.match(audit, new RegExp(action));
   assert.match(audit, /lena/);
   assert.match(audit, /leo/);
-  await page.screenshot({ path: join(shots, 'timeline.png'), fullPage: true });
-  await page.click('button:has-text("Log out")');
+  await page.screenshot({ path: shot('timeline'), fullPage: true });
+  await logout(page);
 
   // --- admin page
   await login(page, 'root');
   await page.goto(`${base}/admin`);
   assert.match(await page.textContent('table.list'), /lena/);
-  await page.screenshot({ path: join(shots, 'admin.png'), fullPage: true });
+  await page.screenshot({ path: shot('admin'), fullPage: true });
   await ctx.close();
+}
 
-  // docs/step-page.png comes from checks.test.mjs (the step page with automated evidence).
+test('L1 opens, walks and escalates; L2 takes, meets a stale tab, and closes (1366 px)', { timeout: 180_000 }, async () => {
+  await walk({ width: 1366, height: 900 }, '', '1001');
 });
+
+test('the same walk on a phone (390 px)', { timeout: 180_000 }, async () => {
+  await walk({ width: 390, height: 844 }, 'mobile', '1002');
+});
+// docs/step-page.png comes from checks.test.mjs (the step page with automated evidence).
