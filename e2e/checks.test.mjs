@@ -80,7 +80,7 @@ async function accept(page, step) {
 
 // The "Path so far" entry of a step: its text and its source badge.
 async function pathEntry(page, step) {
-  const li = page.locator('ol.path li').filter({ has: page.locator(`code:text-is("${step}")`) });
+  const li = page.locator(`ol.path li[data-step="${step}"]`);
   assert.equal(await li.count(), 1, `one path entry for ${step}`);
   return { text: await li.textContent(), source: await li.locator('.src').getAttribute('data-source') };
 }
@@ -105,7 +105,7 @@ test('L1 lets the automated checks answer the first steps against a real lab', {
   const f1 = await runCheck(page, 'l1.connection_status');
   assert.match(f1, /The automated check of .Connection status. proposes .Connected/);
   assert.match(await page.textContent('.proposal'), /registered from 127\.0\.0\.1:\d+ over udp/);
-  assert.equal(await page.locator('ol.path li:has(code:text-is("l1.connection_status"))').count(), 0,
+  assert.equal(await page.locator('ol.path li[data-step="l1.connection_status"]').count(), 0,
     'a proposal answers nothing by itself');
   await accept(page, 'l1.connection_status');
   await page.waitForSelector('article.step[data-step="l1.force_reconnection"]');
@@ -167,11 +167,11 @@ test('L1 lets the automated checks answer the first steps against a real lab', {
   const p4 = await pathEntry(page, 'l1.call_other_user');
   assert.equal(p4.source, 'agent');
   // ...and then revising it back to what the check said: the old answer stays, struck through.
-  await page.locator('ol.path li:has(code:text-is("l1.call_other_user")) details.revise summary').click();
-  await page.selectOption('ol.path li:has(code:text-is("l1.call_other_user")) select[name=answer]', 'no');
+  await page.locator('ol.path li[data-step="l1.call_other_user"] details.revise summary').click();
+  await page.selectOption('ol.path li[data-step="l1.call_other_user"] select[name=answer]', 'no');
   await Promise.all([
     page.waitForURL(/msg=Revised/),
-    page.click('ol.path li:has(code:text-is("l1.call_other_user")) details.revise button[type=submit]'),
+    page.click('ol.path li[data-step="l1.call_other_user"] details.revise button[type=submit]'),
   ]);
   assert.equal(await page.locator('ol.path li.superseded').count(), 1, 'the overridden answer is kept, superseded');
   await page.goto(incidentUrl);
