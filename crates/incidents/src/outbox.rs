@@ -230,33 +230,34 @@ impl Store {
     }
 
     /// Puts a settled or failing event back in line for delivery now (the admin's redeliver
-    /// button), and logs who asked. The receiver sees the same idempotency key again.
+    /// button), and audits who asked. The receiver sees the same idempotency key again.
     pub async fn outbox_redeliver(&self, id: i64, actor: &str) -> Result<OutboxEvent> {
+        crate::store::check_actor(actor)?;
         let now = Utc::now().timestamp_millis();
-        let n = match &self.pool {
-            Pool::Sqlite(pool) => sqlx::query(
-                "UPDATE outbox SET delivered_at = NULL, next_attempt_at = $2 WHERE id = $1",
+        crate::store::in_write_tx!(self, |tx| {
+            let incident: Option<i64> = sqlx::query_scalar(
+                "UPDATE outbox SET delivered_at = NULL, next_attempt_at = $2 WHERE id = $1 \
+                 RETURNING incident_id",
             )
             .bind(id)
             .bind(now)
-            .execute(pool)
-            .await?
-            .rows_affected(),
-            Pool::Postgres(pool) => sqlx::query(
-                "UPDATE outbox SET delivered_at = NULL, next_attempt_at = $2 WHERE id = $1",
-            )
-            .bind(id)
-            .bind(now)
-            .execute(pool)
-            .await?
-            .rows_affected(),
-        };
-        if n == 0 {
-            return Err(Error::NotFound {
-                what: "outbox event",
-                id: id.to_string(),
-            });
-        }
+            .fetch_optional(&mut *tx)
+            .await?;
+            let Some(incident) = incident else {
+                return Err(Error::NotFound {
+                    what: "outbox event",
+                    id: id.to_string(),
+                });
+            };
+            crate::store::audit!(
+                tx,
+                incident,
+                actor,
+                now,
+                "webhook.redeliver",
+                json!({ "event": id })
+            );
+        });
         tracing::info!(event = id, actor, "webhook event queued for redelivery");
         let sql = format!("SELECT {COLS} FROM outbox WHERE id = $1 AND $2 > 0");
         self.outbox_query(&sql, id, 1)

@@ -213,6 +213,7 @@ pub(crate) fn audit_action(a: &str) -> String {
         "assign" => "Assigned".to_owned(),
         "take" => "Took the incident".to_owned(),
         "revise" => "Changed an answer".to_owned(),
+        "webhook.redeliver" => "Sent to the ticket system again".to_owned(),
         "status" => "Changed the status".to_owned(),
         "check" => "Ran an automated check".to_owned(),
         "attachment" => "Attached a file".to_owned(),

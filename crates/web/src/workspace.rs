@@ -173,25 +173,33 @@ pub(crate) async fn revise(
     };
     match ops::revise(&state, &user, id, req).await {
         Ok(_) => Ok(back_to(id, "Revised")),
-        Err(e @ (AppError::Conflict { .. } | AppError::BadRequest(_))) => {
-            let message = match &e {
-                AppError::Conflict { message, .. } | AppError::BadRequest(message) => {
-                    message.clone()
-                }
-                _ => String::new(),
-            };
+        Err(e) => refused_on_page(&state, &user, id, "The answer was not changed", e).await,
+    }
+}
+
+/// A refused form comes back on the step page with the reason, keeping the agent's place;
+/// other errors are error pages.
+async fn refused_on_page(
+    state: &AppState,
+    user: &CurrentUser,
+    id: i64,
+    what: &str,
+    e: AppError,
+) -> PageResult {
+    match e {
+        AppError::Conflict { message, .. } | AppError::BadRequest(message) => {
             conflict_or(
-                &state,
-                &user,
+                state,
+                user,
                 id,
                 AppError::Conflict {
                     current_version: None,
-                    message: format!("The answer was not changed: {message}"),
+                    message: format!("{what}: {message}"),
                 },
             )
             .await
         }
-        Err(e) => Err(e.into()),
+        e => Err(e.into()),
     }
 }
 
@@ -214,19 +222,7 @@ pub(crate) async fn note(
 ) -> PageResult {
     match ops::note(&state, &user, id, &form.text).await {
         Ok(_) => Ok(back_to(id, "Noted")),
-        Err(AppError::BadRequest(m)) => {
-            conflict_or(
-                &state,
-                &user,
-                id,
-                AppError::Conflict {
-                    current_version: None,
-                    message: format!("The note was not added: {m}"),
-                },
-            )
-            .await
-        }
-        Err(e) => Err(e.into()),
+        Err(e) => refused_on_page(&state, &user, id, "The note was not added", e).await,
     }
 }
 
