@@ -146,6 +146,13 @@ async fn admins_save_receivers_and_redeliver_from_the_log() {
         "{}",
         again.body
     );
+    let trail = app.store().audit(id).await.expect("audit");
+    assert!(
+        trail
+            .iter()
+            .any(|a| a.action == "webhook.redeliver" && a.actor == "admin"),
+        "the redelivery is in the incident's audit trail"
+    );
     let missing = post(&admin, "/admin/webhooks/999999/redeliver", vec![]).await;
     assert_eq!(missing.status, StatusCode::NOT_FOUND);
 
