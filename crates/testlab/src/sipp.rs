@@ -89,8 +89,20 @@ pub(super) fn response_statuses(trace: &str) -> Vec<u16> {
 impl Lab {
     /// Registers `user` with SIPp (UDP, digest auth, Expires 300, a contact
     /// on a free loopback port where nothing answers after SIPp exits).
+    ///
+    /// A loaded machine can lose a UDP REGISTER or its answer; a REGISTER is idempotent, so one
+    /// that got no final answer at all is sent again, three tries at most (each bounded).
     pub fn sipp_register(&self, user: &str, password: &str) -> Result<SippOutcome> {
-        self.run_sipp("register.xml", user, password, &[("expires", "300")], &[])
+        let mut outcome =
+            self.run_sipp("register.xml", user, password, &[("expires", "300")], &[])?;
+        for _ in 1..3 {
+            if outcome.final_status.is_some() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(300));
+            outcome = self.run_sipp("register.xml", user, password, &[("expires", "300")], &[])?;
+        }
+        Ok(outcome)
     }
 
     /// Registers `user` with the given contact URI, e.g. a [`SippPhone`]'s
