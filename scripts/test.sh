@@ -27,7 +27,7 @@ step "format" cargo fmt --all --check
 step "lint" cargo clippy --workspace --all-targets -- -D warnings
 step "build" cargo build --workspace --tests --bins
 export DIALTONE_BIN=$CARGO_TARGET_DIR/debug/dialtone
-step "unit, integration and lab tests" cargo test --workspace --no-fail-fast -- --test-threads="${TEST_THREADS:-4}"
+step "unit, integration and lab tests" cargo test --workspace --no-fail-fast -- --test-threads="${TEST_THREADS:-3}"
 # The same integration tests with the wall clock a week and a day ahead: no test may depend on
 # the day it was written (a fixture date that ages out of a window fails here first).
 step "the tests again, a week later (faketime +8d)" scripts/week-later.sh +8d
