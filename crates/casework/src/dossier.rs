@@ -91,6 +91,9 @@ pub fn markdown(set: &RunbookSet, d: &Dossier) -> String {
         "| assignee | {} |",
         inc.assignee.as_deref().unwrap_or("nobody")
     );
+    if let Some(t) = &inc.ticket_ref {
+        let _ = writeln!(md, "| ticket | {} |", cell(t));
+    }
     let _ = writeln!(
         md,
         "| opened · updated | {} · {} |",

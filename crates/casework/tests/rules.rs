@@ -19,6 +19,7 @@ fn incident(level: &str, status: Status) -> Incident {
         outcome: None,
         escalation_kind: None,
         assignee: Some("lena".into()),
+        ticket_ref: None,
         version: 3,
         created_at: Utc::now(),
         updated_at: Utc::now(),

@@ -116,6 +116,8 @@ pub struct Incident {
     pub escalation_kind: Option<String>,
     /// The agent who has it.
     pub assignee: Option<String>,
+    /// The ticket a webhook receiver filed for it (its answer's `ticket`), if one did.
+    pub ticket_ref: Option<String>,
     /// Bumped by every change; mutations must name the version they read.
     pub version: i64,
     /// When it was opened.

@@ -269,19 +269,6 @@ impl Store {
                 id: id.to_string(),
             })
     }
-
-    /// The ticket reference a receiver returned for incident `id`, if any.
-    pub async fn ticket_ref(&self, id: i64) -> Result<Option<String>> {
-        let q = "SELECT ticket_ref FROM incidents WHERE id = $1";
-        let found: Option<Option<String>> = match &self.pool {
-            Pool::Sqlite(pool) => sqlx::query_scalar(q).bind(id).fetch_optional(pool).await?,
-            Pool::Postgres(pool) => sqlx::query_scalar(q).bind(id).fetch_optional(pool).await?,
-        };
-        found.ok_or_else(|| Error::NotFound {
-            what: "incident",
-            id: id.to_string(),
-        })
-    }
 }
 
 /// The JSON an event is announced with, around the incident's dossier (built by the caller).

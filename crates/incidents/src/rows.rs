@@ -72,7 +72,7 @@ pub(crate) fn from_millis(ms: i64) -> Result<DateTime<Utc>> {
 macro_rules! incident_cols {
     () => {
         "id, account, reporter, description, level, status, runbook, current_step, outcome, \
-         escalation_kind, assignee, version, created_at, updated_at"
+         escalation_kind, assignee, ticket_ref, version, created_at, updated_at"
     };
 }
 pub(crate) use incident_cols;
@@ -93,6 +93,7 @@ pub(crate) fn incident(row: &impl RowGet) -> Result<Incident> {
         outcome: row.opt_text("outcome")?,
         escalation_kind: row.opt_text("escalation_kind")?,
         assignee: row.opt_text("assignee")?,
+        ticket_ref: row.opt_text("ticket_ref")?,
         version: row.int("version")?,
         created_at: row.time("created_at")?,
         updated_at: row.time("updated_at")?,

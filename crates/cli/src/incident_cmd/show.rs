@@ -186,6 +186,9 @@ pub(super) async fn show(
         inc.assignee.as_deref().unwrap_or("-"),
         inc.version
     );
+    if let Some(t) = &inc.ticket_ref {
+        println!("  ticket {t} (filed by the webhook receiver)");
+    }
     println!(
         "  opened {} · updated {}",
         fmt_time(&inc.created_at),

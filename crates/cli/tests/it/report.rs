@@ -76,9 +76,12 @@ fn reports_and_search(cli: &Cli) {
         .map(|r| r["incidents"].as_i64().unwrap())
         .sum();
     assert_eq!(total, 3);
-    // Filters: a period that ends before today holds nothing.
+    // Filters: a period that ends before today (yesterday, from the test's clock) holds nothing.
+    let yesterday = (chrono::Utc::now() - chrono::Duration::days(1))
+        .date_naive()
+        .to_string();
     let old = cli
-        .ok(&["--json", "report", "first-level", "--to", "2020-01-01"])
+        .ok(&["--json", "report", "first-level", "--to", &yesterday])
         .json();
     assert_eq!(old["rows"][0]["closed"], 0);
     assert_eq!(old["rows"][0]["rate"], serde_json::Value::Null);

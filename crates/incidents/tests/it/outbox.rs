@@ -121,7 +121,7 @@ async fn changes_write_outbox_events_in_their_transaction(store: &Store, _url: &
             .unwrap()
     );
     assert_eq!(
-        store.ticket_ref(a.id).await.unwrap().as_deref(),
+        store.get(a.id).await.unwrap().ticket_ref.as_deref(),
         Some("RT-4711")
     );
     assert_eq!(

@@ -128,14 +128,10 @@ pub(super) async fn step_page_view(
     let atts = state.store.attachments(id).await?;
     let escalations = state.store.escalations(id).await?;
     let can_work = ops::can_work(user, &inc);
-    let ticket = state.store.ticket_ref(id).await?.unwrap_or_default();
     let mut page = StepPage {
         nav: Some(Nav::of(user)),
         csrf: user.csrf().to_owned(),
-        inc: IncView {
-            ticket,
-            ..IncView::of(state, &inc)
-        },
+        inc: IncView::of(state, &inc),
         message,
         error,
         ask: None,

@@ -40,7 +40,7 @@ impl IncView {
                 .as_deref()
                 .map(|k| labels::escalation_kind(&state.runbooks, Some(k), &i.level))
                 .unwrap_or_default(),
-            ticket: String::new(),
+            ticket: i.ticket_ref.clone().unwrap_or_default(),
             id: i.id,
             account: i.account.clone(),
             reporter: i.reporter.clone(),
