@@ -498,16 +498,33 @@ wait_kamailio_ready() {
     while (($(now_ms) < deadline)); do
         kill -0 "$pid" 2>/dev/null || return 1
         if rpc_up; then
-            RPC_TIMEOUT=0.5 rpc core.uptime 2>/dev/null | grep -q '"uptime"' && return 0
+            RPC_TIMEOUT=0.5 rpc core.uptime 2>/dev/null | grep -q '"uptime"' && kamailio_settled "$pid" && return 0
         elif ! fault_state_has block-udp && command -v sipsak >/dev/null; then
-            timeout 1 sipsak -s "sip:$LAB_IP:$LAB_SIP_PORT" >/dev/null 2>&1 && return 0
+            timeout 1 sipsak -s "sip:$LAB_IP:$LAB_SIP_PORT" >/dev/null 2>&1 && kamailio_settled "$pid" && return 0
         elif [[ -n $(ss -Hlnt "sport = :$LAB_TLS_PORT" 2>/dev/null)$(ss -Hanu "sport = :$LAB_SIP_PORT" 2>/dev/null)$(ss -Hlnt "sport = :$LAB_SIP_PORT" 2>/dev/null) ]]; then
             sleep 0.2
-            return 0
+            kamailio_settled "$pid" && return 0
         fi
         sleep 0.05
     done
     return 1
+}
+
+# Ready is not enough: Kamailio 5.6 with OpenSSL 3 now and then aborts in a TLS
+# child just after its main process answered (CI saw a lab whose TLS port
+# refused the first probe). So every stream listener the config asks for must be
+# listening, and the main process still alive a moment later.
+kamailio_settled() {
+    local pid=$1 port
+    local ports=()
+    fault_state_has block-tcp || ports+=("$LAB_SIP_PORT")
+    fault_state_has block-tls || ports+=("$LAB_TLS_PORT")
+    sleep 0.25
+    kill -0 "$pid" 2>/dev/null || return 1
+    for port in "${ports[@]}"; do
+        [[ -n $(ss -Hlnt "src $LAB_IP:$port" 2>/dev/null) ]] || return 1
+    done
+    return 0
 }
 
 start_kamailio() {
