@@ -17,6 +17,7 @@
 
 use incidents::{Incident, NewEscalation, NewIncident, NewStepRecord, StepRecord, Write};
 use runbook::{Ending, Fact, Facts, Level, RunbookSet, Source, Status};
+use serde::Deserialize;
 
 use crate::{Start, evaluate, evaluate_at, facts_of, level_of, runbook_with_entry};
 
@@ -346,12 +347,14 @@ pub fn answer(set: &RunbookSet, actor: &Actor<'_>, case: Case<'_>, req: Answer) 
 }
 
 /// Revising an earlier answer.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Deserialize)]
 pub struct Revise {
+    #[serde(default)]
     pub version: Option<i64>,
     pub step: String,
     pub answer: String,
     /// Why the answer changes (kept with the new record).
+    #[serde(default)]
     pub note: Option<String>,
 }
 
@@ -412,12 +415,15 @@ pub fn note(_actor: &Actor<'_>, _case: Case<'_>, text: &str) -> Result<Write> {
 }
 
 /// Handing the incident to a higher level.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, Deserialize)]
 pub struct Escalate {
+    #[serde(default)]
     pub version: Option<i64>,
     /// "L2" or "L3" (any case); by default the level the runbook escalates to, else the next.
+    #[serde(default, rename = "to_level")]
     pub to: Option<String>,
     /// The escalation kind; by default the runbook's.
+    #[serde(default)]
     pub kind: Option<String>,
     pub reason: String,
 }
@@ -507,14 +513,18 @@ pub fn escalate(
 }
 
 /// Closing.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, Deserialize)]
 pub struct Close {
+    #[serde(default)]
     pub version: Option<i64>,
     /// The outcome (`None`: the one the runbook reached).
+    #[serde(default)]
     pub outcome: Option<String>,
     /// Why another outcome than the one reached (required then).
+    #[serde(default)]
     pub reason: Option<String>,
     /// The closing note everyone sees.
+    #[serde(default)]
     pub note: Option<String>,
 }
 
@@ -600,4 +610,47 @@ pub fn status(
         other => return Err(Refusal::UnknownStatus(other.to_owned())),
     };
     Ok(Write::Status { status })
+}
+
+/// An action on an incident that exists, for callers that hand actions on (the web's pages
+/// and API): [`plan`] routes it to its rule.
+#[derive(Debug, Clone)]
+pub enum Action {
+    Revise(Revise),
+    Note(String),
+    Escalate(Escalate),
+    Close(Close),
+    Take {
+        version: Option<i64>,
+    },
+    Status {
+        version: Option<i64>,
+        status: String,
+    },
+}
+
+impl Action {
+    /// The version of the incident the agent read, when the action carries one (a note does
+    /// not need it).
+    pub fn version(&self) -> Option<i64> {
+        match self {
+            Action::Revise(r) => r.version,
+            Action::Escalate(e) => e.version,
+            Action::Close(c) => c.version,
+            Action::Take { version } | Action::Status { version, .. } => *version,
+            Action::Note(_) => None,
+        }
+    }
+}
+
+/// Plans `action` with the rule that owns it.
+pub fn plan(set: &RunbookSet, actor: &Actor<'_>, case: Case<'_>, action: Action) -> Result<Write> {
+    match action {
+        Action::Revise(r) => revise(set, actor, case, r),
+        Action::Note(text) => note(actor, case, &text),
+        Action::Escalate(e) => escalate(set, actor, case, e),
+        Action::Close(c) => close(set, actor, case, c),
+        Action::Take { version } => take(actor, case, version),
+        Action::Status { version, status } => self::status(actor, case, version, &status),
+    }
 }

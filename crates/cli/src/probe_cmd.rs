@@ -47,6 +47,18 @@ pub struct CredArgs {
     pub password_stdin: bool,
 }
 
+/// What every probe that places a call takes: the server, the account, how long to send audio.
+#[derive(Args, Debug, Clone)]
+pub struct CallArgs {
+    #[command(flatten)]
+    pub target: TargetArgs,
+    #[command(flatten)]
+    pub cred: CredArgs,
+    /// How long to send audio, e.g. 2s.
+    #[arg(long, value_parser = |s: &str| diagnosis::config::parse_duration(s))]
+    pub media: Option<std::time::Duration>,
+}
+
 #[derive(Subcommand, Debug)]
 pub enum ProbeCmd {
     /// Send OPTIONS: does the server answer?
@@ -66,12 +78,7 @@ pub enum ProbeCmd {
         /// The number or user to call.
         to: String,
         #[command(flatten)]
-        target: TargetArgs,
-        #[command(flatten)]
-        cred: CredArgs,
-        /// How long to send audio, e.g. 2s.
-        #[arg(long, value_parser = |s: &str| diagnosis::config::parse_duration(s))]
-        media: Option<std::time::Duration>,
+        call: CallArgs,
     },
     /// The server's self-test: one account calls another on the same server, audio both ways.
     Selftest {
@@ -82,11 +89,7 @@ pub enum ProbeCmd {
         #[arg(long, default_value = "DIALTONE_PROBE_PEER_PASSWORD")]
         peer_password_env: String,
         #[command(flatten)]
-        target: TargetArgs,
-        #[command(flatten)]
-        cred: CredArgs,
-        #[arg(long, value_parser = |s: &str| diagnosis::config::parse_duration(s))]
-        media: Option<std::time::Duration>,
+        call: CallArgs,
     },
     /// Call the echo service and measure the audio that comes back.
     Echo {
@@ -94,11 +97,7 @@ pub enum ProbeCmd {
         #[arg(long)]
         number: Option<String>,
         #[command(flatten)]
-        target: TargetArgs,
-        #[command(flatten)]
-        cred: CredArgs,
-        #[arg(long, value_parser = |s: &str| diagnosis::config::parse_duration(s))]
-        media: Option<std::time::Duration>,
+        call: CallArgs,
     },
 }
 
@@ -180,16 +179,15 @@ fn resolve(t: &TargetArgs) -> anyhow::Result<Resolved> {
     })
 }
 
-/// The target and options, with the media window the command asked for.
-fn resolve_with_media(
-    t: &TargetArgs,
-    media: Option<std::time::Duration>,
-) -> anyhow::Result<Resolved> {
-    let mut r = resolve(t)?;
-    if let Some(m) = media {
+/// The target and options, with the media window the command asked for, and the caller's
+/// credentials.
+fn resolve_call(a: &CallArgs) -> anyhow::Result<(Resolved, sip_probe::Credentials)> {
+    let mut r = resolve(&a.target)?;
+    if let Some(m) = a.media {
         r.opts.media_window = m;
     }
-    Ok(r)
+    let creds = credentials(&a.cred, &r.cfg)?;
+    Ok((r, creds))
 }
 
 fn credentials(
@@ -251,25 +249,16 @@ pub async fn run(ctx: &Ctx, cmd: ProbeCmd) -> anyhow::Result<u8> {
             }
             rep
         }
-        ProbeCmd::Call {
-            to,
-            target,
-            cred,
-            media,
-        } => {
-            let r = resolve_with_media(&target, media)?;
-            let creds = credentials(&cred, &r.cfg)?;
+        ProbeCmd::Call { to, call } => {
+            let (r, creds) = resolve_call(&call)?;
             sip_probe::call(&r.target, &creds, &to, &r.opts).await
         }
         ProbeCmd::Selftest {
             peer,
             peer_password_env,
-            target,
-            cred,
-            media,
+            call,
         } => {
-            let r = resolve_with_media(&target, media)?;
-            let caller = credentials(&cred, &r.cfg)?;
+            let (r, caller) = resolve_call(&call)?;
             let probe = r.cfg.as_ref().and_then(|c| c.probe.clone());
             let peer_user = peer
                 .or_else(|| probe.as_ref().and_then(|p| p.peer_user.clone()))
@@ -306,14 +295,8 @@ pub async fn run(ctx: &Ctx, cmd: ProbeCmd) -> anyhow::Result<u8> {
             };
             sip_probe::call_between(&r.target, &caller, &callee, &r.opts).await
         }
-        ProbeCmd::Echo {
-            number,
-            target,
-            cred,
-            media,
-        } => {
-            let r = resolve_with_media(&target, media)?;
-            let creds = credentials(&cred, &r.cfg)?;
+        ProbeCmd::Echo { number, call } => {
+            let (r, creds) = resolve_call(&call)?;
             let number = number
                 .or_else(|| r.cfg.as_ref().map(|c| c.server.echo_number.clone()))
                 .unwrap_or_else(|| "echo".into());

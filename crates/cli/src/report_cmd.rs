@@ -1,7 +1,7 @@
 //! `dialtone report NAME [--from --to --runbook --level --agent --bucket] [--json|--csv]`: the
 //! support lead's reports, computed by the database (see `incidents::ReportKind`).
 
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, Utc};
 use clap::Args;
 use incidents::{Bucket, Report, ReportFilter, ReportKind, cell_text};
 
@@ -38,20 +38,12 @@ pub struct ReportArgs {
 
 /// A date (midnight UTC) or an RFC 3339 time.
 pub fn parse_time(flag: &str, text: &str) -> anyhow::Result<DateTime<Utc>> {
-    let text = text.trim();
-    if let Ok(t) = DateTime::parse_from_rfc3339(text) {
-        return Ok(t.with_timezone(&Utc));
-    }
-    NaiveDate::parse_from_str(text, "%Y-%m-%d")
-        .ok()
-        .and_then(|d| d.and_hms_opt(0, 0, 0))
-        .map(|t| t.and_utc())
-        .ok_or_else(|| {
-            coded(
-                exit::INVALID,
-                format!("--{flag} {text:?}: expected YYYY-MM-DD or an RFC 3339 time"),
-            )
-        })
+    incidents::parse_when(text).ok_or_else(|| {
+        coded(
+            exit::INVALID,
+            format!("--{flag} {text:?}: expected YYYY-MM-DD or an RFC 3339 time"),
+        )
+    })
 }
 
 pub async fn report(ctx: &Ctx, args: ReportArgs) -> anyhow::Result<u8> {

@@ -75,16 +75,11 @@ impl TraceWindow for HepWindow {
             .collect())
     }
 
-    async fn calls(
-        &self,
-        user: &str,
-        since: DateTime<Utc>,
-        limit: usize,
-    ) -> Result<Vec<CallRecord>> {
+    async fn calls(&self, user: &str, since: DateTime<Utc>, max: usize) -> Result<Vec<CallRecord>> {
         let calls = self
             .window()
             .await?
-            .calls(user, since, limit)
+            .calls(user, since, max)
             .await
             .map_err(|e| err(&self.path, e))?;
         Ok(calls

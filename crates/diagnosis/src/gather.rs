@@ -143,29 +143,13 @@ pub async fn gather(
         }
         r
     };
+    // Every source at once: the server's own state, and what is seen from outside it.
+    let server = async { tokio::join!(account, registrations, attempts, calls, trunks) };
+    let outside = async { tokio::join!(health, history, probes, watch, logs) };
     let (
-        account,
-        registrations,
-        attempts,
-        calls,
-        trunks,
-        health,
-        history,
-        probes,
-        watch,
-        client_logs,
-    ) = tokio::join!(
-        account,
-        registrations,
-        attempts,
-        calls,
-        trunks,
-        health,
-        history,
-        probes,
-        watch,
-        logs
-    );
+        (account, registrations, attempts, calls, trunks),
+        (health, history, probes, watch, client_logs),
+    ) = tokio::join!(server, outside);
     // Registered now, or an accepted REGISTER in the trace: the registrations already read count.
     let ever = history.map(|h| {
         registrations.as_ref().is_ok_and(|r| !r.is_empty())

@@ -49,7 +49,7 @@ pub use model::{
 };
 pub use outbox::{Attempt, OutboxEvent, envelope};
 pub use reports::{Bucket, Report, ReportFilter, ReportKind, ResolveHistogram, cell_text, rate};
-pub use search::{SEARCH_LIMIT, SearchQuery};
+pub use search::{SEARCH_LIMIT, SearchQuery, parse_when};
 pub use store::{ATTACHMENT_CHUNK, CONNECT_TIMEOUT, DATA_FILE, Store};
 pub use webhook_targets::{DEFAULT_SCOPE, Endpoint, MIN_SECRET, WebhookTarget, check_target};
 pub use write::Write;

@@ -303,6 +303,24 @@ pub struct ListFilter {
     pub limit: Option<i64>,
 }
 
+/// `Debug` that prints `<redacted>` in place of the secret field.
+macro_rules! debug_redacting {
+    ($t:ident, $secret:ident; $($field:ident),+) => {
+        impl fmt::Debug for $t {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.debug_struct(stringify!($t))
+                    .field(stringify!($secret), &"<redacted>")
+                    $(.field(stringify!($field), &self.$field))+
+                    .finish()
+            }
+        }
+    };
+}
+
+debug_redacting!(User, password_hash; username, role, disabled, created_at);
+debug_redacting!(Session, token_hash; username, expires_at, created_at);
+debug_redacting!(ApiToken, token_hash; username, label, created_at, expires_at, revoked_at);
+
 /// A person who logs into the web app.
 #[derive(Clone, PartialEq, Serialize)]
 pub struct User {
@@ -319,18 +337,6 @@ pub struct User {
     pub created_at: DateTime<Utc>,
 }
 
-impl fmt::Debug for User {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("User")
-            .field("username", &self.username)
-            .field("password_hash", &"<redacted>")
-            .field("role", &self.role)
-            .field("disabled", &self.disabled)
-            .field("created_at", &self.created_at)
-            .finish()
-    }
-}
-
 /// A web login session, keyed by the hash of its cookie.
 #[derive(Clone, PartialEq, Serialize)]
 pub struct Session {
@@ -343,17 +349,6 @@ pub struct Session {
     pub expires_at: DateTime<Utc>,
     /// When created.
     pub created_at: DateTime<Utc>,
-}
-
-impl fmt::Debug for Session {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Session")
-            .field("token_hash", &"<redacted>")
-            .field("username", &self.username)
-            .field("expires_at", &self.expires_at)
-            .field("created_at", &self.created_at)
-            .finish()
-    }
 }
 
 /// A token for scripts calling the HTTP API, keyed by its hash.
@@ -372,19 +367,6 @@ pub struct ApiToken {
     pub expires_at: Option<DateTime<Utc>>,
     /// When it was revoked, if it was.
     pub revoked_at: Option<DateTime<Utc>>,
-}
-
-impl fmt::Debug for ApiToken {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ApiToken")
-            .field("token_hash", &"<redacted>")
-            .field("username", &self.username)
-            .field("label", &self.label)
-            .field("created_at", &self.created_at)
-            .field("expires_at", &self.expires_at)
-            .field("revoked_at", &self.revoked_at)
-            .finish()
-    }
 }
 
 /// An automated check's result, as the server recorded it (uploads never land here).

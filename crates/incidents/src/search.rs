@@ -82,14 +82,20 @@ impl SearchQuery {
 }
 
 fn date(key: &str, value: &str) -> Result<DateTime<Utc>> {
-    if let Ok(t) = DateTime::parse_from_rfc3339(value) {
-        return Ok(t.with_timezone(&Utc));
+    parse_when(value)
+        .ok_or_else(|| Error::Invalid(format!("{key}:{value}: expected a date YYYY-MM-DD")))
+}
+
+/// A date (midnight UTC) or an RFC 3339 time, as searches and report filters take them.
+pub fn parse_when(text: &str) -> Option<DateTime<Utc>> {
+    let text = text.trim();
+    if let Ok(t) = DateTime::parse_from_rfc3339(text) {
+        return Some(t.with_timezone(&Utc));
     }
-    NaiveDate::parse_from_str(value, "%Y-%m-%d")
+    NaiveDate::parse_from_str(text, "%Y-%m-%d")
         .ok()
         .and_then(|d| d.and_hms_opt(0, 0, 0))
         .map(|t| t.and_utc())
-        .ok_or_else(|| Error::Invalid(format!("{key}:{value}: expected a date YYYY-MM-DD")))
 }
 
 /// The letter-and-digit runs of a text, lowercased (the words both backends index).

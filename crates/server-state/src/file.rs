@@ -166,12 +166,7 @@ impl ServerState for FileState {
         ))
     }
 
-    async fn calls(
-        &self,
-        user: &str,
-        since: DateTime<Utc>,
-        limit: usize,
-    ) -> Result<Vec<CallRecord>> {
+    async fn calls(&self, user: &str, since: DateTime<Utc>, max: usize) -> Result<Vec<CallRecord>> {
         let calls = self
             .calls
             .as_ref()
@@ -183,7 +178,7 @@ impl ServerState for FileState {
             .cloned()
             .collect();
         out.sort_by_key(|c| std::cmp::Reverse(c.at));
-        out.truncate(limit);
+        out.truncate(max);
         Ok(out)
     }
 

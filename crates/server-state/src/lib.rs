@@ -110,13 +110,8 @@ pub trait ServerState: Send + Sync {
     /// The trunk id a dialled string is routed to, `None` when it stays local.
     async fn route_for(&self, dialled: &str) -> Result<Option<String>>;
 
-    /// Calls made or received by this user since `since`, newest first, at most `limit`.
-    async fn calls(
-        &self,
-        user: &str,
-        since: DateTime<Utc>,
-        limit: usize,
-    ) -> Result<Vec<CallRecord>>;
+    /// Calls made or received by this user since `since`, newest first, at most `max`.
+    async fn calls(&self, user: &str, since: DateTime<Utc>, max: usize) -> Result<Vec<CallRecord>>;
 
     /// Service health; every part is checked with a time bound and reported, never raised.
     async fn health(&self) -> Result<ServiceHealth>;

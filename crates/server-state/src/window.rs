@@ -32,12 +32,7 @@ pub trait TraceWindow: Send + Sync + std::fmt::Debug {
     ) -> Result<Vec<RegAttempt>>;
 
     /// Calls made or received by `user` since `since`, newest first, at most `limit`.
-    async fn calls(
-        &self,
-        user: &str,
-        since: DateTime<Utc>,
-        limit: usize,
-    ) -> Result<Vec<CallRecord>>;
+    async fn calls(&self, user: &str, since: DateTime<Utc>, max: usize) -> Result<Vec<CallRecord>>;
 
     /// The parties of each call the window saw, by Call-ID.
     async fn call_parties(&self, call_ids: &[String]) -> Result<HashMap<String, CallParties>>;

@@ -163,7 +163,11 @@ pub fn default_reason(status: u16) -> &'static str {
     }
 }
 
-fn write_head(out: &mut Vec<u8>, headers: &Headers, body: &[u8]) {
+/// The wire form of a message: its start line, its headers, a blank line and the body.
+fn wire(start_line: std::fmt::Arguments<'_>, headers: &Headers, body: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(256 + body.len());
+    out.extend_from_slice(start_line.to_string().as_bytes());
+    out.extend_from_slice(b"\r\n");
     for h in headers.iter() {
         out.extend_from_slice(h.name.as_bytes());
         out.extend_from_slice(b": ");
@@ -172,6 +176,7 @@ fn write_head(out: &mut Vec<u8>, headers: &Headers, body: &[u8]) {
     }
     out.extend_from_slice(b"\r\n");
     out.extend_from_slice(body);
+    out
 }
 
 impl Request {
@@ -193,12 +198,8 @@ impl Request {
 
     /// The wire form (CRLF line endings).
     pub fn to_bytes(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(256 + self.body.len());
-        out.extend_from_slice(
-            format!("{} {} {}\r\n", self.method, self.uri, self.version).as_bytes(),
-        );
-        write_head(&mut out, &self.headers, &self.body);
-        out
+        let start = format_args!("{} {} {}", self.method, self.uri, self.version);
+        wire(start, &self.headers, &self.body)
     }
 }
 
@@ -221,12 +222,8 @@ impl Response {
 
     /// The wire form (CRLF line endings).
     pub fn to_bytes(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(256 + self.body.len());
-        out.extend_from_slice(
-            format!("{} {} {}\r\n", self.version, self.status, self.reason).as_bytes(),
-        );
-        write_head(&mut out, &self.headers, &self.body);
-        out
+        let start = format_args!("{} {} {}", self.version, self.status, self.reason);
+        wire(start, &self.headers, &self.body)
     }
 }
 

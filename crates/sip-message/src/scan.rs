@@ -267,24 +267,16 @@ impl<'a> Iterator for HeaderLines<'a> {
 }
 
 /// Finds `needle` outside double quotes (quoted-pairs skipped).
-fn find_unquoted(s: &str, needle: u8) -> Option<usize> {
-    let mut in_q = false;
-    let b = s.as_bytes();
-    let mut i = 0;
-    while i < b.len() {
-        match b[i] {
-            b'\\' if in_q => i += 1,
-            b'"' => in_q = !in_q,
-            c if c == needle && !in_q => return Some(i),
-            _ => {}
-        }
-        i += 1;
-    }
-    None
+pub(crate) fn find_unquoted(s: &str, needle: u8) -> Option<usize> {
+    find_at_top(s, needle, false)
 }
 
 /// Finds `needle` outside double quotes (quoted-pairs skipped) and outside `<...>`.
 fn find_outside(s: &str, needle: u8) -> Option<usize> {
+    find_at_top(s, needle, true)
+}
+
+fn find_at_top(s: &str, needle: u8, skip_angles: bool) -> Option<usize> {
     let (mut in_q, mut in_angle) = (false, false);
     let b = s.as_bytes();
     let mut i = 0;
@@ -292,8 +284,8 @@ fn find_outside(s: &str, needle: u8) -> Option<usize> {
         match b[i] {
             b'\\' if in_q => i += 1,
             b'"' => in_q = !in_q,
-            b'<' if !in_q => in_angle = true,
-            b'>' if !in_q => in_angle = false,
+            b'<' if skip_angles && !in_q => in_angle = true,
+            b'>' if skip_angles && !in_q => in_angle = false,
             c if c == needle && !in_q && !in_angle => return Some(i),
             _ => {}
         }

@@ -5,6 +5,7 @@
 
 use crate::headers::{Headers, split_list};
 use crate::params::{Param, find, parse_params, split_outside_quotes, unquote, write_params};
+use crate::scan::find_unquoted;
 use crate::uri::{Uri, split_host_port};
 use crate::{Error, Method, Result};
 use serde::Serialize;
@@ -184,22 +185,6 @@ impl NameAddr {
     pub fn param(&self, name: &str) -> Option<&Param> {
         find(&self.params, name)
     }
-}
-
-fn find_unquoted(s: &str, needle: u8) -> Option<usize> {
-    let mut in_q = false;
-    let b = s.as_bytes();
-    let mut i = 0;
-    while i < b.len() {
-        match b[i] {
-            b'\\' if in_q => i += 1,
-            b'"' => in_q = !in_q,
-            c if c == needle && !in_q => return Some(i),
-            _ => {}
-        }
-        i += 1;
-    }
-    None
 }
 
 impl fmt::Display for NameAddr {

@@ -156,6 +156,20 @@ async fn refused(state: &AppState, user: &CurrentUser, e: AppError, kept: Kept) 
     }
 }
 
+/// The admin page after a form: the message of `result`, or why it was refused with what was
+/// typed kept.
+async fn after(
+    state: &AppState,
+    user: &CurrentUser,
+    result: AppResult<String>,
+    kept: Kept,
+) -> PageResult {
+    match result {
+        Ok(msg) => ok_page(&admin_view(state, user, Some(msg), None, None, Kept::default()).await?),
+        Err(e) => refused(state, user, e, kept).await,
+    }
+}
+
 pub(crate) async fn admin(State(state): State<AppState>, AdminUser(user): AdminUser) -> PageResult {
     ok_page(&admin_view(&state, &user, None, None, None, Kept::default()).await?)
 }
@@ -185,20 +199,9 @@ pub(crate) async fn admin_create_user(
         new_role: form.role.clone(),
         ..Kept::default()
     };
-    match create_user(&state, &user.username, &name, form.password, &form.role).await {
-        Ok(()) => ok_page(
-            &admin_view(
-                &state,
-                &user,
-                Some(format!("User {name} added.")),
-                None,
-                None,
-                Kept::default(),
-            )
-            .await?,
-        ),
-        Err(e) => refused(&state, &user, e, kept).await,
-    }
+    let result = create_user(&state, &user.username, &name, form.password, &form.role).await;
+    let result = result.map(|()| format!("User {name} added."));
+    after(&state, &user, result, kept).await
 }
 
 /// Creates a user after checking the name, role and password length.
@@ -291,16 +294,9 @@ pub(crate) async fn admin_disable_user(
         Ok(())
     }
     .await;
-    match result {
-        Ok(()) => {
-            let msg = format!(
-                "User {name} {}.",
-                if form.disabled { "disabled" } else { "enabled" }
-            );
-            ok_page(&admin_view(&state, &user, Some(msg), None, None, Kept::default()).await?)
-        }
-        Err(e) => refused(&state, &user, e, Kept::default()).await,
-    }
+    let done = if form.disabled { "disabled" } else { "enabled" };
+    let result = result.map(|()| format!("User {name} {done}."));
+    after(&state, &user, result, Kept::default()).await
 }
 
 #[derive(Deserialize)]
@@ -360,12 +356,7 @@ pub(crate) async fn admin_set_role(
         })
     }
     .await;
-    match result {
-        Ok(msg) => {
-            ok_page(&admin_view(&state, &user, Some(msg), None, None, Kept::default()).await?)
-        }
-        Err(e) => refused(&state, &user, e, Kept::default()).await,
-    }
+    after(&state, &user, result, Kept::default()).await
 }
 
 #[derive(Deserialize)]
@@ -433,23 +424,16 @@ pub(crate) async fn admin_revoke_tokens(
 ) -> PageResult {
     let name = form.username.trim();
     let label = Some(form.label.trim()).filter(|l| !l.is_empty());
-    match state
+    let result = state
         .store
         .revoke_api_tokens(name, label, &user.username)
         .await
-        .map_err(AppError::from)
-    {
-        Ok(n) => {
-            let msg = format!("{n} API token(s) of {name} revoked.");
-            ok_page(&admin_view(&state, &user, Some(msg), None, None, Kept::default()).await?)
-        }
-        Err(e) => {
-            let kept = Kept {
-                revoke_username: name.to_owned(),
-                revoke_label: form.label.trim().to_owned(),
-                ..Kept::default()
-            };
-            refused(&state, &user, e, kept).await
-        }
-    }
+        .map(|n| format!("{n} API token(s) of {name} revoked."))
+        .map_err(AppError::from);
+    let kept = Kept {
+        revoke_username: name.to_owned(),
+        revoke_label: form.label.trim().to_owned(),
+        ..Kept::default()
+    };
+    after(&state, &user, result, kept).await
 }

@@ -15,6 +15,7 @@ use crate::error::{ApiError, AppError};
 use crate::files;
 use crate::flow::{self, Next};
 use crate::ops;
+use casework::actions::Action;
 
 pub(crate) type ApiResult<T> = Result<T, ApiError>;
 
@@ -262,9 +263,9 @@ pub(crate) async fn escalate(
     State(state): State<AppState>,
     ApiUser(user): ApiUser,
     Path(id): Path<i64>,
-    Json(req): Json<ops::EscalateReq>,
+    Json(req): Json<casework::actions::Escalate>,
 ) -> ApiResult<Json<Detail>> {
-    let inc = ops::escalate(&state, &user, id, req).await?;
+    let inc = ops::perform(&state, &user, id, Action::Escalate(req)).await?;
     Ok(Json(detail(&state, inc).await?))
 }
 
@@ -272,9 +273,9 @@ pub(crate) async fn close(
     State(state): State<AppState>,
     ApiUser(user): ApiUser,
     Path(id): Path<i64>,
-    Json(req): Json<ops::CloseReq>,
+    Json(req): Json<casework::actions::Close>,
 ) -> ApiResult<Json<Detail>> {
-    let inc = ops::close(&state, &user, id, req).await?;
+    let inc = ops::perform(&state, &user, id, Action::Close(req)).await?;
     Ok(Json(detail(&state, inc).await?))
 }
 
@@ -297,7 +298,12 @@ pub(crate) async fn assign(
     Json(req): Json<AssignReq>,
 ) -> ApiResult<Json<Detail>> {
     let inc = match req.assignee {
-        Some(a) if a.is_empty() => ops::take(&state, &user, id, req.version).await?,
+        Some(a) if a.is_empty() => {
+            let action = Action::Take {
+                version: Some(req.version),
+            };
+            ops::perform(&state, &user, id, action).await?
+        }
         other => ops::assign(&state, &user, id, req.version, other).await?,
     };
     Ok(Json(detail(&state, inc).await?))

@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 use std::time::Instant;
 
+use casework::actions::Action;
 use casework::{Actor, Case, Refusal, RefusalKind};
 use incidents::{Incident, ListFilter, Status as IncStatus, Write};
 use runbook::Source;
@@ -77,6 +78,25 @@ async fn act(
         .store
         .apply(id, inc.version, write, &user.username)
         .await?)
+}
+
+/// Revises, notes, escalates, closes, takes or sets the status of an incident, by the rule
+/// book. Every action but a note carries the version the agent read, so a stale tab is refused.
+pub(crate) async fn perform(
+    state: &AppState,
+    user: &CurrentUser,
+    id: i64,
+    action: Action,
+) -> AppResult<Incident> {
+    if action.version().is_none() && !matches!(action, Action::Note(_)) {
+        return Err(AppError::BadRequest(
+            "the version of the incident you read is required (field \"version\")".to_owned(),
+        ));
+    }
+    act(state, user, id, |case| {
+        casework::actions::plan(&state.runbooks, &actor(user), case, action)
+    })
+    .await
 }
 
 /// Opening an incident, with the gate answers given on the form.
@@ -205,51 +225,6 @@ pub(crate) async fn accept_proposal(
                 proposed: Some(answer),
             },
         )
-    })
-    .await
-}
-
-/// Revising an earlier answer.
-#[derive(Debug, Clone, Deserialize)]
-pub(crate) struct ReviseReq {
-    pub(crate) version: i64,
-    pub(crate) step: String,
-    pub(crate) answer: String,
-    #[serde(default)]
-    pub(crate) note: Option<String>,
-}
-
-pub(crate) async fn revise(
-    state: &AppState,
-    user: &CurrentUser,
-    id: i64,
-    req: ReviseReq,
-) -> AppResult<Incident> {
-    act(state, user, id, |case| {
-        casework::actions::revise(
-            &state.runbooks,
-            &actor(user),
-            case,
-            casework::actions::Revise {
-                version: Some(req.version),
-                step: req.step,
-                answer: req.answer,
-                note: req.note,
-            },
-        )
-    })
-    .await
-}
-
-/// An internal note.
-pub(crate) async fn note(
-    state: &AppState,
-    user: &CurrentUser,
-    id: i64,
-    text: &str,
-) -> AppResult<Incident> {
-    act(state, user, id, |case| {
-        casework::actions::note(&actor(user), case, text)
     })
     .await
 }
@@ -422,91 +397,9 @@ async fn check_attachments(state: &AppState, id: i64) -> AppResult<Vec<crate::Ch
     Ok(out)
 }
 
-/// Handing the incident to a higher level.
-#[derive(Debug, Clone, Deserialize)]
-pub(crate) struct EscalateReq {
-    pub(crate) version: i64,
-    /// "L2" or "L3"; by default the level the runbook escalates to, else the next one up.
-    #[serde(default)]
-    pub(crate) to_level: Option<String>,
-    #[serde(default)]
-    pub(crate) kind: Option<String>,
-    pub(crate) reason: String,
-}
-
-pub(crate) async fn escalate(
-    state: &AppState,
-    user: &CurrentUser,
-    id: i64,
-    req: EscalateReq,
-) -> AppResult<Incident> {
-    act(state, user, id, |case| {
-        casework::actions::escalate(
-            &state.runbooks,
-            &actor(user),
-            case,
-            casework::actions::Escalate {
-                version: Some(req.version),
-                to: req.to_level,
-                kind: req.kind,
-                reason: req.reason,
-            },
-        )
-    })
-    .await
-}
-
 /// Every escalation kind of the runbook set.
 pub(crate) fn known_kinds(state: &AppState) -> Vec<String> {
     casework::actions::known_kinds(&state.runbooks)
-}
-
-/// Closing with the outcome the runbook reached (or another, with a reason).
-#[derive(Debug, Clone, Deserialize)]
-pub(crate) struct CloseReq {
-    pub(crate) version: i64,
-    #[serde(default)]
-    pub(crate) outcome: Option<String>,
-    /// Why another outcome than the one the runbook reached.
-    #[serde(default)]
-    pub(crate) reason: Option<String>,
-    #[serde(default)]
-    pub(crate) note: Option<String>,
-}
-
-pub(crate) async fn close(
-    state: &AppState,
-    user: &CurrentUser,
-    id: i64,
-    req: CloseReq,
-) -> AppResult<Incident> {
-    act(state, user, id, |case| {
-        casework::actions::close(
-            &state.runbooks,
-            &actor(user),
-            case,
-            casework::actions::Close {
-                version: Some(req.version),
-                outcome: req.outcome,
-                reason: req.reason,
-                note: req.note,
-            },
-        )
-    })
-    .await
-}
-
-/// Taking an incident: it becomes mine, and an escalated one is being worked again.
-pub(crate) async fn take(
-    state: &AppState,
-    user: &CurrentUser,
-    id: i64,
-    version: i64,
-) -> AppResult<Incident> {
-    act(state, user, id, |case| {
-        casework::actions::take(&actor(user), case, Some(version))
-    })
-    .await
 }
 
 pub(crate) async fn assign(
@@ -524,20 +417,6 @@ pub(crate) async fn assign(
         casework::actions::assign(&actor(user), case, Some(version), assignee, |a| {
             known.as_deref() == Some(a)
         })
-    })
-    .await
-}
-
-/// Waiting for the user, or back to work; closing and escalating have their own actions.
-pub(crate) async fn set_status(
-    state: &AppState,
-    user: &CurrentUser,
-    id: i64,
-    version: i64,
-    status: &str,
-) -> AppResult<Incident> {
-    act(state, user, id, |case| {
-        casework::actions::status(&actor(user), case, Some(version), status)
     })
     .await
 }

@@ -14,7 +14,7 @@ use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::header::{CONTENT_DISPOSITION, CONTENT_TYPE};
 use axum::response::{Html, IntoResponse, Response};
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, Utc};
 use incidents::{Bucket, Report, ReportFilter, ReportKind, cell_text};
 use serde::Deserialize;
 
@@ -42,18 +42,11 @@ fn non_empty(v: &Option<String>) -> Option<&str> {
 }
 
 fn parse_time(field: &str, text: &str) -> AppResult<DateTime<Utc>> {
-    if let Ok(t) = DateTime::parse_from_rfc3339(text) {
-        return Ok(t.with_timezone(&Utc));
-    }
-    NaiveDate::parse_from_str(text, "%Y-%m-%d")
-        .ok()
-        .and_then(|d| d.and_hms_opt(0, 0, 0))
-        .map(|t| t.and_utc())
-        .ok_or_else(|| {
-            AppError::BadRequest(format!(
-                "{field} {text:?}: expected YYYY-MM-DD or an RFC 3339 time"
-            ))
-        })
+    incidents::parse_when(text).ok_or_else(|| {
+        AppError::BadRequest(format!(
+            "{field} {text:?}: expected YYYY-MM-DD or an RFC 3339 time"
+        ))
+    })
 }
 
 impl ReportQuery {

@@ -14,8 +14,9 @@ use crate::auth::{ApiUser, CsrfForm, CurrentUser, PageUser, csrf_field};
 use crate::error::{AppError, AppResult};
 use crate::ops;
 use crate::pages::PageResult;
-use crate::pages::actions::conflict_or;
+use crate::pages::actions::{conflict_or, on_page};
 use crate::pages::step::back_to;
+use casework::actions::{Action, Revise};
 
 /// Evidence as facts an agent reads: `(what, value)` rows from a JSON value, nested objects
 /// flattened with dotted names, arrays of scalars joined, long arrays summarized. At most
@@ -165,42 +166,14 @@ pub(crate) async fn revise(
     Path(id): Path<i64>,
     CsrfForm(form): CsrfForm<ReviseForm>,
 ) -> PageResult {
-    let req = ops::ReviseReq {
-        version: form.version,
+    let action = Action::Revise(Revise {
+        version: Some(form.version),
         step: form.step,
         answer: form.answer,
         note: form.note,
-    };
-    match ops::revise(&state, &user, id, req).await {
-        Ok(_) => Ok(back_to(id, "Revised")),
-        Err(e) => refused_on_page(&state, &user, id, "The answer was not changed", e).await,
-    }
-}
-
-/// A refused form comes back on the step page with the reason, keeping the agent's place;
-/// other errors are error pages.
-async fn refused_on_page(
-    state: &AppState,
-    user: &CurrentUser,
-    id: i64,
-    what: &str,
-    e: AppError,
-) -> PageResult {
-    match e {
-        AppError::Conflict { message, .. } | AppError::BadRequest(message) => {
-            conflict_or(
-                state,
-                user,
-                id,
-                AppError::Conflict {
-                    current_version: None,
-                    message: format!("{what}: {message}"),
-                },
-            )
-            .await
-        }
-        e => Err(e.into()),
-    }
+    });
+    let what = Some("The answer was not changed");
+    on_page(&state, &user, id, action, "Revised", what).await
 }
 
 #[derive(Deserialize)]
@@ -220,10 +193,8 @@ pub(crate) async fn note(
     Path(id): Path<i64>,
     CsrfForm(form): CsrfForm<NoteForm>,
 ) -> PageResult {
-    match ops::note(&state, &user, id, &form.text).await {
-        Ok(_) => Ok(back_to(id, "Noted")),
-        Err(e) => refused_on_page(&state, &user, id, "The note was not added", e).await,
-    }
+    let what = Some("The note was not added");
+    on_page(&state, &user, id, Action::Note(form.text), "Noted", what).await
 }
 
 /// The dossier as Markdown, for download.
@@ -291,9 +262,9 @@ pub(crate) async fn api_revise(
     State(state): State<AppState>,
     ApiUser(user): ApiUser,
     Path(id): Path<i64>,
-    Json(req): Json<ops::ReviseReq>,
+    Json(req): Json<Revise>,
 ) -> ApiResult<Json<crate::api::Detail>> {
-    let inc = ops::revise(&state, &user, id, req).await?;
+    let inc = ops::perform(&state, &user, id, Action::Revise(req)).await?;
     Ok(Json(crate::api::detail(&state, inc).await?))
 }
 
@@ -308,7 +279,7 @@ pub(crate) async fn api_add_note(
     Path(id): Path<i64>,
     Json(req): Json<NoteReq>,
 ) -> ApiResult<Json<Vec<incidents::Note>>> {
-    ops::note(&state, &user, id, &req.text).await?;
+    ops::perform(&state, &user, id, Action::Note(req.text)).await?;
     Ok(Json(state.store.notes(id).await.map_err(AppError::from)?))
 }
 

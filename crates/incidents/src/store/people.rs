@@ -128,14 +128,8 @@ impl Store {
             if disabled {
                 end_sessions!(tx, username);
             }
-            audit!(
-                tx,
-                None::<i64>,
-                actor,
-                now,
-                action,
-                json!({ "username": username })
-            );
+            let detail = json!({ "username": username });
+            audit!(tx, None::<i64>, actor, now, action, detail);
             rows::user(&row)?
         });
         Ok(user)
@@ -172,14 +166,8 @@ impl Store {
                 .fetch_one(&mut *tx)
                 .await?;
                 end_sessions!(tx, username);
-                audit!(
-                    tx,
-                    None::<i64>,
-                    actor,
-                    now,
-                    "user.role",
-                    json!({ "username": username, "from": before.role, "to": role })
-                );
+                let detail = json!({ "username": username, "from": before.role, "to": role });
+                audit!(tx, None::<i64>, actor, now, "user.role", detail);
                 rows::user(&row)?
             }
         });
@@ -207,14 +195,8 @@ impl Store {
                 return Err(user_not_found(username));
             }
             end_sessions!(tx, username);
-            audit!(
-                tx,
-                None::<i64>,
-                actor,
-                now,
-                "user.password",
-                json!({ "username": username })
-            );
+            let detail = json!({ "username": username });
+            audit!(tx, None::<i64>, actor, now, "user.password", detail);
         });
         Ok(())
     }
@@ -310,14 +292,8 @@ impl Store {
             .await
             .map_err(|err| people_error(err, "api token", username))?;
             let token = rows::api_token(&row)?;
-            audit!(
-                tx,
-                None::<i64>,
-                actor,
-                now,
-                "token.create",
-                json!({ "username": username, "label": label, "expires_at": expires })
-            );
+            let detail = json!({ "username": username, "label": label, "expires_at": expires });
+            audit!(tx, None::<i64>, actor, now, "token.create", detail);
             token
         });
         Ok(token)
@@ -373,14 +349,8 @@ impl Store {
             .execute(&mut *tx)
             .await?
             .rows_affected();
-            audit!(
-                tx,
-                None::<i64>,
-                actor,
-                now,
-                "token.revoke",
-                json!({ "username": username, "label": label, "revoked": n })
-            );
+            let detail = json!({ "username": username, "label": label, "revoked": n });
+            audit!(tx, None::<i64>, actor, now, "token.revoke", detail);
             n
         });
         Ok(n)
@@ -403,14 +373,8 @@ impl Store {
                 Some(row) => {
                     let username = rows::RowGet::text(&row, "username")?;
                     let label = rows::RowGet::text(&row, "label")?;
-                    audit!(
-                        tx,
-                        None::<i64>,
-                        actor,
-                        now,
-                        "token.revoke",
-                        json!({ "username": username, "label": label, "revoked": 1 })
-                    );
+                    let detail = json!({ "username": username, "label": label, "revoked": 1 });
+                    audit!(tx, None::<i64>, actor, now, "token.revoke", detail);
                     true
                 }
                 None => false,

@@ -32,6 +32,21 @@ macro_rules! bind_one {
     };
 }
 
+/// Rows of any backend as neutral rows: `text` and `real` read column `i` of row `r`.
+macro_rules! neutral_rows {
+    ($rows:expr, $cols:expr, |$r:ident, $i:ident| { $text:expr, $real:expr }) => {
+        $rows
+            .iter()
+            .map(|$r| {
+                convert($cols, |$i, c| match c {
+                    Col::Text => $text.map(V::T),
+                    Col::Real => $real.map(V::R),
+                })
+            })
+            .collect::<Result<Vec<_>, sqlx::Error>>()
+    };
+}
+
 /// A value bound to a `$n` placeholder (SQLite accepts `$n` too).
 #[derive(Debug, Clone)]
 pub(crate) enum Bind {
@@ -185,30 +200,20 @@ impl Db {
                     for b in binds {
                         q = bind_one!(q, b);
                     }
-                    let rows = q.fetch_all(pool).await?;
-                    rows.iter()
-                        .map(|r| {
-                            convert(cols, |i, c| match c {
-                                Col::Text => r.try_get_unchecked::<Option<String>, _>(i).map(V::T),
-                                Col::Real => r.try_get_unchecked::<Option<f64>, _>(i).map(V::R),
-                            })
-                        })
-                        .collect::<Result<Vec<_>, sqlx::Error>>()
+                    neutral_rows!(q.fetch_all(pool).await?, cols, |r, i| {
+                        r.try_get_unchecked::<Option<String>, _>(i),
+                        r.try_get_unchecked::<Option<f64>, _>(i)
+                    })
                 }
                 Db::Postgres(pool) => {
                     let mut q = sqlx::query::<sqlx::Postgres>(AssertSqlSafe(sql));
                     for b in binds {
                         q = bind_one!(q, b);
                     }
-                    let rows = q.fetch_all(pool).await?;
-                    rows.iter()
-                        .map(|r| {
-                            convert(cols, |i, c| match c {
-                                Col::Text => r.try_get::<Option<String>, _>(i).map(V::T),
-                                Col::Real => r.try_get::<Option<f64>, _>(i).map(V::R),
-                            })
-                        })
-                        .collect::<Result<Vec<_>, sqlx::Error>>()
+                    neutral_rows!(q.fetch_all(pool).await?, cols, |r, i| {
+                        r.try_get::<Option<String>, _>(i),
+                        r.try_get::<Option<f64>, _>(i)
+                    })
                 }
                 Db::Mysql(pool) => {
                     let (sql, order) = mysql_placeholders(&sql);
@@ -223,15 +228,10 @@ impl Db {
                         };
                         q = bind_one!(q, b);
                     }
-                    let rows = q.fetch_all(pool).await?;
-                    rows.iter()
-                        .map(|r| {
-                            convert(cols, |i, c| match c {
-                                Col::Text => mysql_text(r, i).map(V::T),
-                                Col::Real => r.try_get_unchecked::<Option<f64>, _>(i).map(V::R),
-                            })
-                        })
-                        .collect::<Result<Vec<_>, sqlx::Error>>()
+                    neutral_rows!(q.fetch_all(pool).await?, cols, |r, i| {
+                        mysql_text(r, i),
+                        r.try_get_unchecked::<Option<f64>, _>(i)
+                    })
                 }
             }
         };

@@ -119,14 +119,9 @@ impl ServerState for KamailioState {
         self.drouting_route(dialled).await
     }
 
-    async fn calls(
-        &self,
-        user: &str,
-        since: DateTime<Utc>,
-        limit: usize,
-    ) -> Result<Vec<CallRecord>> {
+    async fn calls(&self, user: &str, since: DateTime<Utc>, max: usize) -> Result<Vec<CallRecord>> {
         let (user, _) = split_user(user);
-        self.call_records(user, since, limit).await
+        self.call_records(user, since, max).await
     }
 
     async fn health(&self) -> Result<ServiceHealth> {

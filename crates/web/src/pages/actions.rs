@@ -11,6 +11,7 @@ use crate::AppState;
 use crate::auth::{CsrfForm, CurrentUser, PageUser, csrf_field};
 use crate::error::AppError;
 use crate::ops;
+use casework::actions::{Action, Close};
 
 #[derive(Deserialize)]
 pub(crate) struct AnswerForm {
@@ -85,6 +86,33 @@ pub(crate) async fn run_check(
     }
 }
 
+/// Performs `action` from a page form: back to the step page, with `done` in its banner; a
+/// refusal shows the step page again with the reason, led by `what` when given ("The note was
+/// not added"); other errors are error pages.
+pub(crate) async fn on_page(
+    state: &AppState,
+    user: &CurrentUser,
+    id: i64,
+    action: Action,
+    done: &str,
+    what: Option<&str>,
+) -> PageResult {
+    let e = match ops::perform(state, user, id, action).await {
+        Ok(_) => return Ok(back_to(id, done)),
+        Err(e) => e,
+    };
+    match (what, e) {
+        (Some(what), AppError::Conflict { message, .. } | AppError::BadRequest(message)) => {
+            let e = AppError::Conflict {
+                current_version: None,
+                message: format!("{what}: {message}"),
+            };
+            conflict_or(state, user, id, e).await
+        }
+        (_, e) => conflict_or(state, user, id, e).await,
+    }
+}
+
 /// A conflict re-renders the incident with the message (status 409); other errors are pages.
 pub(crate) async fn conflict_or(
     state: &AppState,
@@ -107,10 +135,10 @@ pub(crate) async fn take(
     Path(id): Path<i64>,
     CsrfForm(form): CsrfForm<VersionForm>,
 ) -> PageResult {
-    match ops::take(&state, &user, id, form.version).await {
-        Ok(_) => Ok(back_to(id, "Taken")),
-        Err(e) => conflict_or(&state, &user, id, e).await,
-    }
+    let action = Action::Take {
+        version: Some(form.version),
+    };
+    on_page(&state, &user, id, action, "Taken", None).await
 }
 
 pub(crate) async fn set_status(
@@ -119,11 +147,11 @@ pub(crate) async fn set_status(
     Path(id): Path<i64>,
     CsrfForm(form): CsrfForm<VersionForm>,
 ) -> PageResult {
-    let status = form.status.unwrap_or_default();
-    match ops::set_status(&state, &user, id, form.version, &status).await {
-        Ok(_) => Ok(back_to(id, "Status")),
-        Err(e) => conflict_or(&state, &user, id, e).await,
-    }
+    let action = Action::Status {
+        version: Some(form.version),
+        status: form.status.unwrap_or_default(),
+    };
+    on_page(&state, &user, id, action, "Status", None).await
 }
 
 #[derive(Deserialize)]
@@ -147,14 +175,11 @@ pub(crate) async fn close(
     Path(id): Path<i64>,
     CsrfForm(form): CsrfForm<CloseForm>,
 ) -> PageResult {
-    let req = ops::CloseReq {
-        version: form.version,
+    let action = Action::Close(Close {
+        version: Some(form.version),
         outcome: form.outcome,
         reason: form.reason,
         note: form.note,
-    };
-    match ops::close(&state, &user, id, req).await {
-        Ok(_) => Ok(back_to(id, "Closed")),
-        Err(e) => conflict_or(&state, &user, id, e).await,
-    }
+    });
+    on_page(&state, &user, id, action, "Closed", None).await
 }

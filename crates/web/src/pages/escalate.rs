@@ -14,6 +14,7 @@ use crate::auth::{self, CsrfForm, CurrentUser, PageUser, csrf_field};
 use crate::error::{AppError, AppResult};
 use crate::flow::{self, Next};
 use crate::{labels, ops};
+use casework::actions::{Action, Escalate};
 
 #[derive(Template)]
 #[template(path = "escalate.html")]
@@ -178,13 +179,13 @@ pub(crate) async fn escalate(
         form.to_level.clone().unwrap_or_default(),
         form.kind.clone().unwrap_or_default(),
     );
-    let req = ops::EscalateReq {
-        version: form.version,
-        to_level: form.to_level,
+    let action = Action::Escalate(Escalate {
+        version: Some(form.version),
+        to: form.to_level,
         kind: form.kind,
         reason: form.reason,
-    };
-    match ops::escalate(&state, &user, id, req).await {
+    });
+    match ops::perform(&state, &user, id, action).await {
         Ok(_) => Ok(back_to(id, "Escalated")),
         Err(AppError::BadRequest(m)) => html_status(
             StatusCode::BAD_REQUEST,
