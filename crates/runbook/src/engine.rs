@@ -214,10 +214,7 @@ pub fn evaluate(
     facts: &Facts,
     opts: &EvalOptions,
 ) -> Result<Evaluation> {
-    let rb = set
-        .get(runbook)
-        .ok_or_else(|| Error::UnknownRunbook(runbook.to_owned()))?;
-    walk(set, &rb.start, facts, opts)
+    walk(set, &runbook_of(set, runbook)?.start, facts, opts)
 }
 
 /// Walks from the step `step_id` (e.g. an escalation entry such as `l2.server_services`), in
@@ -239,11 +236,13 @@ pub fn evaluate_from_entry(
     facts: &Facts,
     opts: &EvalOptions,
 ) -> Result<Evaluation> {
-    let rb = set
-        .get(runbook)
-        .ok_or_else(|| Error::UnknownRunbook(runbook.to_owned()))?;
-    let entry = entry_step(rb, kind)?;
+    let entry = entry_step(runbook_of(set, runbook)?, kind)?;
     walk(set, entry, facts, opts)
+}
+
+fn runbook_of<'a>(set: &'a RunbookSet, id: &str) -> Result<&'a Runbook> {
+    set.get(id)
+        .ok_or_else(|| Error::UnknownRunbook(id.to_owned()))
 }
 
 fn entry_step<'a>(rb: &'a Runbook, kind: &str) -> Result<&'a str> {

@@ -20,6 +20,16 @@ pub const SQLITE_SCHEMA_DIR: &str = "/usr/share/kamailio/db_sqlite";
 pub const POSTGRES_SCHEMA_DIR: &str = "/usr/share/kamailio/postgres";
 
 /// The tables dialtone reads, in creation order (`standard` holds the `version` table).
+/// The columns the stock kamailio.cfg's `acc` extras add (and `missed_calls` alike).
+pub(crate) const COMMON_ACC_EXTRAS: [&str; 6] = [
+    "src_user",
+    "src_domain",
+    "src_ip",
+    "dst_ouser",
+    "dst_user",
+    "dst_domain",
+];
+
 const MODULES: [&str; 6] = [
     "standard",
     "auth_db",
@@ -165,15 +175,7 @@ pub async fn create_kamailio_schema(url: &str, schema_dir: &Path) -> Result<()> 
         sql.push('\n');
     }
     for t in ["acc", "missed_calls"] {
-        for c in [
-            "src_user",
-            "src_domain",
-            "src_ip",
-            "dst_ouser",
-            "dst_user",
-            "dst_domain",
-            "route",
-        ] {
+        for c in COMMON_ACC_EXTRAS.iter().chain(&["route"]) {
             let _ = writeln!(sql, "ALTER TABLE {t} ADD COLUMN {c} VARCHAR(128);");
         }
     }

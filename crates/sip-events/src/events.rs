@@ -5,10 +5,10 @@
 use crate::hep::HepPacket;
 use chrono::{DateTime, TimeZone, Utc};
 use serde::Serialize;
+use sip_message::Scanned;
 use sip_message::scan::{
     HeaderLine, StartLine, addr_uri, auth_param, cseq, uri_user, via_transport,
 };
-use sip_message::{Message, Method, Scanned};
 
 /// Longest text kept from any header (user agents, reasons, users); longer is cut.
 pub const MAX_FIELD: usize = 120;
@@ -64,13 +64,6 @@ fn cut(s: &str) -> String {
     s[..end].to_owned()
 }
 
-fn wanted(m: &Method) -> bool {
-    matches!(
-        m,
-        Method::Register | Method::Invite | Method::Bye | Method::Cancel
-    )
-}
-
 /// Reads a HEP packet's SIP payload into a record; `received_at` (µs) is used when the agent
 /// sent no timestamp.
 pub fn record_from_hep(p: &HepPacket<'_>, received_at: i64) -> Result<SipRecord, Skip> {
@@ -96,13 +89,14 @@ pub fn record_from_hep(p: &HepPacket<'_>, received_at: i64) -> Result<SipRecord,
     let dst = p.dst().map(|a| a.to_string()).unwrap_or_default();
     match sip_message::scan(p.payload) {
         Ok(head) => record_from_head(&head, at, src, dst, p.transport()),
-        // A head that is not UTF-8 (a Latin-1 display name, say): the full parser reads it
-        // lossily. Rare, so its cost does not matter.
+        // A head that is not UTF-8 (a Latin-1 display name, say) is read lossily. Rare, so the
+        // copy does not matter.
         Err(sip_message::ScanError::NotUtf8 { .. }) => {
-            let Some(msg) = sip_message::parse(p.payload).message else {
-                return Err(Skip::NotSip);
-            };
-            record_from_message(&msg, at, src, dst, p.transport())
+            let text = String::from_utf8_lossy(p.payload);
+            match sip_message::scan(text.as_bytes()) {
+                Ok(head) => record_from_head(&head, at, src, dst, p.transport()),
+                Err(_) => Err(Skip::NotSip),
+            }
         }
         Err(_) => Err(Skip::NotSip),
     }
@@ -119,8 +113,9 @@ fn wanted_token(m: &str) -> Option<&'static str> {
     })
 }
 
-/// Reads a scanned head into a record: the same rules as [`record_from_message`] (one pass over
-/// the header lines, the first of each header counts), without parsing the whole message.
+/// Reads a scanned head into a record: one pass over the header lines, the first of each header
+/// counts, without parsing the whole message (the tests hold it to a reference built on the
+/// full parser).
 pub fn record_from_head(
     head: &Scanned<'_>,
     at: i64,
@@ -230,103 +225,6 @@ pub fn record_from_head(
         dst: cut(&dst),
         transport: cut(&transport),
         user_agent: agent,
-        auth_user,
-        challenge,
-    })
-}
-
-/// Reads a parsed message into a record.
-pub fn record_from_message(
-    msg: &Message,
-    at: i64,
-    src: String,
-    dst: String,
-    ip_transport: Option<&str>,
-) -> Result<SipRecord, Skip> {
-    let h = msg.headers();
-    let cseq = match h.cseq() {
-        Ok(Some(c)) => c,
-        _ => {
-            return Err(match msg {
-                Message::Request(r) if !wanted(&r.method) => Skip::Uninteresting,
-                _ => Skip::Unpairable,
-            });
-        }
-    };
-    if !wanted(&cseq.method) {
-        return Err(Skip::Uninteresting);
-    }
-    let call_id = match h.call_id() {
-        Some(c) if !c.trim().is_empty() => cut(c.trim()),
-        _ => return Err(Skip::Unpairable),
-    };
-    let user_of = |na: Option<sip_message::NameAddr>| {
-        na.and_then(|n| n.uri.user)
-            .map(|u| cut(&u))
-            .unwrap_or_default()
-    };
-    let from_user = user_of(h.from().ok().flatten());
-    let to_user = user_of(h.to().ok().flatten());
-    // Only the top Via matters: its transport is the one the message came over.
-    let via_transport = h
-        .get("Via")
-        .and_then(|v| sip_message::split_list(v).into_iter().next())
-        .and_then(|v| sip_message::Via::parse(v).ok())
-        .map(|v| v.transport.to_ascii_lowercase());
-    let transport = via_transport
-        .filter(|t| !t.is_empty())
-        .or_else(|| ip_transport.map(str::to_owned))
-        .unwrap_or_default();
-    let (status, reason, ruri_user, user_agent, auth_user, challenge) = match msg {
-        Message::Request(r) => {
-            if r.method != cseq.method {
-                // An ACK or other request inside an INVITE transaction's CSeq: not kept.
-                return Err(Skip::Uninteresting);
-            }
-            let auth = h
-                .authorization()
-                .ok()
-                .flatten()
-                .or_else(|| h.proxy_authorization().ok().flatten())
-                .and_then(|c| c.param("username"))
-                .map(|u| cut(&u))
-                .unwrap_or_default();
-            (
-                None,
-                String::new(),
-                r.uri.user.as_deref().map(cut).unwrap_or_default(),
-                h.user_agent().map(cut).unwrap_or_default(),
-                auth,
-                false,
-            )
-        }
-        Message::Response(r) => {
-            let challenge = matches!(r.status, 401 | 407)
-                && (h.get("WWW-Authenticate").is_some() || h.get("Proxy-Authenticate").is_some());
-            (
-                Some(r.status),
-                cut(&r.reason),
-                String::new(),
-                h.server().map(cut).unwrap_or_default(),
-                String::new(),
-                challenge,
-            )
-        }
-    };
-    Ok(SipRecord {
-        at,
-        call_id,
-        cseq: cseq.seq,
-        method: cseq.method.as_str().to_owned(),
-        status,
-        reason,
-        from_user,
-        to_user,
-        ruri_user,
-        src: cut(&src),
-        dst: cut(&dst),
-        transport: cut(&transport),
-        user_agent,
         auth_user,
         challenge,
     })

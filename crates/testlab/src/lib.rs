@@ -397,11 +397,22 @@ impl Lab {
             check_word("fault argument", a)?;
         }
         let what = format!("fault.sh {name} {}", args.join(" "));
+        let mut all = vec![name];
+        all.extend_from_slice(args);
+        self.script("fault.sh", &all, what)
+    }
+
+    /// Stops the lab now (also done on drop).
+    pub fn stop(&self) -> Result<()> {
+        self.script("stop.sh", &[], "lab/stop.sh".to_owned())
+    }
+
+    /// Runs `lab/SCRIPT RUN_DIR ARGS…` (bounded); its stderr is the error when it fails.
+    fn script(&self, script: &str, args: &[&str], what: String) -> Result<()> {
         let out = run_bounded(
             Command::new("bash")
-                .arg(self.lab_dir.join("fault.sh"))
+                .arg(self.lab_dir.join(script))
                 .arg(&self.run_dir)
-                .arg(name)
                 .args(args),
             &what,
             SCRIPT_TIMEOUT,
@@ -411,26 +422,6 @@ impl Lab {
         } else {
             Err(Error::Command {
                 what,
-                status: status_text(out.status),
-                stderr: String::from_utf8_lossy(&out.stderr).trim().to_string(),
-            })
-        }
-    }
-
-    /// Stops the lab now (also done on drop).
-    pub fn stop(&self) -> Result<()> {
-        let out = run_bounded(
-            Command::new("bash")
-                .arg(self.lab_dir.join("stop.sh"))
-                .arg(&self.run_dir),
-            "lab/stop.sh",
-            SCRIPT_TIMEOUT,
-        )?;
-        if out.status.success() {
-            Ok(())
-        } else {
-            Err(Error::Command {
-                what: "lab/stop.sh".into(),
                 status: status_text(out.status),
                 stderr: String::from_utf8_lossy(&out.stderr).trim().to_string(),
             })

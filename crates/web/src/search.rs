@@ -14,23 +14,17 @@ use crate::auth::{ApiUser, CurrentUser, PageUser};
 use crate::error::{ApiError, AppError, AppResult, PageError};
 use crate::ops;
 use crate::pages::Nav;
+use crate::pages::views::IncView;
 
 #[derive(Debug, Deserialize)]
 pub(crate) struct SearchParams {
     q: Option<String>,
 }
 
-/// One hit as the page lists it.
+/// One hit as the page lists it: the incident's head, its outcome's title if closed, and when
+/// it was opened.
 struct Hit {
-    id: i64,
-    account: String,
-    reporter: String,
-    description: String,
-    level: String,
-    status: &'static str,
-    /// The status in words.
-    status_words: &'static str,
-    /// The outcome's title, if closed.
+    inc: IncView,
     outcome: String,
     opened: String,
 }
@@ -70,13 +64,7 @@ pub(crate) async fn page(
                     found
                         .iter()
                         .map(|i| Hit {
-                            id: i.id,
-                            account: i.account.clone(),
-                            reporter: i.reporter.clone(),
-                            description: i.description.clone(),
-                            level: i.level.clone(),
-                            status: i.status.as_str(),
-                            status_words: crate::labels::status(i.status),
+                            inc: IncView::of(&state, i),
                             outcome: i
                                 .outcome
                                 .as_deref()

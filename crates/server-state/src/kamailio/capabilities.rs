@@ -24,6 +24,20 @@ fn gap(evidence: &str, from: impl Into<String>, missing: String, fix: &str) -> S
     }
 }
 
+/// The evidence a table gives when it is there, else what is missing and how to mend it.
+fn table_source(
+    present: bool,
+    (evidence, table): (&str, &str),
+    missing: &str,
+    fix: &str,
+) -> SourceStatus {
+    if present {
+        ok(evidence, table)
+    } else {
+        gap(evidence, "", missing.to_owned(), fix)
+    }
+}
+
 impl KamailioState {
     pub(crate) async fn discover_capabilities(&self) -> Capabilities {
         let mut caps = Capabilities {
@@ -123,26 +137,18 @@ impl KamailioState {
             None => None,
         };
 
-        caps.sources.push(if schema.has("subscriber") {
-            ok("account", "subscriber table")
-        } else {
-            gap(
-                "account",
-                "",
-                "the database has no subscriber table".into(),
-                "point [management] database_url at the database auth_db reads",
-            )
-        });
-        caps.sources.push(if schema.has("dbaliases") {
-            ok("duplicates", "dbaliases table")
-        } else {
-            gap(
-                "duplicates",
-                "",
-                "there is no dbaliases table: virtual numbers are unknown".into(),
-                "virtual numbers kept elsewhere (dialplan, htable, a provisioning system) can be given as a file export (server-state EXPORT.md)",
-            )
-        });
+        caps.sources.push(table_source(
+            schema.has("subscriber"),
+            ("account", "subscriber table"),
+            "the database has no subscriber table",
+            "point [management] database_url at the database auth_db reads",
+        ));
+        caps.sources.push(table_source(
+            schema.has("dbaliases"),
+            ("duplicates", "dbaliases table"),
+            "there is no dbaliases table: virtual numbers are unknown",
+            "virtual numbers kept elsewhere (dialplan, htable, a provisioning system) can be given as a file export (server-state EXPORT.md)",
+        ));
         caps.sources.push(match (&rpc_down, self.cfg.usrloc_db_mode) {
             (None, _) => ok("registrations", "management interface (ul.lookup)"),
             (Some(why), Some(0)) => gap(

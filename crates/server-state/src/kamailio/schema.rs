@@ -209,14 +209,7 @@ mod tests {
     #[test]
     fn common_extras_are_guessed() {
         let mut cols = STOCK.to_vec();
-        cols.extend([
-            "src_user",
-            "src_domain",
-            "src_ip",
-            "dst_ouser",
-            "dst_user",
-            "dst_domain",
-        ]);
+        cols.extend(crate::generate::COMMON_ACC_EXTRAS);
         let c = schema(&cols).acc_columns(&ColumnMap::default());
         assert_eq!(c.caller.as_deref(), Some("src_user"));
         assert_eq!(c.callee.as_deref(), Some("dst_user"));

@@ -17,17 +17,20 @@ pub(super) fn method_code(m: &str) -> i64 {
     }
 }
 
+/// The messages table's columns, in both layouts' statements.
+macro_rules! messages_columns {
+    () => {
+        "(id INTEGER PRIMARY KEY, at INTEGER NOT NULL, call_id TEXT NOT NULL, cseq INTEGER NOT NULL,
+  method INTEGER NOT NULL, status INTEGER);"
+    };
+}
+
 /// Version 1 files (message rows with text method and addresses) are rewritten once, keeping
 /// every row.
-pub(super) const MIGRATE_V1: &str = "
-CREATE TABLE messages_v2 (
-    id INTEGER PRIMARY KEY,
-    at INTEGER NOT NULL,
-    call_id TEXT NOT NULL,
-    cseq INTEGER NOT NULL,
-    method INTEGER NOT NULL,
-    status INTEGER
-);
+pub(super) const MIGRATE_V1: &str = concat!(
+    "CREATE TABLE messages_v2 ",
+    messages_columns!(),
+    "
 INSERT INTO messages_v2 (id, at, call_id, cseq, method, status)
     SELECT id, at, call_id, cseq,
            CASE method WHEN 'REGISTER' THEN 1 WHEN 'INVITE' THEN 2 WHEN 'BYE' THEN 3 WHEN 'CANCEL' THEN 4 ELSE 0 END,
@@ -35,17 +38,13 @@ INSERT INTO messages_v2 (id, at, call_id, cseq, method, status)
     FROM messages;
 DROP TABLE messages;
 ALTER TABLE messages_v2 RENAME TO messages;
-";
-
-pub(super) const SCHEMA: &str = "
-CREATE TABLE IF NOT EXISTS messages (
-    id INTEGER PRIMARY KEY,
-    at INTEGER NOT NULL,
-    call_id TEXT NOT NULL,
-    cseq INTEGER NOT NULL,
-    method INTEGER NOT NULL,
-    status INTEGER
+"
 );
+
+pub(super) const SCHEMA: &str = concat!(
+    "CREATE TABLE IF NOT EXISTS messages ",
+    messages_columns!(),
+    "
 CREATE TABLE IF NOT EXISTS registrations (
     id INTEGER PRIMARY KEY,
     call_id TEXT NOT NULL,
@@ -82,4 +81,5 @@ CREATE INDEX IF NOT EXISTS calls_caller_at ON calls (caller, at);
 CREATE INDEX IF NOT EXISTS calls_callee_at ON calls (callee, at);
 CREATE INDEX IF NOT EXISTS calls_dialled_at ON calls (dialled, at);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
-";
+"
+);

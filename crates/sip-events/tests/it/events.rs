@@ -6,6 +6,7 @@ use chrono::{DateTime, Utc};
 use sip_events::events::{Skip, record_from_hep};
 use sip_events::synth::{self, RegOutcome};
 use sip_events::{EventStore, EventWindow, SipRecord, StoreConfig, hep};
+use sip_message::Message;
 use std::net::SocketAddr;
 
 fn client() -> SocketAddr {
@@ -304,7 +305,7 @@ async fn the_timeline_reads_in_plain_words() {
 /// synthetic mix, the sip-message corpus and a few awkward forms (compact names, folding, case).
 #[test]
 fn lean_extraction_agrees_with_the_full_parser() {
-    use sip_events::events::{record_from_head, record_from_message};
+    use sip_events::events::record_from_head;
     let t = now();
     let mut payloads: Vec<Vec<u8>> = Vec::new();
     for (i, outcome) in [
@@ -368,4 +369,117 @@ fn lean_extraction_agrees_with_the_full_parser() {
         kept += usize::from(lean.is_ok());
     }
     assert!(kept >= 25, "only {kept} records compared");
+}
+
+fn cut(s: &str) -> String {
+    let mut end = s.len().min(sip_events::events::MAX_FIELD);
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    s[..end].to_owned()
+}
+
+fn wanted(m: &sip_message::Method) -> bool {
+    use sip_message::Method;
+    matches!(
+        m,
+        Method::Register | Method::Invite | Method::Bye | Method::Cancel
+    )
+}
+
+/// The reference the lean path is held to: a record read from the fully parsed message.
+fn record_from_message(
+    msg: &Message,
+    at: i64,
+    src: String,
+    dst: String,
+    ip_transport: Option<&str>,
+) -> Result<SipRecord, Skip> {
+    let h = msg.headers();
+    let cseq = match h.cseq() {
+        Ok(Some(c)) => c,
+        _ => {
+            return Err(match msg {
+                Message::Request(r) if !wanted(&r.method) => Skip::Uninteresting,
+                _ => Skip::Unpairable,
+            });
+        }
+    };
+    if !wanted(&cseq.method) {
+        return Err(Skip::Uninteresting);
+    }
+    let call_id = match h.call_id() {
+        Some(c) if !c.trim().is_empty() => cut(c.trim()),
+        _ => return Err(Skip::Unpairable),
+    };
+    let user_of = |na: Option<sip_message::NameAddr>| {
+        na.and_then(|n| n.uri.user)
+            .map(|u| cut(&u))
+            .unwrap_or_default()
+    };
+    let from_user = user_of(h.from().ok().flatten());
+    let to_user = user_of(h.to().ok().flatten());
+    // Only the top Via matters: its transport is the one the message came over.
+    let via_transport = h
+        .get("Via")
+        .and_then(|v| sip_message::split_list(v).into_iter().next())
+        .and_then(|v| sip_message::Via::parse(v).ok())
+        .map(|v| v.transport.to_ascii_lowercase());
+    let transport = via_transport
+        .filter(|t| !t.is_empty())
+        .or_else(|| ip_transport.map(str::to_owned))
+        .unwrap_or_default();
+    let (status, reason, ruri_user, user_agent, auth_user, challenge) = match msg {
+        Message::Request(r) => {
+            if r.method != cseq.method {
+                // An ACK or other request inside an INVITE transaction's CSeq: not kept.
+                return Err(Skip::Uninteresting);
+            }
+            let auth = h
+                .authorization()
+                .ok()
+                .flatten()
+                .or_else(|| h.proxy_authorization().ok().flatten())
+                .and_then(|c| c.param("username"))
+                .map(|u| cut(&u))
+                .unwrap_or_default();
+            (
+                None,
+                String::new(),
+                r.uri.user.as_deref().map(cut).unwrap_or_default(),
+                h.user_agent().map(cut).unwrap_or_default(),
+                auth,
+                false,
+            )
+        }
+        Message::Response(r) => {
+            let challenge = matches!(r.status, 401 | 407)
+                && (h.get("WWW-Authenticate").is_some() || h.get("Proxy-Authenticate").is_some());
+            (
+                Some(r.status),
+                cut(&r.reason),
+                String::new(),
+                h.server().map(cut).unwrap_or_default(),
+                String::new(),
+                challenge,
+            )
+        }
+    };
+    Ok(SipRecord {
+        at,
+        call_id,
+        cseq: cseq.seq,
+        method: cseq.method.as_str().to_owned(),
+        status,
+        reason,
+        from_user,
+        to_user,
+        ruri_user,
+        src: cut(&src),
+        dst: cut(&dst),
+        transport: cut(&transport),
+        user_agent,
+        auth_user,
+        challenge,
+    })
 }

@@ -13,7 +13,7 @@ pub(crate) mod operations;
 pub(crate) mod queue;
 pub(crate) mod step;
 pub(crate) mod timeline;
-mod views;
+pub(crate) mod views;
 
 use askama::Template;
 use axum::http::StatusCode;

@@ -8,27 +8,27 @@ use crate::AppState;
 use crate::labels;
 
 /// The incident's head, as every incident page shows it.
-pub(super) struct IncView {
-    pub(super) id: i64,
-    pub(super) account: String,
-    pub(super) reporter: String,
-    pub(super) description: String,
-    pub(super) level: String,
-    pub(super) status: &'static str,
-    pub(super) runbook: String,
-    pub(super) assignee: String,
-    pub(super) escalation_kind: String,
-    pub(super) version: i64,
+pub(crate) struct IncView {
+    pub(crate) id: i64,
+    pub(crate) account: String,
+    pub(crate) reporter: String,
+    pub(crate) description: String,
+    pub(crate) level: String,
+    pub(crate) status: &'static str,
+    pub(crate) runbook: String,
+    pub(crate) assignee: String,
+    pub(crate) escalation_kind: String,
+    pub(crate) version: i64,
     /// The status, runbook and escalation kind in words.
-    pub(super) status_words: &'static str,
-    pub(super) runbook_title: String,
-    pub(super) kind_words: String,
+    pub(crate) status_words: &'static str,
+    pub(crate) runbook_title: String,
+    pub(crate) kind_words: String,
     /// The ticket a webhook receiver filed for it, if one did.
-    pub(super) ticket: String,
+    pub(crate) ticket: String,
 }
 
 impl IncView {
-    pub(super) fn of(state: &AppState, i: &Incident) -> IncView {
+    pub(crate) fn of(state: &AppState, i: &Incident) -> IncView {
         IncView {
             status_words: labels::status(i.status),
             runbook_title: state
