@@ -304,6 +304,27 @@ pub struct Answer {
     pub proposed: Option<String>,
 }
 
+impl Answer {
+    /// An automated check's answer to `step`, which it proposed itself.
+    pub fn automated(
+        version: i64,
+        step: String,
+        answer: String,
+        evidence: serde_json::Value,
+        note: String,
+    ) -> Answer {
+        Answer {
+            version: Some(version),
+            step: Some(step),
+            proposed: Some(answer.clone()),
+            answer,
+            source: Source::Automated,
+            evidence,
+            note: Some(note),
+        }
+    }
+}
+
 pub fn answer(set: &RunbookSet, actor: &Actor<'_>, case: Case<'_>, req: Answer) -> Result<Write> {
     require_work(actor, &case, req.version)?;
     let inc = case.incident;
@@ -616,6 +637,7 @@ pub fn status(
 /// and API): [`plan`] routes it to its rule.
 #[derive(Debug, Clone)]
 pub enum Action {
+    Answer(Answer),
     Revise(Revise),
     Note(String),
     Escalate(Escalate),
@@ -634,6 +656,7 @@ impl Action {
     /// not need it).
     pub fn version(&self) -> Option<i64> {
         match self {
+            Action::Answer(a) => a.version,
             Action::Revise(r) => r.version,
             Action::Escalate(e) => e.version,
             Action::Close(c) => c.version,
@@ -646,6 +669,7 @@ impl Action {
 /// Plans `action` with the rule that owns it.
 pub fn plan(set: &RunbookSet, actor: &Actor<'_>, case: Case<'_>, action: Action) -> Result<Write> {
     match action {
+        Action::Answer(a) => answer(set, actor, case, a),
         Action::Revise(r) => revise(set, actor, case, r),
         Action::Note(text) => note(actor, case, &text),
         Action::Escalate(e) => escalate(set, actor, case, e),

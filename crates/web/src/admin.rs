@@ -7,10 +7,9 @@ use askama::Template;
 use axum::extract::{Path, State};
 use axum::http::header::CACHE_CONTROL;
 use axum::http::{HeaderValue, StatusCode};
-use serde::Deserialize;
 
 use crate::AppState;
-use crate::auth::{AdminUser, CsrfForm, CurrentUser, Role, csrf_field};
+use crate::auth::{AdminUser, CsrfForm, CurrentUser, Role, csrf_form};
 use crate::error::{AppError, AppResult};
 use crate::labels;
 use crate::pages::{Nav, PageResult, html_status};
@@ -174,19 +173,16 @@ pub(crate) async fn admin(State(state): State<AppState>, AdminUser(user): AdminU
     ok_page(&admin_view(&state, &user, None, None, None, Kept::default()).await?)
 }
 
-#[derive(Deserialize)]
-pub(crate) struct NewUserForm {
-    #[serde(default)]
-    csrf: Option<String>,
-    #[serde(default)]
-    username: String,
-    #[serde(default)]
-    password: String,
-    #[serde(default)]
-    role: String,
+csrf_form! {
+    pub(crate) struct NewUserForm {
+        #[serde(default)]
+        username: String,
+        #[serde(default)]
+        password: String,
+        #[serde(default)]
+        role: String,
+    }
 }
-
-csrf_field!(NewUserForm);
 
 pub(crate) async fn admin_create_user(
     State(state): State<AppState>,
@@ -263,14 +259,11 @@ async fn keeps_an_admin(state: &AppState, name: &str, what: &str) -> AppResult<(
     Ok(())
 }
 
-#[derive(Deserialize)]
-pub(crate) struct DisableForm {
-    #[serde(default)]
-    csrf: Option<String>,
-    disabled: bool,
+csrf_form! {
+    pub(crate) struct DisableForm {
+        disabled: bool,
+    }
 }
-
-csrf_field!(DisableForm);
 
 pub(crate) async fn admin_disable_user(
     State(state): State<AppState>,
@@ -299,15 +292,12 @@ pub(crate) async fn admin_disable_user(
     after(&state, &user, result, Kept::default()).await
 }
 
-#[derive(Deserialize)]
-pub(crate) struct RoleForm {
-    #[serde(default)]
-    csrf: Option<String>,
-    #[serde(default)]
-    role: String,
+csrf_form! {
+    pub(crate) struct RoleForm {
+        #[serde(default)]
+        role: String,
+    }
 }
-
-csrf_field!(RoleForm);
 
 /// Gives a user another role; the store ends their sessions so the old rights stop at once.
 pub(crate) async fn admin_set_role(
@@ -359,17 +349,15 @@ pub(crate) async fn admin_set_role(
     after(&state, &user, result, Kept::default()).await
 }
 
-#[derive(Deserialize)]
-pub(crate) struct TokenForm {
-    #[serde(default)]
-    csrf: Option<String>,
-    #[serde(default)]
-    username: String,
-    #[serde(default)]
-    label: String,
+csrf_form! {
+    /// A user's API tokens: the one to make, or those to revoke (all of them without a label).
+    pub(crate) struct TokenForm {
+        #[serde(default)]
+        username: String,
+        #[serde(default)]
+        label: String,
+    }
 }
-
-csrf_field!(TokenForm);
 
 pub(crate) async fn admin_create_token(
     State(state): State<AppState>,
@@ -404,23 +392,11 @@ pub(crate) async fn admin_create_token(
     Ok(res)
 }
 
-#[derive(Deserialize)]
-pub(crate) struct RevokeForm {
-    #[serde(default)]
-    csrf: Option<String>,
-    #[serde(default)]
-    username: String,
-    #[serde(default)]
-    label: String,
-}
-
-csrf_field!(RevokeForm);
-
 /// Revokes a user's API tokens (all, or those with a label).
 pub(crate) async fn admin_revoke_tokens(
     State(state): State<AppState>,
     AdminUser(user): AdminUser,
-    CsrfForm(form): CsrfForm<RevokeForm>,
+    CsrfForm(form): CsrfForm<TokenForm>,
 ) -> PageResult {
     let name = form.username.trim();
     let label = Some(form.label.trim()).filter(|l| !l.is_empty());

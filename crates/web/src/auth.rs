@@ -454,17 +454,31 @@ pub(crate) trait CsrfField {
     fn csrf(&self) -> Option<&str>;
 }
 
-/// Implements [`CsrfField`] for form structs with a `csrf: Option<String>` field.
-macro_rules! csrf_field {
-    ($($form:ty),+ $(,)?) => {
-        $(impl $crate::auth::CsrfField for $form {
+/// Declares a form struct with a `csrf` field besides its own (deserialized from the form) and
+/// its [`CsrfField`], so [`CsrfForm`] checks the token before the handler sees the form.
+macro_rules! csrf_form {
+    (
+        $(#[$meta:meta])*
+        $vis:vis struct $name:ident {
+            $($(#[$fmeta:meta])* $fvis:vis $field:ident : $ty:ty),* $(,)?
+        }
+    ) => {
+        $(#[$meta])*
+        #[derive(serde::Deserialize)]
+        $vis struct $name {
+            #[serde(default)]
+            csrf: Option<String>,
+            $($(#[$fmeta])* $fvis $field: $ty,)*
+        }
+
+        impl $crate::auth::CsrfField for $name {
             fn csrf(&self) -> Option<&str> {
                 self.csrf.as_deref()
             }
-        })+
+        }
     };
 }
-pub(crate) use csrf_field;
+pub(crate) use csrf_form;
 
 /// A form of name/value pairs (the gate questions of a new incident): its first `csrf` pair.
 impl CsrfField for Vec<(String, String)> {

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::time::Instant;
 
-use casework::actions::Action;
+use casework::actions::{Action, Answer};
 use casework::{Actor, Case, Refusal, RefusalKind};
 use incidents::{Incident, ListFilter, Status as IncStatus, Write};
 use runbook::Source;
@@ -169,25 +169,16 @@ pub(crate) async fn answer(
     source: &str,
 ) -> AppResult<Incident> {
     let proposed = proposal(state, id, &req.step).await?.and_then(|r| r.answer);
-    let source = source.parse().unwrap_or(Source::Agent);
-    let version = req.version;
-    act(state, user, id, |case| {
-        casework::actions::answer(
-            &state.runbooks,
-            &actor(user),
-            case,
-            casework::actions::Answer {
-                version: Some(version),
-                step: Some(req.step),
-                answer: req.answer,
-                source,
-                evidence: req.evidence.unwrap_or(serde_json::Value::Null),
-                note: req.note,
-                proposed,
-            },
-        )
-    })
-    .await
+    let answer = casework::actions::Answer {
+        version: Some(req.version),
+        step: Some(req.step),
+        answer: req.answer,
+        source: source.parse().unwrap_or(Source::Agent),
+        evidence: req.evidence.unwrap_or(serde_json::Value::Null),
+        note: req.note,
+        proposed,
+    };
+    perform(state, user, id, Action::Answer(answer)).await
 }
 
 /// Accepting what the step's automated check proposed: the answer is the check's, with its
@@ -206,27 +197,13 @@ pub(crate) async fn accept_proposal(
                 .to_owned(),
         });
     };
-    let answer = run.answer.clone().unwrap_or_default();
-    act(state, user, id, |case| {
-        casework::actions::answer(
-            &state.runbooks,
-            &actor(user),
-            case,
-            casework::actions::Answer {
-                version: Some(version),
-                step: Some(step.to_owned()),
-                answer: answer.clone(),
-                source: Source::Automated,
-                evidence: run.evidence,
-                note: Some(format!(
-                    "proposed by the automated check, confirmed: {}",
-                    run.summary
-                )),
-                proposed: Some(answer),
-            },
-        )
-    })
-    .await
+    let note = format!(
+        "proposed by the automated check, confirmed: {}",
+        run.summary
+    );
+    let answer = run.answer.unwrap_or_default();
+    let answer = Answer::automated(version, step.to_owned(), answer, run.evidence, note);
+    perform(state, user, id, Action::Answer(answer)).await
 }
 
 /// What running a check did.
@@ -338,23 +315,9 @@ pub(crate) async fn run_check(
         )
         .await?;
     if let (true, Some(a)) = (record, conclusive.map(str::to_owned)) {
-        let incident = act(state, user, id, |case| {
-            casework::actions::answer(
-                &state.runbooks,
-                &actor(user),
-                case,
-                casework::actions::Answer {
-                    version: Some(version),
-                    step: Some(step.clone()),
-                    answer: a.clone(),
-                    source: Source::Automated,
-                    evidence,
-                    note: Some(outcome.summary.clone()),
-                    proposed: Some(a),
-                },
-            )
-        })
-        .await?;
+        let note = outcome.summary.clone();
+        let answer = Answer::automated(version, step.clone(), a, evidence, note);
+        let incident = perform(state, user, id, Action::Answer(answer)).await?;
         return Ok(CheckResult {
             step,
             outcome,

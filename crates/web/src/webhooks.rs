@@ -7,10 +7,9 @@ use std::time::Duration;
 use askama::Template;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use serde::Deserialize;
 
 use crate::AppState;
-use crate::auth::{AdminUser, CsrfForm, CurrentUser, csrf_field};
+use crate::auth::{AdminUser, CsrfForm, CurrentUser, csrf_form};
 use crate::error::{AppError, AppResult};
 use crate::pages::{Nav, PageResult, html_status};
 
@@ -198,22 +197,19 @@ pub(crate) async fn page(State(state): State<AppState>, AdminUser(user): AdminUs
     )
 }
 
-#[derive(Deserialize)]
-pub(crate) struct SaveForm {
-    #[serde(default)]
-    csrf: Option<String>,
-    #[serde(default)]
-    scope: String,
-    #[serde(default)]
-    url: String,
-    #[serde(default)]
-    secret: String,
-    /// Seconds.
-    #[serde(default)]
-    timeout: String,
+csrf_form! {
+    pub(crate) struct SaveForm {
+        #[serde(default)]
+        scope: String,
+        #[serde(default)]
+        url: String,
+        #[serde(default)]
+        secret: String,
+        /// Seconds.
+        #[serde(default)]
+        timeout: String,
+    }
 }
-
-csrf_field!(SaveForm);
 
 pub(crate) async fn save(
     State(state): State<AppState>,
@@ -266,15 +262,12 @@ pub(crate) async fn save(
     }
 }
 
-#[derive(Deserialize)]
-pub(crate) struct RemoveForm {
-    #[serde(default)]
-    csrf: Option<String>,
-    #[serde(default)]
-    scope: String,
+csrf_form! {
+    pub(crate) struct RemoveForm {
+        #[serde(default)]
+        scope: String,
+    }
 }
-
-csrf_field!(RemoveForm);
 
 pub(crate) async fn remove(
     State(state): State<AppState>,
@@ -301,19 +294,11 @@ pub(crate) async fn remove(
     }
 }
 
-#[derive(Deserialize)]
-pub(crate) struct RedeliverForm {
-    #[serde(default)]
-    csrf: Option<String>,
-}
-
-csrf_field!(RedeliverForm);
-
 pub(crate) async fn redeliver(
     State(state): State<AppState>,
     AdminUser(user): AdminUser,
     Path(id): Path<i64>,
-    CsrfForm(_): CsrfForm<RedeliverForm>,
+    CsrfForm(_): CsrfForm<crate::pages::login::CsrfOnly>,
 ) -> PageResult {
     match state
         .store

@@ -10,11 +10,11 @@ use serde::Deserialize;
 
 use crate::AppState;
 use crate::api::ApiResult;
-use crate::auth::{ApiUser, CsrfForm, CurrentUser, PageUser, csrf_field};
+use crate::auth::{ApiUser, CsrfForm, CurrentUser, PageUser, csrf_form};
 use crate::error::{AppError, AppResult};
 use crate::ops;
 use crate::pages::PageResult;
-use crate::pages::actions::{conflict_or, on_page};
+use crate::pages::actions::{AnswerForm, conflict_or, on_page};
 use crate::pages::step::back_to;
 use casework::actions::{Action, Revise};
 
@@ -123,15 +123,12 @@ pub(crate) fn check_failed(evidence: &serde_json::Value, summary: &str) -> bool 
 
 // ------------------------------------------------------------------ pages
 
-#[derive(Deserialize)]
-pub(crate) struct AcceptForm {
-    #[serde(default)]
-    csrf: Option<String>,
-    version: i64,
-    step: String,
+csrf_form! {
+    pub(crate) struct AcceptForm {
+        version: i64,
+        step: String,
+    }
 }
-
-csrf_field!(AcceptForm);
 
 /// Accepting the answer the step's automated check proposed.
 pub(crate) async fn accept(
@@ -146,25 +143,12 @@ pub(crate) async fn accept(
     }
 }
 
-#[derive(Deserialize)]
-pub(crate) struct ReviseForm {
-    #[serde(default)]
-    csrf: Option<String>,
-    version: i64,
-    step: String,
-    answer: String,
-    #[serde(default)]
-    note: Option<String>,
-}
-
-csrf_field!(ReviseForm);
-
 /// Changing an earlier answer; the steps after it are asked again.
 pub(crate) async fn revise(
     State(state): State<AppState>,
     PageUser(user): PageUser,
     Path(id): Path<i64>,
-    CsrfForm(form): CsrfForm<ReviseForm>,
+    CsrfForm(form): CsrfForm<AnswerForm>,
 ) -> PageResult {
     let action = Action::Revise(Revise {
         version: Some(form.version),
@@ -176,15 +160,12 @@ pub(crate) async fn revise(
     on_page(&state, &user, id, action, "Revised", what).await
 }
 
-#[derive(Deserialize)]
-pub(crate) struct NoteForm {
-    #[serde(default)]
-    csrf: Option<String>,
-    #[serde(default)]
-    text: String,
+csrf_form! {
+    pub(crate) struct NoteForm {
+        #[serde(default)]
+        text: String,
+    }
 }
-
-csrf_field!(NoteForm);
 
 /// An internal note, from any agent, at any time.
 pub(crate) async fn note(

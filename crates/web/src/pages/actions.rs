@@ -3,28 +3,25 @@
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use serde::Deserialize;
 
 use super::step::{back_to, step_page_view};
 use super::{PageResult, html_status};
 use crate::AppState;
-use crate::auth::{CsrfForm, CurrentUser, PageUser, csrf_field};
+use crate::auth::{CsrfForm, CurrentUser, PageUser, csrf_form};
 use crate::error::AppError;
 use crate::ops;
 use casework::actions::{Action, Close};
 
-#[derive(Deserialize)]
-pub(crate) struct AnswerForm {
-    #[serde(default)]
-    csrf: Option<String>,
-    version: i64,
-    step: String,
-    answer: String,
-    #[serde(default)]
-    note: Option<String>,
+csrf_form! {
+    /// An answer to a step, given now or changed later (revised).
+    pub(crate) struct AnswerForm {
+        pub(crate) version: i64,
+        pub(crate) step: String,
+        pub(crate) answer: String,
+        #[serde(default)]
+        pub(crate) note: Option<String>,
+    }
 }
-
-csrf_field!(AnswerForm);
 
 pub(crate) async fn answer(
     State(state): State<AppState>,
@@ -63,16 +60,13 @@ pub(crate) async fn answer(
     }
 }
 
-#[derive(Deserialize)]
-pub(crate) struct VersionForm {
-    #[serde(default)]
-    csrf: Option<String>,
-    version: i64,
-    #[serde(default)]
-    status: Option<String>,
+csrf_form! {
+    pub(crate) struct VersionForm {
+        version: i64,
+        #[serde(default)]
+        status: Option<String>,
+    }
 }
-
-csrf_field!(VersionForm);
 
 pub(crate) async fn run_check(
     State(state): State<AppState>,
@@ -154,20 +148,17 @@ pub(crate) async fn set_status(
     on_page(&state, &user, id, action, "Status", None).await
 }
 
-#[derive(Deserialize)]
-pub(crate) struct CloseForm {
-    #[serde(default)]
-    csrf: Option<String>,
-    version: i64,
-    #[serde(default)]
-    outcome: Option<String>,
-    #[serde(default)]
-    reason: Option<String>,
-    #[serde(default)]
-    note: Option<String>,
+csrf_form! {
+    pub(crate) struct CloseForm {
+        version: i64,
+        #[serde(default)]
+        outcome: Option<String>,
+        #[serde(default)]
+        reason: Option<String>,
+        #[serde(default)]
+        note: Option<String>,
+    }
 }
-
-csrf_field!(CloseForm);
 
 pub(crate) async fn close(
     State(state): State<AppState>,

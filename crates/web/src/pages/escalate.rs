@@ -4,13 +4,12 @@ use askama::Template;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use incidents::StepRecord;
-use serde::Deserialize;
 
 use super::step::back_to;
 use super::views::{AttView, IncView, PathRow, att_views, path_rows};
 use super::{Nav, PageResult, html, html_status};
 use crate::AppState;
-use crate::auth::{self, CsrfForm, CurrentUser, PageUser, csrf_field};
+use crate::auth::{self, CsrfForm, CurrentUser, PageUser, csrf_form};
 use crate::error::{AppError, AppResult};
 use crate::flow::{self, Next};
 use crate::{labels, ops};
@@ -153,20 +152,17 @@ pub(crate) async fn escalate_form(
     html(&escalate_view(&state, &user, id, None, String::new(), None).await?)
 }
 
-#[derive(Deserialize)]
-pub(crate) struct EscalateForm {
-    #[serde(default)]
-    csrf: Option<String>,
-    version: i64,
-    #[serde(default)]
-    to_level: Option<String>,
-    #[serde(default)]
-    kind: Option<String>,
-    #[serde(default)]
-    reason: String,
+csrf_form! {
+    pub(crate) struct EscalateForm {
+        version: i64,
+        #[serde(default)]
+        to_level: Option<String>,
+        #[serde(default)]
+        kind: Option<String>,
+        #[serde(default)]
+        reason: String,
+    }
 }
-
-csrf_field!(EscalateForm);
 
 pub(crate) async fn escalate(
     State(state): State<AppState>,

@@ -11,7 +11,7 @@ use serde::Deserialize;
 
 use super::{Nav, PageResult, html_status};
 use crate::AppState;
-use crate::auth::{self, CsrfForm, PageUser, Role, Via, csrf_field};
+use crate::auth::{self, CsrfForm, PageUser, Role, Via, csrf_form};
 use crate::error::AppError;
 use crate::throttle;
 
@@ -193,13 +193,10 @@ pub(crate) async fn login(
     Ok(res)
 }
 
-#[derive(Deserialize)]
-pub(crate) struct CsrfOnly {
-    #[serde(default)]
-    csrf: Option<String>,
+csrf_form! {
+    /// A form of a button only: its token.
+    pub(crate) struct CsrfOnly {}
 }
-
-csrf_field!(CsrfOnly);
 
 pub(crate) async fn logout(
     State(state): State<AppState>,
