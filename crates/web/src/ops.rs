@@ -68,8 +68,11 @@ async fn act(
     id: i64,
     plan: impl FnOnce(Case<'_>) -> Result<Write, Refusal>,
 ) -> AppResult<Incident> {
-    let inc = load(state, id).await?;
+    // The steps first: a write that lands between the two reads then shows in the incident's
+    // version too, and the plan is refused as stale (409 with the current version) instead of
+    // being made against steps newer than the version it names.
     let steps = state.store.steps(id).await?;
+    let inc = load(state, id).await?;
     let write = plan(Case {
         incident: &inc,
         steps: &steps,

@@ -139,8 +139,9 @@ pub(super) async fn act(
         casework::Case<'_>,
     ) -> Result<incidents::Write, casework::Refusal>,
 ) -> anyhow::Result<Incident> {
-    let inc = store.get(id).await?;
+    // The steps before the incident, as the web reads them (see web's ops::act).
     let steps = store.steps(id).await?;
+    let inc = store.get(id).await?;
     let write = plan(
         &cli_actor(actor),
         casework::Case {
