@@ -168,20 +168,18 @@ async fn record(
         let evidence =
             json!({ "summary": p.summary, "duration_ms": p.duration_ms, "data": p.evidence });
         let note = Some(format!("dialtone diagnose: {}", p.summary));
-        crate::incident_cmd::answer(
-            store,
-            set,
-            id,
+        let answer = crate::incident_cmd::answer_of(
             Some(p.step.clone()),
             &p.answer,
             &p.source,
             evidence,
             note,
             Some(inc.version),
-            actor,
-        )
-        .await
-        .with_context(|| format!("while recording step {} into incident {id}", p.step))?;
+        );
+        let action = casework::actions::Action::Answer(answer);
+        crate::incident_cmd::perform(store, set, id, actor, action)
+            .await
+            .with_context(|| format!("while recording step {} into incident {id}", p.step))?;
     }
     Ok(())
 }

@@ -111,7 +111,9 @@ pub fn text(r: &Report) -> String {
             row.iter()
                 .zip(&r.columns)
                 .map(|(v, col)| match v.as_i64() {
-                    Some(ms) if col.ends_with("_ms") => format!("{ms} ({})", duration(ms)),
+                    Some(ms) if col.ends_with("_ms") => {
+                        format!("{ms} ({})", incidents::duration_words(ms))
+                    }
                     _ if v.is_null() => "-".to_owned(),
                     _ => cell_text(v),
                 })
@@ -149,28 +151,22 @@ pub fn text(r: &Report) -> String {
     out
 }
 
-/// Milliseconds in words: "850 ms", "12m 34s", "3h 05m", "2d 04h".
-pub fn duration(ms: i64) -> String {
-    let s = ms / 1000;
-    match s {
-        _ if ms < 1000 => format!("{ms} ms"),
-        0..60 => format!("{s}s"),
-        60..3600 => format!("{}m {:02}s", s / 60, s % 60),
-        3600..86400 => format!("{}h {:02}m", s / 3600, s % 3600 / 60),
-        _ => format!("{}d {:02}h", s / 86400, s % 86400 / 3600),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn durations_and_times_read_as_people_write_them() {
-        assert_eq!(duration(850), "850 ms");
-        assert_eq!(duration(754_000), "12m 34s");
-        assert_eq!(duration(3 * 3_600_000 + 5 * 60_000), "3h 05m");
-        assert_eq!(duration(2 * 86_400_000 + 4 * 3_600_000), "2d 04h");
+        assert_eq!(incidents::duration_words(850), "850 ms");
+        assert_eq!(incidents::duration_words(754_000), "12m 34s");
+        assert_eq!(
+            incidents::duration_words(3 * 3_600_000 + 5 * 60_000),
+            "3h 05m"
+        );
+        assert_eq!(
+            incidents::duration_words(2 * 86_400_000 + 4 * 3_600_000),
+            "2d 04h"
+        );
         assert_eq!(
             parse_time("from", "2026-03-01").unwrap().to_rfc3339(),
             "2026-03-01T00:00:00+00:00"

@@ -48,7 +48,9 @@ pub use model::{
     StepRecord, User, normalize_level,
 };
 pub use outbox::{Attempt, OutboxEvent, envelope};
-pub use reports::{Bucket, Report, ReportFilter, ReportKind, ResolveHistogram, cell_text, rate};
+pub use reports::{
+    Bucket, Report, ReportFilter, ReportKind, ResolveHistogram, cell_text, duration_words, rate,
+};
 pub use search::{SEARCH_LIMIT, SearchQuery, parse_when};
 pub use store::{ATTACHMENT_CHUNK, CONNECT_TIMEOUT, DATA_FILE, Store};
 pub use webhook_targets::{DEFAULT_SCOPE, Endpoint, MIN_SECRET, WebhookTarget, check_target};

@@ -395,24 +395,14 @@ fn in_words(set: &runbook::RunbookSet, mut r: Report) -> Report {
 fn show(v: &serde_json::Value, column: &str) -> String {
     match v {
         serde_json::Value::Null => "–".to_owned(),
-        _ if column.ends_with("_ms") => v
-            .as_i64()
-            .map_or_else(|| cell_text(v), |ms| format!("{} ({ms} ms)", duration(ms))),
+        _ if column.ends_with("_ms") => v.as_i64().map_or_else(
+            || cell_text(v),
+            |ms| format!("{} ({ms} ms)", incidents::duration_words(ms)),
+        ),
         _ if column == "rate" || column == "share" => v
             .as_f64()
             .map_or_else(|| cell_text(v), |r| format!("{:.2}%", r * 100.0)),
         _ => cell_text(v),
-    }
-}
-
-fn duration(ms: i64) -> String {
-    let s = ms / 1000;
-    match s {
-        _ if ms < 1000 => format!("{ms} ms"),
-        0..60 => format!("{s}s"),
-        60..3600 => format!("{}m {:02}s", s / 60, s % 60),
-        3600..86400 => format!("{}h {:02}m", s / 3600, s % 3600 / 60),
-        _ => format!("{}d {:02}h", s / 86400, s % 86400 / 3600),
     }
 }
 
@@ -449,8 +439,13 @@ fn chart(r: &Report) -> Option<String> {
             ["median_ms", "p90_ms"]
                 .iter()
                 .filter_map(|c| {
-                    num(row, c)
-                        .map(|v| (c.trim_end_matches("_ms").to_owned(), v, duration(v as i64)))
+                    num(row, c).map(|v| {
+                        (
+                            c.trim_end_matches("_ms").to_owned(),
+                            v,
+                            incidents::duration_words(v as i64),
+                        )
+                    })
                 })
                 .collect()
         }
@@ -464,7 +459,7 @@ fn chart(r: &Report) -> Option<String> {
                         (
                             format!("{phase} {}", c.trim_end_matches("_ms")),
                             v,
-                            duration(v as i64),
+                            incidents::duration_words(v as i64),
                         )
                     })
                 })
@@ -671,6 +666,6 @@ mod tests {
         assert_eq!(url_encode("a b#<"), "a%20b%23%3C");
         let svg = hbars(&[("<script>".to_owned(), 1.0, "1".to_owned())]);
         assert!(!svg.contains("<script>") && svg.contains("&lt;script&gt;"));
-        assert_eq!(duration(90_000), "1m 30s");
+        assert_eq!(incidents::duration_words(90_000), "1m 30s");
     }
 }

@@ -6,7 +6,7 @@ mod work;
 mod write;
 
 pub use args::IncidentCmd;
-pub use write::answer;
+pub use write::{answer_of, perform};
 
 use crate::exit::{self, coded};
 use crate::util::Ctx;
@@ -52,7 +52,7 @@ pub async fn run(ctx: &Ctx, cmd: IncidentCmd) -> anyhow::Result<u8> {
             let inc = write::open(&store, &set, req, &ctx.actor).await?;
             show::report_after_change(ctx, &store, &set, &inc).await
         }
-        IncidentCmd::Note { id, text } => write::note(ctx, &store, id, &text).await,
+        IncidentCmd::Note { id, text } => write::note(ctx, &store, &set, id, &text).await,
         IncidentCmd::Attach {
             id,
             file,

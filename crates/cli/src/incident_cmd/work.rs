@@ -1,10 +1,11 @@
 //! `incident work`: the interactive walk. Plain line prompts, so it works in any terminal and
 //! through a pipe.
 
-use super::write::{act, answer, escalate};
+use super::write::{answer_of, perform};
 use crate::exit::{self, coded};
 use crate::util::Ctx;
 use anyhow::Context as _;
+use casework::actions::{Action, Close, Escalate};
 use incidents::{Incident, Store};
 use runbook::{Ending, Level, RunbookSet, Status};
 use serde_json::json;
@@ -191,12 +192,8 @@ impl Walk<'_> {
         let inc = self.inc;
         let version = Some(inc.version);
         let actor = &self.ctx.actor;
-        let step = Some(step);
-        match answer(
-            self.store, self.set, inc.id, step, value, source, evidence, note, version, actor,
-        )
-        .await
-        {
+        let a = answer_of(Some(step), value, source, evidence, note, version);
+        match perform(self.store, self.set, inc.id, actor, Action::Answer(a)).await {
             Ok(_) => Ok(()),
             Err(e) if exit::code_for(&e) == exit::CONFLICT => {
                 println!("Someone else changed this incident meanwhile; showing it again.");
@@ -224,16 +221,12 @@ impl Walk<'_> {
         if !yes {
             return Ok(Next::Stop(exit::OK));
         }
-        let req = casework::actions::Close {
+        let close = Action::Close(Close {
             version: Some(self.inc.version),
             outcome: Some(outcome),
-            reason: None,
-            note: None,
-        };
-        act(self.store, self.inc.id, &self.ctx.actor, |a, case| {
-            casework::actions::close(self.set, a, case, req)
-        })
-        .await?;
+            ..Close::default()
+        });
+        perform(self.store, self.set, self.inc.id, &self.ctx.actor, close).await?;
         println!("Closed.");
         Ok(Next::Stop(exit::OK))
     }
@@ -257,20 +250,13 @@ impl Walk<'_> {
         if reason.is_empty() {
             return Ok(Next::Stop(exit::OK));
         }
-        let inc = self.inc;
-        let to = Some(level.to_string());
-        let version = Some(inc.version);
-        escalate(
-            self.store,
-            self.set,
-            inc.id,
-            to,
+        let escalate = Action::Escalate(Escalate {
+            version: Some(self.inc.version),
+            to: Some(level.to_string()),
             kind,
             reason,
-            version,
-            &self.ctx.actor,
-        )
-        .await?;
+        });
+        perform(self.store, self.set, self.inc.id, &self.ctx.actor, escalate).await?;
         println!("Escalated to {level}. The {level} engineer continues from here.");
         Ok(Next::Stop(exit::OK))
     }

@@ -5,6 +5,7 @@ use super::IncidentCmd;
 use super::show::report_after_change;
 use crate::exit::{self, coded};
 use crate::util::{Ctx, print_json};
+use casework::actions::{Action, Answer, Close, Escalate, Revise};
 use incidents::{Incident, Store};
 use runbook::{Level, RunbookSet};
 use serde_json::json;
@@ -19,7 +20,7 @@ pub(super) async fn run(
     cmd: IncidentCmd,
 ) -> anyhow::Result<u8> {
     let actor = ctx.actor.as_str();
-    let inc = match cmd {
+    let action = match cmd {
         IncidentCmd::Answer {
             id,
             step,
@@ -29,19 +30,8 @@ pub(super) async fn run(
             expect_version,
         } => {
             let evidence = parse_evidence(evidence)?;
-            answer(
-                store,
-                set,
-                id,
-                step,
-                &value,
-                "agent",
-                evidence,
-                note,
-                expect_version,
-                actor,
-            )
-            .await?
+            let a = answer_of(step, &value, "agent", evidence, note, expect_version);
+            (id, Action::Answer(a))
         }
         IncidentCmd::Escalate {
             id,
@@ -49,7 +39,15 @@ pub(super) async fn run(
             kind,
             reason,
             expect_version,
-        } => escalate(store, set, id, to, kind, reason, expect_version, actor).await?,
+        } => {
+            let e = Escalate {
+                version: expect_version,
+                to,
+                kind,
+                reason,
+            };
+            (id, Action::Escalate(e))
+        }
         IncidentCmd::Close {
             id,
             outcome,
@@ -57,16 +55,13 @@ pub(super) async fn run(
             note,
             expect_version,
         } => {
-            let req = casework::actions::Close {
+            let c = Close {
                 version: expect_version,
                 outcome,
                 reason,
                 note,
             };
-            act(store, id, actor, |a, case| {
-                casework::actions::close(set, a, case, req)
-            })
-            .await?
+            (id, Action::Close(c))
         }
         IncidentCmd::Revise {
             id,
@@ -75,23 +70,24 @@ pub(super) async fn run(
             note,
             expect_version,
         } => {
-            let req = casework::actions::Revise {
+            let r = Revise {
                 version: expect_version,
                 step,
                 answer: value,
                 note,
             };
-            act(store, id, actor, |a, case| {
-                casework::actions::revise(set, a, case, req)
-            })
-            .await?
+            (id, Action::Revise(r))
         }
-        IncidentCmd::Assign { id, assignee } => assign(store, id, assignee, actor).await?,
-        IncidentCmd::Status { id, status } => {
-            act(store, id, actor, |a, case| {
-                casework::actions::status(a, case, None, &status)
-            })
-            .await?
+        IncidentCmd::Status { id, status } => (
+            id,
+            Action::Status {
+                version: None,
+                status,
+            },
+        ),
+        IncidentCmd::Assign { id, assignee } => {
+            let inc = assign(store, id, assignee, actor).await?;
+            return report_after_change(ctx, store, set, &inc).await;
         }
         IncidentCmd::Search(_)
         | IncidentCmd::Open { .. }
@@ -105,6 +101,7 @@ pub(super) async fn run(
             unreachable!("incident_cmd::run runs these itself")
         }
     };
+    let inc = perform(store, set, action.0, actor, action.1).await?;
     report_after_change(ctx, store, set, &inc).await
 }
 
@@ -187,20 +184,16 @@ async fn open_bounded(file: &Path, limit: u64) -> anyhow::Result<tokio::fs::File
 }
 
 /// Records one answer, to the step the runbook asks now, and moves the incident on.
-#[allow(clippy::too_many_arguments)]
-pub async fn answer(
-    store: &Store,
-    set: &RunbookSet,
-    id: i64,
+/// An answer to `step` (`None`: the step asked now) from `source` ("agent", "automated").
+pub fn answer_of(
     step: Option<String>,
     value: &str,
     source: &str,
     evidence: serde_json::Value,
     note: Option<String>,
     expect_version: Option<i64>,
-    actor: &str,
-) -> anyhow::Result<Incident> {
-    let req = casework::actions::Answer {
+) -> Answer {
+    Answer {
         version: expect_version,
         step,
         answer: value.to_owned(),
@@ -208,33 +201,19 @@ pub async fn answer(
         evidence,
         note,
         proposed: None,
-    };
-    act(store, id, actor, |a, case| {
-        casework::actions::answer(set, a, case, req)
-    })
-    .await
+    }
 }
 
-/// Hands the incident to a higher level, by default the one the runbook says.
-#[allow(clippy::too_many_arguments)]
-pub(super) async fn escalate(
+/// Plans `action` on incident `id` with the rule book and writes it.
+pub async fn perform(
     store: &Store,
     set: &RunbookSet,
     id: i64,
-    to: Option<String>,
-    kind: Option<String>,
-    reason: String,
-    expect_version: Option<i64>,
     actor: &str,
+    action: Action,
 ) -> anyhow::Result<Incident> {
-    let req = casework::actions::Escalate {
-        version: expect_version,
-        to,
-        kind,
-        reason,
-    };
     act(store, id, actor, |a, case| {
-        casework::actions::escalate(set, a, case, req)
+        casework::actions::plan(set, a, case, action)
     })
     .await
 }
@@ -252,11 +231,15 @@ pub(super) async fn open(
 }
 
 /// Adds an internal note (any time, closed incidents included).
-pub(super) async fn note(ctx: &Ctx, store: &Store, id: i64, text: &str) -> anyhow::Result<u8> {
-    let inc = act(store, id, &ctx.actor, |a, case| {
-        casework::actions::note(a, case, text)
-    })
-    .await?;
+pub(super) async fn note(
+    ctx: &Ctx,
+    store: &Store,
+    set: &RunbookSet,
+    id: i64,
+    text: &str,
+) -> anyhow::Result<u8> {
+    let note = Action::Note(text.to_owned());
+    let inc = perform(store, set, id, &ctx.actor, note).await?;
     if ctx.json {
         print_json(&store.notes(inc.id).await?)?;
     } else {

@@ -299,6 +299,18 @@ impl Report {
     }
 }
 
+/// Milliseconds in words: "850 ms", "12m 34s", "3h 05m", "2d 04h".
+pub fn duration_words(ms: i64) -> String {
+    let s = ms / 1000;
+    match s {
+        _ if ms < 1000 => format!("{ms} ms"),
+        0..60 => format!("{s}s"),
+        60..3600 => format!("{}m {:02}s", s / 60, s % 60),
+        3600..86400 => format!("{}h {:02}m", s / 3600, s % 3600 / 60),
+        _ => format!("{}d {:02}h", s / 86400, s % 86400 / 3600),
+    }
+}
+
 /// A cell as plain text: strings bare, numbers as JSON writes them, null empty.
 pub fn cell_text(v: &Value) -> String {
     match v {
