@@ -155,27 +155,20 @@ impl web::AttachmentViewer for Viewer {
             Some(c) => format!("{c} {reason}"),
             None => "no final response".to_owned(),
         };
-        let calls = a.calls.iter().map(|c| {
+        // (Call-ID, a title: what it was and how it ended)
+        let titled = |call_id: &str, what: String, code: Option<u16>, reason: &str| {
             (
-                c.call_id.clone(),
-                format!(
-                    "Call {} -> {}: {}",
-                    c.from_user,
-                    c.to_user,
-                    status(c.final_status, &c.final_reason)
-                ),
+                call_id.to_owned(),
+                format!("{what}: {}", status(code, reason)),
             )
+        };
+        let calls = a.calls.iter().map(|c| {
+            let what = format!("Call {} -> {}", c.from_user, c.to_user);
+            titled(&c.call_id, what, c.final_status, &c.final_reason)
         });
         let registrations = a.registrations.iter().map(|r| {
-            (
-                r.call_id.clone(),
-                format!(
-                    "Registration of {} at {}: {}",
-                    r.user,
-                    r.registrar,
-                    status(r.final_status, &r.final_reason)
-                ),
-            )
+            let what = format!("Registration of {} at {}", r.user, r.registrar);
+            titled(&r.call_id, what, r.final_status, &r.final_reason)
         });
         let ladders = calls
             .chain(registrations)
