@@ -143,35 +143,33 @@ pub struct NewIncident {
     pub current_step: Option<String>,
 }
 
-/// One answered runbook step.
+/// One answered runbook step: the answer as it was given ([`NewStepRecord`], whose fields it
+/// also shows through `Deref`: `record.step`), and what the store adds.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct StepRecord {
     /// Store-assigned id; records of one incident are in answer order by id.
     pub id: i64,
     /// The incident.
     pub incident_id: i64,
-    /// The runbook the step belongs to.
-    pub runbook: String,
-    /// The step id, e.g. "l1.echo_call".
-    pub step: String,
-    /// The answer value, e.g. "yes".
-    pub answer: String,
-    /// "agent", "automated" or "assumed".
-    pub source: String,
-    /// What supports the answer (a check's findings, a pasted log line...).
-    pub evidence: serde_json::Value,
-    /// The agent's note.
-    pub note: Option<String>,
+    /// The runbook, step, answer, source, evidence, note and proposal.
+    #[serde(flatten)]
+    pub given: NewStepRecord,
     /// Who recorded it.
     pub actor: String,
     /// When.
     pub at: DateTime<Utc>,
-    /// The answer an automated check proposed for this step when it was answered, if any.
-    pub proposed: Option<String>,
     /// When a revision replaced this record (it then no longer counts).
     pub superseded_at: Option<DateTime<Utc>>,
     /// Who revised it.
     pub superseded_by: Option<String>,
+}
+
+impl std::ops::Deref for StepRecord {
+    type Target = NewStepRecord;
+
+    fn deref(&self) -> &NewStepRecord {
+        &self.given
+    }
 }
 
 impl StepRecord {
