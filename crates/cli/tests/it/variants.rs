@@ -118,10 +118,27 @@ impl Stand {
     }
 
     fn call(&self, user: &str, target: &str) -> Option<u16> {
-        self.lab
+        let before = self.acc_rows();
+        let status = self
+            .lab
             .sipp_call(user, &self.password(user), target)
             .expect("sipp call")
-            .final_status
+            .final_status;
+        // Kamailio writes a failed call's acc row after the reply has left (TM's reply-out
+        // callback): on a loaded machine the diagnosis could look before it lands. Wait for it,
+        // bounded, as an operator's report would come a moment later anyway.
+        if let Some(before) = before {
+            let deadline = Instant::now() + Duration::from_secs(3);
+            while self.acc_rows().is_some_and(|n| n <= before) && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+        status
+    }
+
+    /// Rows in the lab's acc table (`None` when it has none).
+    fn acc_rows(&self) -> Option<u64> {
+        self.lab.sql("SELECT count(*) FROM acc").ok()?.trim().parse().ok()
     }
 
     /// Lets the HEP collector commit what it received (it writes in batches).
