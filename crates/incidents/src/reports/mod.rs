@@ -28,7 +28,7 @@ use sqlx::Row as _;
 use crate::model::normalize_level;
 use crate::store::Pool;
 use crate::{Error, Result, Store};
-use query::{COHORT, Col, pct_cols, percentiles};
+use query::{Col, cohort, pct_cols, percentiles};
 
 mod query;
 
@@ -44,6 +44,12 @@ pub(crate) const INSERT_STEP: &str = "INSERT INTO step_records \
      SELECT CASE WHEN p.source = 'automated' AND p.answer <> $4 THEN p.id END \
      FROM step_records p WHERE p.incident_id = $1 AND p.step = $3 \
      ORDER BY p.id DESC LIMIT 1) END) RETURNING id";
+
+/// The SQL that adds a step record's actor to its incident's `agents` (see migration 13): each
+/// actor once, between commas, `%` and `,` percent-escaped. Binds: incident, actor.
+pub(crate) const NOTE_AGENT: &str = "UPDATE incidents SET agents = agents || \
+     replace(replace($2, '%', '%25'), ',', '%2C') || ',' WHERE id = $1 AND \
+     replace(agents, ',' || replace(replace($2, '%', '%25'), ',', '%2C') || ',', '') = agents";
 
 /// The `SET` items of an incident update that keep the report columns: the time since the
 /// phase began goes to the old (level, status)'s counter, the new phase begins now, and
@@ -354,13 +360,14 @@ impl Store {
             ..filter.clone()
         };
         let backend = self.backend();
+        let cond = cohort(backend);
         // Step-record reports skip the join when every incident counts.
         let steps_of_cohort = if filter.is_empty() {
             "step_records s".to_owned()
         } else {
-            format!("step_records s JOIN incidents i ON i.id = s.incident_id AND {COHORT}")
+            format!("step_records s JOIN incidents i ON i.id = s.incident_id AND {cond}")
         };
-        let cohort = format!("SELECT i.* FROM incidents i WHERE {COHORT}");
+        let cohort = format!("SELECT i.* FROM incidents i WHERE {cond}");
         let (columns, rows): (Vec<&'static str>, Vec<Vec<Value>>) = match kind {
             ReportKind::TimeToResolve => {
                 let values = format!(
@@ -393,17 +400,57 @@ impl Store {
                 )
             }
             ReportKind::TimeAtLevel => {
-                // One pass over the cohort, each incident crossed with the four phases.
-                let values = format!(
-                    "SELECT g, d FROM (SELECT p.g AS g, CASE p.g WHEN 'L1' THEN c.l1_ms \
-                     WHEN 'L2' THEN c.l2_ms WHEN 'L3' THEN c.l3_ms ELSE c.waiting_ms END AS d \
-                     FROM ({cohort}) c CROSS JOIN (SELECT 'L1' AS g UNION ALL SELECT 'L2' \
-                     UNION ALL SELECT 'L3' UNION ALL SELECT 'waiting_user') p \
-                     WHERE c.closed_at IS NOT NULL) u WHERE d > 0"
-                );
-                let raw = self
-                    .report_rows(&percentiles(backend, &values), &filter, &pct_cols())
-                    .await?;
+                let sql = if backend == "postgres" {
+                    // One pass over the cohort and one sort per phase: each phase's aggregates
+                    // filter the incidents that spent time there, then one row per phase.
+                    let aggs: Vec<String> = [
+                        ("1", "l1_ms"),
+                        ("2", "l2_ms"),
+                        ("3", "l3_ms"),
+                        ("w", "waiting_ms"),
+                    ]
+                    .iter()
+                    .map(|(k, col)| {
+                        format!(
+                            "COUNT(*) FILTER (WHERE c.{col} > 0) AS n{k}, \
+                                 percentile_disc(ARRAY[0.5, 0.9]) WITHIN GROUP (ORDER BY c.{col}) \
+                                 FILTER (WHERE c.{col} > 0) AS p{k}, \
+                                 MIN(c.{col}) FILTER (WHERE c.{col} > 0) AS lo{k}, \
+                                 MAX(c.{col}) FILTER (WHERE c.{col} > 0) AS hi{k}, \
+                                 CAST(SUM(c.{col}) FILTER (WHERE c.{col} > 0) AS BIGINT) AS t{k}"
+                        )
+                    })
+                    .collect();
+                    let rows: Vec<String> = [
+                        ("L1", "1"),
+                        ("L2", "2"),
+                        ("L3", "3"),
+                        ("waiting_user", "w"),
+                    ]
+                    .iter()
+                    .map(|(g, k)| {
+                        format!("('{g}', a.n{k}, a.p{k}[1], a.p{k}[2], a.lo{k}, a.hi{k}, a.t{k})")
+                    })
+                    .collect();
+                    format!(
+                        "SELECT v.g, v.n, v.p50, v.p90, v.lo, v.hi, v.total FROM (SELECT {} \
+                         FROM ({cohort}) c WHERE c.closed_at IS NOT NULL) a CROSS JOIN LATERAL \
+                         (VALUES {}) v(g, n, p50, p90, lo, hi, total) WHERE v.n > 0 ORDER BY v.g",
+                        aggs.join(", "),
+                        rows.join(", ")
+                    )
+                } else {
+                    // One pass over the cohort, each incident crossed with the four phases.
+                    let values = format!(
+                        "SELECT g, d FROM (SELECT p.g AS g, CASE p.g WHEN 'L1' THEN c.l1_ms \
+                         WHEN 'L2' THEN c.l2_ms WHEN 'L3' THEN c.l3_ms ELSE c.waiting_ms END AS d \
+                         FROM ({cohort}) c CROSS JOIN (SELECT 'L1' AS g UNION ALL SELECT 'L2' \
+                         UNION ALL SELECT 'L3' UNION ALL SELECT 'waiting_user') p \
+                         WHERE c.closed_at IS NOT NULL) u WHERE d > 0"
+                    );
+                    percentiles(backend, &values)
+                };
+                let raw = self.report_rows(&sql, &filter, &pct_cols()).await?;
                 let rows = ["L1", "L2", "L3", "waiting_user"]
                     .iter()
                     .map(
@@ -451,12 +498,12 @@ impl Store {
                 let cohort_ids = if filter.is_empty() {
                     "incidents i".to_owned()
                 } else {
-                    format!("incidents i WHERE {COHORT}")
+                    format!("incidents i WHERE {cond}")
                 };
                 let esc_of_cohort = if filter.is_empty() {
                     "escalations e".to_owned()
                 } else {
-                    format!("escalations e JOIN incidents i ON i.id = e.incident_id AND {COHORT}")
+                    format!("escalations e JOIN incidents i ON i.id = e.incident_id AND {cond}")
                 };
                 let sql = format!(
                     "SELECT 'step' AS by_what, r.step AS name, COALESCE(x.n, 0) AS escalations, \

@@ -1,0 +1,12 @@
+-- The reports' agent filter (src/reports): an incident is worked by an agent when it is
+-- assigned to them or they recorded one of its steps. `agents` keeps the second half on the
+-- incident row, so the filter reads one row per incident instead of joining the step records:
+-- every actor of a step record, once, each between commas (',alice,bob,'), with '%' written
+-- '%25' and ',' written '%2C' so that no name can contain the separator. Kept by the step
+-- insert (src/store/mod.rs, insert_step_record!), in the same transaction.
+ALTER TABLE incidents ADD COLUMN agents TEXT NOT NULL DEFAULT ',';
+UPDATE incidents SET agents = ',' || (
+    SELECT group_concat(a, ',') FROM (
+        SELECT DISTINCT replace(replace(s.actor, '%', '%25'), ',', '%2C') AS a
+        FROM step_records s WHERE s.incident_id = incidents.id)) || ','
+WHERE id IN (SELECT incident_id FROM step_records);
