@@ -505,30 +505,58 @@ impl Store {
                 } else {
                     format!("escalations e JOIN incidents i ON i.id = e.incident_id AND {cond}")
                 };
+                // Three aggregates, each reading its table once: the first answers per step,
+                // the escalations per (step before, kind), and the cohort's size.
                 let sql = format!(
-                    "SELECT 'step' AS by_what, r.step AS name, COALESCE(x.n, 0) AS escalations, \
-                     r.reached AS base FROM \
-                     (SELECT s.step AS step, COUNT(*) AS reached FROM {steps_of_cohort} \
-                     WHERE s.replaces IS NULL GROUP BY s.step) r \
-                     LEFT JOIN (SELECT e.after_step, COUNT(*) AS n FROM {esc_of_cohort} \
-                     GROUP BY e.after_step) x ON x.after_step = r.step \
+                    "SELECT 'reached' AS what, s.step AS name, NULL AS kind, COUNT(*) AS n \
+                     FROM {steps_of_cohort} WHERE s.replaces IS NULL GROUP BY s.step \
                      UNION ALL \
-                     SELECT 'kind' AS by_what, COALESCE(e.kind, '(none)') AS name, \
-                     COUNT(*) AS escalations, (SELECT COUNT(*) FROM {cohort_ids}) AS base \
-                     FROM {esc_of_cohort} GROUP BY COALESCE(e.kind, '(none)')"
+                     SELECT 'escalated' AS what, e.after_step AS name, e.kind AS kind, \
+                     COUNT(*) AS n FROM {esc_of_cohort} GROUP BY e.after_step, e.kind \
+                     UNION ALL \
+                     SELECT 'cohort' AS what, NULL AS name, NULL AS kind, COUNT(*) AS n \
+                     FROM {cohort_ids}"
                 );
-                let mut raw = self
+                let parts = self
                     .report_rows(
                         &sql,
                         &filter,
                         &[
-                            Col::Text("by_what"),
+                            Col::Text("what"),
                             Col::Text("name"),
-                            Col::Int("escalations"),
-                            Col::Int("base"),
+                            Col::Text("kind"),
+                            Col::Int("n"),
                         ],
                     )
                     .await?;
+                let of = |what: &'static str| {
+                    parts
+                        .iter()
+                        .filter(move |r| r[0].as_str() == Some(what))
+                        .map(|r| (r[1].as_str(), r[2].as_str(), r[3].as_i64().unwrap_or(0)))
+                };
+                let cohort_size: i64 = of("cohort").map(|(_, _, n)| n).sum();
+                let mut raw: Vec<Vec<Value>> = of("reached")
+                    .map(|(step, _, reached)| {
+                        let escalations: i64 = of("escalated")
+                            .filter(|(after, _, _)| after.is_some() && *after == step)
+                            .map(|(_, _, n)| n)
+                            .sum();
+                        vec![
+                            json!("step"),
+                            json!(step),
+                            json!(escalations),
+                            json!(reached),
+                        ]
+                    })
+                    .collect();
+                let mut kinds: std::collections::BTreeMap<&str, i64> = Default::default();
+                for (_, kind, n) in of("escalated") {
+                    *kinds.entry(kind.unwrap_or("(none)")).or_default() += n;
+                }
+                raw.extend(kinds.into_iter().map(|(kind, n)| {
+                    vec![json!("kind"), json!(kind), json!(n), json!(cohort_size)]
+                }));
                 // Steps first, most escalations first; then kinds the same way.
                 raw.sort_by(|a, b| {
                     let key = |r: &Vec<Value>| {
