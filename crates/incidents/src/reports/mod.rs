@@ -585,9 +585,12 @@ impl Store {
                     // Day 0 (1970-01-01) was a Thursday: day + 3 counts weeks from Monday.
                     Bucket::Week => format!("(c.created_at / {DAY_MS} + 3) / 7"),
                 };
+                // Grouped by the columns themselves (a hash of a few thousand groups, no text
+                // built per incident); the "(status)" labels are written here, in order.
                 let sql = format!(
-                    "SELECT {bucket} AS bucket, COALESCE(c.outcome, '(' || c.status || ')') AS outcome, \
-                     COUNT(*) AS incidents FROM ({cohort}) c GROUP BY 1, 2 ORDER BY 1, 2"
+                    "SELECT {bucket} AS bucket, c.outcome AS outcome, \
+                     CASE WHEN c.outcome IS NULL THEN c.status END AS status, \
+                     COUNT(*) AS incidents FROM ({cohort}) c GROUP BY 1, 2, 3"
                 );
                 let raw = self
                     .report_rows(
@@ -596,20 +599,31 @@ impl Store {
                         &[
                             Col::Int("bucket"),
                             Col::Text("outcome"),
+                            Col::Text("status"),
                             Col::Int("incidents"),
                         ],
                     )
                     .await?;
-                let rows = raw
+                let mut counts: std::collections::BTreeMap<(i64, Option<String>), i64> =
+                    Default::default();
+                for r in raw {
+                    let label = match (&r[1], &r[2]) {
+                        (Value::String(outcome), _) => Some(outcome.clone()),
+                        (_, Value::String(status)) => Some(format!("({status})")),
+                        _ => None,
+                    };
+                    *counts
+                        .entry((r[0].as_i64().unwrap_or(0), label))
+                        .or_default() += r[3].as_i64().unwrap_or(0);
+                }
+                let rows = counts
                     .into_iter()
-                    .map(|mut r| {
-                        let b = r[0].as_i64().unwrap_or(0);
+                    .map(|((b, label), n)| {
                         let day = match filter.bucket {
                             Bucket::Day => b,
                             Bucket::Week => b * 7 - 3,
                         };
-                        r[0] = json!(day_label(day));
-                        r
+                        vec![json!(day_label(day)), json!(label), json!(n)]
                     })
                     .collect();
                 (
