@@ -4,7 +4,9 @@
 //! level (the level they are at now) and worked by an agent (assigned to them, or with a step
 //! they recorded), each filter optional. What the reports aggregate is kept on the incident
 //! row by every change, in the change's own transaction (see `phase_accounting!`): when it was
-//! closed, how long it was open or escalated at each level and how long it waited for the user.
+//! closed, how long it was open or escalated at each level and how long it waited for the user;
+//! and who recorded its steps (`agents`, kept by the step insert, see `NOTE_AGENT`), so that
+//! the agent filter reads the incident row alone.
 //!
 //! Percentiles are *nearest-rank* (PostgreSQL's `percentile_disc`): the p-th percentile of n
 //! sorted values is the value at 1-based position ceil(p·n). PostgreSQL computes it with
