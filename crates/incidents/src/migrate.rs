@@ -74,8 +74,8 @@ pub(crate) const SQLITE: &[Migration] = &[
     },
     Migration {
         version: 13,
-        name: "report_agents",
-        sql: include_str!("../migrations/sqlite/0013_report_agents.sql"),
+        name: "report_per_incident",
+        sql: include_str!("../migrations/sqlite/0013_report_per_incident.sql"),
     },
 ];
 
@@ -142,8 +142,8 @@ pub(crate) const POSTGRES: &[Migration] = &[
     },
     Migration {
         version: 13,
-        name: "report_agents",
-        sql: include_str!("../migrations/postgres/0013_report_agents.sql"),
+        name: "report_per_incident",
+        sql: include_str!("../migrations/postgres/0013_report_per_incident.sql"),
     },
 ];
 

@@ -5,8 +5,9 @@
 //! they recorded), each filter optional. What the reports aggregate is kept on the incident
 //! row by every change, in the change's own transaction (see `phase_accounting!`): when it was
 //! closed, how long it was open or escalated at each level and how long it waited for the user;
-//! and who recorded its steps (`agents`, kept by the step insert, see `NOTE_AGENT`), so that
-//! the agent filter reads the incident row alone.
+//! and who recorded its steps and how many answers of each source they hold (`agents`,
+//! `answers_*`, kept by the step insert, see `NOTE_STEP`), so that the agent filter and the
+//! automation report read the incident row alone.
 //!
 //! Percentiles are *nearest-rank* (PostgreSQL's `percentile_disc`): the p-th percentile of n
 //! sorted values is the value at 1-based position ceil(p·n). PostgreSQL computes it with
@@ -47,11 +48,16 @@ pub(crate) const INSERT_STEP: &str = "INSERT INTO step_records \
      FROM step_records p WHERE p.incident_id = $1 AND p.step = $3 \
      ORDER BY p.id DESC LIMIT 1) END) RETURNING id";
 
-/// The SQL that adds a step record's actor to its incident's `agents` (see migration 13): each
-/// actor once, between commas, `%` and `,` percent-escaped. Binds: incident, actor.
-pub(crate) const NOTE_AGENT: &str = "UPDATE incidents SET agents = agents || \
-     replace(replace($2, '%', '%25'), ',', '%2C') || ',' WHERE id = $1 AND \
-     replace(agents, ',' || replace(replace($2, '%', '%25'), ',', '%2C') || ',', '') = agents";
+/// The SQL that counts a new step record on its incident (see migration 13): its actor joins
+/// `agents` (each actor once, between commas, `%` and `,` percent-escaped) and its source's
+/// `answers_*` counter grows by one. Binds: incident, actor, source.
+pub(crate) const NOTE_STEP: &str = "UPDATE incidents SET agents = CASE \
+     WHEN replace(agents, ',' || replace(replace($2, '%', '%25'), ',', '%2C') || ',', '') = agents \
+     THEN agents || replace(replace($2, '%', '%25'), ',', '%2C') || ',' ELSE agents END, \
+     answers_automated = answers_automated + CASE WHEN $3 = 'automated' THEN 1 ELSE 0 END, \
+     answers_agent = answers_agent + CASE WHEN $3 = 'agent' THEN 1 ELSE 0 END, \
+     answers_assumed = answers_assumed + CASE WHEN $3 = 'assumed' THEN 1 ELSE 0 END \
+     WHERE id = $1";
 
 /// The `SET` items of an incident update that keep the report columns: the time since the
 /// phase began goes to the old (level, status)'s counter, the new phase begins now, and
@@ -641,24 +647,25 @@ impl Store {
                 )
             }
             ReportKind::Automation => {
+                // The incidents count their step records by source (`answers_*`).
                 let sql = format!(
-                    "SELECT s.source AS source, COUNT(*) AS answers FROM {steps_of_cohort} \
-                     GROUP BY s.source"
+                    "SELECT CAST(COALESCE(SUM(c.answers_automated), 0) AS BIGINT) AS automated, \
+                     CAST(COALESCE(SUM(c.answers_agent), 0) AS BIGINT) AS agent, \
+                     CAST(COALESCE(SUM(c.answers_assumed), 0) AS BIGINT) AS assumed \
+                     FROM ({cohort}) c"
                 );
+                let sources = ["automated", "agent", "assumed"];
                 let raw = self
-                    .report_rows(&sql, &filter, &[Col::Text("source"), Col::Int("answers")])
+                    .report_rows(&sql, &filter, &sources.map(Col::Int))
                     .await?;
-                let total: i64 = raw.iter().filter_map(|r| r[1].as_i64()).sum();
-                let rows = ["automated", "agent", "assumed"]
+                let counts: Vec<i64> = (0..sources.len())
+                    .map(|k| raw.first().and_then(|r| r[k].as_i64()).unwrap_or(0))
+                    .collect();
+                let total: i64 = counts.iter().sum();
+                let rows = sources
                     .iter()
-                    .map(|src| {
-                        let n = raw
-                            .iter()
-                            .find(|r| r[0].as_str() == Some(src))
-                            .and_then(|r| r[1].as_i64())
-                            .unwrap_or(0);
-                        vec![json!(src), json!(n), rate(n, total)]
-                    })
+                    .zip(&counts)
+                    .map(|(src, &n)| vec![json!(src), json!(n), rate(n, total)])
                     .collect();
                 (vec!["source", "answers", "share"], rows)
             }

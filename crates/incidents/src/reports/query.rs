@@ -10,7 +10,7 @@ use crate::{Result, Store};
 
 /// The cohort's conditions on `incidents` aliased `i`, with the binds $1..$5. The agent's half
 /// reads the incident row only: `assignee`, and `agents`, the actors of its step records (see
-/// migration 13 and `NOTE_AGENT`), searched for the agent's name between commas.
+/// migration 13 and `NOTE_STEP`), searched for the agent's name between commas.
 pub(super) fn cohort(backend: &str) -> String {
     let find = if backend == "postgres" {
         "strpos"

@@ -603,6 +603,16 @@ async fn changes_keep_the_report_columns(store: &Store, _url: &str) {
         .await
         .unwrap();
     assert_eq!(ttr.cell(0, "median_ms"), Some(&json!(closed - created)));
+    // The step inserts counted the answers by source on the incident.
+    let auto = store.report(ReportKind::Automation, &filter).await.unwrap();
+    assert_eq!(
+        auto.rows,
+        vec![
+            vec![json!("automated"), json!(2), json!(0.4)],
+            vec![json!("agent"), json!(3), json!(0.6)],
+            vec![json!("assumed"), json!(0), json!(0.0)],
+        ]
+    );
     // The agent filter: agent-a and "50%,ops" recorded steps; agent-b only closed it; names
     // that merely contain one another, or a separator, match nothing else.
     for (agent, closed) in [
