@@ -72,6 +72,11 @@ pub(crate) const SQLITE: &[Migration] = &[
         name: "webhook_targets",
         sql: include_str!("../migrations/sqlite/0012_webhook_targets.sql"),
     },
+    Migration {
+        version: 13,
+        name: "report_per_incident",
+        sql: include_str!("../migrations/sqlite/0013_report_per_incident.sql"),
+    },
 ];
 
 pub(crate) const POSTGRES: &[Migration] = &[
@@ -135,13 +140,18 @@ pub(crate) const POSTGRES: &[Migration] = &[
         name: "webhook_targets",
         sql: include_str!("../migrations/postgres/0012_webhook_targets.sql"),
     },
+    Migration {
+        version: 13,
+        name: "report_per_incident",
+        sql: include_str!("../migrations/postgres/0013_report_per_incident.sql"),
+    },
 ];
 
 /// Key of the PostgreSQL advisory lock that serializes concurrent migrations.
 pub(crate) const PG_LOCK_KEY: i64 = 0x6469_616c_746f_6e65; // "dialtone"
 
 /// The schema version this build brings databases to (the last migration of both backends).
-pub const SCHEMA_VERSION: i64 = 12;
+pub const SCHEMA_VERSION: i64 = 13;
 
 /// Newest schema this build knows.
 pub(crate) fn latest(migrations: &[Migration]) -> i64 {

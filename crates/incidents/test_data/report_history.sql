@@ -10,9 +10,12 @@
 --   steps     3 + i % 3 of gate.a, l1.b, l1.c, l1.d, l1.e; step j by (i + j) % 4: 0 assumed,
 --             1 agent, else automated; actor agent((i + j) % 9); when i % 11 = 0 an extra
 --             agent answer to l1.b by agent0 (same answer when i % 22 = 0, else "x")
+--   agents    the actors of its steps between commas (agent0 twice when the extra answer's
+--             agent0 had a step already: the column is a set, read by membership);
+--             answers_automated, answers_agent, answers_assumed count its step records by source
 INSERT INTO incidents (id, account, reporter, description, level, status, runbook, current_step,
     outcome, escalation_kind, assignee, version, created_at, updated_at, closed_at, phase_at,
-    l1_ms, l2_ms, l3_ms, waiting_ms)
+    l1_ms, l2_ms, l3_ms, waiting_ms, agents, answers_automated, answers_agent, answers_assumed)
 WITH RECURSIVE n(i) AS (SELECT CAST(1 AS BIGINT) UNION ALL SELECT i + 1 FROM n WHERE i < {N}),
 g AS (
     SELECT i,
@@ -22,7 +25,17 @@ g AS (
         60000 * (1 + i % 17) + i % 1000 AS l1,
         CASE WHEN i % 4 = 0 THEN 120000 * (1 + i % 13) ELSE 0 END AS l2,
         CASE WHEN i % 12 = 0 THEN 300000 * (1 + i % 7) ELSE 0 END AS l3,
-        CASE WHEN i % 6 = 0 THEN 30000 * (i % 23) ELSE 0 END AS w
+        CASE WHEN i % 6 = 0 THEN 30000 * (i % 23) ELSE 0 END AS w,
+        -- step j < 3 + i % 3 has source (i + j) % 4: 0 assumed, 1 agent, else automated
+        CASE WHEN i % 4 = 0 THEN 1 ELSE 0 END + CASE WHEN (i + 1) % 4 = 0 THEN 1 ELSE 0 END
+            + CASE WHEN (i + 2) % 4 = 0 THEN 1 ELSE 0 END
+            + CASE WHEN i % 3 >= 1 AND (i + 3) % 4 = 0 THEN 1 ELSE 0 END
+            + CASE WHEN i % 3 = 2 AND (i + 4) % 4 = 0 THEN 1 ELSE 0 END AS assumed,
+        CASE WHEN i % 4 = 1 THEN 1 ELSE 0 END + CASE WHEN (i + 1) % 4 = 1 THEN 1 ELSE 0 END
+            + CASE WHEN (i + 2) % 4 = 1 THEN 1 ELSE 0 END
+            + CASE WHEN i % 3 >= 1 AND (i + 3) % 4 = 1 THEN 1 ELSE 0 END
+            + CASE WHEN i % 3 = 2 AND (i + 4) % 4 = 1 THEN 1 ELSE 0 END
+            + CASE WHEN i % 11 = 0 THEN 1 ELSE 0 END AS agent
     FROM n)
 SELECT i, 'acct' || CAST(i AS TEXT), 'reporter', 'generated',
     CASE esc WHEN 2 THEN 'L3' WHEN 1 THEN 'L2' ELSE 'L1' END,
@@ -39,7 +52,13 @@ SELECT i, 'acct' || CAST(i AS TEXT), 'reporter', 'generated',
     CASE WHEN closed = 1 THEN created + l1 + l2 + l3 + w ELSE created END,
     CASE WHEN closed = 1 THEN created + l1 + l2 + l3 + w END,
     CASE WHEN closed = 1 THEN created + l1 + l2 + l3 + w ELSE created END,
-    l1, l2, l3, w
+    l1, l2, l3, w,
+    ',agent' || CAST(i % 9 AS TEXT) || ',agent' || CAST((i + 1) % 9 AS TEXT)
+        || ',agent' || CAST((i + 2) % 9 AS TEXT) || ','
+        || CASE WHEN i % 3 >= 1 THEN 'agent' || CAST((i + 3) % 9 AS TEXT) || ',' ELSE '' END
+        || CASE WHEN i % 3 = 2 THEN 'agent' || CAST((i + 4) % 9 AS TEXT) || ',' ELSE '' END
+        || CASE WHEN i % 11 = 0 THEN 'agent0,' ELSE '' END,
+    3 + i % 3 - assumed - (agent - CASE WHEN i % 11 = 0 THEN 1 ELSE 0 END), agent, assumed
 FROM g;
 INSERT INTO step_records (id, incident_id, runbook, step, answer, source, evidence, note, actor,
     at, replaces, overrides)

@@ -4,7 +4,10 @@
 //! level (the level they are at now) and worked by an agent (assigned to them, or with a step
 //! they recorded), each filter optional. What the reports aggregate is kept on the incident
 //! row by every change, in the change's own transaction (see `phase_accounting!`): when it was
-//! closed, how long it was open or escalated at each level and how long it waited for the user.
+//! closed, how long it was open or escalated at each level and how long it waited for the user;
+//! and who recorded its steps and how many answers of each source they hold (`agents`,
+//! `answers_*`, kept by the step insert, see `NOTE_STEP`), so that the agent filter and the
+//! automation report read the incident row alone.
 //!
 //! Percentiles are *nearest-rank* (PostgreSQL's `percentile_disc`): the p-th percentile of n
 //! sorted values is the value at 1-based position ceil(p·n). PostgreSQL computes it with
@@ -28,7 +31,7 @@ use sqlx::Row as _;
 use crate::model::normalize_level;
 use crate::store::Pool;
 use crate::{Error, Result, Store};
-use query::{COHORT, Col, pct_cols, percentiles};
+use query::{Col, cohort, pct_cols, percentiles};
 
 mod query;
 
@@ -44,6 +47,17 @@ pub(crate) const INSERT_STEP: &str = "INSERT INTO step_records \
      SELECT CASE WHEN p.source = 'automated' AND p.answer <> $4 THEN p.id END \
      FROM step_records p WHERE p.incident_id = $1 AND p.step = $3 \
      ORDER BY p.id DESC LIMIT 1) END) RETURNING id";
+
+/// The SQL that counts a new step record on its incident (see migration 13): its actor joins
+/// `agents` (each actor once, between commas, `%` and `,` percent-escaped) and its source's
+/// `answers_*` counter grows by one. Binds: incident, actor, source.
+pub(crate) const NOTE_STEP: &str = "UPDATE incidents SET agents = CASE \
+     WHEN replace(agents, ',' || replace(replace($2, '%', '%25'), ',', '%2C') || ',', '') = agents \
+     THEN agents || replace(replace($2, '%', '%25'), ',', '%2C') || ',' ELSE agents END, \
+     answers_automated = answers_automated + CASE WHEN $3 = 'automated' THEN 1 ELSE 0 END, \
+     answers_agent = answers_agent + CASE WHEN $3 = 'agent' THEN 1 ELSE 0 END, \
+     answers_assumed = answers_assumed + CASE WHEN $3 = 'assumed' THEN 1 ELSE 0 END \
+     WHERE id = $1";
 
 /// The `SET` items of an incident update that keep the report columns: the time since the
 /// phase began goes to the old (level, status)'s counter, the new phase begins now, and
@@ -366,13 +380,14 @@ impl Store {
             ..filter.clone()
         };
         let backend = self.backend();
+        let cond = cohort(backend);
         // Step-record reports skip the join when every incident counts.
         let steps_of_cohort = if filter.is_empty() {
             "step_records s".to_owned()
         } else {
-            format!("step_records s JOIN incidents i ON i.id = s.incident_id AND {COHORT}")
+            format!("step_records s JOIN incidents i ON i.id = s.incident_id AND {cond}")
         };
-        let cohort = format!("SELECT i.* FROM incidents i WHERE {COHORT}");
+        let cohort = format!("SELECT i.* FROM incidents i WHERE {cond}");
         let (columns, rows): (Vec<&'static str>, Vec<Vec<Value>>) = match kind {
             ReportKind::TimeToResolve => {
                 let values = format!(
@@ -405,17 +420,57 @@ impl Store {
                 )
             }
             ReportKind::TimeAtLevel => {
-                // One pass over the cohort, each incident crossed with the four phases.
-                let values = format!(
-                    "SELECT g, d FROM (SELECT p.g AS g, CASE p.g WHEN 'L1' THEN c.l1_ms \
-                     WHEN 'L2' THEN c.l2_ms WHEN 'L3' THEN c.l3_ms ELSE c.waiting_ms END AS d \
-                     FROM ({cohort}) c CROSS JOIN (SELECT 'L1' AS g UNION ALL SELECT 'L2' \
-                     UNION ALL SELECT 'L3' UNION ALL SELECT 'waiting_user') p \
-                     WHERE c.closed_at IS NOT NULL) u WHERE d > 0"
-                );
-                let raw = self
-                    .report_rows(&percentiles(backend, &values), &filter, &pct_cols())
-                    .await?;
+                let sql = if backend == "postgres" {
+                    // One pass over the cohort and one sort per phase: each phase's aggregates
+                    // filter the incidents that spent time there, then one row per phase.
+                    let aggs: Vec<String> = [
+                        ("1", "l1_ms"),
+                        ("2", "l2_ms"),
+                        ("3", "l3_ms"),
+                        ("w", "waiting_ms"),
+                    ]
+                    .iter()
+                    .map(|(k, col)| {
+                        format!(
+                            "COUNT(*) FILTER (WHERE c.{col} > 0) AS n{k}, \
+                                 percentile_disc(ARRAY[0.5, 0.9]) WITHIN GROUP (ORDER BY c.{col}) \
+                                 FILTER (WHERE c.{col} > 0) AS p{k}, \
+                                 MIN(c.{col}) FILTER (WHERE c.{col} > 0) AS lo{k}, \
+                                 MAX(c.{col}) FILTER (WHERE c.{col} > 0) AS hi{k}, \
+                                 CAST(SUM(c.{col}) FILTER (WHERE c.{col} > 0) AS BIGINT) AS t{k}"
+                        )
+                    })
+                    .collect();
+                    let rows: Vec<String> = [
+                        ("L1", "1"),
+                        ("L2", "2"),
+                        ("L3", "3"),
+                        ("waiting_user", "w"),
+                    ]
+                    .iter()
+                    .map(|(g, k)| {
+                        format!("('{g}', a.n{k}, a.p{k}[1], a.p{k}[2], a.lo{k}, a.hi{k}, a.t{k})")
+                    })
+                    .collect();
+                    format!(
+                        "SELECT v.g, v.n, v.p50, v.p90, v.lo, v.hi, v.total FROM (SELECT {} \
+                         FROM ({cohort}) c WHERE c.closed_at IS NOT NULL) a CROSS JOIN LATERAL \
+                         (VALUES {}) v(g, n, p50, p90, lo, hi, total) WHERE v.n > 0 ORDER BY v.g",
+                        aggs.join(", "),
+                        rows.join(", ")
+                    )
+                } else {
+                    // One pass over the cohort, each incident crossed with the four phases.
+                    let values = format!(
+                        "SELECT g, d FROM (SELECT p.g AS g, CASE p.g WHEN 'L1' THEN c.l1_ms \
+                         WHEN 'L2' THEN c.l2_ms WHEN 'L3' THEN c.l3_ms ELSE c.waiting_ms END AS d \
+                         FROM ({cohort}) c CROSS JOIN (SELECT 'L1' AS g UNION ALL SELECT 'L2' \
+                         UNION ALL SELECT 'L3' UNION ALL SELECT 'waiting_user') p \
+                         WHERE c.closed_at IS NOT NULL) u WHERE d > 0"
+                    );
+                    percentiles(backend, &values)
+                };
+                let raw = self.report_rows(&sql, &filter, &pct_cols()).await?;
                 let rows = ["L1", "L2", "L3", "waiting_user"]
                     .iter()
                     .map(
@@ -463,37 +518,65 @@ impl Store {
                 let cohort_ids = if filter.is_empty() {
                     "incidents i".to_owned()
                 } else {
-                    format!("incidents i WHERE {COHORT}")
+                    format!("incidents i WHERE {cond}")
                 };
                 let esc_of_cohort = if filter.is_empty() {
                     "escalations e".to_owned()
                 } else {
-                    format!("escalations e JOIN incidents i ON i.id = e.incident_id AND {COHORT}")
+                    format!("escalations e JOIN incidents i ON i.id = e.incident_id AND {cond}")
                 };
+                // Three aggregates, each reading its table once: the first answers per step,
+                // the escalations per (step before, kind), and the cohort's size.
                 let sql = format!(
-                    "SELECT 'step' AS by_what, r.step AS name, COALESCE(x.n, 0) AS escalations, \
-                     r.reached AS base FROM \
-                     (SELECT s.step AS step, COUNT(*) AS reached FROM {steps_of_cohort} \
-                     WHERE s.replaces IS NULL GROUP BY s.step) r \
-                     LEFT JOIN (SELECT e.after_step, COUNT(*) AS n FROM {esc_of_cohort} \
-                     GROUP BY e.after_step) x ON x.after_step = r.step \
+                    "SELECT 'reached' AS what, s.step AS name, NULL AS kind, COUNT(*) AS n \
+                     FROM {steps_of_cohort} WHERE s.replaces IS NULL GROUP BY s.step \
                      UNION ALL \
-                     SELECT 'kind' AS by_what, COALESCE(e.kind, '(none)') AS name, \
-                     COUNT(*) AS escalations, (SELECT COUNT(*) FROM {cohort_ids}) AS base \
-                     FROM {esc_of_cohort} GROUP BY COALESCE(e.kind, '(none)')"
+                     SELECT 'escalated' AS what, e.after_step AS name, e.kind AS kind, \
+                     COUNT(*) AS n FROM {esc_of_cohort} GROUP BY e.after_step, e.kind \
+                     UNION ALL \
+                     SELECT 'cohort' AS what, NULL AS name, NULL AS kind, COUNT(*) AS n \
+                     FROM {cohort_ids}"
                 );
-                let mut raw = self
+                let parts = self
                     .report_rows(
                         &sql,
                         &filter,
                         &[
-                            Col::Text("by_what"),
+                            Col::Text("what"),
                             Col::Text("name"),
-                            Col::Int("escalations"),
-                            Col::Int("base"),
+                            Col::Text("kind"),
+                            Col::Int("n"),
                         ],
                     )
                     .await?;
+                let of = |what: &'static str| {
+                    parts
+                        .iter()
+                        .filter(move |r| r[0].as_str() == Some(what))
+                        .map(|r| (r[1].as_str(), r[2].as_str(), r[3].as_i64().unwrap_or(0)))
+                };
+                let cohort_size: i64 = of("cohort").map(|(_, _, n)| n).sum();
+                let mut raw: Vec<Vec<Value>> = of("reached")
+                    .map(|(step, _, reached)| {
+                        let escalations: i64 = of("escalated")
+                            .filter(|(after, _, _)| after.is_some() && *after == step)
+                            .map(|(_, _, n)| n)
+                            .sum();
+                        vec![
+                            json!("step"),
+                            json!(step),
+                            json!(escalations),
+                            json!(reached),
+                        ]
+                    })
+                    .collect();
+                let mut kinds: std::collections::BTreeMap<&str, i64> = Default::default();
+                for (_, kind, n) in of("escalated") {
+                    *kinds.entry(kind.unwrap_or("(none)")).or_default() += n;
+                }
+                raw.extend(kinds.into_iter().map(|(kind, n)| {
+                    vec![json!("kind"), json!(kind), json!(n), json!(cohort_size)]
+                }));
                 // Steps first, most escalations first; then kinds the same way.
                 raw.sort_by(|a, b| {
                     let key = |r: &Vec<Value>| {
@@ -522,9 +605,12 @@ impl Store {
                     // Day 0 (1970-01-01) was a Thursday: day + 3 counts weeks from Monday.
                     Bucket::Week => format!("(c.created_at / {DAY_MS} + 3) / 7"),
                 };
+                // Grouped by the columns themselves (a hash of a few thousand groups, no text
+                // built per incident); the "(status)" labels are written here, in order.
                 let sql = format!(
-                    "SELECT {bucket} AS bucket, COALESCE(c.outcome, '(' || c.status || ')') AS outcome, \
-                     COUNT(*) AS incidents FROM ({cohort}) c GROUP BY 1, 2 ORDER BY 1, 2"
+                    "SELECT {bucket} AS bucket, c.outcome AS outcome, \
+                     CASE WHEN c.outcome IS NULL THEN c.status END AS status, \
+                     COUNT(*) AS incidents FROM ({cohort}) c GROUP BY 1, 2, 3"
                 );
                 let raw = self
                     .report_rows(
@@ -533,20 +619,31 @@ impl Store {
                         &[
                             Col::Int("bucket"),
                             Col::Text("outcome"),
+                            Col::Text("status"),
                             Col::Int("incidents"),
                         ],
                     )
                     .await?;
-                let rows = raw
+                let mut counts: std::collections::BTreeMap<(i64, Option<String>), i64> =
+                    Default::default();
+                for r in raw {
+                    let label = match (&r[1], &r[2]) {
+                        (Value::String(outcome), _) => Some(outcome.clone()),
+                        (_, Value::String(status)) => Some(format!("({status})")),
+                        _ => None,
+                    };
+                    *counts
+                        .entry((r[0].as_i64().unwrap_or(0), label))
+                        .or_default() += r[3].as_i64().unwrap_or(0);
+                }
+                let rows = counts
                     .into_iter()
-                    .map(|mut r| {
-                        let b = r[0].as_i64().unwrap_or(0);
+                    .map(|((b, label), n)| {
                         let day = match filter.bucket {
                             Bucket::Day => b,
                             Bucket::Week => b * 7 - 3,
                         };
-                        r[0] = json!(day_label(day));
-                        r
+                        vec![json!(day_label(day)), json!(label), json!(n)]
                     })
                     .collect();
                 (
@@ -562,24 +659,25 @@ impl Store {
                 )
             }
             ReportKind::Automation => {
+                // The incidents count their step records by source (`answers_*`).
                 let sql = format!(
-                    "SELECT s.source AS source, COUNT(*) AS answers FROM {steps_of_cohort} \
-                     GROUP BY s.source"
+                    "SELECT CAST(COALESCE(SUM(c.answers_automated), 0) AS BIGINT) AS automated, \
+                     CAST(COALESCE(SUM(c.answers_agent), 0) AS BIGINT) AS agent, \
+                     CAST(COALESCE(SUM(c.answers_assumed), 0) AS BIGINT) AS assumed \
+                     FROM ({cohort}) c"
                 );
+                let sources = ["automated", "agent", "assumed"];
                 let raw = self
-                    .report_rows(&sql, &filter, &[Col::Text("source"), Col::Int("answers")])
+                    .report_rows(&sql, &filter, &sources.map(Col::Int))
                     .await?;
-                let total: i64 = raw.iter().filter_map(|r| r[1].as_i64()).sum();
-                let rows = ["automated", "agent", "assumed"]
+                let counts: Vec<i64> = (0..sources.len())
+                    .map(|k| raw.first().and_then(|r| r[k].as_i64()).unwrap_or(0))
+                    .collect();
+                let total: i64 = counts.iter().sum();
+                let rows = sources
                     .iter()
-                    .map(|src| {
-                        let n = raw
-                            .iter()
-                            .find(|r| r[0].as_str() == Some(src))
-                            .and_then(|r| r[1].as_i64())
-                            .unwrap_or(0);
-                        vec![json!(src), json!(n), rate(n, total)]
-                    })
+                    .zip(&counts)
+                    .map(|(src, &n)| vec![json!(src), json!(n), rate(n, total)])
                     .collect();
                 (vec!["source", "answers", "share"], rows)
             }

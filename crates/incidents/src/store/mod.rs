@@ -121,7 +121,8 @@ macro_rules! in_write_tx {
 }
 pub(crate) use in_write_tx;
 
-/// Inserts one step record inside a write transaction; evaluates to its id.
+/// Inserts one step record inside a write transaction, counted on its incident
+/// (see `reports::NOTE_STEP`); evaluates to its id.
 macro_rules! insert_step_record {
     ($tx:ident, $incident:expr, $step:expr, $actor:expr, $now:expr) => {{
         let step: &crate::model::NewStepRecord = $step;
@@ -137,6 +138,12 @@ macro_rules! insert_step_record {
             .bind($now)
             .bind(&step.proposed)
             .fetch_one(&mut *$tx)
+            .await?;
+        sqlx::query(crate::reports::NOTE_STEP)
+            .bind($incident)
+            .bind($actor)
+            .bind(&step.source)
+            .execute(&mut *$tx)
             .await?;
         id
     }};

@@ -505,6 +505,17 @@ async fn changes_keep_the_report_columns(store: &Store, _url: &str) {
         )
         .await
         .unwrap();
+    // A second agent, whose name holds the agents column's separator and escape.
+    let inc = store
+        .record_step(
+            inc.id,
+            inc.version,
+            answer("l1.trunks", "fine", "agent"),
+            None,
+            "50%,ops",
+        )
+        .await
+        .unwrap();
     let inc = store
         .set_status(inc.id, inc.version, Status::WaitingUser, "agent-a")
         .await
@@ -592,6 +603,43 @@ async fn changes_keep_the_report_columns(store: &Store, _url: &str) {
         .await
         .unwrap();
     assert_eq!(ttr.cell(0, "median_ms"), Some(&json!(closed - created)));
+    // The step inserts counted the answers by source on the incident.
+    let auto = store.report(ReportKind::Automation, &filter).await.unwrap();
+    assert_eq!(
+        auto.rows,
+        vec![
+            vec![json!("automated"), json!(2), json!(0.4)],
+            vec![json!("agent"), json!(3), json!(0.6)],
+            vec![json!("assumed"), json!(0), json!(0.0)],
+        ]
+    );
+    // The agent filter: agent-a and "50%,ops" recorded steps; agent-b only closed it; names
+    // that merely contain one another, or a separator, match nothing else.
+    for (agent, closed) in [
+        ("agent-a", 1),
+        ("agent-b", 0),
+        ("agent", 0),
+        ("a", 0),
+        ("50%,ops", 1),
+        ("50%", 0),
+        ("ops", 0),
+        ("%", 0),
+        (",", 0),
+    ] {
+        let by_agent = ReportFilter {
+            agent: Some(agent.into()),
+            ..ReportFilter::default()
+        };
+        let ttr = store
+            .report(ReportKind::TimeToResolve, &by_agent)
+            .await
+            .unwrap();
+        assert_eq!(
+            ttr.cell(0, "closed"),
+            Some(&json!(closed)),
+            "agent {agent:?}"
+        );
+    }
     // Reopening clears closed_at and counts the time again from then on.
     let inc = store
         .set_status(inc.id, inc.version, Status::Open, "agent-b")
