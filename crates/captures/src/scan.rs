@@ -187,6 +187,33 @@ pub fn scan(buf: &[u8]) -> Option<SipHead<'_>> {
     Some(head)
 }
 
+/// The Call-ID of a SIP message, as [`scan`] would index it (empty when there is none), or
+/// `None` when [`scan`] would not take the bytes for SIP. Reads only header names: it decides
+/// which thread follows a message's dialog.
+pub fn call_id(buf: &[u8]) -> Option<&[u8]> {
+    let first_end = memchr(b'\n', buf).unwrap_or(buf.len());
+    parse_start_line(trim_cr(&buf[..first_end]))?;
+    let mut id: &[u8] = b"";
+    let mut pos = first_end + 1;
+    while pos < buf.len() {
+        let end = memchr(b'\n', &buf[pos..]).map_or(buf.len(), |e| pos + e);
+        let line = trim_cr(&buf[pos..end]);
+        if line.is_empty() {
+            break;
+        }
+        if let Some(colon) = memchr(b':', line) {
+            let name = trim(&line[..colon]);
+            if (name.len() == 1 && name[0].eq_ignore_ascii_case(&b'i'))
+                || (name.len() == 7 && name.eq_ignore_ascii_case(b"Call-ID"))
+            {
+                id = trim(&line[colon + 1..]);
+            }
+        }
+        pos = end + 1;
+    }
+    Some(id)
+}
+
 fn index_header<'a>(
     head: &mut SipHead<'a>,
     name: &[u8],

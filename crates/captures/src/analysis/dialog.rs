@@ -337,12 +337,15 @@ impl Dialog {
             self.auth.rejected_after_credentials = true;
         }
         self.final_status = Some(code);
-        self.final_reason = text(reason);
-        self.warning = text(if head.warning.is_empty() {
-            head.reason
-        } else {
-            head.warning
-        });
+        set_text(&mut self.final_reason, reason);
+        set_text(
+            &mut self.warning,
+            if head.warning.is_empty() {
+                head.reason
+            } else {
+                head.warning
+            },
+        );
         if (200..300).contains(&code) {
             if method == b"INVITE" {
                 if let Some(call) = self.call_mut() {
@@ -431,6 +434,15 @@ impl Dialog {
             warning: self.warning,
             causes,
         }
+    }
+}
+
+/// `text(b)` into `s`, reusing its allocation (final responses repeat after challenges).
+fn set_text(s: &mut String, b: &[u8]) {
+    s.clear();
+    match std::str::from_utf8(b) {
+        Ok(t) => s.push_str(t),
+        Err(_) => s.push_str(&String::from_utf8_lossy(b)),
     }
 }
 
