@@ -44,7 +44,7 @@ pub(crate) fn push_u32(out: &mut String, n: u32) {
             break;
         }
     }
-    out.extend(buf[i..].iter().map(|&b| char::from(b)));
+    out.push_str(std::str::from_utf8(&buf[i..]).unwrap_or_default());
 }
 
 /// How a message travelled.

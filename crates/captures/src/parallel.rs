@@ -8,8 +8,8 @@
 //! counts, streams and keeps them (`Analyzer::account`), so the result is the same.
 //!
 //! RTP ties packets to calls by address across all calls, which a share cannot do: as soon as
-//! a thread meets UDP that is not SIP, the threads stop and the caller reads the files on one
-//! thread instead.
+//! a thread meets UDP that could be RTP or RTCP, the threads stop and the caller reads the
+//! files on one thread instead (other UDP, keep-alives or DNS, only counts for its time).
 
 use std::hash::Hasher;
 use std::io::{BufRead, BufReader};
@@ -63,7 +63,7 @@ impl Shard {
         let _ = self.tx.send(Epoch { open_before, done });
     }
 
-    /// UDP that is not SIP: this input needs one thread.
+    /// UDP that could be RTP or RTCP: this input needs one thread.
     pub(crate) fn media(&mut self) {
         self.saw_media = true;
         self.stop.store(true, Ordering::Relaxed);

@@ -28,10 +28,11 @@ pub fn time_text(t: f64) -> String {
                 out.push('-');
                 push_digits(&mut out, d, 2);
             }
-            None => match chrono::DateTime::from_timestamp(whole, 0) {
-                Some(day) => out.push_str(&day.format("%Y-%m-%d").to_string()),
-                None => {}
-            },
+            None => {
+                if let Some(day) = chrono::DateTime::from_timestamp(whole, 0) {
+                    out.push_str(&day.format("%Y-%m-%d").to_string());
+                }
+            }
         }
         if !out.is_empty() {
             out.push(' ');
@@ -128,22 +129,33 @@ pub fn summary_table(a: &Analysis) -> String {
             "{:<23} {:<14} {:<14} {:<28} {:>7} {:>7} {:>4} {:>4}  {:<9} {:<32} cause",
             "start", "from", "to", "final", "pdd ms", "setup", "auth", "rtx", "media", "call-id"
         );
+        // One row per call, ten thousand of them: cells padded by hand, without a `format!`
+        // each (the same text as `{:<23} {:<14} {:<14} {:<28} {:>7} {:>7} {:>4} {:>4}  {:<9}
+        // {:<32} {}`).
+        let mut status = String::new();
         for c in &a.calls {
-            let _ = writeln!(
-                out,
-                "{:<23} {:<14} {:<14} {:<28} {:>7} {:>7} {:>4} {:>4}  {:<9} {:<32} {}",
-                c.start_text,
-                clip(&c.from_user, 14),
-                clip(&c.to_user, 14),
-                clip(&status_text(c.final_status, &c.final_reason), 28),
-                opt(c.post_dial_delay_ms),
-                opt(c.setup_time_ms),
-                c.auth_rounds,
-                c.retransmissions,
-                media_word(c.media.as_ref()),
-                clip(&c.call_id, 32),
-                first_cause(&c.causes)
-            );
+            status.clear();
+            match c.final_status {
+                Some(code) => {
+                    crate::net::push_u32(&mut status, u32::from(code));
+                    status.push(' ');
+                    status.push_str(&c.final_reason);
+                }
+                None => status.push_str("no final response"),
+            }
+            cell_left(&mut out, &c.start_text, 23, usize::MAX);
+            cell_left(&mut out, &c.from_user, 14, 14);
+            cell_left(&mut out, &c.to_user, 14, 14);
+            cell_left(&mut out, &status, 28, 28);
+            cell_number(&mut out, c.post_dial_delay_ms, 7);
+            cell_number(&mut out, c.setup_time_ms, 7);
+            cell_number(&mut out, Some(u64::from(c.auth_rounds)), 4);
+            cell_number(&mut out, Some(u64::from(c.retransmissions)), 4);
+            out.push(' ');
+            cell_left(&mut out, media_word(c.media.as_ref()), 9, usize::MAX);
+            cell_left(&mut out, &c.call_id, 32, 32);
+            out.push_str(c.causes.first().map_or("ok", |f| f.text.as_str()));
+            out.push('\n');
         }
     }
     if !a.unsignalled_streams.is_empty() {
@@ -267,8 +279,51 @@ fn media_line(m: &MediaSummary) -> String {
     format!("media: {what}: {}", m.reason)
 }
 
-fn opt(v: Option<u64>) -> String {
-    v.map_or_else(|| "-".to_owned(), |v| v.to_string())
+/// `{:<width$}` of `clip(s, max)`, then a space.
+fn cell_left(out: &mut String, s: &str, width: usize, max: usize) {
+    let n = if s.is_ascii() {
+        s.len()
+    } else {
+        s.chars().count()
+    };
+    if n > max {
+        out.push_str(&clip(s, max));
+        out.push(' ');
+        return;
+    }
+    out.push_str(s);
+    for _ in n..=width {
+        out.push(' ');
+    }
+    if n > width {
+        // `=width` pushed nothing: the separating space.
+        out.push(' ');
+    }
+}
+
+/// `{:>width$}` of `v` (`-` for `None`), then a space.
+fn cell_number(out: &mut String, v: Option<u64>, width: usize) {
+    let mut digits = [0u8; 20];
+    let mut i = digits.len();
+    match v {
+        Some(mut n) => loop {
+            i -= 1;
+            digits[i] = b'0' + (n % 10) as u8;
+            n /= 10;
+            if n == 0 {
+                break;
+            }
+        },
+        None => {
+            i -= 1;
+            digits[i] = b'-';
+        }
+    }
+    for _ in (digits.len() - i)..width {
+        out.push(' ');
+    }
+    out.extend(digits[i..].iter().map(|&b| char::from(b)));
+    out.push(' ');
 }
 
 fn clip(s: &str, n: usize) -> String {

@@ -146,7 +146,8 @@ pub(crate) struct Analyzer<'s> {
     /// Findings of the summaries not kept, grouped by (cause, user, outcome).
     not_kept_findings: HashMap<(Cause, Option<String>, Option<OutcomeHint>), Finding>,
     /// Open dialogs by Call-ID (a fast hasher: one lookup per message).
-    open: FxMap<Box<[u8]>, Dialog>,
+    /// Boxed: a dialog is large, and the map moves its entries as it grows.
+    open: FxMap<Box<[u8]>, Box<Dialog>>,
     calls: Vec<CallSummary>,
     registrations: Vec<RegistrationSummary>,
     users: BTreeMap<String, UserIndex>,
@@ -303,7 +304,7 @@ impl<'s> Analyzer<'s> {
         if let Some(d) = self.open.get_mut(head.call_id) {
             d.record(ts, src, dst, head, msg, &mut self.media);
         } else {
-            let mut d = Dialog::new(kind, head, ts, src, dst, tr);
+            let mut d = Box::new(Dialog::new(kind, head, ts, src, dst, tr));
             d.record(ts, src, dst, head, msg, &mut self.media);
             self.open.insert(head.call_id.into(), d);
         }
@@ -313,7 +314,7 @@ impl<'s> Analyzer<'s> {
         self.last_sweep = now;
         self.peak_open();
         let media = &self.media;
-        let mut done: Vec<Dialog> = self
+        let mut done: Vec<Box<Dialog>> = self
             .open
             .extract_if(|_, d| {
                 // RTP keeps a call alive between its SIP messages.
@@ -329,7 +330,7 @@ impl<'s> Analyzer<'s> {
             .map(|(_, d)| d)
             .collect();
         // In a fixed order (the map's is not): the same input lists the same summaries.
-        done.sort_by(by_start);
+        done.sort_by(|a, b| by_start(a, b));
         let open_before = self.open.len() + done.len();
         for d in done {
             self.summarise(d);
@@ -344,7 +345,7 @@ impl<'s> Analyzer<'s> {
         self.stats.peak_open_dialogs = self.stats.peak_open_dialogs.max(self.open.len() as u64);
     }
 
-    fn summarise(&mut self, d: Dialog) {
+    fn summarise(&mut self, d: Box<Dialog>) {
         let done = self.build(d);
         match &mut self.shard {
             Some(shard) => shard.done.push(done),
@@ -353,7 +354,7 @@ impl<'s> Analyzer<'s> {
     }
 
     /// The summary of a dialog that ended (its media session closed).
-    fn build(&mut self, d: Dialog) -> Done {
+    fn build(&mut self, d: Box<Dialog>) -> Done {
         let matches = self.user_filter.as_deref().is_none_or(|u| d.concerns(u));
         let summary = match d.kind() {
             Kind::Call => {
@@ -370,13 +371,14 @@ impl<'s> Analyzer<'s> {
                     };
                     self.media.close(id, &ctx)
                 });
-                let user = (!d.from_user.is_empty()).then(|| d.from_user.clone());
-                let call_id = d.call_id.clone();
                 let mut s = d.call_summary();
                 if let Some((summary, problems)) = media {
                     s.media = Some(summary);
-                    for p in problems {
-                        s.causes.push(media_finding(p, &user, &call_id));
+                    if !problems.is_empty() {
+                        let user = (!s.from_user.is_empty()).then(|| s.from_user.clone());
+                        for p in problems {
+                            s.causes.push(media_finding(p, &user, &s.call_id));
+                        }
                     }
                 }
                 Summarised::Call(s)
@@ -455,9 +457,9 @@ impl<'s> Analyzer<'s> {
     /// Summarise every dialog still open (the end of the input).
     fn summarise_open(&mut self) {
         self.peak_open();
-        let mut open: Vec<Dialog> = self.open.drain().map(|(_, d)| d).collect();
+        let mut open: Vec<Box<Dialog>> = self.open.drain().map(|(_, d)| d).collect();
         // In the order they started, as a streamed listing reads best.
-        open.sort_by(by_start);
+        open.sort_by(|a, b| by_start(a, b));
         let open_before = open.len();
         for mut d in open {
             // Still unfinished when the input ended: say so rather than blame the peer.
@@ -591,7 +593,9 @@ impl Sink for Analyzer<'_> {
     }
     fn udp(&mut self, ts: f64, src: SocketAddr, dst: SocketAddr, data: &[u8]) {
         match &mut self.shard {
-            Some(shard) => shard.media(),
+            // Keep-alives, DNS…: only their time counts. RTP or RTCP: one thread must read.
+            Some(shard) if Media::could_be_media(data) => shard.media(),
+            Some(_) => self.media.not_media(ts),
             None => self.media.udp(ts, src, dst, data),
         }
     }
