@@ -8,6 +8,7 @@
 # times (bench/captures_replicate.py). Then it is analysed fully by the release `dialtone`
 # binary users run (`dialtone capture analyze FILE`, and with `--json`) and, on the same file, with
 #   tshark -r FILE -Y sip -q -z sip,stat      and      sngrep -I FILE -N -q
+# (Pipelines here read their input to the end: with pipefail, `head` would kill the script.)
 # Prints size, SIP messages, wall time, MB/s, peak RSS (/usr/bin/time -v) and the ratios.
 # RING=1 also measures the capture split into 10 files (editcap -c, a tcpdump -C ring buffer)
 # read as one capture from their directory, and a gzip copy of each part.
@@ -93,7 +94,7 @@ fi
 
 SIZE=$(stat -c %s "$PCAP")
 echo "== capture: $PCAP, $SIZE bytes; what dialtone finds in it:"
-"$DIALTONE" capture analyze "$PCAP" 2>/dev/null | sed -n '/^Findings:/,$p' | head -n 8 | sed 's/^/   /'
+"$DIALTONE" capture analyze "$PCAP" 2>/dev/null | sed -n '/^Findings:/,$p' | sed -n '1,8s/^/   /p'
 [[ -n ${BENCH_KEEP:-} ]] && cp "$PCAP" "$BENCH_KEEP"
 
 measure() { # name command... ; sets SECS and RSS_KB (best wall time of RUNS)

@@ -11,6 +11,7 @@ mod analysis;
 pub mod input;
 mod logs;
 mod net;
+mod parallel;
 mod pcap;
 mod render;
 pub mod rtp;
@@ -122,6 +123,10 @@ pub struct AnalyzeOptions<'a> {
     /// Stop reading as soon as this turns true (a caller that gave up waiting): the analysis
     /// then ends with [`Error::Cancelled`] within one read of the input (64 KiB).
     pub cancel: Option<&'a AtomicBool>,
+    /// Threads that read several capture files (0: one per core; 1: one thread). Each thread
+    /// follows a share of the dialogs; the result is the same as on one thread. Captures with
+    /// RTP are read on one thread, and so is a single file.
+    pub threads: usize,
 }
 
 /// A reader that fails once `cancel` is set, so the reading loops stop at their next read.
@@ -161,6 +166,7 @@ impl std::fmt::Debug for AnalyzeOptions<'_> {
             .field("keep", &self.keep)
             .field("on_summary", &self.on_summary.is_some())
             .field("cancel", &self.cancel.is_some())
+            .field("threads", &self.threads)
             .finish()
     }
 }
@@ -208,6 +214,15 @@ pub fn analyze_paths(paths: &[PathBuf], opts: &AnalyzeOptions<'_>) -> Result<Ana
     }
     if files.is_empty() {
         return Err(Error::NoInput);
+    }
+    let threads = match opts.threads {
+        0 => std::thread::available_parallelism().map_or(1, usize::from),
+        n => n,
+    };
+    if threads > 1
+        && let Some(a) = parallel::analyze(&files, opts, threads)?
+    {
+        return Ok(a);
     }
     let total: u64 = files
         .iter()

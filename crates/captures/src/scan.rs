@@ -5,7 +5,7 @@
 //! §7.2) and otherwise indexes what it can. Typed decoding of a whole message belongs to the
 //! `sip-message` crate; here we only need enough to correlate transactions and dialogs.
 
-use memchr::memchr;
+use memchr::{memchr, memchr2};
 
 /// The first line of a SIP message (RFC 3261 §7.1 Request-Line, §7.2 Status-Line).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -169,22 +169,55 @@ pub fn scan(buf: &[u8]) -> Option<SipHead<'_>> {
     let mut seen_via = false;
     let mut seen_contact = false;
     while pos < buf.len() {
-        let end = memchr(b'\n', &buf[pos..]).map_or(buf.len(), |e| pos + e);
-        let line = trim_cr(&buf[pos..end]);
-        let next = end + 1;
-        if line.is_empty() {
+        // One search finds the colon of a header line, or the end of a line without one.
+        let hit = memchr2(b':', b'\n', &buf[pos..]).map_or(buf.len(), |e| pos + e);
+        if hit < buf.len() && buf[hit] == b':' {
+            let end = memchr(b'\n', &buf[hit..]).map_or(buf.len(), |e| hit + e);
+            // `trim` also drops the CR before the LF.
+            let name = trim(&buf[pos..hit]);
+            let value = trim(&buf[hit + 1..end]);
+            index_header(&mut head, name, value, &mut seen_via, &mut seen_contact);
+            pos = end + 1;
+            continue;
+        }
+        let next = hit + 1;
+        if trim_cr(&buf[pos..hit]).is_empty() {
             head.body_offset = next.min(buf.len());
             head.headers_complete = true;
             break;
         }
-        if let Some(colon) = memchr(b':', line) {
-            let name = trim(&line[..colon]);
-            let value = trim(&line[colon + 1..]);
-            index_header(&mut head, name, value, &mut seen_via, &mut seen_contact);
-        }
         pos = next;
     }
     Some(head)
+}
+
+/// The Call-ID of a SIP message, as [`scan`] would index it (empty when there is none), or
+/// `None` when [`scan`] would not take the bytes for SIP. Reads only header names: it decides
+/// which thread follows a message's dialog.
+pub fn call_id(buf: &[u8]) -> Option<&[u8]> {
+    let first_end = memchr(b'\n', buf).unwrap_or(buf.len());
+    parse_start_line(trim_cr(&buf[..first_end]))?;
+    let mut id: &[u8] = b"";
+    let mut pos = first_end + 1;
+    while pos < buf.len() {
+        let end = memchr(b'\n', &buf[pos..]).map_or(buf.len(), |e| pos + e);
+        let line = trim_cr(&buf[pos..end]);
+        let Some(&first) = line.first() else {
+            break;
+        };
+        // Only a line that can name Call-ID (after `trim`) needs its colon found.
+        let candidate = matches!(first, b'C' | b'c' | b'I' | b'i' | b' ' | b'\t' | b'\r');
+        if candidate && let Some(colon) = memchr(b':', line) {
+            let name = trim(&line[..colon]);
+            if (name.len() == 1 && name[0].eq_ignore_ascii_case(&b'i'))
+                || (name.len() == 7 && name.eq_ignore_ascii_case(b"Call-ID"))
+            {
+                id = trim(&line[colon + 1..]);
+            }
+        }
+        pos = end + 1;
+    }
+    Some(id)
 }
 
 fn index_header<'a>(

@@ -28,6 +28,10 @@ pub enum CaptureCmd {
         /// them all); --json streams every one whatever this limit.
         #[arg(long, default_value_t = 10_000)]
         keep: usize,
+        /// Threads that read several capture files (0: one per core). The result does not
+        /// depend on it.
+        #[arg(long, default_value_t = 0)]
+        threads: usize,
     },
     /// Draw the ladder diagram of one call.
     Ladder {
@@ -128,6 +132,7 @@ fn analyze_group(
     keep: Option<usize>,
     show_progress: bool,
     on_summary: Option<&dyn Fn(captures::Summary<'_>)>,
+    threads: usize,
 ) -> anyhow::Result<captures::Analysis> {
     let bar = progress_bar(show_progress, &g.name);
     let progress = |done: u64, total: u64| {
@@ -140,6 +145,7 @@ fn analyze_group(
         keep,
         on_summary,
         cancel: None,
+        threads,
     };
     let result = captures::analyze_paths(&g.files, &opts);
     bar.finish_and_clear();
@@ -162,7 +168,7 @@ fn analyze_one(
         files: vec![path.to_owned()],
         capture: true,
     };
-    analyze_group(&g, user, None, show_progress, None)
+    analyze_group(&g, user, None, show_progress, None, 0)
 }
 
 /// NDJSON lines to stdout through one buffer; the first write error (a closed pipe) stops it.
@@ -220,6 +226,7 @@ pub fn run_blocking(json: bool, cmd: CaptureCmd) -> anyhow::Result<u8> {
             user,
             markdown,
             keep,
+            threads,
         } => {
             let groups = groups(&files)?;
             let mut failed = false;
@@ -230,9 +237,9 @@ pub fn run_blocking(json: bool, cmd: CaptureCmd) -> anyhow::Result<u8> {
                     // Captures stream every summary as it ends and keep none in memory; a log
                     // (small, and fixed up after reading) is listed from the kept summaries.
                     let a = if g.capture {
-                        analyze_group(g, user.clone(), Some(0), false, Some(&emit))?
+                        analyze_group(g, user.clone(), Some(0), false, Some(&emit), threads)?
                     } else {
-                        let a = analyze_group(g, user.clone(), None, false, None)?;
+                        let a = analyze_group(g, user.clone(), None, false, None, threads)?;
                         for r in &a.registrations {
                             emit(captures::Summary::Registration(r));
                         }
@@ -266,7 +273,7 @@ pub fn run_blocking(json: bool, cmd: CaptureCmd) -> anyhow::Result<u8> {
                 use std::io::Write;
                 let mut out = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
                 for g in &groups {
-                    let a = analyze_group(g, user.clone(), Some(keep), interactive, None)?;
+                    let a = analyze_group(g, user.clone(), Some(keep), interactive, None, threads)?;
                     if groups.len() > 1 {
                         writeln!(out, "== {}", g.name)?;
                     }

@@ -227,6 +227,16 @@ impl Dialog {
         ladder
     }
 
+    /// The label of `p`, copied from the ladder's columns when it is one of them.
+    fn label_in(&self, ladder: &Ladder, p: Peer) -> String {
+        self.peers
+            .iter()
+            .position(|q| *q == p)
+            .and_then(|i| ladder.endpoints.get(i))
+            .cloned()
+            .unwrap_or_else(|| p.label())
+    }
+
     fn request(&mut self, ts: f64, src: Peer, method: &[u8], head: &SipHead<'_>, msg: &[u8]) {
         match method {
             b"INVITE" | b"REGISTER" => {
@@ -337,12 +347,15 @@ impl Dialog {
             self.auth.rejected_after_credentials = true;
         }
         self.final_status = Some(code);
-        self.final_reason = text(reason);
-        self.warning = text(if head.warning.is_empty() {
-            head.reason
-        } else {
-            head.warning
-        });
+        set_text(&mut self.final_reason, reason);
+        set_text(
+            &mut self.warning,
+            if head.warning.is_empty() {
+                head.reason
+            } else {
+                head.warning
+            },
+        );
         if (200..300).contains(&code) {
             if method == b"INVITE" {
                 if let Some(call) = self.call_mut() {
@@ -375,6 +388,8 @@ impl Dialog {
         let causes = self.causes();
         let invite = self.first_request_ts.unwrap_or(self.start);
         let ladder = self.finish_ladder();
+        let client = self.label_in(&ladder, self.client);
+        let server = self.label_in(&ladder, self.server);
         let (first_18x, answered_at, bye_at) = self.call().map_or((None, None, None), |c| {
             (c.first_18x, c.answered_at, c.bye_at)
         });
@@ -396,8 +411,8 @@ impl Dialog {
             retransmissions: self.retransmissions,
             auth_rounds: self.auth.rounds,
             transport: self.transport,
-            client: self.client.label(),
-            server: self.server.label(),
+            client,
+            server,
             user_agent: self.user_agent,
             warning: self.warning,
             messages: self.messages,
@@ -431,6 +446,15 @@ impl Dialog {
             warning: self.warning,
             causes,
         }
+    }
+}
+
+/// `text(b)` into `s`, reusing its allocation (final responses repeat after challenges).
+fn set_text(s: &mut String, b: &[u8]) {
+    s.clear();
+    match std::str::from_utf8(b) {
+        Ok(t) => s.push_str(t),
+        Err(_) => s.push_str(&String::from_utf8_lossy(b)),
     }
 }
 

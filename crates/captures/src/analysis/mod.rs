@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::net::{IpAddr, SocketAddr};
 
 use crate::net::{Sink, Transport, WarnKind};
-use crate::rtp::{self, CallContext, Media};
+use crate::rtp::{self, CallContext, FxMap, Media};
 use crate::scan::{self, StartLine};
 use sip_message::is_private;
 
@@ -35,7 +35,11 @@ pub(crate) enum Peer {
 impl Peer {
     pub(crate) fn label(&self) -> String {
         match self {
-            Peer::Addr(a) => a.to_string(),
+            Peer::Addr(a) => {
+                let mut s = String::with_capacity(21);
+                crate::net::push_addr(&mut s, a);
+                s
+            }
             Peer::Local => "client".to_owned(),
             Peer::Remote => "server".to_owned(),
         }
@@ -141,7 +145,9 @@ pub(crate) struct Analyzer<'s> {
     on_summary: Option<&'s dyn Fn(crate::Summary<'_>)>,
     /// Findings of the summaries not kept, grouped by (cause, user, outcome).
     not_kept_findings: HashMap<(Cause, Option<String>, Option<OutcomeHint>), Finding>,
-    open: HashMap<Box<[u8]>, Dialog>,
+    /// Open dialogs by Call-ID (a fast hasher: one lookup per message).
+    /// Boxed: a dialog is large, and the map moves its entries as it grows.
+    open: FxMap<Box<[u8]>, Box<Dialog>>,
     calls: Vec<CallSummary>,
     registrations: Vec<RegistrationSummary>,
     users: BTreeMap<String, UserIndex>,
@@ -155,6 +161,40 @@ pub(crate) struct Analyzer<'s> {
     pub(crate) log_events: Vec<LogEvent>,
     log_event_count: u32,
     pub(crate) media: Media,
+    /// Set when this analyzer follows a share of the dialogs on a thread of its own.
+    pub(crate) shard: Option<crate::parallel::Shard>,
+}
+
+/// What a thread of a parallel read hands back at its end, besides its summaries.
+pub(crate) struct ShareEnd {
+    pub(crate) stats: Stats,
+    warnings: Vec<String>,
+    warn_counts: BTreeMap<WarnKind, u32>,
+    first_ts: Option<f64>,
+    last_ts: f64,
+    pub(crate) saw_media: bool,
+}
+
+/// A summarised dialog, before it is counted and kept.
+pub(crate) struct Done {
+    summary: Summarised,
+    /// Whether it passes the `user` filter.
+    matches: bool,
+}
+
+enum Summarised {
+    Call(CallSummary),
+    Registration(RegistrationSummary),
+}
+
+impl Done {
+    /// The listing order: start, then Call-ID.
+    pub(crate) fn key(&self) -> (f64, &str) {
+        match &self.summary {
+            Summarised::Call(s) => (s.start, &s.call_id),
+            Summarised::Registration(s) => (s.start, &s.call_id),
+        }
+    }
 }
 
 impl<'s> Analyzer<'s> {
@@ -167,7 +207,7 @@ impl<'s> Analyzer<'s> {
             keep: keep.unwrap_or(usize::MAX),
             on_summary,
             not_kept_findings: HashMap::new(),
-            open: HashMap::new(),
+            open: FxMap::default(),
             calls: Vec::new(),
             registrations: Vec::new(),
             users: BTreeMap::new(),
@@ -181,6 +221,7 @@ impl<'s> Analyzer<'s> {
             log_events: Vec::new(),
             log_event_count: 0,
             media: Media::default(),
+            shard: None,
         }
     }
 
@@ -193,9 +234,33 @@ impl<'s> Analyzer<'s> {
 
     /// One SIP message between two peers.
     pub(crate) fn on_message(&mut self, ts: f64, src: Peer, dst: Peer, tr: Transport, msg: &[u8]) {
+        if let Some(shard) = &self.shard {
+            // Another thread follows this dialog: only its time counts here, for the sweeps.
+            match scan::call_id(msg) {
+                None => return,
+                Some(id) if !id.is_empty() && !shard.mine(id) => {
+                    self.tick(ts);
+                    return;
+                }
+                Some(_) => {}
+            }
+        }
         let Some(head) = scan::scan(msg) else {
             return;
         };
+        self.tick(ts);
+        if head.call_id.is_empty() {
+            self.warn(
+                WarnKind::BadPacket,
+                "SIP message without Call-ID ignored".to_owned(),
+            );
+            return;
+        }
+        self.dialog_message(ts, src, dst, tr, msg, &head);
+    }
+
+    /// The bookkeeping of every SIP message: counters, times, and the sweep of ended dialogs.
+    fn tick(&mut self, ts: f64) {
         self.stats.sip_messages += 1;
         if self.first_ts.is_none() {
             self.first_ts = Some(ts);
@@ -206,13 +271,17 @@ impl<'s> Analyzer<'s> {
         if ts - self.last_sweep > 5.0 {
             self.sweep(ts);
         }
-        if head.call_id.is_empty() {
-            self.warn(
-                WarnKind::BadPacket,
-                "SIP message without Call-ID ignored".to_owned(),
-            );
-            return;
-        }
+    }
+
+    fn dialog_message(
+        &mut self,
+        ts: f64,
+        src: Peer,
+        dst: Peer,
+        tr: Transport,
+        msg: &[u8],
+        head: &scan::SipHead<'_>,
+    ) {
         let method = match head.start {
             Some(StartLine::Request { method, .. }) => method,
             _ => head.cseq_method,
@@ -226,31 +295,31 @@ impl<'s> Analyzer<'s> {
                 }
                 // A stray in-dialog request of a known call still belongs to its ladder.
                 if let Some(d) = self.open.get_mut(head.call_id) {
-                    d.record(ts, src, dst, &head, msg, &mut self.media);
+                    d.record(ts, src, dst, head, msg, &mut self.media);
                 }
                 return;
             }
         };
         // One hash lookup for the common case: the dialog is already open.
         if let Some(d) = self.open.get_mut(head.call_id) {
-            d.record(ts, src, dst, &head, msg, &mut self.media);
+            d.record(ts, src, dst, head, msg, &mut self.media);
         } else {
-            let mut d = Dialog::new(kind, &head, ts, src, dst, tr);
-            d.record(ts, src, dst, &head, msg, &mut self.media);
+            let mut d = Box::new(Dialog::new(kind, head, ts, src, dst, tr));
+            d.record(ts, src, dst, head, msg, &mut self.media);
             self.open.insert(head.call_id.into(), d);
-            self.stats.peak_open_dialogs = self.stats.peak_open_dialogs.max(self.open.len() as u64);
         }
     }
 
     fn sweep(&mut self, now: f64) {
         self.last_sweep = now;
-        let done: Vec<Box<[u8]>> = self
+        self.peak_open();
+        let media = &self.media;
+        let mut done: Vec<Box<Dialog>> = self
             .open
-            .iter()
-            .filter(|(_, d)| {
+            .extract_if(|_, d| {
                 // RTP keeps a call alive between its SIP messages.
                 let last = match d.call().and_then(|c| c.media_id) {
-                    Some(id) => d.last.max(self.media.last_activity(id)),
+                    Some(id) => d.last.max(media.last_activity(id)),
                     None => d.last,
                 };
                 let idle = now - last;
@@ -258,18 +327,36 @@ impl<'s> Analyzer<'s> {
                     || (d.kind() == Kind::Call && idle > CALL_IDLE_S)
                     || idle > REG_IDLE_S
             })
-            .map(|(k, _)| k.clone())
+            .map(|(_, d)| d)
             .collect();
-        for k in done {
-            if let Some(d) = self.open.remove(&k) {
-                self.summarise(d);
-            }
+        // In a fixed order (the map's is not): the same input lists the same summaries.
+        done.sort_by(|a, b| by_start(a, b));
+        let open_before = self.open.len() + done.len();
+        for d in done {
+            self.summarise(d);
+        }
+        if let Some(shard) = &mut self.shard {
+            shard.epoch(open_before);
         }
     }
 
-    fn summarise(&mut self, d: Dialog) {
+    /// Dialogs only open between sweeps: their number just before one is a peak candidate.
+    fn peak_open(&mut self) {
+        self.stats.peak_open_dialogs = self.stats.peak_open_dialogs.max(self.open.len() as u64);
+    }
+
+    fn summarise(&mut self, d: Box<Dialog>) {
+        let done = self.build(d);
+        match &mut self.shard {
+            Some(shard) => shard.done.push(done),
+            None => self.account(done),
+        }
+    }
+
+    /// The summary of a dialog that ended (its media session closed).
+    fn build(&mut self, d: Box<Dialog>) -> Done {
         let matches = self.user_filter.as_deref().is_none_or(|u| d.concerns(u));
-        match d.kind() {
+        let summary = match d.kind() {
             Kind::Call => {
                 let media = d.call().and_then(|call| {
                     let id = call.media_id?;
@@ -284,15 +371,28 @@ impl<'s> Analyzer<'s> {
                     };
                     self.media.close(id, &ctx)
                 });
-                let user = (!d.from_user.is_empty()).then(|| d.from_user.clone());
-                let call_id = d.call_id.clone();
                 let mut s = d.call_summary();
                 if let Some((summary, problems)) = media {
                     s.media = Some(summary);
-                    for p in problems {
-                        s.causes.push(media_finding(p, &user, &call_id));
+                    if !problems.is_empty() {
+                        let user = (!s.from_user.is_empty()).then(|| s.from_user.clone());
+                        for p in problems {
+                            s.causes.push(media_finding(p, &user, &s.call_id));
+                        }
                     }
                 }
+                Summarised::Call(s)
+            }
+            Kind::Registration => Summarised::Registration(d.registration_summary()),
+        };
+        Done { summary, matches }
+    }
+
+    /// Count a summary in the users index and the stats, stream it, and keep it if there is room.
+    pub(crate) fn account(&mut self, done: Done) {
+        let Done { summary, matches } = done;
+        match summary {
+            Summarised::Call(s) => {
                 for u in [&s.from_user, &s.to_user] {
                     if u.is_empty() {
                         continue;
@@ -313,8 +413,7 @@ impl<'s> Analyzer<'s> {
                     }
                 }
             }
-            Kind::Registration => {
-                let s = d.registration_summary();
+            Summarised::Registration(s) => {
                 if !s.user.is_empty() {
                     let e = self.users.entry(s.user.clone()).or_default();
                     e.registrations += 1;
@@ -355,16 +454,55 @@ impl<'s> Analyzer<'s> {
         }
     }
 
-    /// Summarise everything still open and build the result.
-    pub(crate) fn finish(mut self, input_kind: crate::InputKind) -> crate::Analysis {
-        let mut open: Vec<Dialog> = self.open.drain().map(|(_, d)| d).collect();
+    /// Summarise every dialog still open (the end of the input).
+    fn summarise_open(&mut self) {
+        self.peak_open();
+        let mut open: Vec<Box<Dialog>> = self.open.drain().map(|(_, d)| d).collect();
         // In the order they started, as a streamed listing reads best.
-        open.sort_by(|a, b| a.start.total_cmp(&b.start));
+        open.sort_by(|a, b| by_start(a, b));
+        let open_before = open.len();
         for mut d in open {
             // Still unfinished when the input ended: say so rather than blame the peer.
             d.cut_by_end = !d.finished && self.last_ts - d.last < LINGER_S;
             self.summarise(d);
         }
+        if let Some(shard) = &mut self.shard {
+            shard.epoch(open_before);
+        }
+    }
+
+    /// The end of a thread's share (see `parallel`): its last summaries handed over, what it
+    /// knows besides its dialogs (the same on every thread).
+    pub(crate) fn end_share(&mut self) -> ShareEnd {
+        self.summarise_open();
+        ShareEnd {
+            stats: std::mem::take(&mut self.stats),
+            warnings: std::mem::take(&mut self.warnings),
+            warn_counts: std::mem::take(&mut self.warn_counts),
+            first_ts: self.first_ts,
+            last_ts: self.last_ts,
+            saw_media: self.shard.as_ref().is_some_and(|s| s.saw_media),
+        }
+    }
+
+    /// Take over what the threads of a parallel read know besides the dialogs, which were
+    /// counted here (`account`).
+    pub(crate) fn adopt(&mut self, end: ShareEnd, other_requests: u64) {
+        let mine = std::mem::replace(&mut self.stats, end.stats);
+        self.stats.calls = mine.calls;
+        self.stats.registrations = mine.registrations;
+        self.stats.summaries_not_kept = mine.summaries_not_kept;
+        self.stats.peak_open_dialogs = mine.peak_open_dialogs;
+        self.stats.other_requests = other_requests;
+        self.warnings = end.warnings;
+        self.warn_counts = end.warn_counts;
+        self.first_ts = end.first_ts;
+        self.last_ts = end.last_ts;
+    }
+
+    /// Summarise everything still open and build the result.
+    pub(crate) fn finish(mut self, input_kind: crate::InputKind) -> crate::Analysis {
+        self.summarise_open();
         self.media.finish();
         self.stats.media = self.media.stats.clone();
         if self.stats.media.streams_not_tracked > 0 {
@@ -454,11 +592,23 @@ impl Sink for Analyzer<'_> {
         self.on_message(ts, Peer::Addr(src), Peer::Addr(dst), tr, msg);
     }
     fn udp(&mut self, ts: f64, src: SocketAddr, dst: SocketAddr, data: &[u8]) {
-        self.media.udp(ts, src, dst, data);
+        match &mut self.shard {
+            // Keep-alives, DNS…: only their time counts. RTP or RTCP: one thread must read.
+            Some(shard) if Media::could_be_media(data) => shard.media(),
+            Some(_) => self.media.not_media(ts),
+            None => self.media.udp(ts, src, dst, data),
+        }
     }
     fn warn(&mut self, kind: WarnKind, text: String) {
         Analyzer::warn(self, kind, text);
     }
+}
+
+/// Dialogs by start, then Call-ID.
+fn by_start(a: &Dialog, b: &Dialog) -> std::cmp::Ordering {
+    a.start
+        .total_cmp(&b.start)
+        .then_with(|| a.call_id.cmp(&b.call_id))
 }
 
 /// Sort by (start, Call-ID), moving each (large) summary once: sort indices, then permute.

@@ -23,36 +23,34 @@ fn sdp_text(side: &SideInfo) -> String {
     let Some(sdp) = &side.sdp else {
         return String::new();
     };
-    let addr = sdp
-        .rtp_addr()
-        .map_or_else(|| "?".to_owned(), |a| a.to_string());
-    let codecs: Vec<String> = sdp
-        .payload_types
-        .iter()
-        .map(|pt| {
-            sdp.rtpmap
-                .iter()
-                .find(|(p, _, _)| p == pt)
-                .map(|(_, n, _)| n.clone())
-                .or_else(|| static_codec(*pt).map(|(n, _)| n.to_owned()))
-                .unwrap_or_else(|| pt.to_string())
-        })
-        .collect();
-    let dir = match sdp.direction {
-        Direction::Sendrecv => String::new(),
-        d => format!(
-            " a={}",
-            serde_json::to_value(d)
-                .ok()
-                .and_then(|v| v.as_str().map(str::to_owned))
-                .unwrap_or_default()
-        ),
-    };
-    format!("{addr} {}{dir}", codecs.join(", "))
+    // "addr codec, codec a=dir", without a `format!` per part: it runs for every call.
+    let mut out = String::with_capacity(48);
+    match sdp.rtp_addr() {
+        Some(a) => crate::net::push_addr(&mut out, &a),
+        None => out.push('?'),
+    }
+    out.push(' ');
+    for (i, pt) in sdp.payload_types.iter().enumerate() {
+        if i > 0 {
+            out.push_str(", ");
+        }
+        match sdp.rtpmap.iter().find(|(p, _, _)| p == pt) {
+            Some((_, n, _)) => out.push_str(n),
+            None => match static_codec(*pt) {
+                Some((n, _)) => out.push_str(n),
+                None => crate::net::push_u32(&mut out, u32::from(*pt)),
+            },
+        }
+    }
+    out.push_str(match sdp.direction {
+        Direction::Sendrecv => "",
+        Direction::Sendonly => " a=sendonly",
+        Direction::Recvonly => " a=recvonly",
+        Direction::Inactive => " a=inactive",
+    });
+    out
 }
 
-/// Streams of one side that reach the other: not sent to a private SDP address while that
-/// side's own RTP (or SIP) comes from a public one.
 pub(super) fn judge(
     s: &Session,
     ctx: &CallContext,

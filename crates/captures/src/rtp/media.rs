@@ -87,6 +87,23 @@ impl Media {
         self.stats.rtp_packets > 0
     }
 
+    /// Whether [`Media::udp`] could do more with a datagram than note its time: RTP, or RTCP.
+    pub(crate) fn could_be_media(data: &[u8]) -> bool {
+        parse_rtp(data).is_some()
+            || (data.len() >= 2 && (192..=223).contains(&data[1]) && parse_rtcp(data).is_some())
+    }
+
+    /// A datagram that [`Media::could_be_media`] rejects, as [`Media::udp`] takes it when no
+    /// stream without signalling is open: only its time counts.
+    pub(crate) fn not_media(&mut self, ts: f64) {
+        if ts > self.last_ts {
+            self.last_ts = ts;
+        }
+        if ts - self.last_sweep > 10.0 {
+            self.sweep(ts);
+        }
+    }
+
     /// A UDP datagram that is not SIP.
     pub(crate) fn udp(&mut self, ts: f64, src: SocketAddr, dst: SocketAddr, data: &[u8]) {
         if ts > self.last_ts {

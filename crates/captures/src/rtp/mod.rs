@@ -89,7 +89,7 @@ impl Hasher for FxHasher {
     }
 }
 
-type FxMap<K, V> = HashMap<K, V, BuildHasherDefault<FxHasher>>;
+pub(crate) type FxMap<K, V> = HashMap<K, V, BuildHasherDefault<FxHasher>>;
 
 /// A side of a call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]

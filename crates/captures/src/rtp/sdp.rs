@@ -163,10 +163,12 @@ pub fn sdp_audio(body: &[u8]) -> Option<SdpAudio> {
                     };
                     let enc = r.get(sp + 1..).unwrap_or(b"");
                     let mut parts = enc.split(|&b| b == b'/');
-                    let name = String::from_utf8_lossy(parts.next().unwrap_or(b""))
-                        .chars()
-                        .take(32)
-                        .collect();
+                    let raw = parts.next().unwrap_or(b"");
+                    // At most 32 characters; a short valid name is taken as it is.
+                    let name = match std::str::from_utf8(raw) {
+                        Ok(n) if n.len() <= 32 => n.to_owned(),
+                        _ => String::from_utf8_lossy(raw).chars().take(32).collect(),
+                    };
                     let clock = parts
                         .next()
                         .and_then(number)

@@ -138,3 +138,67 @@ fn past_the_keep_limit_summaries_stream_and_findings_still_count() {
     };
     assert_eq!(per_cause(&a), per_cause(&whole));
 }
+
+/// A copy of a libpcap file with only the packets that carry SIP (no RTP: read in parallel).
+fn sip_only(src: &Path, dst: &Path) {
+    let data = std::fs::read(src).expect("read");
+    let (header, mut rest) = data.split_at(24);
+    let mut out = header.to_vec();
+    while rest.len() >= 16 {
+        let caplen = u32::from_le_bytes(rest[8..12].try_into().unwrap()) as usize;
+        let (p, r) = rest.split_at(16 + caplen);
+        if p.windows(7).any(|w| w == b"SIP/2.0") {
+            out.extend_from_slice(p);
+        }
+        rest = r;
+    }
+    std::fs::write(dst, out).expect("write");
+}
+
+#[test]
+fn several_threads_give_the_result_of_one() {
+    for name in ["lab_udp.pcap", "sipp_pairs.pcap", "lab_media.pcap"] {
+        let dir = tempfile::tempdir().unwrap();
+        for (tag, whole) in [
+            ("sip", dir.path().join("whole.pcap")),
+            ("all", crate::data(name)),
+        ] {
+            if tag == "sip" {
+                sip_only(&crate::data(name), &whole);
+            }
+            let parts_dir = dir.path().join(tag);
+            std::fs::create_dir(&parts_dir).unwrap();
+            let parts = split(&whole, &parts_dir, 7);
+            for keep in [None, Some(3)] {
+                let run = |threads: usize| {
+                    let streamed = std::cell::RefCell::new(Vec::new());
+                    let note = |s: captures::Summary<'_>| {
+                        streamed
+                            .borrow_mut()
+                            .push(serde_json::to_string(&s).unwrap());
+                    };
+                    let opts = AnalyzeOptions {
+                        keep,
+                        threads,
+                        on_summary: Some(&note),
+                        ..Default::default()
+                    };
+                    let a = captures::analyze_paths(&parts, &opts).expect("analyze");
+                    let ladders: Vec<_> = a.calls.iter().map(|c| c.ladder.clone()).collect();
+                    let value = serde_json::to_value(&a).unwrap();
+                    (value, ladders, streamed.into_inner())
+                };
+                let one = run(1);
+                for threads in [2, 3] {
+                    let many = run(threads);
+                    assert_eq!(
+                        many.0, one.0,
+                        "{name} {tag} keep {keep:?} {threads} threads"
+                    );
+                    assert_eq!(many.1, one.1, "{name} {tag} ladders, {threads} threads");
+                    assert_eq!(many.2, one.2, "{name} {tag} streamed, {threads} threads");
+                }
+            }
+        }
+    }
+}

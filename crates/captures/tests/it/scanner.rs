@@ -138,3 +138,26 @@ fn sdp_connection_port_and_payload_types() {
     assert_eq!(sdp.audio_port, Some(0));
     assert_eq!(sdp.payload_types, vec![0, 8, 101]);
 }
+
+#[test]
+fn call_id_alone_agrees_with_the_full_scan() {
+    let cases: &[&[u8]] = &[
+        b"INVITE sip:bob@example.com SIP/2.0\r\nVia: SIP/2.0/UDP a;branch=z9hG4bK1\r\nCall-ID: abc@host\r\nCSeq: 1 INVITE\r\n\r\nv=0\r\nCall-ID: body\r\n",
+        b"SIP/2.0 200 OK\r\ni: compact\r\n\r\n",
+        b"SIP/2.0 200 OK\r\ncall-id:lower \r\n",
+        b"SIP/2.0 200 OK\r\n  Call-ID : folded\r\n\r\n",
+        b"SIP/2.0 200 OK\r\n\tI:tab\r\nCall-ID: second\r\n",
+        b"SIP/2.0 200 OK\r\nCall-ID: first\r\n\r\r\nCall-ID: after\r\n",
+        b"SIP/2.0 200 OK\nContent-Length: 0\nCall-ID: lf\n\n",
+        b"SIP/2.0 180 Ringing\r\nCSeq: 1 INVITE\r\n",
+        b"OPTIONS sip:x SIP/2.0\r\nCall-ID:",
+        b"not sip at all\r\nCall-ID: x\r\n",
+        b"SIP/2.0 200 OK",
+        b"",
+    ];
+    for msg in cases {
+        let full = captures::scan::scan(msg).map(|h| h.call_id.to_vec());
+        let alone = captures::scan::call_id(msg).map(<[u8]>::to_vec);
+        assert_eq!(alone, full, "{}", String::from_utf8_lossy(msg));
+    }
+}
