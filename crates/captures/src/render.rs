@@ -19,20 +19,17 @@ pub fn time_text(t: f64) -> String {
     let secs_of_day = whole.rem_euclid(86_400);
     let mut out = String::with_capacity(23);
     if t >= UNIX_THRESHOLD {
-        // Runs once per call: the date by hand (years 1970 to 9999), chrono for the rest.
-        match civil_date(whole.div_euclid(86_400)) {
-            Some((y, m, d)) => {
-                push_digits(&mut out, y, 4);
-                out.push('-');
-                push_digits(&mut out, m, 2);
-                out.push('-');
-                push_digits(&mut out, d, 2);
+        // Runs once per call: chrono's calendar, written without a format string.
+        if let Some(day) = chrono::DateTime::from_timestamp(whole, 0).map(|t| t.date_naive()) {
+            use chrono::Datelike;
+            if day.year() > 9999 {
+                out.push('+'); // as chrono's %Y writes years past 9999
             }
-            None => {
-                if let Some(day) = chrono::DateTime::from_timestamp(whole, 0) {
-                    out.push_str(&day.format("%Y-%m-%d").to_string());
-                }
-            }
+            push_digits(&mut out, i64::from(day.year()), 4);
+            out.push('-');
+            push_digits(&mut out, i64::from(day.month()), 2);
+            out.push('-');
+            push_digits(&mut out, i64::from(day.day()), 2);
         }
         if !out.is_empty() {
             out.push(' ');
@@ -46,24 +43,6 @@ pub fn time_text(t: f64) -> String {
     out.push('.');
     push_digits(&mut out, millis, 3);
     out
-}
-
-/// (year, month, day) of a day number since 1970-01-01, for years 1970 to 9999
-/// (H. Hinnant's `civil_from_days`).
-fn civil_date(days: i64) -> Option<(i64, i64, i64)> {
-    if !(0..2_932_897).contains(&days) {
-        return None;
-    }
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    Some((y, m, d))
 }
 
 /// `n` (0 or more) with at least `width` digits, zero-padded.

@@ -138,7 +138,12 @@ impl Stand {
 
     /// Rows in the lab's acc table (`None` when it has none).
     fn acc_rows(&self) -> Option<u64> {
-        self.lab.sql("SELECT count(*) FROM acc").ok()?.trim().parse().ok()
+        self.lab
+            .sql("SELECT count(*) FROM acc")
+            .ok()?
+            .trim()
+            .parse()
+            .ok()
     }
 
     /// Lets the HEP collector commit what it received (it writes in batches).
