@@ -33,18 +33,7 @@ pub(crate) fn push_addr(out: &mut String, addr: &SocketAddr) {
 
 /// `n` in decimal.
 pub(crate) fn push_u32(out: &mut String, n: u32) {
-    let mut buf = [0u8; 10];
-    let mut i = buf.len();
-    let mut v = n;
-    loop {
-        i -= 1;
-        buf[i] = b'0' + (v % 10) as u8;
-        v /= 10;
-        if v == 0 {
-            break;
-        }
-    }
-    out.push_str(std::str::from_utf8(&buf[i..]).unwrap_or_default());
+    crate::render::push_digits(out, i64::from(n), 1);
 }
 
 /// How a message travelled.
@@ -257,13 +246,7 @@ impl NetDecoder {
     ) -> Option<Vec<u8>> {
         if !self.frags.contains_key(&key) && self.frags.len() >= MAX_FRAG_DATAGRAMS {
             // Evict the oldest incomplete datagram rather than grow.
-            if let Some(oldest) = self
-                .frags
-                .iter()
-                .min_by(|a, b| a.1.first_seen.total_cmp(&b.1.first_seen))
-                .map(|(k, _)| *k)
-            {
-                self.frags.remove(&oldest);
+            if remove_oldest(&mut self.frags, |f| f.first_seen) {
                 sink.warn(
                     WarnKind::Fragments,
                     "too many incomplete fragmented datagrams: dropped the oldest".to_owned(),
@@ -349,30 +332,18 @@ impl NetDecoder {
             flow.pending.clear();
         }
         if !data.is_empty() && !flow.tls {
+            // A TLS record header (handshake, version 3.x): the stream is encrypted.
+            let looks_tls = data.len() > 1 && data[0] == 0x16 && data[1] == 0x03;
             if flow.next_seq.is_none() && flow.buf.is_empty() {
                 // Joined mid-stream: start at this segment.
                 flow.next_seq = Some(seq);
-                if data.len() > 1 && data[0] == 0x16 && data[1] == 0x03 {
-                    flow.tls = true;
-                    sink.warn(
-                        WarnKind::Tls,
-                        format!(
-                            "TLS connection {} -> {}: encrypted, SIP inside not decoded",
-                            key.0, key.1
-                        ),
-                    );
+                if looks_tls {
+                    mark_tls(flow, &key, sink);
                 }
             }
             if let Some(next) = flow.next_seq {
-                if !flow.tls && flow.buf.is_empty() && data[0] == 0x16 && data.get(1) == Some(&3) {
-                    flow.tls = true;
-                    sink.warn(
-                        WarnKind::Tls,
-                        format!(
-                            "TLS connection {} -> {}: encrypted, SIP inside not decoded",
-                            key.0, key.1
-                        ),
-                    );
+                if !flow.tls && flow.buf.is_empty() && looks_tls {
+                    mark_tls(flow, &key, sink);
                 }
                 if !flow.tls {
                     accept_segment(flow, next, seq, data, offset, sink);
@@ -386,14 +357,7 @@ impl NetDecoder {
     }
 
     fn evict_oldest_flow(&mut self) {
-        if let Some(k) = self
-            .flows
-            .iter()
-            .min_by(|a, b| a.1.last_seen.total_cmp(&b.1.last_seen))
-            .map(|(k, _)| *k)
-        {
-            self.flows.remove(&k);
-        }
+        remove_oldest(&mut self.flows, |f| f.last_seen);
     }
 
     fn sweep(&mut self, now: f64, sink: &mut impl Sink) {
@@ -598,4 +562,32 @@ fn strip_link(linktype: i32, frame: &[u8]) -> Option<&[u8]> {
 
 fn is_ip_ethertype(ethertype: u16) -> bool {
     ethertype == 0x0800 || ethertype == 0x86dd
+}
+
+/// Marks a TCP stream as TLS, once, with a warning: the SIP inside is not decoded.
+fn mark_tls(flow: &mut Flow, key: &(SocketAddr, SocketAddr), sink: &mut impl Sink) {
+    flow.tls = true;
+    sink.warn(
+        WarnKind::Tls,
+        format!(
+            "TLS connection {} -> {}: encrypted, SIP inside not decoded",
+            key.0, key.1
+        ),
+    );
+}
+
+/// Removes the entry with the smallest `age` (the oldest); false when the map is empty.
+fn remove_oldest<K, V, S>(
+    map: &mut std::collections::HashMap<K, V, S>,
+    age: impl Fn(&V) -> f64,
+) -> bool
+where
+    K: Copy + Eq + std::hash::Hash,
+    S: std::hash::BuildHasher,
+{
+    let oldest = map
+        .iter()
+        .min_by(|a, b| age(a.1).total_cmp(&age(b.1)))
+        .map(|(k, _)| *k);
+    oldest.is_some_and(|k| map.remove(&k).is_some())
 }

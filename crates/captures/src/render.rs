@@ -46,7 +46,7 @@ pub fn time_text(t: f64) -> String {
 }
 
 /// `n` (0 or more) with at least `width` digits, zero-padded.
-fn push_digits(out: &mut String, n: i64, width: usize) {
+pub(crate) fn push_digits(out: &mut String, n: i64, width: usize) {
     let mut buf = [b'0'; 20];
     let mut i = buf.len();
     let mut v = n.unsigned_abs();
@@ -60,6 +60,19 @@ fn push_digits(out: &mut String, n: i64, width: usize) {
     }
     let start = i.min(buf.len().saturating_sub(width));
     out.extend(buf[start..].iter().map(|&b| char::from(b)));
+}
+
+/// A Markdown table: its head, then one line per row.
+fn md_table(out: &mut String, head: &[&str], rows: impl Iterator<Item = Vec<String>>) {
+    let _ = writeln!(
+        out,
+        "| {} |\n|{}",
+        head.join(" | "),
+        "---|".repeat(head.len())
+    );
+    for r in rows {
+        let _ = writeln!(out, "| {} |", r.join(" | "));
+    }
 }
 
 fn status_text(code: Option<u16>, reason: &str) -> String {
@@ -619,45 +632,54 @@ pub fn markdown_section(a: &Analysis) -> String {
         out.push('\n');
     }
     if !a.registrations.is_empty() {
-        let _ = writeln!(
-            out,
-            "| registration start | user | registrar | final | attempts | auth rounds | cause |\n|---|---|---|---|---|---|---|"
-        );
-        for r in a.registrations.iter().take(50) {
-            let _ = writeln!(
-                out,
-                "| {} | {} | {} | {} | {} | {} | {} |",
-                r.start_text,
+        let head = [
+            "registration start",
+            "user",
+            "registrar",
+            "final",
+            "attempts",
+            "auth rounds",
+            "cause",
+        ];
+        let rows = a.registrations.iter().take(50).map(|r| {
+            vec![
+                r.start_text.clone(),
                 md(&r.user),
                 md(&r.registrar),
                 md(&status_text(r.final_status, &r.final_reason)),
-                r.attempts,
-                r.auth_rounds,
-                md(&first_cause(&r.causes))
-            );
-        }
+                r.attempts.to_string(),
+                r.auth_rounds.to_string(),
+                md(&first_cause(&r.causes)),
+            ]
+        });
+        md_table(&mut out, &head, rows);
         out.push('\n');
     }
     if !a.calls.is_empty() {
-        let _ = writeln!(
-            out,
-            "| call start | from | to | final | post-dial delay | retransmissions | media | cause |\n|---|---|---|---|---|---|---|---|"
-        );
-        for c in a.calls.iter().take(50) {
-            let _ = writeln!(
-                out,
-                "| {} | {} | {} | {} | {} | {} | {} | {} |",
-                c.start_text,
+        let head = [
+            "call start",
+            "from",
+            "to",
+            "final",
+            "post-dial delay",
+            "retransmissions",
+            "media",
+            "cause",
+        ];
+        let rows = a.calls.iter().take(50).map(|c| {
+            vec![
+                c.start_text.clone(),
                 md(&c.from_user),
                 md(&c.to_user),
                 md(&status_text(c.final_status, &c.final_reason)),
                 c.post_dial_delay_ms
                     .map_or_else(|| "-".to_owned(), |v| format!("{v} ms")),
-                c.retransmissions,
-                media_word(c.media.as_ref()),
-                md(&first_cause(&c.causes))
-            );
-        }
+                c.retransmissions.to_string(),
+                media_word(c.media.as_ref()).to_string(),
+                md(&first_cause(&c.causes)),
+            ]
+        });
+        md_table(&mut out, &head, rows);
         if a.calls.len() > 50 {
             let _ = writeln!(out, "\n({} more calls not listed)", a.calls.len() - 50);
         }
