@@ -77,6 +77,11 @@ pub(crate) const SQLITE: &[Migration] = &[
         name: "report_per_incident",
         sql: include_str!("../migrations/sqlite/0013_report_per_incident.sql"),
     },
+    Migration {
+        version: 14,
+        name: "report_overrides_index",
+        sql: include_str!("../migrations/sqlite/0014_report_overrides_index.sql"),
+    },
 ];
 
 pub(crate) const POSTGRES: &[Migration] = &[
@@ -145,13 +150,18 @@ pub(crate) const POSTGRES: &[Migration] = &[
         name: "report_per_incident",
         sql: include_str!("../migrations/postgres/0013_report_per_incident.sql"),
     },
+    Migration {
+        version: 14,
+        name: "report_overrides_index",
+        sql: include_str!("../migrations/postgres/0014_report_overrides_index.sql"),
+    },
 ];
 
 /// Key of the PostgreSQL advisory lock that serializes concurrent migrations.
 pub(crate) const PG_LOCK_KEY: i64 = 0x6469_616c_746f_6e65; // "dialtone"
 
 /// The schema version this build brings databases to (the last migration of both backends).
-pub const SCHEMA_VERSION: i64 = 13;
+pub const SCHEMA_VERSION: i64 = 14;
 
 /// Newest schema this build knows.
 pub(crate) fn latest(migrations: &[Migration]) -> i64 {
