@@ -82,4 +82,4 @@ time_reports "$PGDB" postgres --agent agent3
 
 echo "== figures (PostgreSQL, $PG_N incidents, no filter)"
 "$DIALTONE" --database "$PGDB" report all
-[[ ${KEEP:-0} == 1 ]] && echo "kept: $PGDB${SQ:+ and sqlite://$SQ}"
+if [[ ${KEEP:-0} == 1 ]]; then echo "kept: $PGDB${SQ:+ and sqlite://$SQ}"; fi
